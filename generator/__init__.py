@@ -1,0 +1,3 @@
+"""The feature atlas for video action-recognition networks."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,302 @@
+"""The one validated configuration schema of the atlas.
+
+``atlas_config.yaml`` at the repository root is the documented default instance of
+:class:`AtlasConfig`. Command-line options override single fields through dotted keys
+(``visualize.steps=50``); the merged result is validated before any work starts, and a
+wrong key, type or value stops the run with a message naming the field, the value and
+what is accepted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from generator.errors import ConfigError
+
+DEFAULT_CONFIG_NAME = "atlas_config.yaml"
+
+
+class _Section(BaseModel):
+    # Unknown keys are errors: a typo must not silently fall back to a default.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Section):
+    """Which network to explain."""
+
+    source: str = Field(
+        "default",
+        description=(
+            "'default' (the embedded model trained on the synthetic world), 'small_fusion', "
+            "'fusion_vgg16', 'torchvision:<r3d_18|mc3_18|r2plus1d_18|s3d>', or 'package.module:function' "
+            "for a model of your own."
+        ),
+    )
+    checkpoint: Path | None = Field(None, description="Checkpoint file to load; the default model ships its own.")
+    weights: str | None = Field(
+        None,
+        description="For torchvision or VGG towers: a weights file, 'cache' (local torch cache) or 'random'.",
+    )
+
+    @field_validator("source")
+    @classmethod
+    def _source_shape(cls, value: str) -> str:
+        known = {"default", "small_fusion", "fusion_vgg16"}
+        if value in known or value.startswith("torchvision:") or (":" in value and not value.startswith(":")):
+            return value
+        raise ValueError(
+            "must be one of 'default', 'small_fusion', 'fusion_vgg16', 'torchvision:<name>' "
+            "or an import path 'package.module:function'"
+        )
+
+
+class DataConfig(_Section):
+    """The synthetic action world that trains the default model and supplies held-out clips."""
+
+    size: int = Field(64, ge=16, le=512, description="Frame side in pixels.")
+    flow_fields: int = Field(4, ge=1, le=20, description="Flow fields L per snippet (motion input has 2L channels).")
+    snippets: int = Field(3, ge=1, le=16, description="Snippets T per training clip.")
+    snippet_gap: int = Field(4, ge=1, le=32, description="Frames between snippet starts.")
+    speed_range: tuple[float, float] = Field((0.5, 2.5), description="Range of the random speed factor.")
+    flow_noise: float = Field(0.0, ge=0.0, le=5.0, description="Std (px) of Gaussian noise added to the flow.")
+    seed: int = Field(0, ge=0, description="World seed: the same seed renders the same clips everywhere.")
+    train_clips_per_class: int = Field(250, ge=1)
+    val_clips_per_class: int = Field(40, ge=1)
+    test_clips_per_class: int = Field(60, ge=1)
+    probe_clips_per_class: int = Field(60, ge=1)
+    cache_dir: Path = Field(Path(".atlas_cache"), description="Where rendered clips are cached.")
+
+    @field_validator("speed_range")
+    @classmethod
+    def _speed_range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0 < low < high:
+            raise ValueError("must be two numbers 0 < low < high")
+        if high / low < 4.0:
+            raise ValueError("must span at least 4x (high / low >= 4) so that speed invariance is worth learning")
+        return value
+
+
+class ArchitectureConfig(_Section):
+    """Sizes of the small default two-stream fusion network."""
+
+    widths: tuple[int, ...] = Field((8, 16, 32, 32), min_length=2, max_length=5)
+    convs_per_block: int = Field(1, ge=1, le=3)
+    fc: int = Field(32, ge=4, le=4096)
+
+    @field_validator("widths")
+    @classmethod
+    def _positive(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(w < 1 or w > 1024 for w in value):
+            raise ValueError("every width must be between 1 and 1024")
+        return value
+
+
+class TrainConfig(_Section):
+    """Training of the default network on the synthetic world (``atlas train``)."""
+
+    architecture: ArchitectureConfig = ArchitectureConfig()
+    epochs: int = Field(14, ge=1, le=1000)
+    batch_size: int = Field(32, ge=1, le=4096)
+    learning_rate: float = Field(2e-3, gt=0, le=1.0)
+    weight_decay: float = Field(1e-4, ge=0, le=1.0)
+    seed: int = Field(0, ge=0)
+    checkpoint: Path = Field(
+        Path("generator/zoo/weights/default.pt"),
+        description="Where the trained checkpoint is written; its model card goes beside it (.card.json).",
+    )
+
+
+class VisualizeConfig(_Section):
+    """Activation maximisation settings; defaults are the paper's (see method.md)."""
+
+    preset: Literal["paper", "fourier", "robust"] = "paper"
+    chi: tuple[float, ...] = Field((0.1, 1.0, 10.0), min_length=1, description="Temporal weights chi.")
+    seeds: tuple[int, ...] = Field((0,), min_length=1)
+    steps: int = Field(300, ge=1, le=100_000)
+    alpha: float = Field(6.0, gt=0)
+    bound: float = Field(80.0, gt=0, description="B: the expected pixel range.")
+    tv_bound_ratio: float = Field(6.5, gt=0, description="V = B / ratio for the variation term.")
+    beta: float = Field(2.0, gt=0)
+    lr_scale: float = Field(0.05, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    jitter: bool = True
+    leaky_slope: float = Field(0.05, ge=0, lt=1)
+    objective: Literal["centre", "mean"] = "centre"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    channels_last: bool = True
+    batch_size: int | None = Field(None, ge=1, description="Rows per batch; empty = chosen for the device.")
+    compile: bool = False
+    device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
+
+    @field_validator("chi")
+    @classmethod
+    def _chi_positive(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not math.isfinite(c) or c < 0 for c in value):
+            raise ValueError("every chi must be a finite number >= 0")
+        if len(set(value)) != len(value):
+            raise ValueError("chi values must be distinct")
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if value in {"auto", "cpu", "cuda"} or (value.startswith("cuda:") and value[5:].isdigit()):
+            return value
+        raise ValueError("must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+
+class SiteConfig(_Section):
+    """The published site."""
+
+    title: str = "Video Feature Atlas"
+    site_url: str | None = Field(None, description="Public URL, used in permalinks and citations.")
+    author: str = "The Video Feature Atlas authors"
+    top_clips: int = Field(8, ge=1, le=100)
+
+
+class AtlasConfig(_Section):
+    """The whole configuration of one atlas build."""
+
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    layers: Literal["all"] | tuple[str, ...] = Field("all", description="Layer names to visualise, or 'all'.")
+    max_units_per_layer: int | None = Field(None, ge=1, description="Cap on units per layer; empty = every unit.")
+    visualize: VisualizeConfig = VisualizeConfig()
+    output: Path = Field(Path("atlas_out"), description="Output folder of the build.")
+    site: SiteConfig = SiteConfig()
+
+    @model_validator(mode="after")
+    def _layers_not_empty(self) -> "AtlasConfig":
+        if self.layers != "all" and len(self.layers) == 0:
+            raise ValueError("layers: give at least one layer name, or 'all'")
+        return self
+
+
+def config_hash(config: AtlasConfig, *sections: str) -> str:
+    """A short, stable hash of the whole configuration or of the named top-level sections."""
+    data = config.model_dump(mode="json")
+    if sections:
+        data = {name: data[name] for name in sections}
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> AtlasConfig:
+    """Read ``path`` (or only defaults when None), apply dotted-key ``overrides``, validate.
+
+    Raises ConfigError with a one-paragraph message on any problem.
+    """
+    source = str(path) if path is not None else "the built-in defaults"
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = _read_yaml(Path(path))
+    merged = _apply_overrides(raw, overrides or {})
+    try:
+        return AtlasConfig.model_validate(merged)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, source)) from None
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """Turn ``["visualize.steps=50", "layers=[head/fc6]"]`` into a dict; values are read as YAML."""
+    result: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(
+                f"Cannot read the override {item!r}: write it as KEY=VALUE with a dotted key, "
+                "for example visualize.steps=50."
+            )
+        try:
+            result[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            result[key.strip()] = value
+    return result
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(
+            f"The configuration file {path} does not exist. Pass an existing file with --config, "
+            f"or copy {DEFAULT_CONFIG_NAME} from the repository as a starting point."
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"The configuration file {path} is not valid YAML{where}: {error}.") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"The configuration file {path} must hold a mapping of sections (model, data, train, visualize, "
+            f"output, site, ...), but it holds a {type(data).__name__}."
+        )
+    return data
+
+
+def _apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A new nested dict with the dotted-key overrides applied (``raw`` is left untouched)."""
+    merged = json.loads(json.dumps(raw, default=str))
+    for dotted, value in overrides.items():
+        parts = dotted.split(".")
+        node = merged
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[parts[-1]] = value
+    return merged
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    problems = []
+    for item in error.errors():
+        field = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            parent = _section_model(item["loc"][:-1])
+            valid = ", ".join(parent.model_fields) if parent else "see atlas_config.yaml"
+            problems.append(f"'{field}' is not a known key (valid keys here: {valid})")
+        else:
+            value = item.get("input")
+            shown = "" if isinstance(value, dict) else f" = {value!r}"
+            message = item["msg"].removeprefix("Value error, ").rstrip(".")
+            problems.append(f"'{field}'{shown}: {message}")
+    return (
+        f"Invalid configuration in {source}: "
+        + "; ".join(problems)
+        + ". Fix these fields (atlas_config.yaml documents every key and its accepted values)."
+    )
+
+
+def _section_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] = AtlasConfig
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        else:
+            return None
+    return model

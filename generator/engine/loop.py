@@ -1,0 +1,437 @@
+"""The optimisation loop: many (unit, chi, seed) rows of one layer per forward/backward pass.
+
+One batch row is one problem. Per step: render the inputs from the parameterisation,
+transform the whole clip coherently (jitter; scale/rotation for "robust"), run the
+network up to the target layer (the forward is cut there), take each row's activation,
+add each input's regularisers with that row's chi, differentiate the summed energy with
+respect to the optimised tensors only (no parameter gradients), update with the paper's
+optimiser and project onto the norm ball.
+
+Inputs outside the layer's LayerInfo.streams are optimised too, as in the paper's joint
+formulation: the objective's gradient for them is exactly zero, so only their
+regularisers act and every result holds all inputs. They enter the network detached, so
+the towers they feed run forward (the model's forward needs them) but are not recorded
+for backward.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from generator.engine.capture import Capture, StopForward, cut_at, forward_to
+from generator.engine.objectives import UnitObjective, unit_objective
+from generator.engine.optimizer import MomentumState, learning_rate, masked_momentum_step
+from generator.engine.parameterization import Parameterization, make_parameterization
+from generator.engine.plan import Row, RowNoise, draw_row_noise, iter_batches, plan_rows
+from generator.engine.regularizers import regularizer_terms, temporal_variation
+from generator.engine.results import VisualizationResult
+from generator.engine.runtime import (
+    CPU_BATCH_SIZE,
+    PreparedModel,
+    autocast,
+    cuda_batch_size,
+    own_relus,
+    prepare_model,
+    resolve_device,
+    to_layout,
+    use_bf16,
+    warn_compile_fallback,
+)
+from generator.engine.settings import EngineSettings
+from generator.engine.transforms import jitter_radius, transform_inputs
+from generator.errors import ConfigError, ModelError
+from generator.zoo.spec import LayerInfo, ModelDescription
+
+ProgressCallback = Callable[[int], None]
+
+
+def visualize_layer(
+    model: nn.Module | PreparedModel,
+    description: ModelDescription,
+    layer: str,
+    units: Sequence[int],
+    chis: Sequence[float],
+    seeds: Sequence[int],
+    settings: EngineSettings,
+    device: torch.device | str,
+    unit_scale: Mapping[int, float] | None = None,
+    progress: ProgressCallback | None = None,
+) -> list[VisualizationResult]:
+    """Visualise ``units`` of ``layer`` at every chi from every seed.
+
+    Returns one result per (unit, chi, seed) in that nesting order (see plan_rows).
+    ``unit_scale`` maps a unit to rho_u, its largest response on real data (w_u = 1/rho_u);
+    a missing, non-finite or non-positive rho counts as 1 (a dead unit has no usable
+    scale). ``progress`` is called after each batch with the number of rows it finished
+    (an increment, so ``tqdm.update`` can be passed directly). ``model`` may be a
+    PreparedModel from :func:`prepare_model` to reuse one device copy across layers.
+    """
+    info = description.layer(layer)
+    units = _check_units(info, units)
+    chis = _check_chis(chis)
+    seeds = _check_seeds(seeds)
+    rows = plan_rows(units, chis, seeds)
+    if not rows:
+        return []
+    device = resolve_device(device)
+    prepared = model if isinstance(model, PreparedModel) else prepare_model(model, settings, device)
+    if prepared.device != device:
+        raise ConfigError(f"The prepared model lives on {prepared.device}, but device {device} was requested.")
+    if prepared.leaky_slope != settings.leaky_slope:
+        raise ConfigError(
+            f"The prepared model leaks with slope {prepared.leaky_slope}, but settings.leaky_slope is "
+            f"{settings.leaky_slope}; prepare the model with the same settings."
+        )
+    rhos = {u: _effective_rho((unit_scale or {}).get(u)) for u in units}
+
+    run = _BatchRunner(prepared, description, info, settings, rhos)
+    batch_size = _initial_batch_size(run, rows, settings)
+    results: list[VisualizationResult] = []
+    pending: deque[tuple[Row, ...]] = deque(iter_batches(rows, batch_size))
+    while pending:
+        batch = pending.popleft()
+        out_of_memory = False
+        try:
+            results.extend(run(batch))
+        except torch.cuda.OutOfMemoryError:
+            if len(batch) == 1:
+                raise
+            out_of_memory = True
+        if out_of_memory:
+            # Handled outside the except block so the failed batch's tensors are freed first.
+            torch.cuda.empty_cache()
+            batch_size = max(1, len(batch) // 2)
+            remaining = [row for chunk in (batch, *pending) for row in chunk]
+            pending = deque(iter_batches(remaining, batch_size))
+            continue
+        if progress is not None:
+            progress(len(batch))
+    return results
+
+
+def _initial_batch_size(run: "_BatchRunner", rows: Sequence[Row], settings: EngineSettings) -> int:
+    if settings.batch_size is not None:
+        return min(settings.batch_size, len(rows))
+    device = run.prepared.device
+    if device.type != "cuda":
+        return min(CPU_BATCH_SIZE, len(rows))
+    # Measure one step of a two-row batch and fill the free memory with rows like them.
+    probe = rows[: min(2, len(rows))]
+    torch.cuda.synchronize(device)
+    base = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    try:
+        run(probe, steps=1)
+    except torch.cuda.OutOfMemoryError:
+        return 1  # not even two rows fit; the loop re-raises if one does not
+    per_row = (torch.cuda.max_memory_allocated(device) - base) / len(probe)
+    return cuda_batch_size(per_row, device, len(rows))
+
+
+def _check_units(info: LayerInfo, units: Sequence[int]) -> list[int]:
+    checked = []
+    for unit in units:
+        if isinstance(unit, bool) or not isinstance(unit, (int, np.integer)) or not 0 <= int(unit) < info.units:
+            raise ModelError(
+                f"Unit {unit!r} is out of range for layer {info.name!r}, which has units 0..{info.units - 1}."
+            )
+        checked.append(int(unit))
+    return checked
+
+
+def _check_chis(chis: Sequence[float]) -> list[float]:
+    values = [float(c) for c in chis]
+    if any(not math.isfinite(c) or c < 0 for c in values):
+        raise ConfigError(f"Every chi must be a finite number >= 0; got {list(chis)!r}.")
+    return values
+
+
+def _check_seeds(seeds: Sequence[int]) -> list[int]:
+    if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
+        raise ConfigError(f"Seeds must be integers >= 0; got {list(seeds)!r}.")
+    return [int(s) for s in seeds]
+
+
+def _effective_rho(rho: float | None) -> float:
+    if rho is None or not math.isfinite(rho) or rho <= 0:
+        return 1.0
+    return float(rho)
+
+
+@dataclasses.dataclass
+class _RunState:
+    """Mutable per-batch bookkeeping of the loop (private to one batch run)."""
+
+    moments: list[MomentumState]
+    alive: Tensor  # (B,) bool: rows still optimised
+    failed_at: Tensor  # (B,) long: step of the first non-finite value, -1 if none
+    losses: Tensor  # (steps, B) float32 energy per step
+
+    @staticmethod
+    def start(param: Parameterization, rows: int, steps: int, device: torch.device) -> "_RunState":
+        return _RunState(
+            moments=[MomentumState.zeros_like(p) for p in param.tensors],
+            alive=torch.ones(rows, dtype=torch.bool, device=device),
+            failed_at=torch.full((rows,), -1, dtype=torch.long, device=device),
+            losses=torch.zeros(steps, rows, dtype=torch.float32, device=device),
+        )
+
+
+class _BatchRunner:
+    """Solves one batch of rows; holds what all batches of one layer share."""
+
+    def __init__(
+        self,
+        prepared: PreparedModel,
+        description: ModelDescription,
+        info: LayerInfo,
+        settings: EngineSettings,
+        rhos: Mapping[int, float],
+    ) -> None:
+        self.prepared = prepared
+        self.specs = description.inputs
+        self.info = info
+        self.settings = settings
+        self.rhos = rhos
+        self.radius = jitter_radius(description, info)
+        self.bf16 = use_bf16(settings, prepared.device)
+        self.affine = settings.scale_range > 0 or settings.rotation_range > 0
+        # Inputs the layer does not depend on (LayerInfo.streams) enter the network detached:
+        # their objective gradient is exactly zero, so autograd need not record (and keep
+        # the activations of) the towers they feed. They are still optimised, by their
+        # regularisers alone. An empty streams tuple means "unknown": nothing is detached.
+        # With settings.compile the element-wise work of a step (regularisers and their
+        # gradients, the update) is compiled too; on a GPU it otherwise costs a memory pass
+        # per operation, comparable to the convolutions of a large network.
+        self._regularize = torch.compile(regularizer_terms) if settings.compile else regularizer_terms
+        self._update = torch.compile(masked_momentum_step) if settings.compile else masked_momentum_step
+        streams = set(info.streams)
+        self.feeds = [not streams or spec.name in streams for spec in self.specs]
+        self.lam_alpha = [settings.lam_alpha(s.kind) for s in self.specs]
+        self.lam_tv = [settings.lam_tv(s.kind) for s in self.specs]
+        self.lrs = [
+            learning_rate(s.height, s.width, lr_scale=settings.lr_scale, bound=settings.bound, alpha=settings.alpha)
+            for s in self.specs
+        ]
+
+    def __call__(self, rows: Sequence[Row], steps: int | None = None) -> list[VisualizationResult]:
+        started = time.perf_counter()
+        steps = self.settings.steps if steps is None else steps
+        device = self.prepared.device
+        noise = [self._noise(row) for row in rows]
+        param = self._parameterization(noise, device)
+        shifts = torch.stack([n.shifts for n in noise], dim=1).to(device) if self.settings.jitter else None
+        scales = torch.stack([n.scales for n in noise], dim=1).to(device)
+        angles = torch.stack([n.angles for n in noise], dim=1).to(device)
+        chi = torch.tensor([row.chi for row in rows], dtype=torch.float32, device=device)
+        weight = torch.tensor([1.0 / self.rhos[row.unit] for row in rows], dtype=torch.float32, device=device)
+        units = torch.tensor([row.unit for row in rows], dtype=torch.long, device=device)
+        objective = unit_objective(self.info, self.settings.objective, units)
+
+        state = _RunState.start(param, len(rows), steps, device)
+        with cut_at(self.prepared.module, self.info.module) as capture:
+            for k in range(steps):
+                view_args = (
+                    shifts[k] if shifts is not None else None,
+                    scales[k] if self.affine else None,
+                    angles[k] if self.affine else None,
+                )
+                self._step(k, param, state, capture, view_args, objective, weight, chi)
+            with torch.no_grad():
+                xs = param()
+                energy, terms = self._energy(self.prepared.module, capture, xs, xs, objective, weight, chi)
+                with own_relus(self.prepared) as plain, autocast(device, self.bf16):
+                    net_in = [to_layout(x, self.prepared.channels_last) for x in xs]
+                    own_act = objective(forward_to(plain, net_in, capture))
+                for spec, x in zip(self.specs, xs):
+                    terms[f"temporal_variation/{spec.name}"] = temporal_variation(x.float(), spec)
+        # A row whose final evaluation is not finite fails "at step <steps>".
+        final_ok = torch.isfinite(energy) & torch.isfinite(own_act)
+        failed_at = torch.where((state.failed_at < 0) & ~final_ok, steps, state.failed_at)
+        return self._results(rows, xs, state.losses, energy, own_act, terms, failed_at, steps, started)
+
+    # ----------------------------------------------------------------------------------
+    def _step(
+        self,
+        k: int,
+        param: Parameterization,
+        state: "_RunState",
+        capture: Capture,
+        view_args: tuple[Tensor | None, Tensor | None, Tensor | None],
+        objective: UnitObjective,
+        weight: Tensor,
+        chi: Tensor,
+    ) -> None:
+        """One optimisation step for every row; rows that turn non-finite are frozen."""
+        s = self.settings
+        tensors = list(param.tensors)
+        xs = param()
+        view = transform_inputs(xs, self.specs, *view_args)
+        energy, _ = self._energy(self._forward, capture, xs, view, objective, weight, chi)
+        finite = torch.isfinite(energy)
+        # Only the optimised tensors are differentiated: no parameter gradient exists.
+        grads = torch.autograd.grad(torch.where(state.alive & finite, energy, 0.0).sum(), tensors, allow_unused=True)
+        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(tensors, grads)]
+        ok = state.alive & finite
+        for g in grads:
+            ok = ok & torch.isfinite(g).flatten(1).all(dim=1)
+        # Bookkeeping stays on the device (torch.where, no .item()): no host sync per step.
+        state.failed_at = torch.where(state.alive & ~ok, k, state.failed_at)
+        state.alive = ok
+        with torch.no_grad():
+            for i, (p, g) in enumerate(zip(tensors, grads)):
+                keep = ok.view(-1, *([1] * (p.ndim - 1)))
+                # Failed rows stay frozen at their last finite values.
+                new_p, velocity, accum = self._update(
+                    p, g, state.moments[i].velocity, state.moments[i].accum, keep,
+                    lr=self.lrs[i], momentum=s.momentum, decay=s.rms_decay,
+                )
+                state.moments[i] = MomentumState(velocity, accum)
+                p.copy_(new_p)
+            if s.norm_projection:
+                param.project(2.0 * s.bound)
+            state.losses[k] = energy.detach()
+
+    def _noise(self, row: Row) -> RowNoise:
+        s = self.settings
+        return draw_row_noise(
+            self.info.name,
+            row,
+            self.specs,
+            steps=s.steps,
+            bound=s.bound,
+            jitter=self.radius,
+            scale_range=s.scale_range,
+            rotation_degrees=s.rotation_range,
+        )
+
+    def _parameterization(self, noise: Sequence[RowNoise], device: torch.device) -> Parameterization:
+        init = [torch.stack([n.init[i] for n in noise]).to(device) for i in range(len(self.specs))]
+        s = self.settings
+        return make_parameterization(
+            s.parameterization,
+            self.specs,
+            init,
+            spatial_decay=s.spatial_decay,
+            temporal_decay=s.temporal_decay,
+            decorrelate_colour=s.decorrelate_colour,
+        ).to(device)
+
+    def _forward(self, *inputs: Tensor) -> object:
+        try:
+            return self.prepared.forward(*inputs)
+        except StopForward:
+            raise
+        except Exception as error:  # noqa: BLE001 - a failing compiled forward falls back to eager
+            if self.prepared.forward is self.prepared.module:
+                raise
+            warn_compile_fallback(error)
+            self.prepared = dataclasses.replace(self.prepared, forward=self.prepared.module)
+            return self.prepared.forward(*inputs)
+
+    def _energy(
+        self,
+        forward: Callable[..., object],
+        capture: Capture,
+        xs: Sequence[Tensor],
+        view: Sequence[Tensor],
+        objective: UnitObjective,
+        weight: Tensor,
+        chi: Tensor,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """E = -w a(view) + sum over inputs of the regularisers of xs (the un-transformed clip)."""
+        net_in = [
+            to_layout(x if self.feeds[i] else x.detach(), self.prepared.channels_last) for i, x in enumerate(view)
+        ]
+        with autocast(self.prepared.device, self.bf16):
+            response = forward_to(forward, net_in, capture)
+        act = objective(response)
+        objective_term = weight * act
+        energy = -objective_term
+        terms: dict[str, Tensor] = {"objective_term": objective_term}
+        for i, (spec, x) in enumerate(zip(self.specs, xs)):
+            r_alpha, r_tv = self._regularize(
+                x,
+                spec,
+                chi,
+                alpha=self.settings.alpha,
+                beta=self.settings.beta,
+                lam_alpha=self.lam_alpha[i],
+                lam_tv=self.lam_tv[i],
+            )
+            energy = energy + r_alpha + r_tv
+            terms[f"alpha/{spec.name}"] = r_alpha
+            terms[f"stv/{spec.name}"] = r_tv
+        return energy, terms
+
+    def _results(
+        self,
+        rows: Sequence[Row],
+        xs: Sequence[Tensor],
+        losses: Tensor,
+        energy: Tensor,
+        activation: Tensor,
+        terms: Mapping[str, Tensor],
+        failed_at: Tensor,
+        steps: int,
+        started: float,
+    ) -> list[VisualizationResult]:
+        inputs = [x.detach().float().cpu().numpy() for x in xs]
+        losses_np = losses.detach().cpu().numpy().T
+        energy_np = energy.detach().float().cpu().numpy()
+        act_np = activation.detach().float().cpu().numpy()
+        terms_np = {name: t.detach().float().cpu().numpy() for name, t in terms.items()}
+        failed_np = failed_at.cpu().numpy()
+        share = (time.perf_counter() - started) / len(rows)
+        results = []
+        for b, row in enumerate(rows):
+            rho = self.rhos[row.unit]
+            step = int(failed_np[b])
+            results.append(
+                VisualizationResult(
+                    layer=self.info.name,
+                    unit=row.unit,
+                    chi=row.chi,
+                    seed=row.seed,
+                    preset=self.settings.preset,
+                    inputs={spec.name: np.ascontiguousarray(x[b]) for spec, x in zip(self.specs, inputs)},
+                    loss=np.ascontiguousarray(losses_np[b], dtype=np.float32),
+                    objective=float(energy_np[b]),
+                    activation=float(act_np[b]),
+                    normalized_activation=float(act_np[b]) / rho,
+                    rho=rho,
+                    steps=steps,
+                    wall_time=share,
+                    status="ok" if step < 0 else f"failed: non-finite values at step {step}",
+                    terms={name: float(v[b]) for name, v in terms_np.items()},
+                )
+            )
+        return results
+
+
+def visualize_rows(
+    model: nn.Module | PreparedModel,
+    description: ModelDescription,
+    layer: str,
+    rows: Sequence[Row],
+    settings: EngineSettings,
+    device: torch.device | str,
+    unit_scale: Mapping[int, float] | None = None,
+) -> list[VisualizationResult]:
+    """Solve exactly ``rows`` as one batch (no splitting); for planners that batch themselves."""
+    info = description.layer(layer)
+    _check_units(info, [r.unit for r in rows])
+    _check_chis([r.chi for r in rows])
+    device = resolve_device(device)
+    prepared = model if isinstance(model, PreparedModel) else prepare_model(model, settings, device)
+    rhos = {r.unit: _effective_rho((unit_scale or {}).get(r.unit)) for r in rows}
+    return _BatchRunner(prepared, description, info, settings, rhos)(rows)
+

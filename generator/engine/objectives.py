@@ -1,0 +1,73 @@
+"""Objectives: which number of a layer's response each batch row maximises.
+
+An objective is a small value built before the loop runs (Lucid style) and called on the
+captured response; it returns one activation per batch row, so a batch optimises
+several units of one layer at once.
+
+The response is the registry module's forward output, i.e. pre-ReLU wherever the
+registry points at a convolution or linear layer. Shapes: tower convolutions
+(B*T, C, h, w) with snippet-major folding (row b*T + t); conv3d (B, C, T, h, w);
+fc/class (B, C).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from generator.zoo.spec import LayerInfo
+
+ObjectiveMode = Literal["centre", "mean"]
+
+
+def objective_mode(layer: LayerInfo, objective: str) -> ObjectiveMode:
+    """The paper's rule for what a unit's activation is.
+
+    Convolutional layers: the neuron at the centre of the feature map (spatial centre and
+    temporal centre). Layers that fuse several inputs: the channel, i.e. its mean over all
+    positions (method.md: "for the fusion layer, fc layers and class outputs, the channel";
+    a fusion unit's visualisation then covers the whole frame, as in the paper's figures).
+    *(choice)* "fusion layer" is recognised generically as a convolutional layer whose
+    LayerInfo.streams names more than one input. fc/class layers: the single value (the
+    "centre" of no spatial axes). ``objective == "mean"`` uses the channel mean everywhere.
+    """
+    if objective == "mean":
+        return "mean"
+    if layer.kind in ("conv2d", "conv3d") and len(set(layer.streams)) > 1:
+        return "mean"
+    return "centre"
+
+
+@dataclass(frozen=True)
+class UnitObjective:
+    """Activation of ``units[b]`` for batch row b, as float32 (B,)."""
+
+    mode: ObjectiveMode
+    units: Tensor  # (B,) long, one channel index per row
+
+    def __call__(self, response: Tensor) -> Tensor:
+        b = self.units.shape[0]
+        if response.shape[0] != b:
+            # Towers fold T snippets into the batch: (B*T, C, ...) -> (B, T, C, ...), then
+            # the temporal centre (index T // 2) or the mean over T.
+            if response.shape[0] % b:
+                raise ValueError(
+                    f"The layer response has leading size {response.shape[0]}, not a multiple of the batch {b}."
+                )
+            folded = response.reshape(b, response.shape[0] // b, *response.shape[1:])
+            response = folded[:, folded.shape[1] // 2] if self.mode == "centre" else folded.mean(dim=1)
+        rows = torch.arange(b, device=response.device)
+        units = self.units.to(response.device)
+        if self.mode == "centre":
+            centre = tuple(size // 2 for size in response.shape[2:])
+            return response[(rows, units, *centre)].float()
+        channel = response[rows, units]
+        return channel.float().flatten(1).mean(dim=1) if channel.ndim > 1 else channel.float()
+
+
+def unit_objective(layer: LayerInfo, objective: str, units: Tensor) -> UnitObjective:
+    """The objective of ``layer`` for one unit per row."""
+    return UnitObjective(objective_mode(layer, objective), units.long())

@@ -1,0 +1,112 @@
+"""One pass over held-out clips that records, for every unit of the chosen layers, what the
+measures need: class-conditional mean responses, the largest response and the top clips.
+
+Per clip, a convolutional unit's response is reduced over snippets and positions:
+* ``mean``: the spatially (and temporally) averaged post-ReLU response, the quantity class
+  selectivity is defined on (Morcos et al.);
+* ``peak``: the largest pre-ReLU response at any position, the data maximum rho that
+  normalises the activation-maximisation objective.
+For the class layer the per-clip response is the softmax probability (``mean``) and the
+pre-softmax score (``peak``), so that selectivity compares non-negative quantities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from generator.zoo.spec import LayerInfo, ModelDescription
+
+
+@dataclass(frozen=True)
+class LayerActivations:
+    """Per-unit statistics of one layer over a labelled set of clips."""
+
+    layer: str
+    class_means: np.ndarray  # (classes, units): mean per-clip ``mean`` response by true class
+    peaks: np.ndarray  # (units,): largest per-clip ``peak`` response (rho)
+    top_clips: np.ndarray  # (units, k): clip indices, strongest first
+    top_values: np.ndarray  # (units, k): their ``mean`` responses
+
+
+def reduce_response(response: torch.Tensor, layer: LayerInfo, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, peak) per clip and unit, both (batch, units), from a layer's raw hook output."""
+    if layer.kind == "class":
+        return response.softmax(dim=1), response
+    if layer.kind == "fc":
+        return response.clamp(min=0), response
+    if layer.kind == "conv2d":
+        # Tower layers fold snippets into the batch: (B*T, C, h, w) -> (B, C, T*h*w).
+        flat = response.reshape(batch, -1, *response.shape[1:]).transpose(1, 2).flatten(2)
+    else:  # conv3d: (B, C, T, h, w)
+        flat = response.flatten(2)
+    return flat.clamp(min=0).mean(dim=2), flat.amax(dim=2)
+
+
+def collect_activations(
+    model: nn.Module,
+    description: ModelDescription,
+    clips: Dataset,
+    labels: np.ndarray,
+    layers: Iterable[str],
+    top_k: int = 8,
+    batch_size: int = 32,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> dict[str, LayerActivations]:
+    """Run ``model`` once over ``clips`` and gather every selected layer's statistics."""
+    infos = [description.layer(name) for name in layers]
+    num_classes = len(description.classes)
+    sums = {i.name: np.zeros((num_classes, i.units)) for i in infos}
+    peaks = {i.name: np.full(i.units, -np.inf) for i in infos}
+    means_per_clip: dict[str, list[np.ndarray]] = {i.name: [] for i in infos}
+    counts = np.bincount(np.asarray(labels), minlength=num_classes).astype(float)
+
+    captured: dict[str, torch.Tensor] = {}
+    handles = [
+        model.get_submodule(info.module).register_forward_hook(_capture(captured, info.name))
+        for info in infos
+        if info.kind != "class"
+    ]
+    loader = DataLoader(clips, batch_size=batch_size, shuffle=False)
+    try:
+        with torch.inference_mode():
+            for *inputs, batch_labels in tqdm(loader, desc="activations", disable=not progress, leave=False):
+                scores = model(*(x.to(device) for x in inputs))
+                captured["class"] = scores
+                for info in infos:
+                    mean, peak = reduce_response(captured[info.name].float(), info, len(batch_labels))
+                    mean_np = mean.cpu().numpy()
+                    np.add.at(sums[info.name], batch_labels.numpy(), mean_np)
+                    peaks[info.name] = np.maximum(peaks[info.name], peak.cpu().numpy().max(axis=0))
+                    means_per_clip[info.name].append(mean_np)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+    result = {}
+    for info in infos:
+        per_clip = np.concatenate(means_per_clip[info.name])  # (clips, units)
+        k = min(top_k, len(per_clip))
+        order = np.argsort(-per_clip, axis=0, kind="stable")[:k].T  # (units, k)
+        result[info.name] = LayerActivations(
+            layer=info.name,
+            class_means=sums[info.name] / np.maximum(counts, 1)[:, None],
+            peaks=peaks[info.name],
+            top_clips=order,
+            top_values=np.take_along_axis(per_clip.T, order, axis=1),
+        )
+    return result
+
+
+def _capture(store: dict[str, torch.Tensor], name: str):
+    def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+        store[name] = output.detach()
+
+    return hook

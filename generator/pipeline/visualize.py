@@ -1,0 +1,136 @@
+"""The visualisation stage: every selected unit at every chi and seed, stored one result per file.
+
+Results are keyed by (model hash, the settings that change the optimisation, unit, chi,
+seed). Units whose results all exist are skipped; the rest run in chunks through the
+engine and are saved as each chunk finishes, so an interrupted run loses at most one
+chunk and a rerun continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from generator.config import AtlasConfig, VisualizeConfig
+from generator.engine import EngineSettings, VisualizationResult, prepare_model, visualize_layer
+from generator.engine.runtime import use_bf16
+from generator.pipeline.select import Selection
+from generator.store.keys import result_key
+from generator.store.results import result_file, save_result
+from generator.zoo import LoadedModel
+
+# Rows per engine call on the CPU: large enough to batch well, small enough that an
+# interrupted run loses little.
+CHUNK_ROWS = 96
+
+
+@dataclass(frozen=True)
+class StageSummary:
+    """What a stage did: results computed, found cached, and failures with their reasons."""
+
+    computed: int = 0
+    cached: int = 0
+    failed: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+def engine_settings(visualize: VisualizeConfig) -> EngineSettings:
+    """The engine's settings for the ``visualize`` section."""
+    names = {f.name for f in dataclasses.fields(EngineSettings)}
+    values = {k: v for k, v in visualize.model_dump().items() if k in names}
+    return EngineSettings(**values)
+
+
+def settings_identity(settings: EngineSettings, device: torch.device) -> dict:
+    """The settings that change a result (batching and compilation do not; precision does)."""
+    values = dataclasses.asdict(settings)
+    for name in ("batch_size", "compile", "channels_last", "precision"):
+        values.pop(name)
+    values["bf16"] = use_bf16(settings, device)
+    return values
+
+
+def visualize_stage(
+    loaded: LoadedModel,
+    config: AtlasConfig,
+    selection: Selection,
+    output: Path,
+    device: torch.device,
+    rho: Mapping[str, np.ndarray] | None = None,
+    progress: bool = True,
+) -> StageSummary:
+    """Visualise the selection into ``output``; skip finished results."""
+    settings = engine_settings(config.visualize)
+    identity = settings_identity(settings, device)
+    chis, seeds = config.visualize.chi, config.visualize.seeds
+    desc = loaded.description
+    per_unit = len(chis) * len(seeds)
+
+    def path_of(layer: str, unit: int, chi: float, seed: int) -> Path:
+        unit_id = desc.unit_id(layer, unit)
+        return result_file(output, unit_id, chi, seed, result_key(loaded.model_hash, identity, unit_id, chi, seed))
+
+    todo: list[tuple[str, list[int]]] = []
+    cached = 0
+    for layer, units in selection.layers:
+        missing = [u for u in units if not all(path_of(layer, u, c, s).exists() for c in chis for s in seeds)]
+        cached += (len(units) - len(missing)) * per_unit
+        if missing:
+            todo.append((layer, missing))
+    if not todo:
+        return StageSummary(cached=cached)
+
+    prepared = prepare_model(loaded.model, settings, device)
+    failed: list[tuple[str, str]] = []
+    computed = 0
+    total_units = sum(len(units) for _, units in todo)
+    chunk_units = max(1, CHUNK_ROWS // per_unit)
+    with tqdm(total=total_units, desc="visualise", unit="unit", disable=not progress, dynamic_ncols=True) as bar:
+        for layer, units in todo:
+            bar.set_postfix_str(layer)
+            scale = None
+            if rho is not None and layer in rho:
+                scale = {u: float(rho[layer][u]) for u in units}
+            for start in range(0, len(units), chunk_units):
+                chunk = units[start : start + chunk_units]
+                results = visualize_layer(
+                    prepared, desc, layer, chunk, chis, seeds, settings, device,
+                    unit_scale=scale, progress=lambda rows: bar.update(rows / per_unit),
+                )
+                for result in results:
+                    _save(path_of(layer, result.unit, result.chi, result.seed), result, loaded, desc)
+                    computed += 1
+                    if not result.ok:
+                        failed.append((f"{desc.unit_id(layer, result.unit)} chi={result.chi:g}", result.status))
+    return StageSummary(computed=computed, cached=cached, failed=tuple(failed))
+
+
+def _save(path: Path, result: VisualizationResult, loaded: LoadedModel, desc) -> None:
+    meta = {
+        "unit_id": desc.unit_id(result.layer, result.unit),
+        "layer": result.layer,
+        "unit": result.unit,
+        "chi": result.chi,
+        "seed": result.seed,
+        "preset": result.preset,
+        "objective": _finite(result.objective),
+        "activation": _finite(result.activation),
+        "normalized_activation": _finite(result.normalized_activation),
+        "rho": _finite(result.rho),
+        "steps": result.steps,
+        "wall_seconds": result.wall_time,
+        "status": result.status,
+        "terms": {k: _finite(v) for k, v in result.terms.items()},
+        "model_hash": loaded.model_hash,
+    }
+    save_result(path, result.inputs, result.loss, meta)
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None

@@ -1,0 +1,471 @@
+"""The atlas's Parquet tables and its JSON manifest: schemas, validating atomic writers, readers.
+
+Five tables (``units``, ``visualizations``, ``classes``, ``confusions``, ``top_clips``) are
+plain Parquet files readable by pandas, polars, DuckDB or pyarrow. Each column carries its
+description in the schema's field metadata (``docs/tables.md`` is generated from it by
+:func:`describe_tables`), and each file carries file-level metadata under the key
+``atlas``: a JSON object with the table name, format version, model hash, config hash,
+package versions and creation time. Paths stored in tables are POSIX paths relative to the
+atlas folder.
+
+Writers validate before anything touches the disk: an unknown or missing column, a value of
+the wrong type, a null in a required column, a value outside its allowed set or a duplicate
+key raises :class:`~generator.errors.AtlasError` naming the table, the column and the row.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import platform
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from generator.errors import AtlasError
+from generator.store.atomic import atomic_path, write_json
+from generator.store.keys import safe_segment
+
+TABLES_FORMAT = 1
+MANIFEST_FORMAT = 1
+METADATA_KEY = b"atlas"
+TABLE_FILES = {
+    "units": "units.parquet",
+    "visualizations": "visualizations.parquet",
+    "classes": "classes.parquet",
+    "confusions": "confusions.parquet",
+    "top_clips": "top_clips.parquet",
+}
+MANIFEST_FILE = "manifest.json"
+TABLES_DIR = "tables"
+STREAMS = ("appearance", "motion", "fusion", "head", "class")
+REQUIRED_METADATA = ("model_hash", "config_hash")
+
+
+def _field(name: str, type_: pa.DataType, description: str, nullable: bool = True) -> pa.Field:
+    return pa.field(name, type_, nullable=nullable, metadata={b"description": description.encode()})
+
+
+_STR, _F64, _I32, _BOOL = pa.string(), pa.float64(), pa.int32(), pa.bool_()
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "units": pa.schema(
+        [
+            _field("unit_id", _STR, 'Stable id and URL path, e.g. "motion/conv3_1/0017" or "class/Billiards".', False),
+            _field("stream", _STR, "appearance, motion, fusion, head or class.", False),
+            _field("layer", _STR, 'Layer registry name, e.g. "motion/conv3_1" or "class".', False),
+            _field("layer_depth", _I32, "1-based order of the layer from the input (for by-depth statistics).", False),
+            _field("channel", _I32, "Channel (unit) index inside the layer.", False),
+            _field("class_name", _STR, "For class-output units: the class; null otherwise."),
+            _field("selectivity", _F64, "Class selectivity index in [0, 1] (Morcos et al.); null/NaN for dead units."),
+            _field("preferred_class", _STR, "Class with the largest mean response on held-out clips."),
+            _field("invariance_chi", _F64, "Data-free invariance across chi: weakest over strongest normalised "
+                   "activation reached under the chi values, in [0, 1]."),
+            _field("invariance_speed", _F64, "Data-driven speed invariance: flatness of the response to the unit's "
+                   "top clips replayed at several speeds, in [0, 1]."),
+            _field("dead", _BOOL, "True when the unit never responds on held-out clips.", False),
+            _field("act_peak", _F64, "Largest response over real data (rho, the objective's normaliser); "
+                   "null without data."),
+            _field("act_mean", _F64, "Mean spatially averaged post-ReLU response over held-out clips; null without data."),
+            _field("class_means", pa.list_(pa.float32()), "Class-conditional mean responses, ordered by "
+                   "classes.class_index (the selectivity profile); null without data."),
+            _field("poster", _STR, "Representative poster image (PNG), relative path; null if none."),
+            _field("composite", _STR, "Representative composite video (MP4), relative path; null if none."),
+        ]
+    ),
+    "visualizations": pa.schema(
+        [
+            _field("unit_id", _STR, "The unit (units.unit_id).", False),
+            _field("chi", _F64, "Temporal-variation weight chi of this optimisation.", False),
+            _field("seed", _I32, "Random seed of the initialisation.", False),
+            _field("objective", _F64, "Final value of the minimised objective."),
+            _field("activation", _F64, "The unit's response to the result (network units)."),
+            _field("normalised_activation", _F64, "activation / units.act_peak; null without data."),
+            _field("steps", _I32, "Optimisation steps run."),
+            _field("converged", _BOOL, "True when the objective had stopped improving."),
+            _field("wall_seconds", _F64, "Wall-clock seconds of the optimisation (share of its batch)."),
+            _field("status", _STR, '"ok" or "failed: <reason>".', False),
+            _field("array", _STR, ".npz with the optimised inputs (float16, network units), relative path."),
+            _field("appearance", _STR, "Appearance MP4, relative path; null if the unit has no RGB input."),
+            _field("colorwheel", _STR, "Flow colour-wheel MP4, relative path; null without flow input."),
+            _field("xymag", _STR, "Flow x/y/magnitude MP4, relative path; null without flow input."),
+            _field("composite", _STR, "Side-by-side composite MP4, relative path."),
+            _field("poster", _STR, "Poster PNG of the composite, relative path."),
+            _field("appearance_poster", _STR, "Poster PNG of the appearance video."),
+            _field("colorwheel_poster", _STR, "Poster PNG of the colour-wheel video."),
+            _field("xymag_poster", _STR, "Poster PNG of the x/y/magnitude video."),
+            _field("temporal_variation", _F64, "Mean squared temporal difference of the visualised flow "
+                   "(falls as chi rises); null without flow."),
+        ]
+    ),
+    "classes": pa.schema(
+        [
+            _field("class_name", _STR, "Class name.", False),
+            _field("class_index", _I32, "Index of the class in the model's output.", False),
+            _field("accuracy", _F64, "Held-out accuracy of the class."),
+            _field("most_confused_with", _STR, "The class its clips are most often mistaken for; null if none."),
+            _field("confusion_rate", _F64, "Fraction of its clips predicted as most_confused_with."),
+            _field("unit_id", _STR, 'Its class-output unit, "class/<name>".', False),
+            _field("clips", _I32, "Held-out clips of the class."),
+        ]
+    ),
+    "confusions": pa.schema(
+        [
+            _field("true_class", _STR, "Class of the clips.", False),
+            _field("predicted_class", _STR, "Class the model predicted.", False),
+            _field("count", _I32, "Held-out clips of true_class predicted as predicted_class.", False),
+            _field("rate", _F64, "count / clips of true_class.", False),
+        ]
+    ),
+    "top_clips": pa.schema(
+        [
+            _field("unit_id", _STR, "The unit (units.unit_id).", False),
+            _field("rank", _I32, "1 = the clip that drives the unit most.", False),
+            _field("clip_index", _I32, "Index of the clip in the held-out set.", False),
+            _field("class_name", _STR, "True class of the clip."),
+            _field("predicted_class", _STR, "Class the model predicted for the clip; null if not recorded."),
+            _field("activation", _F64, "The unit's response to the clip.", False),
+            _field("composite", _STR, "Composite MP4 of the clip (appearance | colour wheel | x/y/magnitude)."),
+            _field("poster", _STR, "Poster PNG of the clip."),
+        ]
+    ),
+}
+
+KEYS: dict[str, tuple[str, ...]] = {
+    "units": ("unit_id",),
+    "visualizations": ("unit_id", "chi", "seed"),
+    "classes": ("class_name",),
+    "confusions": ("true_class", "predicted_class"),
+    "top_clips": ("unit_id", "rank"),
+}
+
+# Allowed values: (test, what would be valid), checked on non-null values.
+_CHECKS: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
+    ("units", "stream"): (lambda v: v in STREAMS, f"one of {', '.join(STREAMS)}"),
+    ("units", "channel"): (lambda v: v >= 0, "an index >= 0"),
+    ("units", "layer_depth"): (lambda v: v >= 1, "a depth >= 1"),
+    ("visualizations", "status"): (lambda v: v == "ok" or v.startswith("failed: "), '"ok" or "failed: <reason>"'),
+    ("confusions", "count"): (lambda v: v >= 0, "a count >= 0"),
+    ("confusions", "rate"): (lambda v: 0.0 <= v <= 1.0, "a rate in [0, 1]"),
+    ("top_clips", "rank"): (lambda v: v >= 1, "a rank >= 1"),
+}
+
+
+def table_path(atlas_dir: Path | str, name: str) -> Path:
+    """Where table ``name`` lives inside an atlas folder."""
+    _schema(name)
+    return Path(atlas_dir) / TABLES_DIR / TABLE_FILES[name]
+
+
+def manifest_path(atlas_dir: Path | str) -> Path:
+    """Where the manifest lives inside an atlas folder."""
+    return Path(atlas_dir) / MANIFEST_FILE
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages that shape the atlas (read without importing them)."""
+    versions = {"python": platform.python_version()}
+    for name in ("video-feature-atlas", "torch", "torchvision", "numpy", "pyarrow", "mkdocs", "mkdocs-material"):
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601 to the second."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _schema(name: str) -> pa.Schema:
+    if name not in SCHEMAS:
+        raise AtlasError(f"Unknown table {name!r}; the atlas tables are {', '.join(SCHEMAS)}.")
+    return SCHEMAS[name]
+
+
+def _column(name: str, field: pa.Field, values: Sequence[Any]) -> pa.Array:
+    if pa.types.is_integer(field.type):
+        # pyarrow would silently truncate 3.5 to 3.
+        for row, value in enumerate(values):
+            fractional = isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)
+            if fractional and math.isfinite(value) and not float(value).is_integer():
+                raise AtlasError(
+                    f"Table {name!r}, column {field.name!r}: values must be integers, but row {row} is {value!r}."
+                )
+    try:
+        return pa.array(values, type=field.type, from_pandas=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as error:
+        bad = next((i for i, v in enumerate(values) if not _convertible(v, field.type)), None)
+        where = f" (row {bad}: {values[bad]!r})" if bad is not None else ""
+        raise AtlasError(
+            f"Table {name!r}, column {field.name!r}: values must be {field.type}{where}; pyarrow said: {error}"
+        ) from None
+
+
+def _convertible(value: Any, type_: pa.DataType) -> bool:
+    try:
+        pa.array([value], type=type_)
+        return True
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        return False
+
+
+def _from_rows(name: str, schema: pa.Schema, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    columns = set(schema.names)
+    for index, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise AtlasError(f"Table {name!r}, row {index}: expected a dict of column values, got {type(row).__name__}.")
+        unknown = set(row) - columns
+        if unknown:
+            raise AtlasError(
+                f"Table {name!r}, row {index}: unknown column(s) {', '.join(map(repr, sorted(unknown)))}; "
+                f"valid columns are {', '.join(schema.names)}."
+            )
+    arrays = [_column(name, field, [row.get(field.name) for row in rows]) for field in schema]
+    return pa.Table.from_arrays(arrays, schema=schema.remove_metadata())
+
+
+def _from_table(name: str, schema: pa.Schema, table: pa.Table) -> pa.Table:
+    unknown = set(table.column_names) - set(schema.names)
+    if unknown:
+        raise AtlasError(
+            f"Table {name!r}: unknown column(s) {', '.join(map(repr, sorted(unknown)))}; "
+            f"valid columns are {', '.join(schema.names)}."
+        )
+    arrays = []
+    for field in schema:
+        if field.name not in table.column_names:
+            arrays.append(pa.nulls(table.num_rows, type=field.type))
+            continue
+        column = table.column(field.name)
+        try:
+            arrays.append(column.cast(field.type, safe=True))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
+            raise AtlasError(
+                f"Table {name!r}, column {field.name!r}: type {column.type} cannot be stored as {field.type}: {error}"
+            ) from None
+    return pa.Table.from_arrays(arrays, schema=schema.remove_metadata())
+
+
+def validate_table(name: str, rows: Sequence[Mapping[str, Any]] | pa.Table) -> pa.Table:
+    """Rows (dicts) or a pyarrow table -> a table with exactly the schema of ``name``; raises AtlasError."""
+    schema = _schema(name)
+    table = _from_table(name, schema, rows) if isinstance(rows, pa.Table) else _from_rows(name, schema, list(rows))
+    for field in schema:
+        column = table.column(field.name)
+        if not field.nullable and column.null_count:
+            row = column.to_pylist().index(None)
+            raise AtlasError(f"Table {name!r}, column {field.name!r}: a value is required, but row {row} has none.")
+        check = _CHECKS.get((name, field.name))
+        if check is not None:
+            test, valid = check
+            for row, value in enumerate(column.to_pylist()):
+                if value is not None and not test(value):
+                    raise AtlasError(f"Table {name!r}, column {field.name!r}, row {row}: {value!r} is not {valid}.")
+    _check_unique(name, table)
+    return table
+
+
+def _check_unique(name: str, table: pa.Table) -> None:
+    keys = KEYS[name]
+    seen: set[tuple[Any, ...]] = set()
+    for row, key in enumerate(zip(*(table.column(k).to_pylist() for k in keys))):
+        if key in seen:
+            shown = ", ".join(f"{k}={v!r}" for k, v in zip(keys, key))
+            raise AtlasError(f"Table {name!r}, column(s) {', '.join(keys)}: row {row} repeats the key ({shown}).")
+        seen.add(key)
+
+
+def _file_metadata(name: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    missing = [k for k in REQUIRED_METADATA if not isinstance(metadata.get(k), str) or not metadata.get(k)]
+    if missing:
+        raise AtlasError(
+            f"Table {name!r}: file metadata needs non-empty string(s) {', '.join(missing)} "
+            f"(the model hash and the configuration hash the table was made with)."
+        )
+    record = {"table": name, "format": TABLES_FORMAT, "created": now_iso(), "versions": package_versions()}
+    record.update(metadata)
+    try:
+        json.dumps(record)
+    except (TypeError, ValueError) as error:
+        raise AtlasError(f"Table {name!r}: file metadata must be JSON-serialisable: {error}") from None
+    return record
+
+
+def write_table(
+    name: str,
+    rows: Sequence[Mapping[str, Any]] | pa.Table,
+    path: Path | str,
+    metadata: Mapping[str, Any],
+) -> Path:
+    """Validate ``rows`` against table ``name``'s schema and write them atomically as Parquet at ``path``.
+
+    ``metadata`` must hold ``model_hash`` and ``config_hash``; ``created`` and ``versions`` are
+    filled in unless given. Raises AtlasError (naming the column) before writing anything.
+    """
+    table = validate_table(name, rows)
+    record = _file_metadata(name, metadata)
+    table = table.replace_schema_metadata({METADATA_KEY: json.dumps(record, sort_keys=True).encode()})
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return target
+
+
+def _open(path: Path | str) -> pq.ParquetFile:
+    target = Path(path)
+    if not target.is_file():
+        raise AtlasError(f"Table file {target} does not exist; run the stage that writes it (atlas measure / build).")
+    try:
+        return pq.ParquetFile(target)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise AtlasError(f"{target} is not a readable Parquet file ({error}); delete it and rerun the stage.") from None
+
+
+def read_table(path: Path | str, name: str | None = None) -> pa.Table:
+    """Read a Parquet table; with ``name``, check that it has every column of that schema."""
+    table = _open(path).read()
+    if name is not None:
+        missing = [f for f in _schema(name).names if f not in table.column_names]
+        if missing:
+            raise AtlasError(
+                f"{path} lacks column(s) {', '.join(missing)} of table {name!r}; it was written by another "
+                f"version of the atlas: rerun the stage that writes it."
+            )
+    return table
+
+
+def read_metadata(path: Path | str) -> dict[str, Any]:
+    """The file-level metadata record of a table written by :func:`write_table`."""
+    raw = (_open(path).schema_arrow.metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        raise AtlasError(f"{path} has no atlas metadata; it was not written by write_table.")
+    return json.loads(raw)
+
+
+# ----------------------------------------------------------------------------- manifest
+
+MANIFEST_KEYS: dict[str, str] = {
+    "format": "manifest format version (int)",
+    "created": "ISO 8601 creation time",
+    "versions": "package versions {name: version}",
+    "model": "{name, hash, card}: the model and its model card (test accuracy, confusions, probes)",
+    "config": "the configuration used (dict)",
+    "config_hash": "hash of the configuration",
+    "layers": "list of {name, kind, units, depth, stride, receptive_field, streams}",
+    "chis": "the chi values visualised (list of numbers)",
+    "counts": "numbers of units, visualisations, failed visualisations, classes",
+    "failure_cases": "list of {slug, kind (pair|probe), title, classes, numbers, ...}",
+}
+_LAYER_KEYS = ("name", "kind", "units", "depth", "stride", "receptive_field", "streams")
+_FAILURE_KEYS = ("slug", "kind", "title", "classes", "numbers")
+
+
+def make_manifest(
+    *,
+    model: Mapping[str, Any],
+    config: Mapping[str, Any],
+    config_hash: str,
+    layers: Sequence[Mapping[str, Any]],
+    chis: Sequence[float],
+    counts: Mapping[str, int],
+    failure_cases: Sequence[Mapping[str, Any]] = (),
+    created: str | None = None,
+    versions: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A manifest record (validated); see :data:`MANIFEST_KEYS` and docs/tables.md for the fields."""
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "created": created or now_iso(),
+        "versions": dict(versions) if versions is not None else package_versions(),
+        "model": dict(model),
+        "config": dict(config),
+        "config_hash": config_hash,
+        "layers": [dict(layer) for layer in layers],
+        "chis": [float(c) for c in chis],
+        "counts": dict(counts),
+        "failure_cases": [dict(case) for case in failure_cases],
+    }
+    validate_manifest(manifest)
+    return manifest
+
+
+def validate_manifest(manifest: Mapping[str, Any], source: str = "manifest") -> None:
+    """Raise AtlasError naming the first missing or malformed manifest field."""
+    missing = [k for k in MANIFEST_KEYS if k not in manifest]
+    if missing:
+        raise AtlasError(
+            f"{source} lacks field(s) {', '.join(missing)}; a manifest needs "
+            + "; ".join(f"{k}: {v}" for k, v in MANIFEST_KEYS.items())
+            + "."
+        )
+    if manifest["format"] != MANIFEST_FORMAT:
+        raise AtlasError(f"{source} has format {manifest['format']!r}; this version reads format {MANIFEST_FORMAT}.")
+    model = manifest["model"]
+    if not isinstance(model, Mapping) or not all(k in model for k in ("name", "hash", "card")):
+        raise AtlasError(f"{source}: field 'model' must be a dict with name, hash and card.")
+    for index, layer in enumerate(manifest["layers"]):
+        absent = [k for k in _LAYER_KEYS if k not in layer]
+        if absent:
+            raise AtlasError(f"{source}: layers[{index}] lacks {', '.join(absent)} (needs {', '.join(_LAYER_KEYS)}).")
+    if not all(isinstance(c, (int, float)) and math.isfinite(c) for c in manifest["chis"]):
+        raise AtlasError(f"{source}: field 'chis' must be a list of finite numbers, got {manifest['chis']!r}.")
+    for index, case in enumerate(manifest["failure_cases"]):
+        absent = [k for k in _FAILURE_KEYS if k not in case]
+        if absent:
+            raise AtlasError(
+                f"{source}: failure_cases[{index}] lacks {', '.join(absent)} (needs {', '.join(_FAILURE_KEYS)})."
+            )
+        if case["kind"] not in ("pair", "probe"):
+            raise AtlasError(f"{source}: failure_cases[{index}].kind is {case['kind']!r}; valid: 'pair', 'probe'.")
+
+
+def write_manifest(path: Path | str, manifest: Mapping[str, Any]) -> Path:
+    """Validate and write the manifest atomically as indented JSON."""
+    validate_manifest(manifest)
+    write_json(path, dict(manifest))
+    return Path(path)
+
+
+def read_manifest(path: Path | str) -> dict[str, Any]:
+    """Read and validate a manifest."""
+    target = Path(path)
+    if not target.is_file():
+        raise AtlasError(f"Manifest {target} does not exist; is this an atlas output folder (atlas build)?")
+    try:
+        manifest = json.loads(target.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise AtlasError(f"Manifest {target} is not valid JSON ({error}); rerun the stage that writes it.") from None
+    if not isinstance(manifest, dict):
+        raise AtlasError(f"Manifest {target} must hold a JSON object.")
+    validate_manifest(manifest, str(target))
+    return manifest
+
+
+def failure_slug(parts: Sequence[str]) -> str:
+    """The slug of a failure case (page name and site_src/failures/<slug>.md), e.g. brushingteeth-shavingbeard."""
+    return safe_segment("-".join(p.lower() for p in parts))
+
+
+# ----------------------------------------------------------------------------- documentation
+
+
+def describe_tables() -> str:
+    """Markdown reference of every table's columns (the body of docs/tables.md)."""
+    lines: list[str] = []
+    for name, schema in SCHEMAS.items():
+        key = ", ".join(KEYS[name])
+        lines += [f"### `{name}` ({TABLES_DIR}/{TABLE_FILES[name]})", "", f"Key: {key}.", ""]
+        lines += ["| column | type | required | meaning |", "| --- | --- | --- | --- |"]
+        for field in schema:
+            text = field.metadata[b"description"].decode().replace("|", "\\|")
+            lines.append(f"| `{field.name}` | {field.type} | {'yes' if not field.nullable else 'no'} | {text} |")
+        lines.append("")
+    return "\n".join(lines)

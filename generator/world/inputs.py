@@ -1,0 +1,57 @@
+"""Clip -> network inputs (contract units): appearance (3, T, H, W) and motion (2L, T, H, W), float32."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from generator.errors import ConfigError
+from generator.world.flow import encode_flow
+from generator.world.render import Clip
+from generator.world.spec import WorldSpec
+
+RGB_MEAN: tuple[float, float, float] = (123.68, 116.78, 103.94)
+"""Per-channel mean subtracted from RGB frames (network units)."""
+
+
+def snippet_starts(spec: WorldSpec) -> tuple[int, ...]:
+    """Default first frames of the T snippets: 0, gap, 2 gap, ..."""
+    return tuple(k * spec.snippet_gap for k in range(spec.snippets))
+
+
+def check_starts(starts: Sequence[int], frames: int, flow_fields: int) -> tuple[int, ...]:
+    """Validated snippet starts: each needs its frame and L flow fields inside the clip."""
+    out = tuple(int(s) for s in starts)
+    last = frames - 1 - flow_fields  # the flow stack starting at s uses flow[s .. s+L-1], flow has F-1 fields
+    bad = [s for s in out if not 0 <= s <= last]
+    if not out or bad:
+        raise ConfigError(
+            f"Snippet start frames {list(out)} do not fit a clip of {frames} frames with {flow_fields} flow fields; "
+            f"each start must be in 0..{last}."
+        )
+    return out
+
+
+def appearance_from_frames(frames: np.ndarray, starts: Sequence[int]) -> np.ndarray:
+    """uint8 frames (F, H, W, 3) -> the snippets' frames (3, T, H, W), still uint8."""
+    return np.ascontiguousarray(frames[list(starts)].transpose(3, 0, 1, 2))
+
+
+def motion_stack(flow: np.ndarray, starts: Sequence[int], flow_fields: int) -> np.ndarray:
+    """Flow (F-1, H, W, 2) -> (2L, T, H, W) stacks in the flow's units, channels (u1, v1, ..., uL, vL)."""
+    stacks = np.stack([flow[s : s + flow_fields] for s in starts], axis=0)  # (T, L, H, W, 2)
+    t, l, h, w, _ = stacks.shape
+    return np.ascontiguousarray(stacks.transpose(1, 4, 0, 2, 3).reshape(2 * l, t, h, w))
+
+
+def to_network_inputs(
+    clip: Clip, spec: WorldSpec, start_frames: Sequence[int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(appearance (3, T, H, W), motion (2L, T, H, W)) float32 in network units: RGB minus RGB_MEAN, and
+    encode_flow of the L flow fields starting at each snippet's frame."""
+    starts = check_starts(snippet_starts(spec) if start_frames is None else start_frames, len(clip.frames), spec.flow_fields)
+    mean = np.asarray(RGB_MEAN, dtype=np.float32)[:, None, None, None]
+    appearance = appearance_from_frames(clip.frames, starts).astype(np.float32) - mean
+    motion = encode_flow(motion_stack(clip.flow.astype(np.float32), starts, spec.flow_fields))
+    return appearance, motion.astype(np.float32)

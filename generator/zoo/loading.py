@@ -1,0 +1,242 @@
+"""Build or load a network by name and hand it over frozen, described and hashed.
+
+Sources: "default" (the embedded trained small model), "small_fusion", "fusion_vgg16",
+"torchvision:<name>" and "package.module:function" (a user model). A plain ``architecture``
+dict (builder name + keyword arguments) rebuilds any of them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from generator.errors import CheckpointError, ModelError
+from generator.zoo.checkpoint import is_atlas_checkpoint, load_state, model_hash, read_checkpoint
+from generator.zoo.discover import describe_by_probe
+from generator.zoo.fusion import fusion_vgg16, small_fusion
+from generator.zoo.spec import InputSpec, ModelDescription
+from generator.zoo.video_nets import VIDEO_NETS, torchvision_video
+
+DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "default.pt"
+FUSION_BUILDERS = ("small_fusion", "fusion_vgg16")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A network ready for the engine: eval mode, no parameter requires grad."""
+
+    model: nn.Module
+    description: ModelDescription
+    model_hash: str
+    architecture: dict[str, Any]
+    checkpoint: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # the checkpoint's "extra" (training record)
+
+    @property
+    def hash(self) -> str:
+        return self.model_hash
+
+
+def build_from_architecture(architecture: Mapping[str, Any]) -> nn.Module:
+    """A freshly initialised network (random weights) for an architecture dict."""
+    return _instantiate(architecture)[0]
+
+
+def _instantiate(architecture: Mapping[str, Any]) -> tuple[nn.Module, ModelDescription]:
+    builder = architecture.get("builder")
+    kwargs = dict(architecture.get("kwargs") or {})
+    if builder == "import":
+        return _import_model(str(kwargs.get("target", "")))
+    builders = {
+        "small_fusion": small_fusion,
+        "fusion_vgg16": lambda **kw: fusion_vgg16(**kw, tower_weights="random"),
+        "torchvision": lambda **kw: torchvision_video(**kw, weights="random"),
+    }
+    if builder not in builders:
+        raise ModelError(
+            f"Unknown architecture builder {builder!r}; expected one of {', '.join(builders)} or import."
+        )
+    try:
+        net = builders[builder](**kwargs)
+    except TypeError as error:
+        raise ModelError(
+            f"Architecture {dict(architecture)!r} has arguments its builder does not take ({error})."
+        ) from error
+    return net, net.describe()
+
+
+def load(source: str, checkpoint: Path | str | None = None, *, weights: str | None = None) -> LoadedModel:
+    """Load the network named by ``source``.
+
+    * "default": the embedded checkpoint generator/zoo/weights/default.pt (or ``checkpoint``).
+    * "small_fusion" / "fusion_vgg16": an atlas checkpoint or a plain state dict, or fresh
+      weights when ``checkpoint`` is None (fusion_vgg16: ``weights`` "cache"/"imagenet",
+      "random" or a VGG-16 file chooses the tower initialisation, see ``fusion_vgg16``).
+    * "torchvision:<name>": Kinetics-400 weights from ``checkpoint`` or a ``weights`` file,
+      else the torch hub cache; ``weights="random"`` for an untrained network.
+    * "package.module:function": the function returns (module, ModelDescription) or
+      (module, inputs[, classes]); ``checkpoint`` optionally holds its weights.
+    """
+    checkpoint = Path(checkpoint) if checkpoint is not None else None
+    if weights is not None and not (source == "fusion_vgg16" or source.startswith("torchvision:")):
+        if not (source == "small_fusion" and weights == "random"):
+            raise ModelError(
+                f"weights={weights!r} applies only to 'fusion_vgg16' (tower weights) and 'torchvision:<name>'; "
+                f"give the weights of {source!r} as a checkpoint instead."
+            )
+    if source == "default":
+        path = checkpoint or DEFAULT_CHECKPOINT
+        if not path.is_file():
+            raise CheckpointError(
+                f"The default model's checkpoint {str(path)!r} does not exist yet. Run `atlas train` to train the "
+                "default model (it writes that file), or choose another model source."
+            )
+        return _from_atlas_checkpoint(path, read_checkpoint(path), expected_builder=None)
+    if source in FUSION_BUILDERS:
+        return _load_fusion(source, checkpoint, weights)
+    if source.startswith("torchvision:"):
+        return _load_torchvision(source.split(":", 1)[1], checkpoint, weights)
+    if ":" in source:
+        return _load_import(source, checkpoint)
+    raise ModelError(
+        f"Unknown model source {source!r}. Use 'default', 'small_fusion', 'fusion_vgg16', "
+        f"'torchvision:<{'|'.join(VIDEO_NETS)}>' or 'package.module:function'."
+    )
+
+
+def _freeze(model: nn.Module) -> nn.Module:
+    # The model was built here, so freezing it in place changes nothing of the caller's.
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model
+
+
+def _finish(
+    model: nn.Module,
+    description: ModelDescription,
+    architecture: Mapping[str, Any],
+    checkpoint: Path | None,
+    extra: Mapping[str, Any] | None = None,
+) -> LoadedModel:
+    plain = dict(architecture)
+    return LoadedModel(_freeze(model), description, model_hash(model, plain), plain, checkpoint, dict(extra or {}))
+
+
+def _from_atlas_checkpoint(path: Path, data: Mapping[str, Any], expected_builder: str | None) -> LoadedModel:
+    if not is_atlas_checkpoint(data):
+        raise CheckpointError(
+            f"{str(path)!r} is a plain state dict, not an atlas checkpoint: it does not record its architecture. "
+            "Load it with the source naming its architecture (e.g. 'small_fusion'), or save it with save_checkpoint."
+        )
+    architecture = data["architecture"]
+    builder = architecture.get("builder")
+    if expected_builder is not None and builder != expected_builder:
+        raise CheckpointError(
+            f"{str(path)!r} holds a {builder!r} network, not {expected_builder!r}; load it with source {builder!r}."
+        )
+    model, description = _instantiate(architecture)
+    load_state(model, data["state_dict"], repr(str(path)), str(builder))
+    classes = tuple(data.get("classes") or ())
+    if classes and classes != description.classes:
+        raise CheckpointError(
+            f"{str(path)!r} lists classes {list(classes)} but its architecture has {list(description.classes)}."
+        )
+    # The rebuilt network's own record has every default filled in, so equal networks hash equally.
+    canonical = architecture if builder == "import" else getattr(model, "architecture", None) or architecture
+    return _finish(model, description, canonical, path, data.get("extra"))
+
+
+def _load_fusion(source: str, checkpoint: Path | None, weights: str | None) -> LoadedModel:
+    if checkpoint is None:
+        if source == "fusion_vgg16":
+            net = fusion_vgg16(tower_weights=weights)
+        else:
+            net = small_fusion()
+        return _finish(net, net.describe(), net.architecture or {}, None)
+    data = read_checkpoint(checkpoint)
+    if is_atlas_checkpoint(data):
+        return _from_atlas_checkpoint(checkpoint, data, expected_builder=source)
+    net = fusion_vgg16(tower_weights="random") if source == "fusion_vgg16" else small_fusion()
+    load_state(net, data, repr(str(checkpoint)), source)
+    return _finish(net, net.describe(), net.architecture or {}, checkpoint)
+
+
+def _load_torchvision(name: str, checkpoint: Path | None, weights: str | None) -> LoadedModel:
+    if name not in VIDEO_NETS:
+        raise ModelError(f"Unknown torchvision video network {name!r}; choose one of {', '.join(VIDEO_NETS)}.")
+    if checkpoint is not None:
+        data = read_checkpoint(checkpoint)
+        if is_atlas_checkpoint(data):
+            return _from_atlas_checkpoint(checkpoint, data, expected_builder="torchvision")
+    net = torchvision_video(name, weights=checkpoint if checkpoint is not None else weights)
+    return _finish(net, net.describe(), net.architecture, checkpoint)
+
+
+def _load_import(target: str, checkpoint: Path | None) -> LoadedModel:
+    model, description = _import_model(target)
+    architecture = {"builder": "import", "kwargs": {"target": target}}
+    extra: Mapping[str, Any] = {}
+    if checkpoint is not None:
+        data = read_checkpoint(checkpoint)
+        state = data["state_dict"] if is_atlas_checkpoint(data) else data
+        extra = data.get("extra", {}) if is_atlas_checkpoint(data) else {}
+        load_state(model, state, repr(str(checkpoint)), target)
+    return _finish(model, description, architecture, checkpoint, extra)
+
+
+def _import_model(target: str) -> tuple[nn.Module, ModelDescription]:
+    """Call ``package.module:function`` and turn its result into (module, description)."""
+    module_name, _, function_name = target.partition(":")
+    if not module_name or not function_name:
+        raise ModelError(f"Model import path {target!r} must look like 'package.module:function'.")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ModelError(
+            f"Cannot import module {module_name!r} for model {target!r} ({error}); is it on PYTHONPATH?"
+        ) from error
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise ModelError(f"Module {module_name!r} has no function {function_name!r} (from model path {target!r}).")
+    result = function()
+    if not isinstance(result, tuple) or len(result) not in (2, 3) or not isinstance(result[0], nn.Module):
+        raise ModelError(
+            f"{target} must return (nn.Module, ModelDescription) or (nn.Module, tuple[InputSpec, ...][, classes]); "
+            f"it returned {type(result).__name__}."
+        )
+    model, second = result[0], result[1]
+    if isinstance(second, ModelDescription):
+        return model, _checked_description(target, model, second)
+    if isinstance(second, InputSpec):
+        second = (second,)
+    if isinstance(second, Sequence) and second and all(isinstance(s, InputSpec) for s in second):
+        inputs = tuple(second)
+        classes = tuple(result[2]) if len(result) == 3 and result[2] is not None else None
+        return model, describe_by_probe(target, model, inputs, classes)
+    raise ModelError(
+        f"{target} returned {type(second).__name__} as its second item; expected a ModelDescription or InputSpecs."
+    )
+
+
+def _checked_description(target: str, model: nn.Module, description: ModelDescription) -> ModelDescription:
+    """A user's description, checked: unique layer names, each pointing at an existing module."""
+    names = description.layer_names
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ModelError(f"The description returned by {target} repeats layer names: {', '.join(duplicates)}.")
+    modules = dict(model.named_modules())
+    missing = [f"{layer.name} -> {layer.module!r}" for layer in description.layers if layer.module not in modules]
+    if missing:
+        raise ModelError(
+            f"The description returned by {target} points at modules the model does not have: {'; '.join(missing)}."
+        )
+    return description
+
+
+__all__ = ["DEFAULT_CHECKPOINT", "LoadedModel", "build_from_architecture", "load"]

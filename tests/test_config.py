@@ -1,0 +1,86 @@
+"""The configuration schema: the YAML file is a valid instance and bad input is named precisely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from generator.config import AtlasConfig, config_hash, load_config, parse_overrides
+from generator.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_YAML = ROOT / "atlas_config.yaml"
+
+
+def test_default_yaml_is_the_documented_instance_of_the_schema() -> None:
+    # The file documents the defaults: it must validate and agree with the schema's own defaults.
+    assert load_config(DEFAULT_YAML) == AtlasConfig()
+
+
+def test_unknown_key_is_named_with_the_valid_keys(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("visualize:\n  stepz: 10\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "visualize.stepz" in message and "steps" in message and str(path) in message
+
+
+def test_wrong_type_names_field_and_value() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {"visualize.steps": "many"})
+    assert "visualize.steps" in str(info.value) and "'many'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("visualize.chi", [1.0, -2.0], ">= 0"),
+        ("data.speed_range", [1.0, 2.0], "4x"),
+        ("model.source", "nonsense", "import path"),
+        ("visualize.precision", "fp8", "fp32"),
+        ("visualize.device", "tpu", "cuda:N"),
+        ("data.size", 4, "16"),
+    ],
+)
+def test_bad_values_say_what_is_accepted(key: str, value: object, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {key: value})
+    assert key in str(info.value) and fragment in str(info.value)
+
+
+def test_overrides_are_dotted_and_leave_their_input_alone() -> None:
+    raw = {"visualize.steps": 12, "layers": ["class"]}
+    config = load_config(DEFAULT_YAML, raw)
+    assert config.visualize.steps == 12 and config.layers == ("class",)
+    assert config.visualize.chi == AtlasConfig().visualize.chi
+    assert raw == {"visualize.steps": 12, "layers": ["class"]}
+
+
+def test_parse_overrides_reads_yaml_values() -> None:
+    assert parse_overrides(["a.b=3", "c=[x, y]", "d=true"]) == {"a.b": 3, "c": ["x", "y"], "d": True}
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_overrides(["novalue"])
+
+
+def test_config_hash_tracks_content() -> None:
+    base = AtlasConfig()
+    assert config_hash(base) == config_hash(AtlasConfig())
+    changed = load_config(None, {"visualize.steps": 7})
+    assert config_hash(changed) != config_hash(base)
+    # A section hash ignores the other sections.
+    assert config_hash(changed, "data", "train") == config_hash(base, "data", "train")
+
+
+def test_file_problems_are_reported(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(listed)

@@ -1,0 +1,72 @@
+"""Measures against known truths: hand-made class means and a phantom network on planted data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from generator.measures.activations import collect_activations
+from generator.measures.selectivity import class_selectivity, dead_units, preferred_class
+from generator.zoo.spec import InputSpec, LayerInfo, ModelDescription
+
+
+def test_selectivity_of_known_profiles() -> None:
+    means = np.array(
+        [
+            [1.0, 1.0, 0.0, 3.0],
+            [0.0, 1.0, 0.0, 1.0],
+            [0.0, 1.0, 0.0, 1.0],
+        ]
+    )
+    si = class_selectivity(means)
+    assert si[0] == pytest.approx(1.0)  # only one class drives it
+    assert si[1] == pytest.approx(0.0)  # every class alike
+    assert np.isnan(si[2])  # dead
+    assert si[3] == pytest.approx((3 - 1) / (3 + 1))
+    assert dead_units(means).tolist() == [False, False, True, False]
+    assert preferred_class(means)[[0, 3]].tolist() == [0, 0]
+
+
+class _ChannelMeans(nn.Module):
+    """A phantom network: conv unit c = input channel c; fc unit c = its spatial mean."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Identity()
+        self.fc = nn.Identity()
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        b, c, t, h, w = video.shape
+        frames = self.conv(video.transpose(1, 2).reshape(b * t, c, h, w))
+        return self.fc(frames.reshape(b, t, c, h, w).mean(dim=(1, 3, 4)))
+
+
+def test_collect_activations_recovers_planted_class_units() -> None:
+    classes = ("a", "b", "c")
+    inputs = (InputSpec("video", "rgb", 3, 2, 4, 4),)
+    layers = (
+        LayerInfo("conv", "conv", "conv2d", 3, 1, 1, 1, ("video",)),
+        LayerInfo("fc", "fc", "fc", 3, 1, 4, 2, ("video",)),
+        LayerInfo("class", "fc", "class", 3, 1, 4, 3, ("video",), classes),
+    )
+    description = ModelDescription("phantom", inputs, layers, classes)
+    labels = np.repeat(np.arange(3), 4)
+    gen = torch.Generator().manual_seed(0)
+    video = 0.01 * torch.rand(12, 3, 2, 4, 4, generator=gen)
+    strength = torch.arange(1, 13, dtype=torch.float32)
+    for i, label in enumerate(labels):
+        video[i, label] += strength[i]  # class c lights channel c, more for later clips
+    data = TensorDataset(video, torch.as_tensor(labels))
+    stats = collect_activations(_ChannelMeans(), description, data, labels, ["conv", "fc", "class"], top_k=2, batch_size=5)
+
+    for name in ("conv", "fc"):
+        si = class_selectivity(stats[name].class_means)
+        assert np.all(si > 0.99)
+        assert preferred_class(stats[name].class_means).tolist() == [0, 1, 2]
+        # Strongest clips of unit c are the last two clips of class c.
+        assert stats[name].top_clips.tolist() == [[3, 2], [7, 6], [11, 10]]
+    assert stats["conv"].peaks == pytest.approx(video.amax(dim=(0, 2, 3, 4)).numpy())
+    assert stats["class"].class_means.sum(axis=1) == pytest.approx(np.ones(3))
