@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import resource
 import shlex
@@ -109,15 +110,16 @@ def main() -> None:
     lines = [
         "Site generation at the scale of the paper's VGG-16 fusion model",
         f"date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"device: {cpu_model()}, {len(__import__('os').sched_getaffinity(0))} usable cores, "
+        f"device: {cpu_model()}, {len(os.sched_getaffinity(0))} usable cores, "
         f"Python {platform.python_version()}, mkdocs {versions.get('mkdocs')}, "
         f"mkdocs-material {versions.get('mkdocs-material')}",
         f"command: python {' '.join(shlex.quote(a) for a in sys.argv)}",
+        f"load average at start (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
         "",
     ]
     try:
-        full_units = sum(len(CLASSES) if n == "class" else u for n, u in paper_layers(args.scale))
-        baseline = build(work, "baseline", paper_layers(1000 / full_units * args.scale), CLASSES[:20])
+        paper_units = sum(len(CLASSES) if n == "class" else u for n, u in paper_layers(1.0))
+        baseline = build(work, "baseline", paper_layers(1000 / paper_units), CLASSES[:20])
         lines += report("baseline", baseline)
         full = build(work, "full", paper_layers(args.scale), CLASSES)
         lines += report("paper scale", full)
@@ -130,6 +132,7 @@ def main() -> None:
             f"ratio paper scale / baseline: {unit_ratio:.1f}x the units took {time_ratio:.1f}x the time "
             f"({'linear or better' if time_ratio <= 1.15 * unit_ratio else 'worse than linear'})",
             f"target <= 600 s: {'met' if full['render_s'] <= 600 else 'NOT met'} ({full['render_s']:.0f} s)",
+            f"load average at end (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
         ]
     finally:
         if not args.keep:

@@ -83,11 +83,12 @@ def train(
     epochs: Optional[int] = typer.Option(None, min=1, help="Training epochs (train.epochs)."),
     seed: Optional[int] = typer.Option(None, min=0, help="Training seed (train.seed)."),
 ) -> None:
-    """Train the default two-stream network on the synthetic world and write its checkpoint and model card.
+    """Train the default two-stream network on the synthetic world.
 
-    The same configuration and seed give the same weights. Clips are rendered once and cached in
-    data.cache_dir. The card records held-out accuracy, the confusion matrix, the counterfactual
-    probe results, the command, the configuration and data/code hashes.
+    Writes the checkpoint and, beside it, the model card. The same configuration and seed give
+    the same weights. Clips are rendered once and cached in data.cache_dir. The card records
+    held-out accuracy, the confusion matrix, the counterfactual probe results, the command, the
+    configuration and data/code hashes.
     """
     from generator.train import command_line, train_default
 
@@ -108,7 +109,7 @@ def layers(
     model: Optional[str] = typer.Option(None, help="Model source (model.source), e.g. default or fusion_vgg16."),
     checkpoint: Optional[Path] = typer.Option(None, help="Checkpoint file (model.checkpoint)."),
 ) -> None:
-    """List the model's addressable layers with unit counts, stride and receptive field."""
+    """List the model's layers with unit counts, stride and receptive field."""
     from generator.zoo import load
 
     cfg = resolve_config(config, sets, **{"model.source": model, "model.checkpoint": checkpoint})
@@ -132,19 +133,37 @@ LayersOption = typer.Option(None, "--layers", help="Comma-separated layer names 
 UnitsOption = typer.Option(None, "--units", help="Unit indices and ranges within each layer, e.g. 0-9,17.")
 OutputOption = typer.Option(None, "--output", "-o", help="Output folder (output).")
 DeviceOption = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (visualize.device).")
+DryRunOption = typer.Option(
+    False, "--dry-run", help="Print the plan (layers, unit counts, chi, seeds, rows, time estimate) and stop."
+)
+WorkersOption = typer.Option(2, "--workers", min=1, help="Processes writing videos (the media stage).")
+SITE_DIR = "site"
 
 
-def _visualize(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], progress: bool) -> None:
+def _progress() -> bool:
+    return sys.stderr.isatty()
+
+
+def _dry_run(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], with_media: bool) -> None:
+    from generator.pipeline.plan import format_plan, make_plan
+
+    plan, _ = make_plan(cfg, layers, units)
+    for line in format_plan(plan, with_media=with_media):
+        typer.echo(line)
+
+
+def _visualize(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], progress: bool):
+    """Load (or first train) the model, measure it on held-out clips, visualise the selection."""
     from generator.pipeline.model import load_configured_model
     from generator.pipeline.select import resolve_device, select_units
-    from generator.pipeline.statistics import data_statistics
+    from generator.pipeline.statistics import load_statistics
     from generator.pipeline.visualize import visualize_stage
 
     device = resolve_device(cfg.visualize.device)
     loaded = load_configured_model(cfg, log=typer.echo)
     selection = select_units(cfg, loaded.description, layers, units)
-    stats = data_statistics(loaded, cfg, cfg.output, device, progress=progress)
-    rho = {name: item.peaks for name, item in stats.items()} if stats else None
+    stats = load_statistics(loaded, cfg, cfg.output, device, progress=progress)
+    rho = {name: item.peaks for name, item in stats.layers.items()} if stats else None
     summary = visualize_stage(loaded, cfg, selection, cfg.output, device, rho=rho, progress=progress)
     typer.echo(
         f"Visualised {summary.computed} (unit, chi, seed) results, {summary.cached} found cached, "
@@ -153,6 +172,35 @@ def _visualize(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], pr
     )
     for what, reason in summary.failed:
         typer.echo(f"  failed: {what}: {reason}")
+    return loaded, selection, device, stats, summary
+
+
+def _measure(cfg: AtlasConfig, loaded, selection, device, stats, workers: int, progress: bool):
+    from generator.pipeline.assemble import assemble
+
+    summary = assemble(loaded, cfg, selection, cfg.output, device, stats, progress=progress, workers=workers)
+    typer.echo(
+        f"Measured {summary.units} units and {summary.visualizations} visualisations "
+        f"({len(summary.failed)} failed); media sets written {summary.media_written}, reused {summary.media_cached}; "
+        f"real clips written {summary.clips_written}, reused {summary.clips_cached}; speed invariance "
+        f"{'measured' if summary.speed_invariance else 'left empty (no data for this model)'}. "
+        f"Tables and manifest in {cfg.output}."
+    )
+    for what, reason in summary.media_failed:
+        typer.echo(f"  media failed: {what}: {reason}")
+    if not summary.units:
+        typer.echo("Nothing of this selection is visualised yet for this model and settings; run `atlas visualize`.")
+    return summary
+
+
+def _render_site(cfg: AtlasConfig) -> Path:
+    from generator.site import render_site
+
+    site = render_site(
+        cfg.output, cfg.output / SITE_DIR, title=cfg.site.title, site_url=cfg.site.site_url, author=cfg.site.author,
+        log=lambda line: typer.echo(f"  site {line}"),
+    )  # fmt: skip
+    return site
 
 
 @app.command()
@@ -164,6 +212,7 @@ def visualize(
     units: Optional[str] = UnitsOption,
     output: Optional[Path] = OutputOption,
     device: Optional[str] = DeviceOption,
+    dry_run: bool = DryRunOption,
 ) -> None:
     """Run activation maximisation for the selected units at every chi and seed.
 
@@ -172,7 +221,78 @@ def visualize(
     where it stopped.
     """
     cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device})
-    _visualize(cfg, layers, units, progress=sys.stderr.isatty())
+    if dry_run:
+        _dry_run(cfg, layers, units, with_media=False)
+        return
+    _visualize(cfg, layers, units, progress=_progress())
+
+
+@app.command()
+@user_errors
+def measure(
+    config: Optional[Path] = ConfigOption,
+    sets: Optional[list[str]] = SetOption,
+    layers: Optional[str] = LayersOption,
+    units: Optional[str] = UnitsOption,
+    output: Optional[Path] = OutputOption,
+    device: Optional[str] = DeviceOption,
+    workers: int = WorkersOption,
+) -> None:
+    """Measure what has been visualised; write its videos, tables and manifest.
+
+    Computes (once, cached) the model's statistics and predictions on held-out clips, writes
+    the videos of every stored visualisation and of the real clips the atlas shows (existing
+    videos are kept), measures selectivity and invariance, and rewrites the tables and
+    manifest in OUTPUT from what is stored.
+    """
+    from generator.pipeline.select import resolve_device, select_units
+    from generator.pipeline.statistics import load_statistics
+    from generator.zoo import load
+
+    cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device})
+    progress = _progress()
+    run_on = resolve_device(cfg.visualize.device)
+    loaded = load(cfg.model.source, cfg.model.checkpoint, weights=cfg.model.weights)
+    selection = select_units(cfg, loaded.description, layers, units)
+    stats = load_statistics(loaded, cfg, cfg.output, run_on, progress=progress)
+    _measure(cfg, loaded, selection, run_on, stats, workers, progress)
+
+
+@app.command()
+@user_errors
+def site(
+    config: Optional[Path] = ConfigOption,
+    sets: Optional[list[str]] = SetOption,
+    output: Optional[Path] = OutputOption,
+) -> None:
+    """Render the static site from OUTPUT's tables and media into OUTPUT/site.
+
+    MkDocs builds it in strict mode (a missing file or broken link is an error). Uses site.title,
+    site.site_url and site.author of the configuration. Run `atlas measure` (or `atlas build`)
+    first.
+    """
+    cfg = resolve_config(config, sets, **{"output": output})
+    built = _render_site(cfg)
+    typer.echo(f"Site built in {built}; open {built / 'index.html'} or run `atlas serve`.")
+
+
+@app.command()
+@user_errors
+def serve(
+    config: Optional[Path] = ConfigOption,
+    sets: Optional[list[str]] = SetOption,
+    output: Optional[Path] = OutputOption,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on (0 picks a free one)."),
+) -> None:
+    """Serve OUTPUT/site over HTTP until Ctrl-C, rendering it first if missing."""
+    from generator.site import serve_site
+
+    cfg = resolve_config(config, sets, **{"output": output})
+    folder = cfg.output / SITE_DIR
+    if not (folder / "index.html").is_file():
+        folder = _render_site(cfg)
+    serve_site(folder, host, port)
 
 
 @app.command()
@@ -184,13 +304,33 @@ def build(
     units: Optional[str] = UnitsOption,
     output: Optional[Path] = OutputOption,
     device: Optional[str] = DeviceOption,
+    workers: int = WorkersOption,
+    dry_run: bool = DryRunOption,
 ) -> None:
-    """Build the atlas: load (or first train) the model, measure it on held-out clips, visualise every unit.
+    """Build the atlas: model, statistics, visualisations, videos, tables, site.
 
-    Each stage is resumable: results already in OUTPUT under the same model and settings are reused.
+    Loads the model (training the default one first when it has no checkpoint), measures it on
+    held-out clips, visualises every selected unit, writes videos, measures, tables and manifest,
+    and renders the site into OUTPUT/site. Each stage is resumable: results, statistics and
+    videos already in OUTPUT under the same model and settings are reused; tables, manifest and
+    site are rewritten from them.
     """
     cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device})
-    _visualize(cfg, layers, units, progress=sys.stderr.isatty())
+    if dry_run:
+        _dry_run(cfg, layers, units, with_media=True)
+        return
+    progress = _progress()
+    loaded, selection, run_on, stats, visualised = _visualize(cfg, layers, units, progress)
+    measured = _measure(cfg, loaded, selection, run_on, stats, workers, progress)
+    built = _render_site(cfg)
+    done = measured.units - len({what.split(" chi=")[0] for what, _ in measured.failed})
+    typer.echo(
+        f"Atlas built: {done} of {measured.units} units done; {visualised.computed} visualisations computed, "
+        f"{visualised.cached} skipped as cached, {len(measured.failed)} failed."
+    )
+    for what, reason in measured.failed:
+        typer.echo(f"  failed: {what}: {reason}")
+    typer.echo(f"Open {built / 'index.html'}")
 
 
 def main() -> None:

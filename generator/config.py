@@ -125,7 +125,9 @@ class VisualizeConfig(_Section):
     """Activation maximisation settings; defaults are the paper's (see method.md)."""
 
     preset: Literal["paper", "fourier", "robust"] = "paper"
-    chi: tuple[float, ...] = Field((0.1, 1.0, 10.0), min_length=1, description="Temporal weights chi.")
+    chi: tuple[float, ...] = Field(
+        (1.0, 10.0, 100.0), min_length=1, description="Temporal weights chi, fast to slow motion."
+    )
     seeds: tuple[int, ...] = Field((0,), min_length=1)
     steps: int = Field(300, ge=1, le=100_000)
     alpha: float = Field(6.0, gt=0)

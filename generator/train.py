@@ -26,6 +26,7 @@ import generator
 from generator.config import AtlasConfig, config_hash
 from generator.store.atomic import write_json
 from generator.world import CLASSES, PROBES, SyntheticClips, WorldSpec
+from generator.world.dataset import world_code_digest
 from generator.zoo import save_checkpoint, small_fusion
 
 CARD_FORMAT = "atlas-model-card/1"
@@ -258,7 +259,7 @@ def _fit(
             loss.backward()
             optimiser.step()
             schedule.step()
-            running += float(loss) * len(labels)
+            running += loss.item() * len(labels)
             seen += len(labels)
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{running / seen:.3f}")
@@ -276,7 +277,7 @@ def _fit(
 def _data_hash(spec: WorldSpec, config: AtlasConfig) -> str:
     counts = config.model_dump(mode="json")["data"]
     counts.pop("cache_dir")
-    blob = json.dumps({"spec": repr(spec), "counts": counts}, sort_keys=True).encode()
+    blob = json.dumps({"spec": repr(spec), "counts": counts, "world": world_code_digest()}, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 

@@ -40,7 +40,8 @@ def moving_flow(flow: np.ndarray) -> np.ndarray:
 def test_flow_coding_constants_and_round_trip():
     assert FLOW_CLIP == 20.0
     # code = (clip(f, -20, 20) + 20) * 255 / 40 - 128: zero -> -0.5, +-20 px -> -0.5 +- 127.5, clipped beyond
-    np.testing.assert_allclose(encode_flow(np.array([0.0, 20.0, -20.0, 55.0, -80.0])), [-0.5, 127.0, -128.0, 127.0, -128.0])
+    codes = encode_flow(np.array([0.0, 20.0, -20.0, 55.0, -80.0]))
+    np.testing.assert_allclose(codes, [-0.5, 127.0, -128.0, 127.0, -128.0])
     f = np.linspace(-20, 20, 101, dtype=np.float32)
     np.testing.assert_allclose(decode_flow(encode_flow(f)), f, atol=1e-4)
     t = torch.tensor([0.0, 10.0, 30.0])
@@ -145,13 +146,17 @@ def test_speed_factor_spans_range_and_scales_flow():
 
 
 @pytest.mark.parametrize(
-    "name, vertical", [("JumpingJack", True), ("ShavingBeard", True), ("WalkingWithDog", False), ("BrushingTeeth", False)]
+    ("name", "vertical"),
+    [("JumpingJack", True), ("ShavingBeard", True), ("WalkingWithDog", False), ("BrushingTeeth", False)],
 )
 def test_planted_motion_direction(name, vertical):
-    for seed in range(4):
-        moving = np.abs(moving_flow(render_clip(name, seed, SPEC).flow))
-        u, v = moving[:, 0].mean(), moving[:, 1].mean()
-        assert (v > u) if vertical else (u > v), f"{name} seed {seed}: mean |u| {u:.2f}, |v| {v:.2f}"
+    # Over a class's clips, motion is mainly along the planted direction (a share of BrushingTeeth /
+    # ShavingBeard clips strokes diagonally on purpose, so single clips may differ).
+    flows = [np.abs(moving_flow(render_clip(name, seed, SPEC).flow)) for seed in range(10)]
+    u, v = np.concatenate(flows).mean(axis=0)
+    assert (v > 1.5 * u) if vertical else (u > 1.5 * v), f"{name}: mean |u| {u:.2f}, |v| {v:.2f}"
+    along = [(f[:, 1].mean() > f[:, 0].mean()) == vertical for f in flows]
+    assert np.mean(along) >= 0.6
 
 
 def instrument_spread(name: str, seed: int, probe: str | None = None) -> tuple[float, float]:
@@ -185,7 +190,7 @@ def test_eyemakeup_eyes_still_unless_probe_makes_them_blink():
         assert np.any(blinking != 0)
         assert np.abs(blinking[:, 1]).mean() > 5 * np.abs(blinking[:, 0]).mean()  # lids move vertically
     # the probe changes only the eyelids: the brush is the same
-    plain, _ = build_scene("ApplyEyeMakeup", 3, SPEC)[0], None
+    plain = build_scene("ApplyEyeMakeup", 3, SPEC)[0]
     probe = build_scene("ApplyEyeMakeup", 3, SPEC, "eyemakeup_blink")[0]
     for a, b in zip(plain.sprites, probe.sprites):
         assert a.name == b.name
@@ -260,8 +265,11 @@ def test_interrupted_generation_is_not_used(tmp_path):
 
 
 def test_splits_do_not_overlap_and_probes_pair_with_test(tmp_path):
-    seeds = {s: set(SyntheticClips(SMALL, s, 2, tmp_path, progress=False).seeds.tolist()) for s in ("train", "val", "test")}
-    assert not (seeds["train"] & seeds["val"]) and not (seeds["train"] & seeds["test"]) and not (seeds["val"] & seeds["test"])
+    splits = ("train", "val", "test")
+    seeds = {s: set(SyntheticClips(SMALL, s, 2, tmp_path, progress=False).seeds.tolist()) for s in splits}
+    for i, a in enumerate(splits):
+        for b in splits[i + 1 :]:
+            assert not seeds[a] & seeds[b], f"{a} and {b} share clips"
     probe = SyntheticClips(SMALL, "probe:cello_violin_swap", 2, tmp_path, progress=False)
     assert set(probe.clip_classes) == {"PlayingCello", "PlayingViolin"}
     assert list(probe.labels) == [CLASSES.index("PlayingCello")] * 2 + [CLASSES.index("PlayingViolin")] * 2

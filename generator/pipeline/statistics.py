@@ -1,27 +1,45 @@
 """Data statistics of the model on held-out clips of the synthetic world, cached per model.
 
 They give the engine each unit's data maximum rho (the objective is normalised by it, as
-in the paper) and give the measures class selectivity and top clips. Models whose inputs
+in the paper) and give the measures class selectivity and top clips. The same cache file
+holds the model's predictions on the test split and on every probe set, which the
+classes, confusions and top-clips tables and the failure cases need. Models whose inputs
 or classes do not match the synthetic world have no data here: rho is then 1 for every
 unit and data-driven measures are left empty.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
 
 from generator.config import AtlasConfig
 from generator.measures.activations import LayerActivations, collect_activations
 from generator.store.atomic import atomic_path
 from generator.store.keys import digest
-from generator.train import world_spec
-from generator.world import CLASSES, SyntheticClips
+from generator.train import Evaluation, world_spec
+from generator.world import CLASSES, PROBES, SyntheticClips
+from generator.world.dataset import world_code_digest
 from generator.zoo import LoadedModel
 
 STATS_DIR = "statistics"
+_FIELDS = ("class_means", "peaks", "top_clips", "top_values")
+
+
+@dataclass(frozen=True)
+class DataStatistics:
+    """Everything measured on real clips: per-layer activation statistics and predictions."""
+
+    layers: dict[str, LayerActivations]
+    test: Evaluation  # the test split, in SyntheticClips order
+    probes: dict[str, Evaluation]  # probe name -> its probe set (labels are the true classes)
+    key: str  # identifies model, data and top-k; later caches derived from these statistics use it
 
 
 def world_matches(loaded: LoadedModel, config: AtlasConfig) -> bool:
@@ -35,6 +53,69 @@ def world_matches(loaded: LoadedModel, config: AtlasConfig) -> bool:
     return (app.height, app.width, mot.height, mot.width) == (size,) * 4 and mot.flow_fields == config.data.flow_fields
 
 
+def statistics_key(loaded: LoadedModel, config: AtlasConfig) -> str:
+    """The cache key of the statistics of this model on this configuration's data (and the world's code,
+    so that clips rendered differently are measured afresh)."""
+    return digest({"model": loaded.model_hash, "data": config.data.model_dump(mode="json", exclude={"cache_dir"}),
+                   "layers": loaded.description.layer_names, "top_k": config.site.top_clips,
+                   "world": world_code_digest()})  # fmt: skip
+
+
+def statistics_path(output: Path, key: str) -> Path:
+    return Path(output) / STATS_DIR / f"activations_{key}.npz"
+
+
+def load_statistics(
+    loaded: LoadedModel,
+    config: AtlasConfig,
+    output: Path,
+    device: torch.device,
+    progress: bool = True,
+) -> DataStatistics | None:
+    """Statistics and predictions on held-out clips, computed once and cached (None without a fitting world)."""
+    if not world_matches(loaded, config):
+        return None
+    key = statistics_key(loaded, config)
+    path = statistics_path(output, key)
+    layers = loaded.description.layer_names
+    arrays = _read(path) if path.is_file() else {}
+    missing_layers = not all(f"{i}/{field}" in arrays for i in range(len(layers)) for field in _FIELDS)
+    missing_predictions = not all(k in arrays for k in _prediction_keys())
+    if missing_layers or missing_predictions:
+        data = config.data
+        spec = world_spec(config)
+        model = loaded.model.to(device)
+        test = SyntheticClips(spec, "test", data.test_clips_per_class, data.cache_dir, progress=progress)
+        arrays = dict(arrays)
+        if missing_layers:
+            stats = collect_activations(
+                model, loaded.description, test, test.labels, layers,
+                top_k=config.site.top_clips, device=device, progress=progress,
+            )
+            for i, item in enumerate(stats.values()):
+                arrays.update({f"{i}/{field}": getattr(item, field) for field in _FIELDS})
+        if missing_predictions:
+            arrays["test/labels"], arrays["test/predictions"] = _predict(model, test, device, progress)
+            for name in PROBES:
+                probe = SyntheticClips(spec, f"probe:{name}", data.probe_clips_per_class, data.cache_dir,
+                                       progress=progress)  # fmt: skip
+                labels, predictions = _predict(model, probe, device, progress)
+                arrays[f"probe/{name}/labels"], arrays[f"probe/{name}/predictions"] = labels, predictions
+        _write(path, arrays)
+    return DataStatistics(
+        layers={
+            name: LayerActivations(layer=name, **{field: arrays[f"{i}/{field}"] for field in _FIELDS})
+            for i, name in enumerate(layers)
+        },
+        test=Evaluation(labels=arrays["test/labels"], predictions=arrays["test/predictions"]),
+        probes={
+            name: Evaluation(labels=arrays[f"probe/{name}/labels"], predictions=arrays[f"probe/{name}/predictions"])
+            for name in PROBES
+        },
+        key=key,
+    )
+
+
 def data_statistics(
     loaded: LoadedModel,
     config: AtlasConfig,
@@ -43,43 +124,39 @@ def data_statistics(
     progress: bool = True,
 ) -> dict[str, LayerActivations] | None:
     """Statistics of every layer on the test split (None when the world does not fit the model)."""
-    if not world_matches(loaded, config):
-        return None
-    data = config.data
-    layers = loaded.description.layer_names
-    key = digest({"model": loaded.model_hash, "data": data.model_dump(mode="json", exclude={"cache_dir"}),
-                  "layers": layers, "top_k": config.site.top_clips})
-    path = Path(output) / STATS_DIR / f"activations_{key}.npz"
-    if path.is_file():
-        return _load(path, layers)
-    clips = SyntheticClips(world_spec(config), "test", data.test_clips_per_class, data.cache_dir, progress=progress)
-    stats = collect_activations(
-        loaded.model.to(device), loaded.description, clips, clips.labels, layers,
-        top_k=config.site.top_clips, device=device, progress=progress,
-    )
-    _save(path, stats)
-    return stats
+    bundle = load_statistics(loaded, config, output, device, progress=progress)
+    return None if bundle is None else bundle.layers
 
 
-def _save(path: Path, stats: dict[str, LayerActivations]) -> None:
-    arrays = {}
-    for i, item in enumerate(stats.values()):
-        for field in ("class_means", "peaks", "top_clips", "top_values"):
-            arrays[f"{i}/{field}"] = getattr(item, field)
+def _prediction_keys() -> list[str]:
+    keys = ["test/labels", "test/predictions"]
+    for name in PROBES:
+        keys += [f"probe/{name}/labels", f"probe/{name}/predictions"]
+    return keys
+
+
+def _predict(
+    model: nn.Module, clips: Dataset, device: torch.device, progress: bool = False, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, top-1 predictions) over ``clips`` (as generator.train.evaluate, on ``device``)."""
+    labels, predictions = [], []
+    model.eval()
+    loader = DataLoader(clips, batch_size=batch_size, shuffle=False)
+    with torch.inference_mode():
+        for *inputs, batch_labels in tqdm(loader, desc="predictions", disable=not progress, leave=False):
+            predictions.append(model(*(x.to(device) for x in inputs)).argmax(dim=1).cpu().numpy())
+            labels.append(np.asarray(batch_labels))
+    if not labels:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(labels).astype(np.int64), np.concatenate(predictions).astype(np.int64)
+
+
+def _read(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as data:
+        return {name: data[name] for name in data.files}
+
+
+def _write(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
-
-
-def _load(path: Path, layers: tuple[str, ...]) -> dict[str, LayerActivations]:
-    with np.load(path) as data:
-        return {
-            name: LayerActivations(
-                layer=name,
-                class_means=data[f"{i}/class_means"],
-                peaks=data[f"{i}/peaks"],
-                top_clips=data[f"{i}/top_clips"],
-                top_values=data[f"{i}/top_values"],
-            )
-            for i, name in enumerate(layers)
-        }

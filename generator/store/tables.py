@@ -72,7 +72,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             _field("dead", _BOOL, "True when the unit never responds on held-out clips.", False),
             _field("act_peak", _F64, "Largest response over real data (rho, the objective's normaliser); "
                    "null without data."),
-            _field("act_mean", _F64, "Mean spatially averaged post-ReLU response over held-out clips; null without data."),
+            _field("act_mean", _F64, "Mean spatially averaged post-ReLU response over held-out clips; "
+                   "null without data."),
             _field("class_means", pa.list_(pa.float32()), "Class-conditional mean responses, ordered by "
                    "classes.class_index (the selectivity profile); null without data."),
             _field("poster", _STR, "Representative poster image (PNG), relative path; null if none."),
@@ -100,7 +101,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             _field("appearance_poster", _STR, "Poster PNG of the appearance video."),
             _field("colorwheel_poster", _STR, "Poster PNG of the colour-wheel video."),
             _field("xymag_poster", _STR, "Poster PNG of the x/y/magnitude video."),
-            _field("temporal_variation", _F64, "Mean squared temporal difference of the visualised flow "
+            _field("temporal_variation", _F64, "Root-mean-square temporal difference of the visualised flow "
                    "(falls as chi rises); null without flow."),
         ]
     ),
@@ -221,7 +222,9 @@ def _from_rows(name: str, schema: pa.Schema, rows: Sequence[Mapping[str, Any]]) 
     columns = set(schema.names)
     for index, row in enumerate(rows):
         if not isinstance(row, Mapping):
-            raise AtlasError(f"Table {name!r}, row {index}: expected a dict of column values, got {type(row).__name__}.")
+            raise AtlasError(
+                f"Table {name!r}, row {index}: expected a dict of column values, got {type(row).__name__}."
+            )
         unknown = set(row) - columns
         if unknown:
             raise AtlasError(

@@ -3,16 +3,14 @@
 * JumpingJack: a person (arms up, legs apart) bouncing vertically: generic vertical motion.
 * WalkingWithDog: a person and a leashed dog translating horizontally: generic horizontal motion.
 * Swing: a person on a seat hanging from a rope, swinging along an arc about the pivot.
-* CleanAndJerk: a barbell (bar with dark disks) rising above a standing person.
+* CleanAndJerk: a barbell (bar with dark disks) rising above a person whose upper body drives up with it.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 from generator.world import palette, rigs
 from generator.world.motion import bounce, oscillation, raised
-from generator.world.parts import Part, Sprite, color_of, place, poses, rect, segment
+from generator.world.parts import Part, Sprite, color_of, place, poses, rect, segment, shifted
 from generator.world.stage import Stage
 
 # JumpingJack
@@ -30,6 +28,8 @@ SWING_SCALE = (0.7, 0.85)
 # CleanAndJerk
 LIFT_HEIGHT = 14.0         # how far the bar rises from the shoulders
 LIFT_OMEGA = 0.3
+LIFT_DRIVE = 4.0           # how far the lifter's upper body rises with the bar (legs stay planted), so
+                           # the class's motion is a whole body + bar, not two small disks alone
 
 BODY_SCALE = (0.8, 1.0)
 
@@ -67,7 +67,7 @@ def walking_with_dog(stage: Stage) -> list[Sprite]:
     bob_phase = stage.phase()
     dog = rigs.dog(fur) if direction > 0 else rigs.mirror(rigs.dog(fur))
     dog_at = (direction * 13.0, 19.0)
-    dog = [Part(p.name, p.shape, p.color, (p.offset[0] + dog_at[0], p.offset[1] + dog_at[1]), p.angle) for p in dog]
+    dog = shifted(dog, *dog_at)
     hand = (direction * 7.0, 7.5)
     collar = (dog_at[0] + direction * 5.0, dog_at[1] - 2.5)
     group = body + [segment("leash", hand, collar, 0.8, leash)] + dog
@@ -89,7 +89,7 @@ def swing(stage: Stage) -> list[Sprite]:
     # Everything below hangs rigidly from the pivot: rope, seat, and the person sitting on the seat
     # with both hands on the rope above the head.
     torso_y = ROPE_LENGTH - 9.0
-    sitting = [Part(p.name, p.shape, p.color, (p.offset[0], p.offset[1] + torso_y), p.angle) for p in body if p.name != "arm"]
+    sitting = shifted([p for p in body if p.name != "arm"], 0.0, torso_y)
     sleeve = color_of(body, "arm")
     arms = [segment("arm", (sx * 5.0, torso_y - 7.0), (sx * 0.8, torso_y - 23.0), 2.8, sleeve) for sx in (-1.0, 1.0)]
     hanging = [Part("rope", rect(0.7, ROPE_LENGTH / 2.0), rope, (0.0, ROPE_LENGTH / 2.0))] + arms + sitting
@@ -109,5 +109,7 @@ def clean_and_jerk(stage: Stage) -> list[Sprite]:
     arms_color = color_of(body, "arm")
     arms = [Part("arm", rect(1.5, 8.0), arms_color, (sx * 7.0, 8.0)) for sx in (-1.0, 1.0)]
     bar = poses(x, bar_y, 0.0, stage.frames)
-    standing = [p for p in body if p.name != "arm"]
-    return place(arms, bar, scale) + place(standing, poses(x, y0, 0.0, stage.frames), scale) + place(rigs.barbell(metal, plates), bar, scale)
+    legs = place([p for p in body if p.name == "leg"], poses(x, y0, 0.0, stage.frames), scale)
+    upper = [p for p in body if p.name not in ("arm", "leg")]
+    upper = place(upper, poses(x, y0 - LIFT_DRIVE * scale * lift, 0.0, stage.frames), scale)
+    return place(arms, bar, scale) + legs + upper + place(rigs.barbell(metal, plates), bar, scale)

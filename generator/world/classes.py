@@ -26,15 +26,15 @@ class ActionClass:
 
 _CAST = (
     ActionClass("ApplyEyeMakeup", faces.apply_eye_makeup, "face; thin brush circling beside one eye; eyes never move"),
-    ActionClass("ApplyLipstick", faces.apply_lipstick, "face; red stick moving horizontally at the mouth; eyes blink in most clips"),
-    ActionClass("Billiards", billiards.billiards, "coloured balls on green; one rolls fast and bounces", billiards.table),
-    ActionClass("BrushingTeeth", faces.brushing_teeth, "face; small light stick at mouth height, fast horizontal strokes"),
+    ActionClass("ApplyLipstick", faces.apply_lipstick, "face; red stick stroking along the mouth; eyes blink"),
+    ActionClass("Billiards", billiards.billiards, "coloured balls on green; one rolls fast, bounces", billiards.table),
+    ActionClass("BrushingTeeth", faces.brushing_teeth, "face; small light stick at the mouth, fast horizontal strokes"),
     ActionClass("CleanAndJerk", bodies.clean_and_jerk, "barbell with dark disks rising above a person"),
     ActionClass("Drumming", music.drumming, "two sticks alternately striking down on a drum, fast"),
     ActionClass("JumpingJack", bodies.jumping_jack, "person bouncing vertically"),
     ActionClass("PlayingCello", music.playing_cello, "brown instrument held vertical; bow oscillating across it"),
     ActionClass("PlayingViolin", music.playing_violin, "the same instrument held horizontal; the same bowing"),
-    ActionClass("ShavingBeard", faces.shaving_beard, "face; small light stick at cheek height, short vertical strokes"),
+    ActionClass("ShavingBeard", faces.shaving_beard, "face; small light stick on the cheek, short vertical strokes"),
     ActionClass("Swing", bodies.swing, "person on a rope swinging along an arc"),
     ActionClass("WalkingWithDog", bodies.walking_with_dog, "person and dog translating horizontally"),
 )

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.lib.format import open_memmap
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
@@ -73,7 +74,12 @@ class SyntheticClips(Dataset):
     """
 
     def __init__(
-        self, spec: WorldSpec, split: str, clips_per_class: int, cache_dir: str | os.PathLike[str], progress: bool = True
+        self,
+        spec: WorldSpec,
+        split: str,
+        clips_per_class: int,
+        cache_dir: str | os.PathLike[str],
+        progress: bool = True,
     ) -> None:
         if isinstance(clips_per_class, bool) or not isinstance(clips_per_class, int) or clips_per_class < 1:
             raise ConfigError(f"'clips_per_class' must be a positive integer, got {clips_per_class!r}.")
@@ -105,8 +111,8 @@ class SyntheticClips(Dataset):
         tmp = self.path.parent / f".{self.path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
-            appearance = np.lib.format.open_memmap(tmp / "appearance.npy", mode="w+", dtype=np.uint8, shape=(count, 3, t, s, s))
-            motion = np.lib.format.open_memmap(tmp / "motion.npy", mode="w+", dtype=np.uint8, shape=(count, 2 * l, t, s, s))
+            appearance = open_memmap(tmp / "appearance.npy", mode="w+", dtype=np.uint8, shape=(count, 3, t, s, s))
+            motion = open_memmap(tmp / "motion.npy", mode="w+", dtype=np.uint8, shape=(count, 2 * l, t, s, s))
             speeds = np.zeros(count, dtype=np.float32)
             for i in tqdm(range(count), desc=f"rendering {self.split} clips", unit="clip", disable=not progress):
                 clip = self.clip(i)
@@ -133,7 +139,7 @@ class SyntheticClips(Dataset):
 
     def _open(self) -> dict[str, np.ndarray]:
         if self._arrays is None:
-            self._arrays = {name: np.load(self.path / f"{name}.npy", mmap_mode="r") for name in ("appearance", "motion")}
+            self._arrays = {n: np.load(self.path / f"{n}.npy", mmap_mode="r") for n in ("appearance", "motion")}
         return self._arrays
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from generator.world import palette
-from generator.world.motion import blink_closure, circle, oscillation
+from generator.world.motion import active_time, blink_closure, circle, oscillation
 from generator.world.parts import Color, Part, Sprite, ellipse, place, poses, rect
 from generator.world.stage import Stage
 
@@ -34,30 +34,44 @@ BLINK_PROBABILITY = 0.8           # share of ApplyLipstick clips whose eyes blin
 BLINK_PERIOD = 6.0                # frames from one blink to the next (not scaled by the speed factor)
 BLINK_HALF_WIDTH = 1.5            # frames to close the eyelids (and as many to reopen them)
 
+# --- the tools: a handle with a head at the tip ---------------------------------------------------
+@dataclass(frozen=True)
+class StickSize:
+    """Handle length and width, head length and width (design pixels at face scale 1)."""
+
+    length: float
+    width: float
+    head_length: float
+    head_width: float
+
+
 # --- BrushingTeeth / ShavingBeard: the same small light stick, different place and stroke ---------
-STICK_LENGTH, STICK_WIDTH = 15.0, 2.4
-STICK_HEAD_LENGTH, STICK_HEAD_WIDTH = 3.5, 3.2
-STICK_TILT = 0.5                  # max tilt (rad) of the stick from horizontal, pointing out of the face
+LIGHT_STICK = StickSize(15.0, 2.4, 3.5, 3.2)
+STICK_TILT = 0.5                  # max tilt (rad) of a stick from horizontal, pointing out of the face
 STROKE_AMPLITUDE = 2.5            # stroke half-length in pixels: small...
 STROKE_OMEGA = 0.8                # ...and fast (rad per frame at speed 1)
-STROKE_SPREAD = 0.7               # max angle (rad) of a stroke from its class's direction (horizontal
-                                  # for BrushingTeeth, vertical for ShavingBeard): wider = more confusable
+STROKE_SPREAD = 0.5               # max angle (rad) of a stroke from its class's direction (horizontal
+                                  # for BrushingTeeth, vertical for ShavingBeard)
 BRUSH_DX = (1.0, 3.5)             # toothbrush tip: beside the mouth centre, at mouth height
 RAZOR_DX = (5.0, 8.5)             # razor head: on the lower cheek...
 RAZOR_DY = (4.0, 7.0)             # ...between nose and mouth height (the mouth is at MOUTH_DY)
+AMBIGUOUS_STROKE_PROBABILITY = 0.3  # share of BrushingTeeth and ShavingBeard clips drawn from one shared
+                                  # place and diagonal stroke: the planted, irreducible confusion
+AMBIGUOUS_DX, AMBIGUOUS_DY = (3.5, 6.0), (6.5, 8.5)
+AMBIGUOUS_DIRECTION = (0.55, 1.0)  # stroke angle (rad) below horizontal, towards the tool's side
 
 # --- ApplyLipstick tool: moves like the toothbrush (same size and stroke), so that in the flow only
-# the blinking tells ApplyLipstick from BrushingTeeth; its colours (red tip, dark case) differ.
-LIPSTICK_LENGTH, LIPSTICK_WIDTH = STICK_LENGTH, STICK_WIDTH
-LIPSTICK_TIP_LENGTH, LIPSTICK_TIP_WIDTH = STICK_HEAD_LENGTH, STICK_HEAD_WIDTH
+# the blinking tells ApplyLipstick from BrushingTeeth; its colour (red) differs.
+LIPSTICK = LIGHT_STICK
 LIPSTICK_DX = BRUSH_DX            # tip position beside the mouth centre
 LIPSTICK_AMPLITUDE = STROKE_AMPLITUDE  # horizontal stroke along the lips
 LIPSTICK_OMEGA = STROKE_OMEGA
 LIPSTICK_TILT = STICK_TILT
+LIPSTICK_REST_FRACTION = 0.5      # share of each clip (one window) in which the lipstick rests while the
+                                  # eyes keep blinking: teaches that blinking alone means ApplyLipstick
 
 # --- ApplyEyeMakeup tool: thin and small, so that it stays a subtle cue ---------------------------
-EYEBRUSH_LENGTH, EYEBRUSH_WIDTH = 12.0, 1.2
-EYEBRUSH_TIP_LENGTH, EYEBRUSH_TIP_WIDTH = 2.0, 1.8
+EYEBRUSH = StickSize(12.0, 1.2, 2.0, 1.8)
 EYEBRUSH_RADIUS = 2.0             # radius of the circle the brush tip draws
 EYEBRUSH_OMEGA = 0.7
 EYEBRUSH_TILT = (0.35, 1.0)       # tilt (rad) below horizontal, pointing away from the face
@@ -118,68 +132,69 @@ def _face(stage: Stage, blink_probability: float, force_blink: bool = False) -> 
 
 
 def _stick(
-    face: Face,
-    tip: tuple[np.ndarray, np.ndarray],
-    tilt: float,
-    length: float,
-    width: float,
-    head: tuple[float, float],
-    colors: tuple[Color, Color],
-    names: tuple[str, str],
+    face: Face, tip: tuple[np.ndarray, np.ndarray], tilt: float, size: StickSize, colors: tuple[Color, Color], name: str
 ) -> list[Sprite]:
-    """A handle with a head at its tip; the tip follows `tip` (image coords per frame) and the handle
-    points out of the face (towards face.side), tilted by `tilt` below horizontal."""
+    """A handle ("<name>_handle") with a head ("<name>_head") at its tip; the tip follows `tip` (image
+    coordinates per frame) and the handle points out of the face (towards face.side), `tilt` below horizontal."""
     angle = tilt if face.side > 0 else np.pi - tilt
-    half = length / 2.0 * face.scale
-    x = tip[0] + half * np.cos(angle)
-    y = tip[1] + half * np.sin(angle)
-    parent = poses(x, y, angle, len(tip[0]))
+    half = size.length / 2.0 * face.scale
+    parent = poses(tip[0] + half * np.cos(angle), tip[1] + half * np.sin(angle), angle, len(tip[0]))
+    head_at = (-size.length / 2.0 + size.head_length / 2.0, 0.0)
     parts = [
-        Part(names[0], rect(length / 2.0, width / 2.0), colors[0]),
-        Part(names[1], rect(head[0] / 2.0, head[1] / 2.0), colors[1], (-length / 2.0 + head[0] / 2.0, 0.0)),
+        Part(f"{name}_handle", rect(size.length / 2.0, size.width / 2.0), colors[0]),
+        Part(f"{name}_head", rect(size.head_length / 2.0, size.head_width / 2.0), colors[1], head_at),
     ]
     return place(parts, parent, face.scale)
 
 
-def _light_stick(stage: Stage, face: Face, tip: tuple[np.ndarray, np.ndarray], tilt: float, name: str) -> list[Sprite]:
-    body = palette.pick(stage.rng, palette.LIGHT, 12.0)
-    head = palette.pick(stage.rng, palette.LIGHT, 12.0)
-    return _stick(face, tip, tilt, STICK_LENGTH, STICK_WIDTH, (STICK_HEAD_LENGTH, STICK_HEAD_WIDTH), (body, head), (f"{name}_handle", f"{name}_head"))
-
-
-def _stroke(stage: Stage, face: Face, direction: float, amplitude: float, omega: float) -> tuple[np.ndarray, np.ndarray]:
-    """Tip offsets of a back-and-forth stroke along `direction` (rad, 0 = horizontal), within STROKE_SPREAD."""
-    angle = direction + stage.uniform(-STROKE_SPREAD, STROKE_SPREAD)
-    along = oscillation(stage.tau, amplitude * face.scale, omega, stage.phase())
+def _stroke(
+    stage: Stage, face: Face, angle: float, amplitude: float, omega: float, tau: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tip offsets (image pixels) of a back-and-forth stroke along `angle` (rad below horizontal, mirrored
+    to the tool's side)."""
+    along = oscillation(stage.tau if tau is None else tau, amplitude * face.scale, omega, stage.phase())
+    angle = angle if face.side > 0 else np.pi - angle
     return along * np.cos(angle), along * np.sin(angle)
+
+
+def _light_stick_stroke(
+    stage: Stage, face: Face, dx: tuple[float, float], dy: tuple[float, float], direction: float, name: str
+) -> list[Sprite]:
+    """Toothbrush / razor: a light stick stroking at its class's place (dx, dy ranges) along its direction,
+    or, in a share AMBIGUOUS_STROKE_PROBABILITY of the clips, at the place and diagonal both classes share."""
+    tilt = stage.uniform(-STICK_TILT, STICK_TILT)
+    ambiguous = stage.chance(AMBIGUOUS_STROKE_PROBABILITY)
+    own = (stage.uniform(*dx), stage.uniform(*dy), direction + stage.uniform(-STROKE_SPREAD, STROKE_SPREAD))
+    shared = (stage.uniform(*AMBIGUOUS_DX), stage.uniform(*AMBIGUOUS_DY), stage.uniform(*AMBIGUOUS_DIRECTION))
+    x, y, angle = shared if ambiguous else own
+    x0, y0 = face.point(face.side * x, y)
+    sx, sy = _stroke(stage, face, angle, STROKE_AMPLITUDE, STROKE_OMEGA)
+    colors = (palette.pick(stage.rng, palette.LIGHT, 12.0), palette.pick(stage.rng, palette.LIGHT, 12.0))
+    return _stick(face, (x0 + sx, y0 + sy), tilt, LIGHT_STICK, colors, name)
 
 
 def brushing_teeth(stage: Stage) -> list[Sprite]:
     face = _face(stage, blink_probability=0.0)
-    tilt = stage.uniform(-STICK_TILT, STICK_TILT)
-    x0, y0 = face.point(face.side * stage.uniform(*BRUSH_DX), MOUTH_DY)
-    dx, dy = _stroke(stage, face, 0.0, STROKE_AMPLITUDE, STROKE_OMEGA)
-    return face.sprites + _light_stick(stage, face, (x0 + dx, y0 + dy), tilt, "toothbrush")
+    return face.sprites + _light_stick_stroke(stage, face, BRUSH_DX, (MOUTH_DY, MOUTH_DY), 0.0, "toothbrush")
 
 
 def shaving_beard(stage: Stage) -> list[Sprite]:
     face = _face(stage, blink_probability=0.0)
-    tilt = stage.uniform(-STICK_TILT, STICK_TILT)
-    x0, y0 = face.point(face.side * stage.uniform(*RAZOR_DX), stage.uniform(*RAZOR_DY))
-    dx, dy = _stroke(stage, face, np.pi / 2.0, STROKE_AMPLITUDE, STROKE_OMEGA)
-    return face.sprites + _light_stick(stage, face, (x0 + dx, y0 + dy), tilt, "razor")
+    return face.sprites + _light_stick_stroke(stage, face, RAZOR_DX, RAZOR_DY, np.pi / 2.0, "razor")
 
 
 def apply_lipstick(stage: Stage) -> list[Sprite]:
     face = _face(stage, blink_probability=BLINK_PROBABILITY)
     tilt = stage.uniform(-LIPSTICK_TILT, LIPSTICK_TILT)
-    case = palette.pick(stage.rng, ((30, 30, 35), (190, 150, 40), (60, 20, 30)), 12.0)
-    red = palette.jitter(stage.rng, (215, 15, 40), 15.0)
+    case = palette.pick(stage.rng, ((150, 10, 30), (110, 0, 40), (190, 30, 60)), 12.0)
+    red = palette.jitter(stage.rng, (225, 15, 35), 15.0)
     x0, y0 = face.point(face.side * stage.uniform(*LIPSTICK_DX), MOUTH_DY)
-    dx, dy = _stroke(stage, face, 0.0, LIPSTICK_AMPLITUDE, LIPSTICK_OMEGA)
-    head = (LIPSTICK_TIP_LENGTH, LIPSTICK_TIP_WIDTH)
-    sprites = _stick(face, (x0 + dx, y0 + dy), tilt, LIPSTICK_LENGTH, LIPSTICK_WIDTH, head, (case, red), ("lipstick_case", "lipstick_tip"))
-    return face.sprites + sprites
+    rest_length = LIPSTICK_REST_FRACTION * stage.frames
+    rest_start = stage.uniform(0.0, 1.0) * (stage.frames - rest_length)
+    angle = stage.uniform(-STROKE_SPREAD, STROKE_SPREAD)
+    tau = stage.speed * active_time(stage.frames, rest_start, rest_length)
+    dx, dy = _stroke(stage, face, angle, LIPSTICK_AMPLITUDE, LIPSTICK_OMEGA, tau)
+    return face.sprites + _stick(face, (x0 + dx, y0 + dy), tilt, LIPSTICK, (case, red), "lipstick")
 
 
 def apply_eye_makeup(stage: Stage) -> list[Sprite]:
@@ -190,6 +205,4 @@ def apply_eye_makeup(stage: Stage) -> list[Sprite]:
     turn = 1.0 if stage.rng.random() < 0.5 else -1.0  # clockwise or anticlockwise
     x0, y0 = face.point(face.side * (EYE_DX + EYE_RX + 0.5), EYE_DY + 1.0)
     dx, dy = circle(stage.tau, EYEBRUSH_RADIUS * face.scale, turn * EYEBRUSH_OMEGA, phase)
-    tip = (x0 + dx, y0 + dy)
-    head = (EYEBRUSH_TIP_LENGTH, EYEBRUSH_TIP_WIDTH)
-    return face.sprites + _stick(face, tip, tilt, EYEBRUSH_LENGTH, EYEBRUSH_WIDTH, head, (handle, bristles), ("eyebrush_handle", "eyebrush_tip"))
+    return face.sprites + _stick(face, (x0 + dx, y0 + dy), tilt, EYEBRUSH, (handle, bristles), "eyebrush")

@@ -50,7 +50,8 @@ def to_network_inputs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(appearance (3, T, H, W), motion (2L, T, H, W)) float32 in network units: RGB minus RGB_MEAN, and
     encode_flow of the L flow fields starting at each snippet's frame."""
-    starts = check_starts(snippet_starts(spec) if start_frames is None else start_frames, len(clip.frames), spec.flow_fields)
+    wanted = snippet_starts(spec) if start_frames is None else start_frames
+    starts = check_starts(wanted, len(clip.frames), spec.flow_fields)
     mean = np.asarray(RGB_MEAN, dtype=np.float32)[:, None, None, None]
     appearance = appearance_from_frames(clip.frames, starts).astype(np.float32) - mean
     motion = encode_flow(motion_stack(clip.flow.astype(np.float32), starts, spec.flow_fields))

@@ -40,3 +40,11 @@ def blink_closure(t: np.ndarray, period: float, phase: float, half_width: float)
     cycle = np.mod(t / period + phase, 1.0)
     distance = np.minimum(cycle, 1.0 - cycle) * period  # frames to the nearest blink centre
     return np.clip(1.0 - distance / half_width, 0.0, 1.0)
+
+
+def active_time(frames: int, rest_start: float, rest_length: float) -> np.ndarray:
+    """Per-frame time (in frames) of a motion that pauses during [rest_start, rest_start + rest_length):
+    the clock advances by one per frame except inside the rest window, so the object holds still there."""
+    t = np.arange(frames, dtype=np.float64)
+    moving = ((t < rest_start) | (t >= rest_start + rest_length)).astype(np.float64)
+    return np.concatenate([[0.0], np.cumsum(moving[:-1])])

@@ -9,7 +9,7 @@ because y points down).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Literal
+from typing import Any, Iterable, Literal
 
 import numpy as np
 
@@ -70,10 +70,6 @@ class Sprite:
     color: Color
     poses: np.ndarray
 
-    @property
-    def moves(self) -> bool:
-        return bool(np.any(self.poses != self.poses[:1]))
-
 
 @dataclass(frozen=True, eq=False)
 class Scene:
@@ -95,8 +91,9 @@ def poses(x: np.ndarray | float, y: np.ndarray | float, angle: np.ndarray | floa
     return out
 
 
-def compose(parent: np.ndarray, offset: tuple[float, float], angle: float = 0.0) -> np.ndarray:
-    """Poses of a frame fixed at `offset` (turned by `angle`) inside a parent moving with `parent` poses."""
+def compose(parent: np.ndarray, offset: tuple[Any, Any], angle: float = 0.0) -> np.ndarray:
+    """Poses of a frame at `offset` (turned by `angle`) inside a parent moving with `parent` poses; the
+    offset may vary per frame (arrays of length F), e.g. a bow sliding along its instrument."""
     c, s = np.cos(parent[:, 2]), np.sin(parent[:, 2])
     out = np.empty_like(parent)
     out[:, 0] = parent[:, 0] + c * offset[0] - s * offset[1]
@@ -105,10 +102,14 @@ def compose(parent: np.ndarray, offset: tuple[float, float], angle: float = 0.0)
     return out
 
 
+def _scaled(offset: tuple[float, float], scale: float) -> tuple[float, float]:
+    return offset[0] * scale, offset[1] * scale
+
+
 def place(parts: Iterable[Part], parent: np.ndarray, scale: float = 1.0) -> list[Sprite]:
     """Sprites for parts of one rigid object moving with `parent` poses; `scale` sizes the object."""
     return [
-        Sprite(p.name, p.shape.scaled(scale), p.color, compose(parent, (p.offset[0] * scale, p.offset[1] * scale), p.angle))
+        Sprite(p.name, p.shape.scaled(scale), p.color, compose(parent, _scaled(p.offset, scale), p.angle))
         for p in parts
     ]
 
@@ -127,3 +128,8 @@ def color_of(parts: Iterable[Part], name: str) -> Color:
         if p.name == name:
             return p.color
     raise KeyError(name)
+
+
+def shifted(parts: Iterable[Part], dx: float, dy: float) -> list[Part]:
+    """The parts moved by (dx, dy) inside their object's frame."""
+    return [Part(p.name, p.shape, p.color, (p.offset[0] + dx, p.offset[1] + dy), p.angle) for p in parts]

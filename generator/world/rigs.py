@@ -13,7 +13,9 @@ from generator.world.palette import shade
 Arms = Literal["down", "up", "out"]
 
 
-def person(skin: Color, clothes: Color, trousers: Color, hair: Color, arms: Arms = "down", leg_spread: float = 0.1) -> list[Part]:
+def person(
+    skin: Color, clothes: Color, trousers: Color, hair: Color, arms: Arms = "down", leg_spread: float = 0.1
+) -> list[Part]:
     """A standing person, frame at the torso centre; head up (-y). Legs and arms are drawn behind the torso."""
     arm_pose = {
         "down": ((6.5, 1.5), -0.15),

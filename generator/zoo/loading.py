@@ -8,11 +8,13 @@ dict (builder name + keyword arguments) rebuilds any of them.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from generator.errors import CheckpointError, ModelError
@@ -42,8 +44,19 @@ class LoadedModel:
         return self.model_hash
 
 
+RANDOM_INIT_SEED = 0
+
+
+@contextmanager
+def fixed_init_seed() -> Iterator[None]:
+    """Seed weight initialisation without touching the caller's random state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_INIT_SEED)
+        yield
+
+
 def build_from_architecture(architecture: Mapping[str, Any]) -> nn.Module:
-    """A freshly initialised network (random weights) for an architecture dict."""
+    """A freshly initialised network (seeded random weights) for an architecture dict."""
     return _instantiate(architecture)[0]
 
 
@@ -62,7 +75,10 @@ def _instantiate(architecture: Mapping[str, Any]) -> tuple[nn.Module, ModelDescr
             f"Unknown architecture builder {builder!r}; expected one of {', '.join(builders)} or import."
         )
     try:
-        net = builders[builder](**kwargs)
+        # Fresh weights come from a fixed seed so an untrained network (a speed benchmark,
+        # a random baseline) is the same network, with the same hash, on every run.
+        with fixed_init_seed():
+            net = builders[builder](**kwargs)
     except TypeError as error:
         raise ModelError(
             f"Architecture {dict(architecture)!r} has arguments its builder does not take ({error})."
@@ -154,10 +170,8 @@ def _from_atlas_checkpoint(path: Path, data: Mapping[str, Any], expected_builder
 
 def _load_fusion(source: str, checkpoint: Path | None, weights: str | None) -> LoadedModel:
     if checkpoint is None:
-        if source == "fusion_vgg16":
-            net = fusion_vgg16(tower_weights=weights)
-        else:
-            net = small_fusion()
+        with fixed_init_seed():
+            net = fusion_vgg16(tower_weights=weights) if source == "fusion_vgg16" else small_fusion()
         return _finish(net, net.describe(), net.architecture or {}, None)
     data = read_checkpoint(checkpoint)
     if is_atlas_checkpoint(data):
@@ -174,7 +188,8 @@ def _load_torchvision(name: str, checkpoint: Path | None, weights: str | None) -
         data = read_checkpoint(checkpoint)
         if is_atlas_checkpoint(data):
             return _from_atlas_checkpoint(checkpoint, data, expected_builder="torchvision")
-    net = torchvision_video(name, weights=checkpoint if checkpoint is not None else weights)
+    with fixed_init_seed():
+        net = torchvision_video(name, weights=checkpoint if checkpoint is not None else weights)
     return _finish(net, net.describe(), net.architecture, checkpoint)
 
 

@@ -1,0 +1,75 @@
+"""Invariance of units to motion speed, and the convergence of an optimisation.
+
+Definitions (choices of this atlas; method.md leaves them open):
+
+* **Invariance across chi** (data-free): for each chi, the unit's activation reached by
+  the visualisation, positive part, averaged over seeds; the score is the smallest of
+  these over the largest, in [0, 1]. 1 means the unit can be driven equally hard whatever
+  the temporal weight chi (slow or fast motion); near 0 means it responds only to one
+  speed regime. Undefined (None) when the largest is <= 0 or fewer than two chi values
+  have a finished visualisation. Activations are compared raw: dividing them all by the
+  unit's data maximum rho would not change the ratio.
+* **Speed-tuning invariance** (data-driven companion): the unit's top real clips are
+  re-rendered at several speed factors spanning the world's speed range; with r_s the
+  mean response over those clips at speed s, the score is min_s r_s / max_s r_s, in
+  [0, 1]. Undefined when max_s r_s <= 0 (the unit does not respond).
+* **Converged**: with w = max(1, round(10 % of the steps)), the mean loss of the last w
+  steps changed by less than 0.1 % relative to the mean of the w steps before it. Means
+  over windows are used because each step's loss is measured on a freshly jittered clip.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+CONVERGED_FRACTION = 0.1
+CONVERGED_TOLERANCE = 1e-3
+
+
+def chi_invariance(activations: Mapping[float, Iterable[float | None]]) -> float | None:
+    """Smallest over largest seed-averaged positive-part activation across chi (see module doc)."""
+    levels = []
+    for values in activations.values():
+        finite = [max(float(v), 0.0) for v in values if v is not None and math.isfinite(v)]
+        if finite:
+            levels.append(sum(finite) / len(finite))
+    if len(levels) < 2 or max(levels) <= 0:
+        return None
+    return min(levels) / max(levels)
+
+
+def response_flatness(responses: np.ndarray) -> np.ndarray:
+    """Speed-tuning invariance from responses (units, clips, speeds) -> (units,), NaN where undefined.
+
+    The response at each speed is averaged over the clips first; the score is the minimum
+    over speeds of that mean divided by its maximum.
+    """
+    responses = np.asarray(responses, dtype=np.float64)
+    if responses.ndim != 3:
+        raise ValueError(f"responses must be (units, clips, speeds), got shape {responses.shape}")
+    curve = np.clip(responses.mean(axis=1), 0.0, None)  # (units, speeds)
+    top = curve.max(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        flat = curve.min(axis=1) / top
+    return np.where(top > 0, flat, np.nan)
+
+
+def converged(
+    loss: Sequence[float] | np.ndarray,
+    fraction: float = CONVERGED_FRACTION,
+    tolerance: float = CONVERGED_TOLERANCE,
+) -> bool | None:
+    """Whether the loss had stopped changing (see module doc); None with too few finite steps."""
+    values = np.asarray(loss, dtype=np.float64)
+    if values.ndim != 1 or len(values) < 2 or not np.all(np.isfinite(values)):
+        return None
+    window = max(1, int(round(fraction * len(values))))
+    if len(values) < 2 * window:
+        window = len(values) // 2
+    last = values[-window:].mean()
+    before = values[-2 * window : -window].mean()
+    scale = max(abs(before), 1e-12)
+    return bool(abs(last - before) / scale < tolerance)

@@ -1,0 +1,61 @@
+"""Which visualisations of a selection are stored: the (unit, chi, seed) results on disk.
+
+A result is found by its key (model hash, settings, unit, chi, seed), exactly as the
+visualisation stage stored it. The key records whether bf16 was used, which depends on the
+device the results were computed on; results made on a GPU are therefore also found when
+measuring on a CPU machine (the current device's variant is preferred).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from generator.config import AtlasConfig
+from generator.pipeline.select import Selection
+from generator.pipeline.visualize import engine_settings, settings_identity
+from generator.store.keys import result_key
+from generator.store.results import result_file
+from generator.zoo import LoadedModel
+
+
+@dataclass(frozen=True)
+class StoredRef:
+    """One stored result of the selection."""
+
+    layer: str
+    unit: int
+    unit_id: str
+    chi: float
+    seed: int
+    path: Path
+
+
+def identities(config: AtlasConfig, device: torch.device) -> list[dict]:
+    """The settings identities a result of this configuration may be stored under, preferred first."""
+    own = settings_identity(engine_settings(config.visualize), device)
+    other = {**own, "bf16": not own["bf16"]}
+    return [own, other]
+
+
+def find_results(
+    loaded: LoadedModel, config: AtlasConfig, selection: Selection, output: Path, device: torch.device
+) -> list[StoredRef]:
+    """Every stored result of the selection at the configured chi values and seeds, in selection order."""
+    desc = loaded.description
+    variants = identities(config, device)
+    found = []
+    for layer, units in selection.layers:
+        for unit in units:
+            unit_id = desc.unit_id(layer, unit)
+            for chi in config.visualize.chi:
+                for seed in config.visualize.seeds:
+                    for identity in variants:
+                        key = result_key(loaded.model_hash, identity, unit_id, chi, seed)
+                        path = result_file(output, unit_id, chi, seed, key)
+                        if path.is_file():
+                            found.append(StoredRef(layer, unit, unit_id, float(chi), int(seed), path))
+                            break
+    return found

@@ -1,0 +1,246 @@
+"""Rows of the atlas tables (schemas in generator.store.tables) from stored results and statistics.
+
+Pure functions of what earlier stages stored: results' metadata and loss curves, the data
+statistics, speed invariance and the media paths. Without data (a model the synthetic world
+cannot feed) the data-driven columns are null, classes carry only names and indices, and
+there are no confusions or top clips.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from generator.measures.invariance import chi_invariance, converged
+from generator.measures.selectivity import class_selectivity, dead_units, preferred_class
+from generator.pipeline.catalog import StoredRef
+from generator.pipeline.statistics import DataStatistics
+from generator.store.tables import STREAMS
+from generator.train import confusion_matrix
+from generator.zoo.spec import LayerInfo, ModelDescription
+
+Row = dict[str, Any]
+VIS_MEDIA = ("appearance", "colorwheel", "xymag", "composite")
+
+
+@dataclass(frozen=True)
+class StoredVisualization:
+    """A stored result's metadata and loss curve (its inputs are not needed for the tables)."""
+
+    ref: StoredRef
+    meta: dict[str, Any]
+    loss: np.ndarray
+
+    @property
+    def ok(self) -> bool:
+        return self.meta.get("status", "ok") == "ok"
+
+
+def read_stored(ref: StoredRef) -> StoredVisualization:
+    """Read only the metadata and the loss curve of a result file."""
+    with np.load(ref.path, allow_pickle=False) as data:
+        meta = json.loads(bytes(data["meta"]).decode())
+        loss = data["loss"].astype(np.float64)
+    return StoredVisualization(ref, meta, loss)
+
+
+def unit_stream(info: LayerInfo, description: ModelDescription) -> str:
+    """The table's stream of a layer: its name's prefix when that is a stream, else from its kind and inputs."""
+    prefix = info.name.split("/", 1)[0]
+    if prefix in STREAMS:
+        return prefix
+    if info.kind == "class":
+        return "class"
+    if info.kind == "fc":
+        return "head"
+    if len(info.streams) == 1:
+        spec = next((s for s in description.inputs if s.name == info.streams[0]), None)
+        return "motion" if spec is not None and spec.kind == "flow" else "appearance"
+    return "fusion"
+
+
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def unit_measures(stats: DataStatistics | None, layer: str) -> dict[str, np.ndarray] | None:
+    """Per-unit data measures of a layer: selectivity, preferred class, dead flag, peak and mean."""
+    if stats is None or layer not in stats.layers:
+        return None
+    item = stats.layers[layer]
+    return {
+        "selectivity": class_selectivity(item.class_means),
+        "preferred": preferred_class(item.class_means),
+        "dead": dead_units(item.class_means),
+        "peak": item.peaks,
+        # Every class has the same number of held-out clips, so this is the mean over clips.
+        "mean": item.class_means.mean(axis=0),
+        "class_means": item.class_means,
+    }
+
+
+def visualization_rows(
+    stored: Sequence[StoredVisualization],
+    media: Mapping[Path, Mapping[str, str] | None],
+    peaks: Mapping[str, float | None],
+    output: Path,
+    flow_input: str | None,
+) -> list[Row]:
+    """One row per stored (unit, chi, seed)."""
+    rows = []
+    for item in stored:
+        meta, ref = item.meta, item.ref
+        paths = (media.get(ref.path) or {}) if item.ok else {}
+        activation = _finite(meta.get("activation"))
+        peak = peaks.get(ref.unit_id)
+        terms = meta.get("terms") or {}
+        rows.append({
+            "unit_id": ref.unit_id,
+            "chi": ref.chi,
+            "seed": ref.seed,
+            "objective": _finite(meta.get("objective")),
+            "activation": activation,
+            "normalised_activation": activation / peak if activation is not None and peak and peak > 0 else None,
+            "steps": meta.get("steps"),
+            "converged": converged(item.loss) if item.ok else None,
+            "wall_seconds": _finite(meta.get("wall_seconds")),
+            "status": meta.get("status", "ok"),
+            "array": ref.path.relative_to(output).as_posix(),
+            **{kind: paths.get(kind) for kind in VIS_MEDIA},
+            "poster": paths.get("composite_poster"),
+            **{f"{kind}_poster": paths.get(f"{kind}_poster") for kind in ("appearance", "colorwheel", "xymag")},
+            "temporal_variation": _finite(terms.get(f"temporal_variation/{flow_input}")) if flow_input else None,
+        })  # fmt: skip
+    return rows
+
+
+def unit_rows(
+    description: ModelDescription,
+    units: Sequence[tuple[str, int]],
+    visualizations: Sequence[Row],
+    stats: DataStatistics | None,
+    speed: Mapping[str, np.ndarray] | None,
+    chis: Sequence[float],
+) -> list[Row]:
+    """One row per unit that has at least one stored visualisation."""
+    by_unit: dict[str, list[Row]] = defaultdict(list)
+    for row in visualizations:
+        by_unit[row["unit_id"]].append(row)
+    middle = sorted(float(c) for c in chis)[len(chis) // 2]
+    classes = list(description.classes)
+    measures: dict[str, dict | None] = {}
+    rows = []
+    for layer, unit in units:
+        info = description.layer(layer)
+        if layer not in measures:
+            measures[layer] = unit_measures(stats, layer)
+        m = measures[layer]
+        unit_id = description.unit_id(layer, unit)
+        mine = by_unit[unit_id]
+        per_chi: dict[float, list[float | None]] = defaultdict(list)
+        for row in mine:
+            if row["status"] == "ok":
+                per_chi[row["chi"]].append(row["activation"])
+        ok = [r for r in mine if r["status"] == "ok" and r["composite"]]
+        shown = min(ok, key=lambda r: (abs(r["chi"] - middle), r["seed"]), default=None)
+        dead = bool(m["dead"][unit]) if m else False
+        names = info.unit_names or (tuple(classes) if info.kind == "class" else None)
+        rows.append({
+            "unit_id": unit_id,
+            "stream": unit_stream(info, description),
+            "layer": layer,
+            "layer_depth": info.depth,
+            "channel": unit,
+            "class_name": names[unit] if info.kind == "class" and names and unit < len(names) else None,
+            "selectivity": _finite(m["selectivity"][unit]) if m else None,
+            "preferred_class": classes[int(m["preferred"][unit])] if m and not dead else None,
+            "invariance_chi": chi_invariance(per_chi),
+            "invariance_speed": _finite(speed[layer][unit]) if speed and layer in speed else None,
+            "dead": dead,
+            "act_peak": _finite(m["peak"][unit]) if m else None,
+            "act_mean": _finite(m["mean"][unit]) if m else None,
+            "class_means": m["class_means"][:, unit].astype(np.float32).tolist() if m else None,
+            "poster": shown["poster"] if shown else None,
+            "composite": shown["composite"] if shown else None,
+        })  # fmt: skip
+    return rows
+
+
+def class_rows(description: ModelDescription, stats: DataStatistics | None) -> list[Row]:
+    """Per class: accuracy and most-confused class on held-out clips (names and indices only without data)."""
+    classes = list(description.classes)
+    has_class_layer = "class" in description.layer_names
+    matrix = confusion_matrix(stats.test, len(classes)) if stats is not None else None
+    rows = []
+    for i, name in enumerate(classes):
+        row = {"class_name": name, "class_index": i,
+               "unit_id": description.unit_id("class", i) if has_class_layer else f"class/{name}"}  # fmt: skip
+        if matrix is not None:
+            total = int(matrix[i].sum())
+            wrong = matrix[i].copy()
+            wrong[i] = 0
+            worst = int(wrong.argmax())
+            row.update(
+                accuracy=float(matrix[i, i] / total) if total else None,
+                most_confused_with=classes[worst] if wrong[worst] > 0 else None,
+                confusion_rate=float(wrong[worst] / total) if total else None,
+                clips=total,
+            )
+        rows.append(row)
+    return rows
+
+
+def confusion_rows(description: ModelDescription, stats: DataStatistics | None) -> list[Row]:
+    """Every (true, predicted) pair with at least one held-out clip, diagonal included."""
+    if stats is None:
+        return []
+    classes = list(description.classes)
+    matrix = confusion_matrix(stats.test, len(classes))
+    totals = matrix.sum(axis=1)
+    return [
+        {"true_class": classes[i], "predicted_class": classes[j], "count": int(matrix[i, j]),
+         "rate": float(matrix[i, j] / totals[i])}
+        for i, j in zip(*np.nonzero(matrix))
+    ]  # fmt: skip
+
+
+def top_clip_units(units: Sequence[Row]) -> list[Row]:
+    """The units that get top clips: live units (a dead unit's 'top' clips are arbitrary)."""
+    return [u for u in units if not u["dead"]]
+
+
+def top_clip_rows(
+    description: ModelDescription,
+    units: Sequence[Row],
+    stats: DataStatistics | None,
+    media: Mapping[tuple[str, int], Mapping[str, str] | None],
+) -> list[Row]:
+    """Per live unit, its top held-out clips with activation, true and predicted class and media."""
+    if stats is None:
+        return []
+    classes = list(description.classes)
+    rows = []
+    for unit in top_clip_units(units):
+        item = stats.layers[unit["layer"]]
+        channel = unit["channel"]
+        for rank, (clip, value) in enumerate(zip(item.top_clips[channel], item.top_values[channel]), start=1):
+            clip = int(clip)
+            paths = media.get(("test", clip)) or {}
+            rows.append({
+                "unit_id": unit["unit_id"], "rank": rank, "clip_index": clip,
+                "class_name": classes[int(stats.test.labels[clip])],
+                "predicted_class": classes[int(stats.test.predictions[clip])],
+                "activation": float(value),
+                "composite": paths.get("composite"), "poster": paths.get("composite_poster"),
+            })  # fmt: skip
+    return rows

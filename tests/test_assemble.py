@@ -1,0 +1,244 @@
+"""The measure stage: media, measures, tables and manifest from stored results, end to end through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from generator.cli import app
+from generator.measures.invariance import chi_invariance, converged, response_flatness
+from generator.media import display_factor, read_mp4
+from generator.media.video import mp4_frame_count
+from generator.store.results import load_result, save_result
+from generator.store.tables import SCHEMAS, manifest_path, read_manifest, read_metadata, table_path
+from generator.world import CLASSES, PROBES
+from generator.zoo import save_checkpoint, small_fusion
+from generator.zoo.loading import fixed_init_seed
+
+runner = CliRunner()
+SIZE = 64
+FIELDS = 4
+TOP = 3
+CHIS = (0.1, 1.0, 10.0)
+
+
+# ----------------------------------------------------------------------------- definitions on known numbers
+
+
+def test_invariance_across_chi_is_weakest_over_strongest_seed_mean() -> None:
+    # chi 0.1: seeds 2 and 4 -> 3; chi 1: 6; chi 10: negative clipped to 0 and 3 -> 1.5.
+    assert chi_invariance({0.1: [2.0, 4.0], 1.0: [6.0], 10.0: [-3.0, 3.0]}) == pytest.approx(1.5 / 6.0)
+    assert chi_invariance({0.1: [5.0], 1.0: [5.0]}) == pytest.approx(1.0)
+    assert chi_invariance({0.1: [-1.0], 1.0: [0.0]}) is None  # the strongest is not positive
+    assert chi_invariance({0.1: [2.0], 1.0: [None, float("nan")]}) is None  # one chi left: undefined
+    assert chi_invariance({0.1: [2.0], 1.0: [-4.0], 10.0: [None]}) == pytest.approx(0.0)
+
+
+def test_speed_flatness_averages_clips_then_compares_speeds() -> None:
+    responses = np.array([
+        [[1.0, 2.0, 4.0], [3.0, 2.0, 0.0]],  # means per speed 2, 2, 2 -> flat
+        [[1.0, 2.0, 4.0], [1.0, 2.0, 4.0]],  # 1, 2, 4 -> 0.25
+        [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]],  # silent -> undefined
+        [[-1.0, 1.0, 2.0], [-1.0, 1.0, 2.0]],  # negative mean clipped to 0 -> 0
+    ])  # fmt: skip
+    flat = response_flatness(responses)
+    assert flat[:2] == pytest.approx([1.0, 0.25])
+    assert np.isnan(flat[2]) and flat[3] == 0.0
+
+
+def test_converged_compares_the_last_tenth_with_the_one_before() -> None:
+    settled = np.concatenate([np.linspace(10, 1, 80), np.full(20, 1.0)])
+    assert converged(settled) is True
+    still_falling = np.linspace(10, 1, 100)
+    assert converged(still_falling) is False
+    # 0.05 % change between the two last windows of 10 steps: converged; 0.5 %: not.
+    assert converged(np.r_[np.full(90, 2.0), np.full(10, 2.001)]) is True
+    assert converged(np.r_[np.full(90, 2.0), np.full(10, 2.01)]) is False
+    assert converged([3.0]) is None and converged([1.0, float("nan")]) is None
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def _options(root: Path, checkpoint: Path | None, select: bool = True, output: Path | None = None) -> list[str]:
+    sets = {
+        "model.source": "small_fusion",
+        "data.size": SIZE,
+        "data.flow_fields": FIELDS,
+        "data.test_clips_per_class": 3,
+        "data.probe_clips_per_class": 2,
+        "data.cache_dir": str(root / "cache"),
+        "visualize.steps": 3,
+        "visualize.chi": json.dumps(list(CHIS)),
+        "site.top_clips": TOP,
+        "site.title": "Test atlas",
+    }
+    if checkpoint is not None:
+        sets["model.checkpoint"] = str(checkpoint)
+    args = [item for key, value in sets.items() for item in ("--set", f"{key}={value}")]
+    if select:
+        args += ["--layers", "motion/conv2_1,class", "--units", "0-1"]
+    return [*args, "--output", str(output or root / "atlas")]
+
+
+def _world_checkpoint(path: Path) -> Path:
+    """small_fusion with seeded random weights and the world's class names (so the world feeds it)."""
+    with fixed_init_seed():
+        net = small_fusion(classes=CLASSES, image_size=SIZE, flow_fields=FIELDS)
+    return save_checkpoint(path, net, net.architecture, CLASSES)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("assemble")
+    checkpoint = _world_checkpoint(root / "world.pt")
+    result = runner.invoke(app, ["build", *_options(root, checkpoint)])
+    assert result.exit_code == 0, result.output
+    return {"root": root, "atlas": root / "atlas", "checkpoint": checkpoint, "output": result.output}
+
+
+def _tables(atlas: Path) -> dict[str, list[dict]]:
+    return {name: pq.read_table(table_path(atlas, name)).to_pylist() for name in SCHEMAS}
+
+
+def test_build_writes_tables_with_measures(built: dict) -> None:
+    tables = _tables(built["atlas"])
+    units, vis = tables["units"], tables["visualizations"]
+    assert len(units) == 4 and len(vis) == 4 * len(CHIS)
+    assert {u["unit_id"] for u in units} == {"motion/conv2_1/0000", "motion/conv2_1/0001",
+                                              "class/ApplyEyeMakeup", "class/ApplyLipstick"}  # fmt: skip
+    live = [u for u in units if not u["dead"]]
+    assert live, "a random network still has live units"
+    for unit in live:
+        assert 0.0 <= unit["selectivity"] <= 1.0
+        assert unit["preferred_class"] in CLASSES and len(unit["class_means"]) == len(CLASSES)
+        assert unit["act_peak"] is not None and unit["act_mean"] >= 0
+        assert unit["invariance_speed"] is None or 0.0 <= unit["invariance_speed"] <= 1.0
+        assert unit["invariance_chi"] is None or 0.0 <= unit["invariance_chi"] <= 1.0
+    assert any(u["invariance_speed"] is not None for u in live)
+    assert {u["class_name"] for u in units if u["layer"] == "class"} == {"ApplyEyeMakeup", "ApplyLipstick"}
+    for row in vis:
+        assert row["status"] == "ok" and row["steps"] == 3 and row["converged"] in (True, False)
+        assert row["temporal_variation"] is not None and row["composite"] and row["array"]
+        peak = next(u["act_peak"] for u in units if u["unit_id"] == row["unit_id"])
+        assert row["normalised_activation"] == pytest.approx(row["activation"] / peak)
+
+    classes, confusions = tables["classes"], tables["confusions"]
+    assert [c["class_name"] for c in classes] == list(CLASSES)
+    assert sum(c["count"] for c in confusions) == 3 * len(CLASSES)
+    assert all(c["clips"] == 3 and 0 <= c["accuracy"] <= 1 for c in classes)
+    assert len(tables["top_clips"]) == TOP * len(live)
+    assert all(r["predicted_class"] in CLASSES for r in tables["top_clips"])
+    metadata = read_metadata(table_path(built["atlas"], "units"))
+    assert metadata["model_hash"] and metadata["config_hash"]
+
+
+def test_every_media_path_exists_and_every_video_decodes(built: dict) -> None:
+    atlas = built["atlas"]
+    tables = _tables(atlas)
+    manifest = read_manifest(manifest_path(atlas))
+    side = SIZE * display_factor(SIZE, SIZE)
+    paths = {row[k] for rows in tables.values() for row in rows for k in ("appearance", "colorwheel", "xymag",
+             "composite", "poster", "appearance_poster", "colorwheel_poster", "xymag_poster", "array") if row.get(k)}
+    paths |= {clip[k] for case in manifest["failure_cases"] for clip in case["clips"] for k in ("composite", "poster")}
+    assert all((atlas / p).is_file() for p in paths)
+    videos = sorted(p for p in paths if p.endswith(".mp4"))
+    assert any(p.startswith("clips/") for p in videos) and any(p.startswith("media/") for p in videos)
+    frames_of = {  # source frames per kind: one snippet of L flow fields, or a whole real clip
+        "media": {"appearance": 1, "colorwheel": FIELDS, "xymag": FIELDS, "composite": FIELDS},
+        "clips": {"appearance": 13, "colorwheel": 12, "xymag": 12, "composite": 13},
+    }
+    for path in videos:
+        kind = Path(path).stem.rsplit("_", 1)[1]
+        frames, _ = read_mp4(atlas / path)
+        assert frames.shape[0] == mp4_frame_count(frames_of[path.split("/")[0]][kind]), path
+        width = 3 * side + 2 * 4 if kind == "composite" else side
+        assert frames.shape[1:] == (side, width, 3), path
+
+
+def test_manifest_has_model_layers_and_failure_cases(built: dict) -> None:
+    manifest = read_manifest(manifest_path(built["atlas"]))
+    assert manifest["model"]["card"]["test_accuracy"] is not None
+    assert [layer["name"] for layer in manifest["layers"]] == ["motion/conv2_1", "class"]
+    assert manifest["chis"] == list(CHIS)
+    assert manifest["counts"]["units"] == 4 and manifest["counts"]["failed"] == 0
+    cases = {case["slug"]: case for case in manifest["failure_cases"]}
+    assert {"probe-eyemakeup_blink", "probe-cello_violin_swap"} <= set(cases)
+    assert cases["probe-eyemakeup_blink"]["classes"] == ["ApplyEyeMakeup", "ApplyLipstick"]
+    assert set(cases["probe-eyemakeup_blink"]["numbers"]) >= {"accuracy", "clean_accuracy", "accuracy_drop_points"}
+    pairs = [case for case in cases.values() if case["kind"] == "pair"]
+    assert 1 <= len(pairs) <= 2
+    for case in cases.values():
+        for clip in case["clips"]:
+            assert clip["true_class"] != clip["predicted_class"] and clip["composite"]
+        if case["kind"] == "probe":
+            assert all(clip["composite"].startswith("clips/probe-") for clip in case["clips"])
+            assert all(clip["true_class"] in PROBES[case["probe"]] for clip in case["clips"])
+
+
+def test_site_builds_strictly_and_is_reported(built: dict) -> None:
+    assert "Open " in built["output"] and (built["atlas"] / "site" / "index.html").is_file()
+    root = built["root"]
+    result = runner.invoke(app, ["site", *_options(root, built["checkpoint"], select=False)])
+    assert result.exit_code == 0, result.output
+    assert "index.html" in result.output
+    assert (built["atlas"] / "site" / "failures" / "probe-eyemakeup_blink" / "index.html").is_file()
+
+
+def test_measure_rerun_rewrites_no_media_and_keeps_failed_rows(built: dict) -> None:
+    atlas, root = built["atlas"], built["root"]
+    media = sorted(p for folder in ("media", "clips") for p in (atlas / folder).rglob("*") if p.is_file())
+    stamps = {p: p.stat().st_mtime_ns for p in media}
+
+    # Mark one stored visualisation as failed: its row stays, without media, and nothing stops.
+    result_path = next((atlas / "results" / "motion" / "conv2_1" / "0001").glob("chi10_*.npz"))
+    stored = load_result(result_path)
+    failed_meta = {**stored.meta, "status": "failed: non-finite values at step 2"}
+    save_result(result_path, stored.inputs, stored.loss, failed_meta)
+
+    rerun = runner.invoke(app, ["measure", *_options(root, built["checkpoint"])])
+    assert rerun.exit_code == 0, rerun.output
+    assert "written 0" in rerun.output
+    after = sorted(p for folder in ("media", "clips") for p in (atlas / folder).rglob("*") if p.is_file())
+    assert after == media and {p: p.stat().st_mtime_ns for p in after} == stamps
+
+    vis = _tables(atlas)["visualizations"]
+    assert len(vis) == 4 * len(CHIS)
+    failed = [row for row in vis if row["status"] != "ok"]
+    assert len(failed) == 1 and failed[0]["unit_id"] == "motion/conv2_1/0001" and failed[0]["chi"] == 10.0
+    assert failed[0]["composite"] is None and failed[0]["converged"] is None
+    assert read_manifest(manifest_path(atlas))["counts"]["failed"] == 1
+
+
+def test_dry_run_prints_the_plan_and_computes_nothing(built: dict, tmp_path: Path) -> None:
+    options = _options(built["root"], built["checkpoint"], output=tmp_path / "none")
+    result = runner.invoke(app, ["build", "--dry-run", *options])
+    assert result.exit_code == 0, result.output
+    assert "motion/conv2_1" in result.output and "class" in result.output
+    assert "12 rows, 0 cached, 12 to compute" in result.output
+    assert "Estimated device time" in result.output and "Estimated media time" in result.output
+    assert not (tmp_path / "none").exists()
+
+
+def test_model_without_world_gets_tables_without_data(tmp_path: Path) -> None:
+    # Plain small_fusion has placeholder class names, so the synthetic world cannot label its outputs.
+    args = ["--set", "model.source=small_fusion", "--set", "visualize.steps=2", "--set", "visualize.chi=[1.0, 5.0]",
+            "--set", f"data.cache_dir={tmp_path / 'cache'}", "--layers", "class", "--units", "0",
+            "--output", str(tmp_path / "atlas")]  # fmt: skip
+    assert runner.invoke(app, ["visualize", *args]).exit_code == 0
+    result = runner.invoke(app, ["measure", *args])
+    assert result.exit_code == 0, result.output
+    tables = _tables(tmp_path / "atlas")
+    (unit,) = tables["units"]
+    assert unit["selectivity"] is None and unit["act_peak"] is None and unit["invariance_speed"] is None
+    assert unit["dead"] is False and unit["composite"]
+    assert len(tables["classes"]) == 12 and all(c["accuracy"] is None for c in tables["classes"])
+    assert tables["confusions"] == [] and tables["top_clips"] == []
+    assert all(row["normalised_activation"] is None for row in tables["visualizations"])
+    assert read_manifest(manifest_path(tmp_path / "atlas"))["failure_cases"] == []
+    assert not (tmp_path / "cache").exists()  # no clips were rendered

@@ -1,0 +1,50 @@
+"""The visualisation stage: results land one file per (unit, chi, seed) and are never recomputed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from generator.cli import app
+from generator.store.results import load_result
+
+runner = CliRunner()
+
+
+def _visualize(output: Path, *extra: str):
+    args = [
+        "visualize", "--set", "model.source=small_fusion", "--set", "visualize.steps=4",
+        "--set", "visualize.chi=[0.5, 5.0]", "--layers", "motion/conv2_1,head/fc6", "--units", "0-2",
+        "--output", str(output), *extra,
+    ]
+    return runner.invoke(app, args)
+
+
+def test_results_are_stored_and_a_rerun_reuses_them(tmp_path: Path) -> None:
+    first = _visualize(tmp_path)
+    assert first.exit_code == 0, first.output
+    files = sorted((tmp_path / "results").rglob("*.npz"))
+    assert len(files) == 2 * 3 * 2  # layers x units x chi
+    stamps = {f: f.stat().st_mtime_ns for f in files}
+    assert "Visualised 12" in first.output
+
+    second = _visualize(tmp_path)
+    assert second.exit_code == 0, second.output
+    assert "Visualised 0" in second.output and "12 found cached" in second.output
+    assert {f: f.stat().st_mtime_ns for f in files} == stamps
+
+    stored = load_result(next(f for f in files if "motion" in f.parts))
+    assert stored.inputs["motion"].shape == (8, 1, 64, 64)
+    assert stored.inputs["appearance"].shape == (3, 1, 64, 64)
+    assert stored.meta["unit_id"].startswith("motion/conv2_1/")
+    assert len(stored.loss) == 4 and stored.meta["status"] == "ok"
+
+
+def test_unknown_layer_and_unit_are_reported(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["visualize", "--set", "model.source=small_fusion", "--layers", "motion/conv9_9",
+                                 "--output", str(tmp_path)])
+    assert result.exit_code == 2 and "motion/conv9_9" in result.output and "appearance/conv1_1" in result.output
+    result = runner.invoke(app, ["visualize", "--set", "model.source=small_fusion", "--layers", "class",
+                                 "--units", "40", "--output", str(tmp_path)])
+    assert result.exit_code == 2 and "0..11" in result.output
