@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -115,30 +115,38 @@ def confused_pairs(matrix: np.ndarray, classes: tuple[str, ...]) -> list[dict]:
 def probe_results(model: nn.Module, spec: WorldSpec, config: AtlasConfig, test: Evaluation) -> dict:
     """How the counterfactual probe sets move the model's answers (synthetic_world.md)."""
     results = {}
-    for name, classes in PROBES.items():
+    for name in PROBES:
         clips = SyntheticClips(spec, f"probe:{name}", config.data.probe_clips_per_class, config.data.cache_dir)
-        probe = evaluate(model, clips)
-        per_class = {}
-        for class_name in classes:
-            index = CLASSES.index(class_name)
-            mask = probe.labels == index
-            clean = test.labels == index
-            predicted = probe.predictions[mask]
-            counts = np.bincount(predicted, minlength=len(CLASSES))
-            wrong = counts.copy()
-            wrong[index] = 0
-            per_class[class_name] = {
-                "clips": int(mask.sum()),
-                "accuracy": float((predicted == index).mean()),
-                "clean_accuracy": float((test.predictions[clean] == index).mean()),
-                "predicted_as": {CLASSES[i]: int(c) for i, c in enumerate(counts) if c},
-                "top_wrong_class": CLASSES[int(wrong.argmax())] if wrong.sum() else None,
-            }
-        results[name] = {"accuracy": probe.accuracy, "per_class": per_class, **_probe_summary(name, per_class)}
+        results[name] = probe_record(name, evaluate(model, clips), test, CLASSES)
     return results
 
 
-def _probe_summary(name: str, per_class: dict) -> dict:
+def probe_record(name: str, probe: Evaluation, test: Evaluation, classes: Sequence[str]) -> dict:
+    """One probe set's result: per probed class its accuracy against the clean test accuracy and
+    where its clips went, plus the probe's summary numbers (see :func:`probe_summary`)."""
+    per_class = {}
+    for index in sorted(set(int(label) for label in probe.labels)):
+        class_name = classes[index]
+        predicted = probe.predictions[probe.labels == index]
+        clean = test.predictions[test.labels == index]
+        counts = np.bincount(predicted, minlength=len(classes))
+        wrong = counts.copy()
+        wrong[index] = 0
+        per_class[class_name] = {
+            "clips": int(len(predicted)),
+            "accuracy": float((predicted == index).mean()) if len(predicted) else 0.0,
+            "clean_accuracy": float((clean == index).mean()) if len(clean) else 0.0,
+            "predicted_as": {classes[i]: int(c) for i, c in enumerate(counts) if c},
+            "top_wrong_class": classes[int(wrong.argmax())] if wrong.sum() else None,
+        }
+    try:
+        summary = probe_summary(name, per_class)
+    except KeyError:  # a probe whose classes have no clips here
+        summary = {}
+    return {"accuracy": probe.accuracy, "per_class": per_class, **summary}
+
+
+def probe_summary(name: str, per_class: dict) -> dict:
     if name == "eyemakeup_blink":
         item = per_class["ApplyEyeMakeup"]
         errors = item["clips"] - item["predicted_as"].get("ApplyEyeMakeup", 0)

@@ -16,7 +16,7 @@ import numpy as np
 
 from generator.pipeline.statistics import DataStatistics
 from generator.store.tables import failure_slug
-from generator.train import Evaluation, _probe_summary, confused_pairs, confusion_matrix
+from generator.train import Evaluation, confused_pairs, confusion_matrix, probe_record
 
 PAIR_CASES = 2
 CLIPS_PER_CASE = 4
@@ -99,30 +99,6 @@ def draft_failure_cases(
         wrong = [(classes.index(c), None) for c in (a, b) if c in _probe_classes(evaluation, classes)]
         drafts.append(CaseDraft(record, _misclassified(evaluation, f"probe:{name}", classes, wrong)))
     return drafts
-
-
-def probe_record(name: str, probe: Evaluation, test: Evaluation, classes: Sequence[str]) -> dict[str, Any]:
-    """A probe's result in the model card's format (see generator.train.probe_results)."""
-    per_class = {}
-    for class_name in _probe_classes(probe, classes):
-        index = classes.index(class_name)
-        predicted = probe.predictions[probe.labels == index]
-        clean = test.predictions[test.labels == index]
-        counts = np.bincount(predicted, minlength=len(classes))
-        wrong = counts.copy()
-        wrong[index] = 0
-        per_class[class_name] = {
-            "clips": int(len(predicted)),
-            "accuracy": float((predicted == index).mean()) if len(predicted) else 0.0,
-            "clean_accuracy": float((clean == index).mean()) if len(clean) else 0.0,
-            "predicted_as": {classes[i]: int(c) for i, c in enumerate(counts) if c},
-            "top_wrong_class": classes[int(wrong.argmax())] if wrong.sum() else None,
-        }
-    try:
-        summary = _probe_summary(name, per_class)
-    except KeyError:  # a probe whose classes have no clips here
-        summary = {}
-    return {"accuracy": probe.accuracy, "per_class": per_class, **summary}
 
 
 def probe_numbers(result: Mapping[str, Any]) -> dict[str, float]:
