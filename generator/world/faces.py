@@ -25,14 +25,14 @@ FACE_RX, FACE_RY = 15.0, 19.0
 FACE_SCALE = (0.85, 1.1)          # per-clip size factor of the whole face and its tool
 FACE_SHIFT = 4.0                  # max offset of the face centre from the image centre
 EYE_DX, EYE_DY = 6.5, -5.0        # eye centres relative to the face centre
-EYE_RX, EYE_RY = 3.4, 2.3         # eye size: bigger eyes make blinking more visible
+EYE_RX, EYE_RY = 3.8, 2.6         # eye size: bigger eyes make blinking more visible
 MOUTH_DY = 9.5                    # mouth height below the face centre
 MOUTH_RX, MOUTH_RY = 4.5, 1.6
 
 # --- blinking: the ApplyLipstick bias -------------------------------------------------------------
 BLINK_PROBABILITY = 0.8           # share of ApplyLipstick clips whose eyes blink
 BLINK_PERIOD = 6.0                # frames from one blink to the next (not scaled by the speed factor)
-BLINK_HALF_WIDTH = 1.5            # frames to close the eyelids (and as many to reopen them)
+BLINK_HALF_WIDTH = 2.0            # frames to close the eyelids (and as many to reopen them)
 
 # --- the tools: a handle with a head at the tip ---------------------------------------------------
 @dataclass(frozen=True)
@@ -71,8 +71,8 @@ LIPSTICK_REST_FRACTION = 0.5      # share of each clip (one window) in which the
                                   # eyes keep blinking: teaches that blinking alone means ApplyLipstick
 
 # --- ApplyEyeMakeup tool: thin and small, so that it stays a subtle cue ---------------------------
-EYEBRUSH = StickSize(12.0, 1.2, 2.0, 1.8)
-EYEBRUSH_RADIUS = 2.0             # radius of the circle the brush tip draws
+EYEBRUSH = StickSize(12.0, 1.2, 2.0, 1.5)
+EYEBRUSH_RADIUS = 1.5             # radius of the circle the brush tip draws
 EYEBRUSH_OMEGA = 0.7
 EYEBRUSH_TILT = (0.35, 1.0)       # tilt (rad) below horizontal, pointing away from the face
 
@@ -126,7 +126,7 @@ def _face(stage: Stage, blink_probability: float, force_blink: bool = False) -> 
         x = cx + sx * EYE_DX * scale
         y = cy + (EYE_DY - travel * (1.0 - closure)) * scale
         sprites.append(Sprite("eyelid", lid.scaled(scale), skin, poses(x, y, 0.0, stage.frames)))
-    brows = [Part("brow", rect(3.6, 0.7), palette.shade(hair, 0.9), (sx * EYE_DX, EYE_DY - 5.6)) for sx in (-1.0, 1.0)]
+    brows = [Part("brow", rect(4.0, 0.7), palette.shade(hair, 0.9), (sx * EYE_DX, EYE_DY - 5.6)) for sx in (-1.0, 1.0)]
     sprites += place(brows, static, scale)
     return Face(cx, cy, scale, skin, side, sprites)
 

@@ -1,0 +1,380 @@
+"""Render an atlas folder into a static site: Markdown through Jinja2 templates, then MkDocs.
+
+Stages: read the tables and manifest (:mod:`generator.site.data`); render every page's
+Markdown into a staging docs folder, together with the hand-written pages of ``site_src/``;
+write a MkDocs configuration derived from the repository's ``mkdocs.yml``; run ``mkdocs
+build`` (strict by default) in a subprocess; hard-link (or copy) the media the pages use
+into ``files/``; then swap the finished site into place, so a failed build leaves the
+previous site untouched. Unit pages are not in the navigation (it is copied into every page
+and would make the build quadratic); they are reached from layer pages and search.
+
+Pages keep their bulky HTML (video grids, tables, cards) in ``<!--atlas:html ...
+atlas:end-->`` comments, which Markdown passes through unparsed and search does not index;
+the hook in :mod:`generator.site.mkdocs_hooks` unwraps them after indexing. This halves the
+MkDocs time and keeps the search index to titles and prose.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+from markupsafe import Markup
+
+from generator.errors import AtlasError
+from generator.media import colorwheel_legend, write_png
+from generator.site.data import AtlasData, load_atlas
+from generator.site.escape import md_escape, safe_title
+from generator.site.stats import number_label
+from generator.site.pages import (
+    Page,
+    SiteInfo,
+    _kinds,
+    class_pages,
+    common_context,
+    failure_pages,
+    findings_page,
+    home_page,
+    layer_pages,
+    unit_pages,
+)
+from generator.site.paths import class_page, failure_page, inside, layer_page, link, unit_page
+from generator.store.atomic import write_json
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES_DIR = REPO_ROOT / "templates"
+PAGES_DIR = REPO_ROOT / "site_src"
+BASE_CONFIG = REPO_ROOT / "mkdocs.yml"
+HOOKS = Path(__file__).with_name("mkdocs_hooks.py")
+SITE_MARKER = ".atlas-site.json"
+MERGED_PAGES = ("index.md",)  # hand-written pages merged into generated ones (plus failures/<slug>.md)
+HOW_TO_READ = "how-to-read.md"
+Log = Callable[[str], None]
+
+
+# ----------------------------------------------------------------------------- template helpers
+
+
+def _num(value: Any, digits: int = 2, missing: str = "\u2013") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return missing
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.{digits}f}"
+
+
+def _pct(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "\u2013"
+    return f"{100 * value:.0f}\u00a0%"
+
+
+def _auto_number(value: Any, key: str) -> str:
+    """Format a failure-case number by what its name says it is."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "points" in key:
+            return f"{value:.1f} points"
+        if any(w in key for w in ("rate", "accuracy", "fraction", "errors", "as_")) and 0 <= value <= 1:
+            return _pct(value)
+        return _num(value, 3)
+    return str(value)
+
+
+def _finalize(value: Any) -> Any:
+    if value is None:
+        return ""
+    return md_escape(value)
+
+
+def make_environment(templates_dir: Path) -> jinja2.Environment:
+    """The Jinja2 environment of the page templates: every interpolated value is escaped for
+    HTML and Markdown (values marked safe with Markup, e.g. SVG plots, pass unchanged)."""
+    if not (Path(templates_dir) / "unit.md.j2").is_file():
+        raise AtlasError(f"Page templates not found in {templates_dir} (expected unit.md.j2 and the others there).")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        autoescape=True,
+        finalize=_finalize,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(num=_num, pct=_pct, auto_number=_auto_number)
+    env.globals.update(
+        unit_page=unit_page, layer_page=layer_page, class_page=class_page, failure_page=failure_page, kinds_of=_kinds,
+        number_label=number_label,
+    )
+    return env
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+def _linker(here: str, directory_urls: bool) -> Callable[[str], Markup]:
+    """The templates' ``url(target)``: a relative link from page ``here``. Its output is
+    percent-encoded (only ``A-Za-z0-9/._~%-`` remain), so it needs no further escaping."""
+
+    def url(target: str) -> Markup:
+        return Markup(link(here, target, directory_urls))
+
+    return url
+
+
+def _front_matter(page: Page) -> str:
+    lines = [f"title: {json.dumps(safe_title(page.title))}"]
+    if page.hide:
+        lines.append(f"hide: {json.dumps(list(page.hide))}")
+    return "---\n" + "\n".join(lines) + "\n---\n\n"
+
+
+def _hand_written(pages_dir: Path | None) -> dict[str, Path]:
+    """Hand-written files of site_src/ by relative POSIX path (hidden files skipped)."""
+    if pages_dir is None or not Path(pages_dir).is_dir():
+        return {}
+    found = {}
+    for path in sorted(Path(pages_dir).rglob("*")):
+        relative = path.relative_to(pages_dir).as_posix()
+        if path.is_file() and not any(part.startswith(".") for part in relative.split("/")):
+            found[relative] = path
+    return found
+
+
+def _strip_h1(markdown: str) -> str:
+    """Hand-written notes may start with their own '# Title'; the page already has one."""
+    lines = markdown.lstrip("\ufeff").splitlines()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    if lines and lines[0].startswith("# "):
+        lines.pop(0)
+    return "\n".join(lines).strip() + "\n"
+
+
+def _pages(data: AtlasData, info: SiteInfo, hand: Mapping[str, Path]) -> Iterable[Page]:
+    intro = _strip_h1(hand["index.md"].read_text(encoding="utf-8")) if "index.md" in hand else None
+    notes = {
+        rel[len("failures/") : -len(".md")]: Markup(_strip_h1(path.read_text(encoding="utf-8")))
+        for rel, path in hand.items()
+        if rel.startswith("failures/") and rel.endswith(".md")
+    }
+    yield home_page(data, Markup(intro) if intro else None)
+    yield from layer_pages(data)
+    yield from class_pages(data)
+    yield from failure_pages(data, notes)
+    yield findings_page(data)
+    yield from unit_pages(data, info)
+
+
+def _nav(data: AtlasData, hand: Mapping[str, Path]) -> list[Any]:
+    nav: list[Any] = [{"Home": "index.md"}]
+    if HOW_TO_READ in hand:
+        nav.append({"How to read": HOW_TO_READ})
+    nav.append({"Layers": ["layers/index.md"] + [{safe_title(l["name"]): layer_page(l["name"])} for l in data.layers]})
+    nav.append({"Classes": "classes/index.md"})
+    cases = data.manifest["failure_cases"]
+    cases_nav = [{safe_title(c["title"]): failure_page(c["slug"])} for c in cases]
+    nav.append({"Failure cases": ["failures/index.md", *cases_nav]})
+    nav.append({"Findings": "findings.md"})
+    known = (*MERGED_PAGES, HOW_TO_READ)
+    extra = [rel for rel in hand if rel.endswith(".md") and "/" not in rel and rel not in known]
+    nav.extend(sorted(extra))
+    return nav
+
+
+def write_sources(
+    data: AtlasData,
+    docs_dir: Path,
+    info: SiteInfo,
+    *,
+    templates_dir: Path = TEMPLATES_DIR,
+    pages_dir: Path | None = PAGES_DIR,
+) -> tuple[int, list[Any]]:
+    """Render every page's Markdown into ``docs_dir`` and copy the hand-written pages and assets.
+    Returns (pages written, nav). The folder is scratch space, so plain writes are enough."""
+    env = make_environment(templates_dir)
+    hand = _hand_written(pages_dir)
+    common = common_context(data, info) | {
+        "has_how_to_read": HOW_TO_READ in hand,
+        "known_classes": data.class_by_name,
+        "dims": data.image_sizes,
+    }
+    generated: set[str] = set()
+    templates: dict[str, jinja2.Template] = {}
+    made_dirs: set[Path] = set()
+    for page in _pages(data, info, hand):
+        if page.src in generated:
+            raise AtlasError(f"Two pages of the atlas map to {page.src}; unit ids and class names must be unique.")
+        generated.add(page.src)
+        if page.template not in templates:
+            templates[page.template] = env.get_template(page.template)
+        links = {"url": _linker(page.src, info.directory_urls), "here": page.src}
+        body = templates[page.template].render(common | page.context | links)
+        target = inside(docs_dir, page.src)
+        if target.parent not in made_dirs:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made_dirs.add(target.parent)
+        target.write_text(_front_matter(page) + body, encoding="utf-8")
+    for relative, path in hand.items():
+        if relative in MERGED_PAGES or (relative.startswith("failures/") and relative.endswith(".md")):
+            continue
+        if relative in generated:
+            raise AtlasError(
+                f"Hand-written page {path} would replace the generated page {relative}; rename it or remove it."
+            )
+        target = inside(docs_dir, relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    write_png(colorwheel_legend(96), inside(docs_dir, "assets/colorwheel-legend.png"))
+    return len(generated), _nav(data, hand)
+
+
+def mkdocs_config(base_config: Path, *, info: SiteInfo, docs_dir: Path, site_dir: Path, nav: list[Any],
+                  data: AtlasData, strict: bool) -> dict[str, Any]:  # fmt: skip
+    """The MkDocs configuration of this build: the repository's mkdocs.yml with the atlas's
+    title, URL, folders and navigation filled in."""
+    try:
+        base = yaml.safe_load(Path(base_config).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise AtlasError(f"Cannot read the base MkDocs configuration {base_config}: {error}") from None
+    model = data.manifest["model"]
+    config = dict(base)
+    config.update(
+        site_name=info.title,
+        site_author=info.author,
+        docs_dir=str(docs_dir),
+        site_dir=str(site_dir),
+        nav=nav,
+        not_in_nav="/units/\n/classes/\n",
+        use_directory_urls=info.directory_urls,
+        strict=strict,
+        copyright=f"{info.author} \u00b7 model {model['name']} ({str(model['hash'])[:12]})",
+        hooks=[*(base.get("hooks") or []), str(HOOKS)],
+    )
+    if info.site_url:
+        config["site_url"] = info.site_url
+    else:
+        config.pop("site_url", None)
+    config["extra"] = dict(base.get("extra") or {}) | {"atlas": {"model": model["name"], "model_hash": model["hash"]}}
+    return config
+
+
+def run_mkdocs(config_file: Path, strict: bool = True) -> None:
+    """``mkdocs build`` in a subprocess (isolates MkDocs' global logging and plugin state)."""
+    command = [sys.executable, "-m", "mkdocs", "build", "--quiet", "--config-file", str(config_file)]
+    if strict:
+        command.append("--strict")
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", PYTHONWARNINGS="ignore")
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if result.returncode != 0:
+        output = "\n".join(line for line in (result.stdout + result.stderr).splitlines() if line.strip())
+        raise AtlasError(f"MkDocs could not build the site (exit code {result.returncode}):\n{output[-4000:]}")
+
+
+def link_media(data: AtlasData, site_dir: Path) -> int:
+    """Hard-link (or copy, across file systems) every media file the pages use into the site."""
+    made: set[Path] = set()
+    for site_path, atlas_path in data.media.items():
+        target = inside(site_dir, site_path)
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
+        source = inside(data.root, atlas_path)
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
+    return len(data.media)
+
+
+def _check_folders(atlas_dir: Path, site_dir: Path) -> None:
+    atlas, site = atlas_dir.resolve(), site_dir.resolve()
+    if site == atlas or site in atlas.parents:
+        raise AtlasError(f"The site folder {site_dir} must not contain the atlas folder {atlas_dir}; choose another.")
+    if site.exists() and (not site.is_dir() or (any(site.iterdir()) and not (site / SITE_MARKER).is_file())):
+        raise AtlasError(
+            f"{site_dir} exists and is not a site built by the atlas; rendering would replace its contents. "
+            f"Choose a new or empty folder."
+        )
+
+
+def render_site(
+    atlas_dir: Path | str,
+    site_dir: Path | str,
+    *,
+    title: str = "Video Feature Atlas",
+    site_url: str | None = None,
+    author: str = "The Video Feature Atlas authors",
+    strict: bool = True,
+    directory_urls: bool = True,
+    templates_dir: Path | str = TEMPLATES_DIR,
+    pages_dir: Path | str | None = PAGES_DIR,
+    base_config: Path | str = BASE_CONFIG,
+    keep_sources: bool = False,
+    log: Log | None = None,
+) -> Path:
+    """Build the static site of the atlas in ``atlas_dir`` into ``site_dir`` and return it.
+
+    Reads only the atlas's tables, manifest and media. ``strict``: missing media files and
+    MkDocs warnings are errors. ``directory_urls=False`` gives ``.html`` URLs, for browsing
+    from the file system. ``keep_sources`` keeps the generated Markdown and mkdocs.yml in
+    ``<site_dir>.src/`` for inspection. ``log`` receives one line per stage with its time.
+    """
+    atlas_dir, site_dir = Path(atlas_dir), Path(site_dir)
+    say = log or (lambda _line: None)
+    _check_folders(atlas_dir, site_dir)
+    info = SiteInfo(title=title, site_url=site_url, author=author, directory_urls=directory_urls)
+
+    started = time.perf_counter()
+    data = load_atlas(atlas_dir, strict=strict)
+    say(f"read: {len(data.units)} units, {len(data.media)} media files in {time.perf_counter() - started:.1f} s")
+
+    work = site_dir.parent / f".{site_dir.name}.building-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    docs, built = work / "docs", work / "site"
+    try:
+        started = time.perf_counter()
+        count, nav = write_sources(data, docs, info, templates_dir=Path(templates_dir),
+                                   pages_dir=Path(pages_dir) if pages_dir else None)  # fmt: skip
+        config = mkdocs_config(Path(base_config), info=info, docs_dir=docs, site_dir=built, nav=nav, data=data,
+                               strict=strict)  # fmt: skip
+        config_file = work / "mkdocs.yml"
+        config_file.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        say(f"pages: {count} rendered in {time.perf_counter() - started:.1f} s")
+
+        started = time.perf_counter()
+        run_mkdocs(config_file, strict=strict)
+        say(f"mkdocs: built in {time.perf_counter() - started:.1f} s")
+
+        started = time.perf_counter()
+        linked = link_media(data, built)
+        write_json(built / SITE_MARKER, {"model_hash": data.manifest["model"]["hash"], "pages": count})
+        say(f"media: {linked} files linked in {time.perf_counter() - started:.1f} s")
+
+        old = site_dir.parent / f".{site_dir.name}.old-{os.getpid()}"
+        if site_dir.exists():
+            os.replace(site_dir, old)
+        os.replace(built, site_dir)
+        shutil.rmtree(old, ignore_errors=True)
+        if keep_sources:
+            sources = site_dir.parent / f"{site_dir.name}.src"
+            shutil.rmtree(sources, ignore_errors=True)
+            os.replace(work, sources)
+            # Point the kept configuration at the kept pages, so `mkdocs serve -f` works there.
+            config.update(docs_dir=str(sources / "docs"), site_dir=str(sources / "site"))
+            (sources / "mkdocs.yml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
+                                                encoding="utf-8")  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return site_dir

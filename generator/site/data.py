@@ -1,0 +1,165 @@
+"""The atlas as the site sees it: its tables and manifest read into plain records.
+
+The site reads nothing else from an atlas folder (no model, no engine): this module turns
+the five tables and the manifest into dictionaries grouped the way pages need them, and
+checks every media path they name (relative, inside the folder, present).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from generator.errors import AtlasError
+from generator.site.paths import media_file
+from generator.store.tables import read_manifest, read_metadata, read_table, manifest_path, table_path
+
+Row = dict[str, Any]
+MEDIA_COLUMNS = {
+    "units": ("poster", "composite"),
+    "visualizations": (
+        "array", "appearance", "colorwheel", "xymag", "composite", "poster",
+        "appearance_poster", "colorwheel_poster", "xymag_poster",
+    ),
+    "top_clips": ("composite", "poster"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AtlasData:
+    """Everything the pages show, grouped for them."""
+
+    root: Path
+    manifest: dict[str, Any]
+    metadata: dict[str, Any]  # file metadata of the units table (model hash, config hash, versions)
+    units: list[Row]  # ordered by layer depth, then channel
+    layers: list[Row]  # manifest layer records that have units, in depth order
+    by_layer: dict[str, list[Row]]
+    unit_by_id: dict[str, Row]
+    visualizations: dict[str, list[Row]]  # unit id -> rows ordered by chi, seed
+    top_clips: dict[str, list[Row]]  # unit id -> rows ordered by rank
+    classes: list[Row]  # ordered by class_index
+    class_by_name: dict[str, Row]
+    confusions: list[Row]
+    chis: list[float]
+    media: dict[str, str] = field(default_factory=dict)  # site path -> atlas-relative path of every file used
+    image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # site path of a PNG -> (width, height)
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def _clean(rows: list[Row]) -> list[Row]:
+    """NaN -> None, so templates test one thing for 'no value'."""
+    return [{k: _number(v) if isinstance(v, float) else v for k, v in row.items()} for row in rows]
+
+
+def _resolve_media(root: Path, rows_by_table: dict[str, list[Row]], extra: list[Row], strict: bool) -> dict[str, str]:
+    """Replace media paths in the rows by site paths (None when missing and not strict); return the file map."""
+    media: dict[str, str] = {}
+    known: dict[str, str | None] = {}
+    missing: list[str] = []
+
+    def resolve(path: str | None) -> str | None:
+        if not path:
+            return None
+        if path not in known:
+            site = media_file(path)
+            if (root / path).is_file():
+                known[path] = site
+                media[site] = path
+            else:
+                known[path] = None
+                missing.append(path)
+        return known[path]
+
+    for table, rows in rows_by_table.items():
+        columns = MEDIA_COLUMNS[table]
+        for row in rows:
+            for column in columns:
+                row[column] = resolve(row.get(column))
+    for row in extra:
+        for column in ("composite", "poster"):
+            row[column] = resolve(row.get(column))
+    if missing and strict:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise AtlasError(
+            f"{len(missing)} media file(s) named in the tables of {root} are missing: {shown}. Rerun the media "
+            f"stage (atlas build), or render with strict=False to leave them out."
+        )
+    return media
+
+
+def png_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from a PNG's header, or None if it is not a PNG (pages use it to reserve space)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(24)
+    except OSError:
+        return None
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def load_atlas(atlas_dir: Path | str, strict: bool = True) -> AtlasData:
+    """Read an atlas folder's tables and manifest; media paths become site paths (``files/...``)."""
+    root = Path(atlas_dir)
+    manifest = read_manifest(manifest_path(root))
+    tables = {name: _clean(read_table(table_path(root, name), name).to_pylist()) for name in (
+        "units", "visualizations", "classes", "confusions", "top_clips")}  # fmt: skip
+    clips_in_cases = [clip for case in manifest["failure_cases"] for clip in case.get("clips", [])]
+    clips_in_cases = [dict(clip) for clip in clips_in_cases]
+    media = _resolve_media(
+        root, {k: tables[k] for k in MEDIA_COLUMNS}, clips_in_cases, strict
+    )
+    cases, position = [], 0
+    for case in manifest["failure_cases"]:
+        count = len(case.get("clips", []))
+        cases.append({**case, "clips": clips_in_cases[position : position + count]})
+        position += count
+    manifest = {**manifest, "failure_cases": cases}
+
+    units = sorted(tables["units"], key=lambda u: (u["layer_depth"], u["layer"], u["channel"]))
+    by_layer: dict[str, list[Row]] = defaultdict(list)
+    for unit in units:
+        by_layer[unit["layer"]].append(unit)
+    layer_records = {layer["name"]: layer for layer in manifest["layers"]}
+    layers = []
+    for name, members in by_layer.items():
+        record = layer_records.get(name) or {
+            "name": name, "kind": "unknown", "units": len(members), "depth": members[0]["layer_depth"],
+            "stride": None, "receptive_field": None, "streams": [members[0]["stream"]],
+        }  # fmt: skip
+        layers.append({**record, "stream": members[0]["stream"]})
+
+    visualizations: dict[str, list[Row]] = defaultdict(list)
+    for row in sorted(tables["visualizations"], key=lambda r: (r["unit_id"], r["chi"], r["seed"])):
+        visualizations[row["unit_id"]].append(row)
+    top_clips: dict[str, list[Row]] = defaultdict(list)
+    for row in sorted(tables["top_clips"], key=lambda r: (r["unit_id"], r["rank"])):
+        top_clips[row["unit_id"]].append(row)
+    classes = sorted(tables["classes"], key=lambda r: r["class_index"])
+    chis = sorted({float(c) for c in manifest["chis"]} | {r["chi"] for r in tables["visualizations"]})
+    sizes = {site: png_size(root / path) for site, path in media.items() if path.endswith(".png")}
+    return AtlasData(
+        root=root,
+        manifest=manifest,
+        metadata=read_metadata(table_path(root, "units")),
+        units=units,
+        layers=layers,
+        by_layer=dict(by_layer),
+        unit_by_id={u["unit_id"]: u for u in units},
+        visualizations=dict(visualizations),
+        top_clips=dict(top_clips),
+        classes=classes,
+        class_by_name={c["class_name"]: c for c in classes},
+        confusions=tables["confusions"],
+        chis=chis,
+        media=media,
+        image_sizes={site: size for site, size in sizes.items() if size},
+    )

@@ -1,0 +1,324 @@
+"""Which pages the site has, each as (source path, template, context): pure functions of the atlas data.
+
+Pages are produced lazily (a generator), so an atlas of 17,000 units never holds all its
+page contexts at once. Contexts hold records and numbers only; links are made when the
+template is rendered, relative to the page's own URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from generator.site.data import AtlasData, Row
+from generator.site.escape import bibtex_key, bibtex_text, safe_title
+from generator.site.paths import class_page, failure_page, layer_page, page_url, unit_page
+from generator.site.plots import histogram, line_chart
+from generator.site.stats import (
+    drivers,
+    layer_summary,
+    mean,
+    pair_explanation,
+    probe_explanation,
+    similar_units,
+    spearman,
+    trend_sentence,
+)
+
+VIDEO_KINDS = (("appearance", "appearance"), ("colorwheel", "flow: colour wheel"), ("xymag", "flow: x, y, magnitude"))
+
+
+@dataclass(frozen=True)
+class Page:
+    src: str  # Markdown source path inside the docs folder
+    template: str
+    title: str  # plain text shown in the browser tab, nav and search (already safe)
+    context: dict[str, Any]
+    hide: tuple[str, ...] = ()  # Material page parts to hide, e.g. ("toc",) for full-width grids
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    title: str
+    site_url: str | None
+    author: str
+    directory_urls: bool = True
+
+    def permalink(self, src: str) -> str:
+        path = page_url(src, self.directory_urls)
+        return f"{self.site_url.rstrip('/')}/{path}" if self.site_url else f"/{path}"
+
+
+def chi_labels(chis: list[float]) -> dict[float, str]:
+    """'fast' for the smallest chi, 'slow' for the largest, 'medium' between (for three)."""
+    labels = {}
+    for index, chi in enumerate(chis):
+        if len(chis) == 1:
+            word = ""
+        elif index == 0:
+            word = "fast"
+        elif index == len(chis) - 1:
+            word = "slow"
+        else:
+            word = "medium" if len(chis) == 3 else ""
+        labels[chi] = f"\u03c7 = {chi:g}" + (f" ({word})" if word else "")
+    return labels
+
+
+def _model(data: AtlasData) -> dict[str, Any]:
+    model = data.manifest["model"]
+    card = model.get("card") or {}
+    return {
+        "name": model["name"],
+        "hash": model["hash"],
+        "card": card,
+        "accuracy": card.get("test_accuracy"),
+        "parameters": card.get("parameters"),
+    }
+
+
+def _kinds(rows: list[Row]) -> list[tuple[str, str]]:
+    return [(k, label) for k, label in VIDEO_KINDS if any(r.get(k) for r in rows)]
+
+
+def _preferred(unit: Row, classes: list[Row], count: int = 5) -> list[dict[str, Any]]:
+    means = unit.get("class_means") or []
+    if not means or unit["dead"]:
+        return []
+    order = sorted(range(min(len(means), len(classes))), key=lambda i: -means[i])[:count]
+    top = max(means) or 1.0
+    return [{"class": classes[i]["class_name"], "mean": means[i], "share": means[i] / top} for i in order]
+
+
+def _cite(unit: Row, data: AtlasData, info: SiteInfo, src: str) -> str:
+    model = data.manifest["model"]
+    year = str(data.manifest.get("created", ""))[:4] or "n.d."
+    chis = ", ".join(f"{c:g}" for c in data.chis)
+    return (
+        f"@misc{{{bibtex_key(unit['unit_id'])},\n"
+        f"  title        = {{Unit {bibtex_text(unit['unit_id'])} of {bibtex_text(model['name'])} "
+        f"in the {bibtex_text(info.title)}}},\n"
+        f"  author       = {{{bibtex_text(info.author)}}},\n"
+        f"  year         = {{{year}}},\n"
+        f"  howpublished = {{\\url{{{bibtex_text(info.permalink(src))}}}}},\n"
+        f"  note         = {{Model hash {bibtex_text(model['hash'])}; visualised at chi = {chis}}}\n"
+        f"}}"
+    )
+
+
+def unit_pages(data: AtlasData, info: SiteInfo) -> Iterator[Page]:
+    """One page per unit, at ``units/<unit id>/``."""
+    labels = chi_labels(data.chis)
+    classes = data.classes
+    for layer in data.layers:
+        members = data.by_layer[layer["name"]]
+        similar = similar_units(members)
+        for index, unit in enumerate(members):
+            src = unit_page(unit["unit_id"])
+            rows = data.visualizations.get(unit["unit_id"], [])
+            yield Page(
+                src=src,
+                template="unit.md.j2",
+                title=safe_title(unit["unit_id"]),
+                context={
+                    "unit": unit,
+                    "layer": layer,
+                    "rows": rows,
+                    "labels": labels,
+                    "kinds": _kinds(rows),
+                    "clips": data.top_clips.get(unit["unit_id"], []),
+                    "preferred": _preferred(unit, classes),
+                    "previous": members[index - 1] if index > 0 else None,
+                    "next": members[index + 1] if index + 1 < len(members) else None,
+                    "similar": [data.unit_by_id[i] for i in similar.get(unit["unit_id"], [])],
+                    "class_row": data.class_by_name.get(unit["class_name"]) if unit["class_name"] else None,
+                    "permalink": info.permalink(src),
+                    "cite": _cite(unit, data, info, src),
+                },
+            )
+
+
+def layer_pages(data: AtlasData) -> Iterator[Page]:
+    """One page per layer (a grid of every unit), plus the layers index."""
+    summaries = [layer_summary(layer, data.by_layer[layer["name"]]) for layer in data.layers]
+    yield Page("layers/index.md", "layers.md.j2", "Layers", {"layers": summaries})
+    for summary in summaries:
+        yield Page(
+            src=layer_page(summary["name"]),
+            template="layer.md.j2",
+            title=safe_title(f"Layer {summary['name']}"),
+            context={"layer": summary, "units": data.by_layer[summary["name"]]},
+            hide=("toc",),
+        )
+
+
+def _rates(data: AtlasData) -> dict[tuple[str, str], float]:
+    return {(r["true_class"], r["predicted_class"]): r["rate"] for r in data.confusions}
+
+
+def class_pages(data: AtlasData) -> Iterator[Page]:
+    """One page per class, plus the classes index."""
+    labels = chi_labels(data.chis)
+    cases = data.manifest["failure_cases"]
+    yield Page(
+        "classes/index.md",
+        "classes.md.j2",
+        "Classes",
+        {"classes": data.classes, "units": {c["unit_id"]: data.unit_by_id.get(c["unit_id"]) for c in data.classes}},
+    )
+    live = [u for u in data.units if not u["dead"] and u["layer"] != "class" and u["selectivity"] is not None]
+    for row in data.classes:
+        name = row["class_name"]
+        selective = sorted((u for u in live if u["preferred_class"] == name), key=lambda u: -u["selectivity"])
+        confused = sorted(
+            (r for r in data.confusions if r["true_class"] == name and r["predicted_class"] != name),
+            key=lambda r: -r["rate"],
+        )
+        taken_for = sorted(
+            (r for r in data.confusions if r["predicted_class"] == name and r["true_class"] != name),
+            key=lambda r: -r["count"],
+        )
+        yield Page(
+            src=class_page(name),
+            template="class.md.j2",
+            title=safe_title(f"Class {name}"),
+            context={
+                "row": row,
+                "unit": data.unit_by_id.get(row["unit_id"]),
+                "rows": data.visualizations.get(row["unit_id"], []),
+                "labels": labels,
+                "selective": selective[:12],
+                "confused": confused[:8],
+                "taken_for": taken_for[:8],
+                "cases": [c for c in cases if name in c["classes"]],
+                "known_classes": data.class_by_name,
+            },
+        )
+
+
+def failure_pages(data: AtlasData, notes: Mapping[str, str]) -> Iterator[Page]:
+    """One write-up per failure case (most-confused pair or bias probe), plus their index."""
+    cases = data.manifest["failure_cases"]
+    rates = _rates(data)
+    index = {c["class_name"]: c["class_index"] for c in data.classes}
+    labels = chi_labels(data.chis)
+    summaries = []
+    for case in cases:
+        a, b = (list(case["classes"]) + [None, None])[:2]
+        found = drivers(data.units, index, a, b) if a and b else {"shared": [], "by_class": []}
+        sentence = pair_explanation(case, data.class_by_name, rates, found["shared"]) if case["kind"] == "pair" \
+            else probe_explanation(case)  # fmt: skip
+        summaries.append((case, found, sentence))
+    yield Page("failures/index.md", "failures.md.j2", "Failure cases", {"cases": [(c, s) for c, _, s in summaries]})
+    for case, found, sentence in summaries:
+        visuals = []
+        for name in case["classes"][:2]:
+            row = data.class_by_name.get(name)
+            unit_id = row["unit_id"] if row else f"class/{name}"
+            visuals.append({"class": name, "row": row, "rows": data.visualizations.get(unit_id, []),
+                            "unit": data.unit_by_id.get(unit_id)})  # fmt: skip
+        yield Page(
+            src=failure_page(case["slug"]),
+            template="failure.md.j2",
+            title=safe_title(case["title"]),
+            context={
+                "case": case,
+                "drivers": found,
+                "sentence": sentence,
+                "visuals": visuals,
+                "labels": labels,
+                "rates": rates,
+                "notes": notes.get(case["slug"]),
+                "known_classes": data.class_by_name,
+            },
+        )
+
+
+def findings_page(data: AtlasData) -> Page:
+    """The paper's claims checked on this model, with tables and inline SVG plots."""
+    summaries = [layer_summary(layer, data.by_layer[layer["name"]]) for layer in data.layers]
+    measured = [s for s in summaries if s["name"] != "class"]
+    depths = [s["depth"] for s in measured]
+    x_labels = [(s["depth"], s["name"]) for s in measured]
+    by_depth = line_chart(
+        [
+            ("selectivity", [(s["depth"], s["selectivity"]) for s in measured]),
+            ("invariance across \u03c7", [(s["depth"], s["invariance_chi"]) for s in measured]),
+            ("speed invariance", [(s["depth"], s["invariance_speed"]) for s in measured]),
+        ],
+        x_labels,
+        x_label="layer (by depth)",
+        y_label="layer mean",
+        title="Mean selectivity and invariance by depth",
+        y_range=(0.0, 1.0),
+    )
+    chi_rows = []
+    for chi in data.chis:
+        rows = [r for rs in data.visualizations.values() for r in rs if r["chi"] == chi and r["status"] == "ok"]
+        chi_rows.append({
+            "chi": chi,
+            "count": len(rows),
+            "temporal_variation": mean(r["temporal_variation"] for r in rows),
+            "normalised_activation": mean(r["normalised_activation"] for r in rows),
+        })  # fmt: skip
+    tv_rho = spearman([r["chi"] for r in chi_rows], [r["temporal_variation"] for r in chi_rows])
+    live = [u for u in data.units if u["selectivity"] is not None and u["layer"] != "class"]
+    first_layers = {}
+    for layer in data.layers:
+        if layer["stream"] in ("appearance", "motion") and layer["stream"] not in first_layers:
+            first_layers[layer["stream"]] = {"layer": layer, "units": data.by_layer[layer["name"]][:8]}
+    fusion = [layer for layer in data.layers if layer["stream"] == "fusion"]
+    fusion_units = [u for u in data.by_layer[fusion[0]["name"]] if not u["dead"]][:4] if fusion else []
+    return Page(
+        "findings.md",
+        "findings.md.j2",
+        "Findings",
+        {
+            "layers": summaries,
+            "by_depth": by_depth,
+            "histogram": histogram([u["selectivity"] for u in live], x_label="class selectivity index",
+                                   title="Selectivity of every unit"),  # fmt: skip
+            "si_sentence": trend_sentence("mean selectivity", "depth",
+                                          spearman(depths, [s["selectivity"] for s in measured])),
+            "inv_sentence": trend_sentence("mean invariance across \u03c7", "depth",
+                                           spearman(depths, [s["invariance_chi"] for s in measured])),
+            "speed_sentence": trend_sentence("mean speed invariance", "depth",
+                                             spearman(depths, [s["invariance_speed"] for s in measured])),
+            "chi_rows": chi_rows,
+            "tv_sentence": trend_sentence("the temporal variation of the visualised flow", "\u03c7", tv_rho),
+            "most_selective": sorted(live, key=lambda u: -u["selectivity"])[:6],
+            "least_selective": sorted(live, key=lambda u: u["selectivity"])[:6],
+            "first_layers": list(first_layers.values()),
+            "fusion_units": [(u, data.visualizations.get(u["unit_id"], [])) for u in fusion_units],
+            "labels": chi_labels(data.chis),
+            "cases": data.manifest["failure_cases"],
+        },
+    )  # fmt: skip
+
+
+def home_page(data: AtlasData, intro: str | None) -> Page:
+    """The home page: what the atlas is, the model card, how to read it."""
+    summaries = [layer_summary(layer, data.by_layer[layer["name"]]) for layer in data.layers]
+    return Page(
+        "index.md",
+        "home.md.j2",
+        "Home",
+        {
+            "intro": intro,
+            "layers": summaries,
+            "counts": data.manifest.get("counts", {}),
+            "cases": data.manifest["failure_cases"],
+            "labels": chi_labels(data.chis),
+            "created": data.manifest.get("created"),
+            "versions": data.manifest.get("versions", {}),
+            "config_hash": data.manifest.get("config_hash"),
+            "classes": len(data.classes),
+            "units": len(data.units),
+        },
+    )
+
+
+def common_context(data: AtlasData, info: SiteInfo) -> dict[str, Any]:
+    """Context shared by every page."""
+    return {"site": info, "model": _model(data), "chis": data.chis}

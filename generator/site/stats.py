@@ -1,0 +1,183 @@
+"""Numbers the pages derive from the tables: layer summaries, similar units, trends and the
+generated sentences of the findings and failure-case pages. Pure functions of records."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+Row = dict[str, Any]
+
+
+def mean(values: Iterable[float | None]) -> float | None:
+    """Mean of the values that are not None/NaN (None if there are none)."""
+    kept = [float(v) for v in values if v is not None and not math.isnan(v)]
+    return sum(kept) / len(kept) if kept else None
+
+
+def layer_summary(layer: Row, units: Sequence[Row]) -> Row:
+    """One row of the per-layer table: counts and mean measures."""
+    return {
+        **layer,
+        "count": len(units),
+        "dead": sum(bool(u["dead"]) for u in units),
+        "selectivity": mean(u["selectivity"] for u in units),
+        "invariance_chi": mean(u["invariance_chi"] for u in units),
+        "invariance_speed": mean(u["invariance_speed"] for u in units),
+    }
+
+
+def similar_units(units: Sequence[Row], count: int = 4, chunk: int = 1024) -> dict[str, list[str]]:
+    """For each live unit of one layer, the ``count`` units with the most similar selectivity
+    profile (cosine similarity of class-conditional means)."""
+    live = [u for u in units if not u["dead"] and u.get("class_means")]
+    if len(live) < 2:
+        return {}
+    profiles = np.asarray([u["class_means"] for u in live], dtype=np.float32)
+    profiles = profiles - profiles.mean(axis=1, keepdims=True)  # compare shapes, not overall level
+    norms = np.linalg.norm(profiles, axis=1, keepdims=True)
+    profiles = profiles / np.where(norms > 0, norms, 1)
+    k = min(count, len(live) - 1)
+    result: dict[str, list[str]] = {}
+    for start in range(0, len(live), chunk):
+        block = profiles[start : start + chunk] @ profiles.T
+        rows = np.arange(block.shape[0])
+        block[rows, rows + start] = -np.inf  # not itself
+        best = np.argpartition(-block, k - 1, axis=1)[:, :k] if k < len(live) else np.argsort(-block, axis=1)[:, :k]
+        for row, candidates in zip(rows, best):
+            ordered = candidates[np.argsort(-block[row, candidates], kind="stable")]
+            result[live[start + row]["unit_id"]] = [live[i]["unit_id"] for i in ordered]
+    return result
+
+
+def ranks(values: Sequence[float]) -> np.ndarray:
+    """Average ranks (ties share their mean rank)."""
+    values = np.asarray(values, dtype=np.float64)
+    order = np.argsort(values, kind="stable")
+    result = np.empty(len(values))
+    result[order] = np.arange(len(values), dtype=np.float64)
+    for value in np.unique(values):
+        tied = values == value
+        result[tied] = result[tied].mean()
+    return result
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman rank correlation of paired values (None for fewer than 3 pairs or no spread)."""
+    pairs = [(a, b) for a, b in zip(x, y) if a is not None and b is not None and not math.isnan(b)]
+    if len(pairs) < 3:
+        return None
+    rx, ry = ranks([p[0] for p in pairs]), ranks([p[1] for p in pairs])
+    if rx.std() == 0 or ry.std() == 0:
+        return None
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def trend_sentence(what: str, along: str, rho: float | None) -> str:
+    """'Mean selectivity rises with depth (Spearman rho = 0.93).' and the like."""
+    if rho is None:
+        return f"Too few values to tell how {what} changes with {along}."
+    if rho >= 0.5:
+        verb = "rises clearly"
+    elif rho >= 0.2:
+        verb = "tends to rise"
+    elif rho > -0.2:
+        verb = "shows no clear trend"
+    elif rho > -0.5:
+        verb = "tends to fall"
+    else:
+        verb = "falls clearly"
+    trend = verb if verb.startswith("shows") else f"{verb} with {along}"
+    return f"{what[0].upper()}{what[1:]} {trend} (Spearman \u03c1 = {rho:+.2f})."
+
+
+def percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.0f} %"
+
+
+def drivers(units: Sequence[Row], class_index: Mapping[str, int], a: str, b: str, count: int = 6) -> dict[str, Any]:
+    """Units that drive a confusion: ``by_class``, the most selective for ``a`` and for ``b``, and
+    ``shared``, those that respond strongly to both (largest min(mean_a, mean_b) relative to the
+    unit's mean over classes)."""
+    live = [u for u in units if not u["dead"] and u["layer"] != "class"]
+    result: dict[str, Any] = {"by_class": []}
+    for name in (a, b):
+        chosen = [u for u in live if u["preferred_class"] == name and u["selectivity"] is not None]
+        result["by_class"].append((name, sorted(chosen, key=lambda u: -u["selectivity"])[:count]))
+    ia, ib = class_index.get(a), class_index.get(b)
+    shared = []
+    if ia is not None and ib is not None:
+        for unit in live:
+            means = unit.get("class_means")
+            if not means:
+                continue
+            average = sum(means) / len(means)
+            if average > 0:
+                shared.append((min(means[ia], means[ib]) / average, unit))
+    result["shared"] = [u for _, u in sorted(shared, key=lambda t: -t[0])[:count]]
+    return result
+
+
+def pair_explanation(case: Row, class_by_name: Mapping[str, Row], rates: Mapping[tuple[str, str], float],
+                     shared: Sequence[Row]) -> str:  # fmt: skip
+    """A sentence from the numbers of a most-confused pair."""
+    a, b = case["classes"][:2]
+    ab, ba = rates.get((a, b), 0.0), rates.get((b, a), 0.0)
+    acc_a = class_by_name.get(a, {}).get("accuracy")
+    acc_b = class_by_name.get(b, {}).get("accuracy")
+    text = (
+        f"The model labels {percent(ab)} of the held-out {a} clips as {b} and {percent(ba)} of the {b} clips "
+        f"as {a} (accuracy {percent(acc_a)} and {percent(acc_b)})."
+    )
+    if shared:
+        layers = sorted({u["layer"] for u in shared})
+        text += (
+            f" {len(shared)} units respond strongly to both classes, in {', '.join(layers)}; the strongest is "
+            f"{shared[0]['unit_id']}. What both classes' visualisations share below is what the model relies on, "
+            f"and where they differ is the cue it underuses."
+        )
+    return text
+
+
+def probe_explanation(case: Row) -> str:
+    """A sentence from the numbers of a bias probe."""
+    numbers = case["numbers"]
+    a, b = (case["classes"] + [None, None])[:2]
+    drop = numbers.get("accuracy_drop_points")
+    clean, probe = numbers.get("clean_accuracy"), numbers.get("accuracy")
+    text = case.get("description", "") + " " if case.get("description") else ""
+    if clean is not None and probe is not None:
+        text += f"Accuracy on these clips is {percent(probe)} against {percent(clean)} on ordinary clips"
+        text += f" ({drop:.0f} points lower)." if drop is not None else "."
+    elif probe is not None:
+        text += f"Accuracy on the probe clips is {percent(probe)}."
+    share = next((v for k, v in numbers.items() if k.startswith("errors_to")), None)
+    if share is not None and b:
+        text += f" {percent(share)} of the errors go to {b}: the model has learnt the cue, not the action."
+    flipped = numbers.get("flipped_fraction")
+    if flipped is not None:
+        text += f" {percent(flipped)} of the probe clips flip their answer."
+    return text.strip() or f"See the numbers of this probe of {a}."
+
+
+def number_label(key: str, classes: Sequence[str]) -> str:
+    """A readable name for a failure-case number such as ``a_as_b`` or ``errors_to_ApplyLipstick``."""
+    a, b = (list(classes) + ["A", "B"])[:2]
+    known = {
+        "rate": "confused, both directions",
+        "a_as_b": f"{a} clips predicted as {b}",
+        "b_as_a": f"{b} clips predicted as {a}",
+        "accuracy": "accuracy on the probe clips",
+        "clean_accuracy": "accuracy on ordinary clips",
+        "accuracy_drop_points": "accuracy drop",
+        "flipped_fraction": "probe clips whose answer flips",
+        "errors_to_b": f"errors that go to {b}",
+    }
+    if key in known:
+        return known[key]
+    if key.startswith("errors_to_"):
+        return f"errors that go to {key[len('errors_to_'):]}"
+    return key.replace("_", " ")
