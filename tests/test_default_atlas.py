@@ -1,0 +1,69 @@
+"""The engine on the committed default model, checked against what the synthetic world planted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from generator.config import AtlasConfig
+from generator.engine import EngineSettings, visualize_layer
+from generator.train import world_spec
+from generator.world import CLASSES, SyntheticClips, decode_flow
+from generator.zoo import load
+
+STEPS = 150
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load("default")
+
+
+@pytest.fixture(scope="module")
+def class_results(model):
+    """Every class output visualised at the slowest default chi."""
+    settings = EngineSettings(steps=STEPS)
+    results = visualize_layer(model.model, model.description, "class", range(len(CLASSES)), [10.0], [0], settings, "cpu")
+    return {CLASSES[r.unit]: r for r in results}
+
+
+def _flow(result) -> tuple[np.ndarray, np.ndarray]:
+    flow = decode_flow(result.inputs["motion"])
+    return flow[0::2], flow[1::2]
+
+
+def test_class_scores_rise_far_above_real_clips_of_other_classes(model, class_results, tmp_path) -> None:
+    config = AtlasConfig()
+    clips = SyntheticClips(world_spec(config), "test", 5, tmp_path, progress=False)
+    with torch.inference_mode():
+        scores = torch.cat([model.model(a, m) for a, m, _ in DataLoader(clips, batch_size=30)]).numpy()
+    for name, result in class_results.items():
+        index = CLASSES.index(name)
+        others = scores[clips.labels != index, index]
+        assert result.ok
+        assert result.activation > others.max() + 3 * others.std(), name
+
+
+@pytest.mark.parametrize(
+    ("name", "axis"),
+    [("JumpingJack", "v"), ("ShavingBeard", "v"), ("WalkingWithDog", "u"), ("BrushingTeeth", "u")],
+)
+def test_class_visualisations_carry_the_planted_flow_direction(class_results, name: str, axis: str) -> None:
+    u, v = _flow(class_results[name])
+    horizontal, vertical = np.abs(u).mean(), np.abs(v).mean()
+    assert (vertical > horizontal) if axis == "v" else (horizontal > vertical), (horizontal, vertical)
+
+
+def test_temporal_variation_falls_with_chi_for_most_units(model) -> None:
+    settings = EngineSettings(steps=60)
+    chis = [1.0, 10.0, 100.0]
+    falling = total = 0
+    for layer in ("motion/conv2_1", "fusion/conv4_fusion", "head/fc7", "class"):
+        results = visualize_layer(model.model, model.description, layer, range(3), chis, [0], settings, "cpu")
+        for unit in range(3):
+            tv = [r.terms["temporal_variation/motion"] for r in results if r.unit == unit]
+            falling += all(b < a for a, b in zip(tv, tv[1:]))
+            total += 1
+    assert falling / total >= 0.8
