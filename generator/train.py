@@ -26,6 +26,7 @@ import generator
 from generator.config import AtlasConfig, config_hash
 from generator.store.atomic import write_json
 from generator.world import CLASSES, PROBES, SyntheticClips, WorldSpec
+from generator.world.classes import TUNING as WORLD_TUNING
 from generator.world.dataset import world_code_digest
 from generator.zoo import save_checkpoint, small_fusion
 
@@ -216,7 +217,11 @@ def train_default(
         "command": command or "atlas train",
         "config": config.model_dump(mode="json"),
         "config_hash": config_hash(config, "data", "train"),
-        "data": {"world": spec.__dict__ | {"speed_range": list(spec.speed_range)}, "hash": _data_hash(spec, config)},
+        "data": {
+            "world": spec.__dict__ | {"speed_range": list(spec.speed_range)},
+            "hash": _data_hash(spec, config),
+            "tuning": list(WORLD_TUNING),
+        },
         "code_hash": code_hash(),
         "versions": {
             "atlas": generator.__version__,

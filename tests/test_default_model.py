@@ -46,4 +46,5 @@ def test_card_records_how_the_model_was_made(card: dict) -> None:
     for key in ("config_hash", "code_hash"):
         assert len(card[key]) == 16
     assert len(card["data"]["hash"]) == 16
+    assert card["data"]["tuning"], "the card says how the world was tuned"
     assert len(card["confusion_matrix"]) == len(card["classes"]) == 12

@@ -166,6 +166,14 @@ def test_rebuild_keeps_every_url(built: dict, tmp_path: Path) -> None:
     assert not (again / "stale.html").exists() and (again / "index.html").is_file()
 
 
+def test_relative_folders_build_like_absolute_ones(built: dict, tmp_path: Path, monkeypatch) -> None:
+    # The CLI passes the configured output folder as written, usually relative to the current folder.
+    monkeypatch.chdir(built["atlas"].parent)
+    relative = render_site(Path(built["atlas"].name), Path("relative-site"), title="Test Atlas", site_url=SITE_URL)
+    assert (built["atlas"].parent / "relative-site" / "index.html").is_file()
+    assert relative.is_absolute()
+
+
 def test_missing_media_and_foreign_site_folder_are_clear_errors(tmp_path: Path) -> None:
     atlas = make_fake_atlas(tmp_path / "atlas", [("motion/conv1", 2), ("class", 0)], [1.0], ["A", "B", "C"],
                             with_media=False)  # fmt: skip

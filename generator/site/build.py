@@ -331,7 +331,9 @@ def render_site(
     from the file system. ``keep_sources`` keeps the generated Markdown and mkdocs.yml in
     ``<site_dir>.src/`` for inspection. ``log`` receives one line per stage with its time.
     """
-    atlas_dir, site_dir = Path(atlas_dir), Path(site_dir)
+    # Absolute paths: the generated mkdocs.yml lives in a work folder and MkDocs resolves
+    # relative paths against it.
+    atlas_dir, site_dir = Path(atlas_dir).resolve(), Path(site_dir).resolve()
     say = log or (lambda _line: None)
     _check_folders(atlas_dir, site_dir)
     info = SiteInfo(title=title, site_url=site_url, author=author, directory_urls=directory_urls)

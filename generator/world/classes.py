@@ -50,6 +50,17 @@ PROBES: dict[str, tuple[str, ...]] = {
 }
 """Counterfactual probe sets: name -> the classes it applies to (labels stay the true classes)."""
 
+TUNING: tuple[str, ...] = (
+    "BrushingTeeth and ShavingBeard share one place and a diagonal stroke in 30 % of their clips "
+    "(AMBIGUOUS_STROKE_PROBABILITY); with fully distinct strokes they were barely confused.",
+    "ApplyLipstick's stick moves like the toothbrush and rests for half of each clip while the eyes keep "
+    "blinking (LIPSTICK_REST_FRACTION), so blinking alone comes to mean ApplyLipstick.",
+    "CleanAndJerk's upper body rises with the bar (LIFT_DRIVE): rising plates alone looked like blinking "
+    "eyelids and drew blinking ApplyEyeMakeup clips to CleanAndJerk.",
+)
+"""How the world was tuned so that a trained model shows the planted confusion and biases
+(recorded in the model card)."""
+
 
 def class_index(name: str) -> int:
     """Label index of a class name; ConfigError for an unknown name."""
