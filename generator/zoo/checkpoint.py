@@ -96,6 +96,12 @@ def read_checkpoint(path: Path | str) -> dict[str, Any]:
     return data
 
 
+
+def read_state_dict(path: Path | str) -> dict[str, torch.Tensor]:
+    """The tensors of ``path``: an atlas checkpoint's state dict, or a plain state dict as it is."""
+    data = read_checkpoint(path)
+    return dict(data["state_dict"]) if is_atlas_checkpoint(data) else data
+
 def _first_line(error: Exception) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else ""

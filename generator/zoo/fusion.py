@@ -21,6 +21,7 @@ from torch.nn import functional as F
 
 from generator.errors import CheckpointError, ModelError
 from generator.zoo.activations import ReLU
+from generator.zoo.checkpoint import read_state_dict
 from generator.zoo.scores import ScoreAverage, default_class_names
 from generator.zoo.spec import InputSpec, LayerInfo, ModelDescription
 
@@ -356,7 +357,7 @@ def fusion_vgg16(
     source = _vgg16_file(tower_weights)  # before building: a missing file fails fast
     net = TwoStreamFusionNet(config, architecture)
     if source is not None:
-        net.load_state_dict(imagenet_tower_state(_read_state_dict(source), net.state_dict(), config), strict=False)
+        net.load_state_dict(imagenet_tower_state(read_state_dict(source), net.state_dict(), config), strict=False)
     return net
 
 
@@ -388,18 +389,6 @@ def _vgg16_file(tower_weights: Path | str | None) -> Path | None:
             f"there (or set TORCH_HOME), or pass the file's path as tower_weights."
         )
     return None
-
-
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any failure means the file is unusable
-        raise CheckpointError(
-            f"Cannot read VGG-16 weights from {str(path)!r} as a tensor-only state dict ({error})."
-        ) from error
-    if not isinstance(state, Mapping):
-        raise CheckpointError(f"{str(path)!r} holds a {type(state).__name__}, not a VGG-16 state dict.")
-    return dict(state)
 
 
 def imagenet_tower_state(

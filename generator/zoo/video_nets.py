@@ -22,7 +22,7 @@ from torchvision.models import WeightsEnum
 from torchvision.models import video as tv_video
 
 from generator.errors import CheckpointError, ModelError
-from generator.zoo.checkpoint import state_dict_mismatch
+from generator.zoo.checkpoint import read_state_dict, state_dict_mismatch
 from generator.zoo.discover import describe_by_probe
 from generator.zoo.scores import ClassScores
 from generator.zoo.spec import InputSpec, ModelDescription
@@ -143,17 +143,8 @@ def _weights_file(name: str, spec: VideoNetSpec, weights: Path | str | None) -> 
 
 
 def _read_state(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any failure means the file is unusable
-        raise CheckpointError(f"Cannot read {str(path)!r} as a tensor-only state dict ({error}).") from error
-    if isinstance(state, Mapping) and "state_dict" in state and "format" in state:
-        state = state["state_dict"]
-    if not isinstance(state, Mapping):
-        raise CheckpointError(f"{str(path)!r} holds a {type(state).__name__}, not a state dict.")
     # Accept a state dict of the wrapper (keys "net.*") as well as torchvision's own.
-    return {key.removeprefix("net."): value for key, value in state.items()}
-
+    return {key.removeprefix("net."): value for key, value in read_state_dict(path).items()}
 
 def _check_fits(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], name: str) -> None:
     problem = state_dict_mismatch(expected, state)
