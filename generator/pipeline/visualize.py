@@ -26,8 +26,8 @@ from generator.store.keys import result_key
 from generator.store.results import result_file, save_result
 from generator.zoo import LoadedModel
 
-# Rows per engine call on the CPU: large enough to batch well, small enough that an
-# interrupted run loses little.
+# Rows per engine call (and per save) when visualize.batch_size is not set: large enough to
+# batch well, small enough that an interrupted run loses little.
 CHUNK_ROWS = 96
 
 
@@ -76,31 +76,40 @@ def visualize_stage(
         unit_id = desc.unit_id(layer, unit)
         return result_file(output, unit_id, chi, seed, result_key(loaded.model_hash, identity, unit_id, chi, seed))
 
-    todo: list[tuple[str, list[int]]] = []
+    # Work is grouped by the rows each unit still lacks, so a unit interrupted between two of
+    # its chi values only computes the missing ones (rows are independent of each other).
+    todo: list[tuple[str, tuple[float, ...], tuple[int, ...], list[int]]] = []
     cached = 0
     for layer, units in selection.layers:
-        missing = [u for u in units if not all(path_of(layer, u, c, s).exists() for c in chis for s in seeds)]
-        cached += (len(units) - len(missing)) * per_unit
-        if missing:
-            todo.append((layer, missing))
+        groups: dict[tuple[tuple[float, int], ...], list[int]] = {}
+        for unit in units:
+            missing = tuple((c, s) for c in chis for s in seeds if not path_of(layer, unit, c, s).exists())
+            cached += per_unit - len(missing)
+            if missing:
+                groups.setdefault(missing, []).append(unit)
+        for missing, group in groups.items():
+            for grid_chis, grid_seeds in _grids(missing):
+                todo.append((layer, grid_chis, grid_seeds, group))
     if not todo:
         return StageSummary(cached=cached)
 
     prepared = prepare_model(loaded.model, settings, device)
     failed: list[tuple[str, str]] = []
     computed = 0
-    total_units = sum(len(units) for _, units in todo)
-    chunk_units = max(1, CHUNK_ROWS // per_unit)
-    with tqdm(total=total_units, desc="visualise", unit="unit", disable=not progress, dynamic_ncols=True) as bar:
-        for layer, units in todo:
+    total_rows = sum(len(c) * len(s) * len(u) for _, c, s, u in todo)
+    with tqdm(total=total_rows / per_unit, desc="visualise", unit="unit", disable=not progress,
+              dynamic_ncols=True) as bar:  # fmt: skip
+        for layer, grid_chis, grid_seeds, units in todo:
             bar.set_postfix_str(layer)
             scale = None
             if rho is not None and layer in rho:
                 scale = {u: float(rho[layer][u]) for u in units}
+            rows_per_unit = len(grid_chis) * len(grid_seeds)
+            chunk_units = max(1, (settings.batch_size or CHUNK_ROWS) // rows_per_unit)
             for start in range(0, len(units), chunk_units):
                 chunk = units[start : start + chunk_units]
                 results = visualize_layer(
-                    prepared, desc, layer, chunk, chis, seeds, settings, device,
+                    prepared, desc, layer, chunk, grid_chis, grid_seeds, settings, device,
                     unit_scale=scale, progress=lambda rows: bar.update(rows / per_unit),
                 )
                 for result in results:
@@ -109,6 +118,15 @@ def visualize_stage(
                     if not result.ok:
                         failed.append((f"{desc.unit_id(layer, result.unit)} chi={result.chi:g}", result.status))
     return StageSummary(computed=computed, cached=cached, failed=tuple(failed))
+
+
+def _grids(rows: tuple[tuple[float, int], ...]) -> list[tuple[tuple[float, ...], tuple[int, ...]]]:
+    """(chis, seeds) grids that cover exactly ``rows``: one grid when the rows form one, else one per row."""
+    chis = tuple(dict.fromkeys(c for c, _ in rows))
+    seeds = tuple(dict.fromkeys(s for _, s in rows))
+    if len(rows) == len(chis) * len(seeds):
+        return [(chis, seeds)]
+    return [((c,), (s,)) for c, s in rows]
 
 
 def _save(path: Path, result: VisualizationResult, loaded: LoadedModel, desc) -> None:
