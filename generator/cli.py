@@ -153,17 +153,29 @@ def _dry_run(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], with
         typer.echo(line)
 
 
-def _visualize(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], progress: bool):
-    """Load (or first train) the model, measure it on held-out clips, visualise the selection."""
+def _prepare(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], progress: bool, train_missing: bool):
+    """The model (the default one trained first when ``train_missing``), the selection, the device
+    and the model's statistics on held-out clips (None when the synthetic world does not fit it)."""
     from generator.pipeline.model import load_configured_model
     from generator.pipeline.select import resolve_device, select_units
     from generator.pipeline.statistics import load_statistics
-    from generator.pipeline.visualize import visualize_stage
+    from generator.zoo import load
 
     device = resolve_device(cfg.visualize.device)
-    loaded = load_configured_model(cfg, log=typer.echo)
+    if train_missing:
+        loaded = load_configured_model(cfg, log=typer.echo)
+    else:
+        loaded = load(cfg.model.source, cfg.model.checkpoint, weights=cfg.model.weights)
     selection = select_units(cfg, loaded.description, layers, units)
     stats = load_statistics(loaded, cfg, cfg.output, device, progress=progress)
+    return loaded, selection, device, stats
+
+
+def _visualize(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], progress: bool):
+    """Load (or first train) the model, measure it on held-out clips, visualise the selection."""
+    from generator.pipeline.visualize import visualize_stage
+
+    loaded, selection, device, stats = _prepare(cfg, layers, units, progress, train_missing=True)
     rho = {name: item.peaks for name, item in stats.layers.items()} if stats else None
     summary = visualize_stage(loaded, cfg, selection, cfg.output, device, rho=rho, progress=progress)
     typer.echo(
@@ -246,16 +258,9 @@ def measure(
     videos are kept), measures selectivity and invariance, and rewrites the tables and
     manifest in OUTPUT from what is stored.
     """
-    from generator.pipeline.select import resolve_device, select_units
-    from generator.pipeline.statistics import load_statistics
-    from generator.zoo import load
-
     cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device})
     progress = _progress()
-    run_on = resolve_device(cfg.visualize.device)
-    loaded = load(cfg.model.source, cfg.model.checkpoint, weights=cfg.model.weights)
-    selection = select_units(cfg, loaded.description, layers, units)
-    stats = load_statistics(loaded, cfg, cfg.output, run_on, progress=progress)
+    loaded, selection, run_on, stats = _prepare(cfg, layers, units, progress, train_missing=False)
     _measure(cfg, loaded, selection, run_on, stats, workers, progress)
 
 

@@ -76,15 +76,21 @@ class Evaluation:
         return float((self.labels == self.predictions).mean()) if len(self.labels) else float("nan")
 
 
-def evaluate(model: nn.Module, clips: SyntheticClips, batch_size: int = 64) -> Evaluation:
-    """Top-1 predictions of ``model`` (in eval mode) on every clip of ``clips``."""
+def evaluate(
+    model: nn.Module,
+    clips: SyntheticClips,
+    batch_size: int = 64,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> Evaluation:
+    """Top-1 predictions of ``model`` (in eval mode, on ``device``) on every clip of ``clips``."""
     loader = DataLoader(clips, batch_size=batch_size, shuffle=False)
     predictions = []
     model.eval()
     with torch.inference_mode():
-        for appearance, motion, _ in loader:
-            predictions.append(model(appearance, motion).argmax(dim=1).numpy())
-    stacked = np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)
+        for *inputs, _ in tqdm(loader, desc="predictions", disable=not progress, leave=False):
+            predictions.append(model(*(x.to(device) for x in inputs)).argmax(dim=1).cpu().numpy())
+    stacked = np.concatenate(predictions).astype(np.int64) if predictions else np.zeros(0, dtype=np.int64)
     return Evaluation(labels=np.asarray(clips.labels, dtype=np.int64), predictions=stacked)
 
 

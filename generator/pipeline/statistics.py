@@ -15,15 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
-from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from generator.config import AtlasConfig
 from generator.measures.activations import LayerActivations, collect_activations
 from generator.store.atomic import atomic_path
 from generator.store.keys import digest
-from generator.train import Evaluation, world_spec
+from generator.train import Evaluation, evaluate, world_spec
 from generator.world import CLASSES, PROBES, SyntheticClips
 from generator.world.dataset import world_code_digest
 from generator.zoo import LoadedModel
@@ -95,12 +92,13 @@ def load_statistics(
             for i, item in enumerate(stats.values()):
                 arrays.update({f"{i}/{field}": getattr(item, field) for field in _FIELDS})
         if missing_predictions:
-            arrays["test/labels"], arrays["test/predictions"] = _predict(model, test, device, progress)
+            clean = evaluate(model, test, device=device, progress=progress)
+            arrays["test/labels"], arrays["test/predictions"] = clean.labels, clean.predictions
             for name in PROBES:
                 probe = SyntheticClips(spec, f"probe:{name}", data.probe_clips_per_class, data.cache_dir,
                                        progress=progress)  # fmt: skip
-                labels, predictions = _predict(model, probe, device, progress)
-                arrays[f"probe/{name}/labels"], arrays[f"probe/{name}/predictions"] = labels, predictions
+                probed = evaluate(model, probe, device=device, progress=progress)
+                arrays[f"probe/{name}/labels"], arrays[f"probe/{name}/predictions"] = probed.labels, probed.predictions
         _write(path, arrays)
     return DataStatistics(
         layers={
@@ -133,22 +131,6 @@ def _prediction_keys() -> list[str]:
     for name in PROBES:
         keys += [f"probe/{name}/labels", f"probe/{name}/predictions"]
     return keys
-
-
-def _predict(
-    model: nn.Module, clips: Dataset, device: torch.device, progress: bool = False, batch_size: int = 64
-) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, top-1 predictions) over ``clips`` (as generator.train.evaluate, on ``device``)."""
-    labels, predictions = [], []
-    model.eval()
-    loader = DataLoader(clips, batch_size=batch_size, shuffle=False)
-    with torch.inference_mode():
-        for *inputs, batch_labels in tqdm(loader, desc="predictions", disable=not progress, leave=False):
-            predictions.append(model(*(x.to(device) for x in inputs)).argmax(dim=1).cpu().numpy())
-            labels.append(np.asarray(batch_labels))
-    if not labels:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(labels).astype(np.int64), np.concatenate(predictions).astype(np.int64)
 
 
 def _read(path: Path) -> dict[str, np.ndarray]:
