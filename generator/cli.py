@@ -173,10 +173,11 @@ def _prepare(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], prog
 
 def _visualize(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], progress: bool):
     """Load (or first train) the model, measure it on held-out clips, visualise the selection."""
+    from generator.pipeline.statistics import unit_scales
     from generator.pipeline.visualize import visualize_stage
 
     loaded, selection, device, stats = _prepare(cfg, layers, units, progress, train_missing=True)
-    rho = {name: item.peaks for name, item in stats.layers.items()} if stats else None
+    rho = unit_scales(stats, loaded, cfg.visualize.objective) if stats else None
     summary = visualize_stage(loaded, cfg, selection, cfg.output, device, rho=rho, progress=progress)
     typer.echo(
         f"Visualised {summary.computed} (unit, chi, seed) results, {summary.cached} found cached, "

@@ -138,6 +138,10 @@ class VisualizeConfig(_Section):
     momentum: float = Field(0.9, ge=0, lt=1)
     jitter: bool = True
     leaky_slope: float = Field(0.05, ge=0, lt=1)
+    leaky_fraction: float = Field(
+        2 / 3, ge=0, le=1,
+        description="Share of the steps run with leaky ReLUs; the rest use the network's own (1 = the paper).",
+    )
     objective: Literal["centre", "mean"] = "centre"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     channels_last: bool = True

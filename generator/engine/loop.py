@@ -237,6 +237,7 @@ class _BatchRunner:
         objective = unit_objective(self.info, self.settings.objective, units)
 
         state = _RunState.start(param, len(rows), steps, device)
+        leaky_steps = leaky_step_count(self.settings, steps)
         with cut_at(self.prepared.module, self.info.module) as capture:
             for k in range(steps):
                 view_args = (
@@ -244,7 +245,11 @@ class _BatchRunner:
                     scales[k] if self.affine else None,
                     angles[k] if self.affine else None,
                 )
-                self._step(k, param, state, capture, view_args, objective, weight, chi)
+                if k < leaky_steps:
+                    self._step(k, param, state, capture, view_args, objective, weight, chi)
+                else:
+                    with own_relus(self.prepared):
+                        self._step(k, param, state, capture, view_args, objective, weight, chi)
             with torch.no_grad():
                 xs = param()
                 energy, terms = self._energy(self.prepared.module, capture, xs, xs, objective, weight, chi)
@@ -415,6 +420,11 @@ class _BatchRunner:
                 )
             )
         return results
+
+
+def leaky_step_count(settings: EngineSettings, steps: int) -> int:
+    """How many of the first ``steps`` run with leaky ReLUs (the rest use the network's own)."""
+    return int(round(settings.leaky_fraction * steps))
 
 
 def visualize_rows(

@@ -5,7 +5,11 @@ Per clip, a convolutional unit's response is reduced over snippets and positions
 * ``mean``: the spatially (and temporally) averaged post-ReLU response, the quantity class
   selectivity is defined on (Morcos et al.);
 * ``peak``: the largest pre-ReLU response at any position, the data maximum rho that
-  normalises the activation-maximisation objective.
+  normalises a centre-neuron objective (any position stands for the centre, since the
+  network is translation equivariant);
+* ``mean peak``: the largest spatially (and temporally) averaged pre-ReLU response, the
+  data maximum of a channel-mean objective (fusion units): normalising a mean by the
+  largest single value would make such units look 10-100x weaker than they are.
 For the class layer the per-clip response is the softmax probability (``mean``) and the
 pre-softmax score (``peak``), so that selectivity compares non-negative quantities.
 """
@@ -30,23 +34,26 @@ class LayerActivations:
 
     layer: str
     class_means: np.ndarray  # (classes, units): mean per-clip ``mean`` response by true class
-    peaks: np.ndarray  # (units,): largest per-clip ``peak`` response (rho)
+    peaks: np.ndarray  # (units,): largest per-clip ``peak`` response (rho of a centre objective)
+    mean_peaks: np.ndarray  # (units,): largest per-clip channel-mean response (rho of a mean objective)
     top_clips: np.ndarray  # (units, k): clip indices, strongest first
     top_values: np.ndarray  # (units, k): their ``mean`` responses
 
 
-def reduce_response(response: torch.Tensor, layer: LayerInfo, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, peak) per clip and unit, both (batch, units), from a layer's raw hook output."""
+def reduce_response(
+    response: torch.Tensor, layer: LayerInfo, batch: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(mean, peak, mean peak) per clip and unit, each (batch, units), from a layer's raw hook output."""
     if layer.kind == "class":
-        return response.softmax(dim=1), response
+        return response.softmax(dim=1), response, response
     if layer.kind == "fc":
-        return response.clamp(min=0), response
+        return response.clamp(min=0), response, response
     if layer.kind == "conv2d":
         # Tower layers fold snippets into the batch: (B*T, C, h, w) -> (B, C, T*h*w).
         flat = response.reshape(batch, -1, *response.shape[1:]).transpose(1, 2).flatten(2)
     else:  # conv3d: (B, C, T, h, w)
         flat = response.flatten(2)
-    return flat.clamp(min=0).mean(dim=2), flat.amax(dim=2)
+    return flat.clamp(min=0).mean(dim=2), flat.amax(dim=2), flat.mean(dim=2)
 
 
 def collect_activations(
@@ -65,6 +72,7 @@ def collect_activations(
     num_classes = len(description.classes)
     sums = {i.name: np.zeros((num_classes, i.units)) for i in infos}
     peaks = {i.name: np.full(i.units, -np.inf) for i in infos}
+    mean_peaks = {i.name: np.full(i.units, -np.inf) for i in infos}
     means_per_clip: dict[str, list[np.ndarray]] = {i.name: [] for i in infos}
     counts = np.bincount(np.asarray(labels), minlength=num_classes).astype(float)
 
@@ -81,7 +89,8 @@ def collect_activations(
                 scores = model(*(x.to(device) for x in inputs))
                 captured["class"] = scores
                 for info in infos:
-                    mean, peak = reduce_response(captured[info.name].float(), info, len(batch_labels))
+                    mean, peak, mean_peak = reduce_response(captured[info.name].float(), info, len(batch_labels))
+                    mean_peaks[info.name] = np.maximum(mean_peaks[info.name], mean_peak.cpu().numpy().max(axis=0))
                     mean_np = mean.cpu().numpy()
                     np.add.at(sums[info.name], batch_labels.numpy(), mean_np)
                     peaks[info.name] = np.maximum(peaks[info.name], peak.cpu().numpy().max(axis=0))
@@ -99,6 +108,7 @@ def collect_activations(
             layer=info.name,
             class_means=sums[info.name] / np.maximum(counts, 1)[:, None],
             peaks=peaks[info.name],
+            mean_peaks=mean_peaks[info.name],
             top_clips=order,
             top_values=np.take_along_axis(per_clip.T, order, axis=1),
         )
@@ -110,3 +120,8 @@ def _capture(store: dict[str, torch.Tensor], name: str):
         store[name] = output.detach()
 
     return hook
+
+
+def objective_peaks(item: LayerActivations, mode: str) -> np.ndarray:
+    """rho per unit for an objective ``mode`` ("centre" or "mean", see engine.objectives)."""
+    return item.mean_peaks if mode == "mean" else item.peaks

@@ -31,7 +31,7 @@ from generator.pipeline.media_stage import (
 )
 from generator.pipeline.select import Selection
 from generator.pipeline.speed import speed_invariance
-from generator.pipeline.statistics import DataStatistics
+from generator.pipeline.statistics import DataStatistics, unit_scales
 from generator.pipeline.tables_stage import (
     class_rows,
     confusion_rows,
@@ -106,14 +106,15 @@ def assemble(
     clock = time.perf_counter()
     peaks: dict[str, float | None] = {}
     if stats is not None:
+        scales = unit_scales(stats, loaded, config.visualize.objective)
         for layer, units in selection.layers:
             for unit in units:
-                peaks[desc.unit_id(layer, unit)] = float(stats.layers[layer].peaks[unit])
+                peaks[desc.unit_id(layer, unit)] = float(scales[layer][unit])
     vis_rows = visualization_rows(
         stored, {path: vis_media.paths[job] for path, job in jobs.items()}, peaks, output, flow.name if flow else None
     )
     units = list(dict.fromkeys((ref.layer, ref.unit) for ref in refs))
-    u_rows = unit_rows(desc, units, vis_rows, stats, speed, config.visualize.chi)
+    u_rows = unit_rows(desc, units, vis_rows, stats, speed, config.visualize.chi, config.visualize.objective)
     card = model_card(loaded, stats)
     drafts = draft_failure_cases(stats, list(desc.classes), card) if stats is not None else []
     seconds["measures"] = time.perf_counter() - clock

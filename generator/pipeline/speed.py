@@ -107,7 +107,7 @@ def _replay(
                     scores = model(*inputs)
                     captured.update({info.name: scores for info in infos if info.kind == "class"})
                     for info in infos:
-                        mean, _ = reduce_response(captured[info.name].float(), info, len(chunk))
+                        mean, _, _ = reduce_response(captured[info.name].float(), info, len(chunk))
                         out[info.name][start : start + len(chunk), :, s] = mean.cpu().numpy()
                     bar.update(len(chunk))
     finally:

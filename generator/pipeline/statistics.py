@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from generator.config import AtlasConfig
-from generator.measures.activations import LayerActivations, collect_activations
+from generator.engine.objectives import objective_mode
+from generator.measures.activations import LayerActivations, collect_activations, objective_peaks
 from generator.store.atomic import atomic_path
 from generator.store.keys import digest
 from generator.train import Evaluation, evaluate, world_spec
@@ -26,7 +27,7 @@ from generator.world.dataset import world_code_digest
 from generator.zoo import LoadedModel
 
 STATS_DIR = "statistics"
-_FIELDS = ("class_means", "peaks", "top_clips", "top_values")
+_FIELDS = ("class_means", "peaks", "mean_peaks", "top_clips", "top_values")
 
 
 @dataclass(frozen=True)
@@ -142,3 +143,12 @@ def _write(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
+
+
+def unit_scales(stats: DataStatistics, loaded: LoadedModel, objective: str) -> dict[str, np.ndarray]:
+    """rho per layer and unit: the data maximum of the quantity the engine maximises there."""
+    desc = loaded.description
+    return {
+        name: objective_peaks(item, objective_mode(desc.layer(name), objective))
+        for name, item in stats.layers.items()
+    }

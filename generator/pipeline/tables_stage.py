@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from generator.engine.objectives import objective_mode
+from generator.measures.activations import objective_peaks
 from generator.measures.invariance import chi_invariance, converged
 from generator.measures.selectivity import class_selectivity, dead_units, preferred_class
 from generator.pipeline.catalog import StoredRef
@@ -73,8 +75,10 @@ def _finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def unit_measures(stats: DataStatistics | None, layer: str) -> dict[str, np.ndarray] | None:
-    """Per-unit data measures of a layer: selectivity, preferred class, dead flag, peak and mean."""
+def unit_measures(stats: DataStatistics | None, layer: str, mode: str = "centre") -> dict[str, np.ndarray] | None:
+    """Per-unit data measures of a layer: selectivity, preferred class, dead flag, peak and mean.
+
+    ``peak`` is rho for the objective ``mode`` ("centre" or "mean") the engine used there."""
     if stats is None or layer not in stats.layers:
         return None
     item = stats.layers[layer]
@@ -82,7 +86,7 @@ def unit_measures(stats: DataStatistics | None, layer: str) -> dict[str, np.ndar
         "selectivity": class_selectivity(item.class_means),
         "preferred": preferred_class(item.class_means),
         "dead": dead_units(item.class_means),
-        "peak": item.peaks,
+        "peak": objective_peaks(item, mode),
         # Every class has the same number of held-out clips, so this is the mean over clips.
         "mean": item.class_means.mean(axis=0),
         "class_means": item.class_means,
@@ -131,8 +135,9 @@ def unit_rows(
     stats: DataStatistics | None,
     speed: Mapping[str, np.ndarray] | None,
     chis: Sequence[float],
+    objective: str = "centre",
 ) -> list[Row]:
-    """One row per unit that has at least one stored visualisation."""
+    """One row per unit that has at least one stored visualisation (``objective``: visualize.objective)."""
     by_unit: dict[str, list[Row]] = defaultdict(list)
     for row in visualizations:
         by_unit[row["unit_id"]].append(row)
@@ -143,7 +148,7 @@ def unit_rows(
     for layer, unit in units:
         info = description.layer(layer)
         if layer not in measures:
-            measures[layer] = unit_measures(stats, layer)
+            measures[layer] = unit_measures(stats, layer, objective_mode(info, objective))
         m = measures[layer]
         unit_id = description.unit_id(layer, unit)
         mine = by_unit[unit_id]
