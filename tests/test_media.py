@@ -178,10 +178,11 @@ def test_appearance_frames_add_mean_back_and_clip() -> None:
 
 
 def test_display_factor_and_upscale() -> None:
-    assert display_factor(64, 64) == 4
+    assert display_factor(64, 64) == 2
     assert display_factor(112, 112) == 2
     assert display_factor(224, 224) == 1
-    assert display_factor(64, 200) == 4
+    assert display_factor(64, 200) == 2
+    assert display_factor(32, 32) == 4
     img = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(1, 2, 3, 3)
     big = upscale(img, 4)
     assert big.shape == (1, 8, 12, 3)
@@ -348,12 +349,12 @@ def test_media_set_writes_all_videos_and_posters(tmp_path: Path) -> None:
     for rel in paths.values():
         assert (tmp_path / rel).is_file()
     comp, _ = read_mp4(tmp_path / paths["composite"])
-    assert comp.shape == (mp4_frame_count(4, 8), 256, 3 * 256 + 2 * 4, 3)
+    assert comp.shape == (mp4_frame_count(4, 8), 128, 3 * 128 + 2 * 4, 3)
     app, _ = read_mp4(tmp_path / paths["appearance"])
-    assert app.shape == (8, 256, 256, 3)
+    assert app.shape == (8, 128, 128, 3)
     poster = _decode_png((tmp_path / paths["colorwheel_poster"]).read_bytes())
-    assert poster.shape == (256, 256, 3)
-    expected = upscale(motion_frames(motion, "colorwheel"), 4)[2]
+    assert poster.shape == (128, 128, 3)
+    expected = upscale(motion_frames(motion, "colorwheel"), 2)[2]
     np.testing.assert_array_equal(poster, expected)
     assert not [p for p in (tmp_path / "unit").iterdir() if p.name.startswith(".")]
 
@@ -363,9 +364,9 @@ def test_media_set_single_stream(tmp_path: Path) -> None:
     paths = write_media_set(tmp_path, "rgb", appearance=appearance)
     assert paths["composite"] == paths["appearance"] == "rgb_appearance.mp4"
     frames, _ = read_mp4(tmp_path / paths["appearance"])
-    assert frames.shape == (16, 256, 256, 3)
+    assert frames.shape == (16, 128, 128, 3)
     motion = _encode(np.ones((4, 1, 32, 32)))
     paths = write_media_set(tmp_path, "flow", motion=motion)
     assert "appearance" not in paths
     frames, _ = read_mp4(tmp_path / paths["composite"])
-    assert frames.shape[1:] == (256, 2 * 256 + 4, 3)
+    assert frames.shape[1:] == (128, 2 * 128 + 4, 3)

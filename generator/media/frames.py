@@ -68,11 +68,13 @@ def motion_frames(x: np.ndarray, code: FlowCode = "colorwheel", max_magnitude: f
     return flow_frames(flow_fields(x), code, max_magnitude)
 
 
-def display_factor(height: int, width: int, min_side: int = 192) -> int:
+def display_factor(height: int, width: int, min_side: int = 128) -> int:
     """Smallest power-of-two upscaling factor giving a short side >= ``min_side`` (1 if already large).
 
     Powers of two keep nearest-neighbour pixels crisp and, for factors >= 2, make both
-    sides even and align source pixels with the 2x2 chroma blocks of yuv420p video.
+    sides even and align source pixels with the 2x2 chroma blocks of yuv420p video, so
+    a factor of 2 already keeps every source pixel's colour; larger factors only add
+    encoding time (a 64 px clip at 4x costs ~1.5x as much to encode as at 2x).
     """
     factor = 1
     while min(height, width) * factor < min_side:

@@ -51,7 +51,7 @@ def write_frame_set(
     """Write the media set from display-domain inputs: ``rgb`` uint8 (T, H, W, 3) frames and/or
     pixel ``flow`` (..., H, W, 2) (e.g. (T, L, H, W, 2); fields in time order).
 
-    ``factor``: nearest-neighbour upscaling (default :func:`display_factor`, e.g. 64 -> 256 px).
+    ``factor``: nearest-neighbour upscaling (default :func:`display_factor`, e.g. 64 -> 128 px).
     ``max_magnitude``: flow normalisation shared by all frames (default: this clip's maximum;
     pass one value for several clips to make them comparable).
     """

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import struct
 import subprocess
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -85,13 +86,23 @@ def write_mp4(
             "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
             "-movflags", "+faststart", "-f", "mp4", str(tmp),
         ]  # fmt: skip
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            _, err = proc.communicate(np.ascontiguousarray(frames).tobytes(), timeout=timeout)
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
+        # The frames go down the pipe in one write and ffmpeg's messages to a file: unlike
+        # Popen.communicate, which feeds a pipe 512 bytes per poll, this costs a few system
+        # calls per video, and a chatty ffmpeg cannot block on a full stderr pipe.
+        with tempfile.TemporaryFile() as log:
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log)
+            try:
+                with proc.stdin:
+                    proc.stdin.write(np.ascontiguousarray(frames).data)
+                proc.wait(timeout=timeout)
+            except BrokenPipeError:
+                proc.wait(timeout=timeout)  # ffmpeg stopped reading: its exit code tells why
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
+            log.seek(0)
+            err = log.read()
         if proc.returncode != 0:
             message = err.decode("utf-8", "replace").strip()[-2000:]
             raise EncodeError(

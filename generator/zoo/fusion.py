@@ -217,11 +217,14 @@ class TwoStreamFusionNet(nn.Module):
                 f"{tuple(appearance.shape)} and {tuple(motion.shape)}."
             )
         batch = appearance.shape[0]
-        app = self.appearance(_fold(appearance))
+        # The motion branch runs first, the fused branch last: activation maximisation cuts the
+        # forward pass at its target layer, so a motion-tower or motion-head target then never
+        # computes the appearance tower, the fusion or the fused head (2x less work there).
         mot = self.motion(_fold(motion))
+        motion_scores = self.motion_head(_pool_snippets(_unfold(mot, batch)))
+        app = self.appearance(_fold(appearance))
         fused = self.fusion(_unfold(torch.cat([app, mot], dim=1), batch))
         fused_scores = self.head(_pool_snippets(fused))
-        motion_scores = self.motion_head(_pool_snippets(_unfold(mot, batch)))
         return self.score(fused_scores, motion_scores)
 
     def describe(self) -> ModelDescription:
