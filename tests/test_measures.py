@@ -70,3 +70,20 @@ def test_collect_activations_recovers_planted_class_units() -> None:
         assert stats[name].top_clips.tolist() == [[3, 2], [7, 6], [11, 10]]
     assert stats["conv"].peaks == pytest.approx(video.amax(dim=(0, 2, 3, 4)).numpy())
     assert stats["class"].class_means.sum(axis=1) == pytest.approx(np.ones(3))
+
+
+def test_chi_reaches_only_units_fed_by_a_temporal_input() -> None:
+    from generator.measures.invariance import chi_reaches
+    from generator.zoo.fusion import small_fusion
+
+    desc = small_fusion().describe()
+    reached = {name: chi_reaches(desc.inputs, desc.layer(name).streams) for name in desc.layer_names}
+    assert not reached["appearance/conv1_1"] and not reached["appearance/conv4_1"]
+    assert reached["motion/conv1_1"] and reached["fusion/conv4_fusion"] and reached["class"]
+    still = InputSpec("rgb", "rgb", 3, 1, 32, 32)
+    clip = InputSpec("rgb", "rgb", 3, 16, 32, 32)
+    assert not chi_reaches([still], ())
+    assert chi_reaches([clip], ())
+    two = [InputSpec("still", "rgb", 3, 1, 32, 32), InputSpec("clip", "rgb", 3, 16, 32, 32)]
+    assert not chi_reaches(two, ("still",))
+    assert chi_reaches(two, ("still", "clip"))

@@ -7,12 +7,16 @@ Definitions (choices of this atlas; method.md leaves them open):
   these over the largest, in [0, 1]. 1 means the unit can be driven equally hard whatever
   the temporal weight chi (slow or fast motion); near 0 means it responds only to one
   speed regime. Undefined (None) when the largest is <= 0 or fewer than two chi values
-  have a finished visualisation. Activations are compared raw: dividing them all by the
-  unit's data maximum rho would not change the ratio.
+  have a finished visualisation, and for units that no temporal input reaches (e.g. the
+  appearance tower of a two-stream net, which sees one RGB frame): chi only weighs the
+  temporal variation of an input, so such a unit is blind to it rather than invariant, and
+  a score of 1 would inflate the mean of its layer. Activations are compared raw: dividing
+  them all by the unit's data maximum rho would not change the ratio.
 * **Speed-tuning invariance** (data-driven companion): the unit's top real clips are
   re-rendered at several speed factors spanning the world's speed range; with r_s the
   mean response over those clips at speed s, the score is min_s r_s / max_s r_s, in
-  [0, 1]. Undefined when max_s r_s <= 0 (the unit does not respond).
+  [0, 1]. Undefined when max_s r_s <= 0 (the unit does not respond) and, as above, for
+  units that no temporal input reaches.
 * **Converged**: with w = max(1, round(10 % of the steps)), the mean loss of the last w
   steps changed by less than 0.1 % relative to the mean of the w steps before it. Means
   over windows are used because each step's loss is measured on a freshly jittered clip.
@@ -24,6 +28,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
+
+from generator.zoo.spec import InputSpec
 
 CONVERGED_FRACTION = 0.1
 CONVERGED_TOLERANCE = 1e-3
@@ -39,6 +45,15 @@ def chi_invariance(activations: Mapping[float, Iterable[float | None]]) -> float
     if len(levels) < 2 or max(levels) <= 0:
         return None
     return min(levels) / max(levels)
+
+
+def chi_reaches(inputs: Sequence[InputSpec], streams: Sequence[str]) -> bool:
+    """Whether chi can change what a unit fed by ``streams`` sees (empty streams = every input).
+
+    True when one of those inputs has a temporal axis for the variation term: a flow stack
+    of more than one field, or more than one frame."""
+    fed = [spec for spec in inputs if not streams or spec.name in streams]
+    return any(spec.flow_fields > 1 or spec.frames > 1 for spec in fed)
 
 
 def response_flatness(responses: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 
 from generator.engine.objectives import objective_mode
 from generator.measures.activations import objective_peaks
-from generator.measures.invariance import chi_invariance, converged
+from generator.measures.invariance import chi_invariance, chi_reaches, converged
 from generator.measures.selectivity import class_selectivity, dead_units, preferred_class
 from generator.pipeline.catalog import StoredRef
 from generator.pipeline.statistics import DataStatistics
@@ -151,6 +151,8 @@ def unit_rows(
             measures[layer] = unit_measures(stats, layer, objective_mode(info, objective))
         m = measures[layer]
         unit_id = description.unit_id(layer, unit)
+        # Speed and chi act on the temporal inputs only: units they cannot reach get no score.
+        sees_time = chi_reaches(description.inputs, info.streams)
         mine = by_unit[unit_id]
         per_chi: dict[float, list[float | None]] = defaultdict(list)
         for row in mine:
@@ -169,8 +171,8 @@ def unit_rows(
             "class_name": names[unit] if info.kind == "class" and names and unit < len(names) else None,
             "selectivity": _finite(m["selectivity"][unit]) if m else None,
             "preferred_class": classes[int(m["preferred"][unit])] if m and not dead else None,
-            "invariance_chi": chi_invariance(per_chi),
-            "invariance_speed": _finite(speed[layer][unit]) if speed and layer in speed else None,
+            "invariance_chi": chi_invariance(per_chi) if sees_time else None,
+            "invariance_speed": _finite(speed[layer][unit]) if speed and layer in speed and sees_time else None,
             "dead": dead,
             "act_peak": _finite(m["peak"][unit]) if m else None,
             "act_mean": _finite(m["mean"][unit]) if m else None,
