@@ -11,12 +11,15 @@ from __future__ import annotations
 import functools
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import typer
 
 from generator.config import DEFAULT_CONFIG_NAME, AtlasConfig, load_config, parse_overrides
 from generator.errors import AtlasError
+
+if TYPE_CHECKING:
+    from generator.pipeline.distributed import Cluster
 
 app = typer.Typer(
     name="atlas",
@@ -141,44 +144,68 @@ WorkersOption = typer.Option(2, "--workers", min=1, help="Processes writing vide
 SITE_DIR = "site"
 
 
-def _progress() -> bool:
-    return sys.stderr.isatty()
+def _progress(cluster: Cluster) -> bool:
+    """Progress bars on an interactive terminal, shown by rank 0 only."""
+    return sys.stderr.isatty() and cluster.is_main
+
+
+def _session(cfg: AtlasConfig):
+    """The ranks of this run when torchrun started it (joined for the block), else a world of one."""
+    from generator.pipeline.distributed import cluster_session
+    from generator.pipeline.select import resolve_device
+
+    return cluster_session(resolve_device(cfg.visualize.device))
 
 
 def _dry_run(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], with_media: bool) -> None:
+    import os
+
+    from generator.pipeline.distributed import detect
     from generator.pipeline.plan import format_plan, make_plan
 
+    if not detect(os.environ).is_main:
+        return
     plan, _ = make_plan(cfg, layers, units)
     for line in format_plan(plan, with_media=with_media):
         typer.echo(line)
 
 
-def _prepare(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], progress: bool, train_missing: bool):
-    """The model (the default one trained first when ``train_missing``), the selection, the device
-    and the model's statistics on held-out clips (None when the synthetic world does not fit it)."""
+def _prepare(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], progress: bool, train_missing: bool,
+             cluster: Cluster):  # fmt: skip
+    """The model (the default one trained first when ``train_missing``), the selection, this rank's
+    device and the model's statistics on held-out clips (None when the synthetic world does not fit
+    it). Rank 0 trains and measures first; the other ranks then find the results on disk."""
+    from generator.pipeline.distributed import main_first, rank_device
     from generator.pipeline.model import load_configured_model
     from generator.pipeline.select import resolve_device, select_units
     from generator.pipeline.statistics import load_statistics
     from generator.zoo import load
 
-    device = resolve_device(cfg.visualize.device)
-    if train_missing:
-        loaded = load_configured_model(cfg, log=typer.echo)
-    else:
-        loaded = load(cfg.model.source, cfg.model.checkpoint, weights=cfg.model.weights)
-    selection = select_units(cfg, loaded.description, layers, units)
-    stats = load_statistics(loaded, cfg, cfg.output, device, progress=progress)
+    device = rank_device(resolve_device(cfg.visualize.device), cluster)
+
+    def load_all():
+        if train_missing:
+            loaded = load_configured_model(cfg, log=typer.echo)
+        else:
+            loaded = load(cfg.model.source, cfg.model.checkpoint, weights=cfg.model.weights)
+        selection = select_units(cfg, loaded.description, layers, units)
+        return loaded, selection, load_statistics(loaded, cfg, cfg.output, device, progress=progress)
+
+    loaded, selection, stats = main_first(cluster, load_all)
     return loaded, selection, device, stats
 
 
-def _visualize(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], progress: bool):
-    """Load (or first train) the model, measure it on held-out clips, visualise the selection."""
+def _visualize(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], progress: bool, cluster: Cluster):
+    """Load (or first train) the model, measure it on held-out clips, visualise the selection
+    (each rank its shard under torchrun; rank 0 reports the totals)."""
+    from generator.pipeline.sharded import visualize_sharded
     from generator.pipeline.statistics import unit_scales
-    from generator.pipeline.visualize import visualize_stage
 
-    loaded, selection, device, stats = _prepare(cfg, layers, units, progress, train_missing=True)
+    loaded, selection, device, stats = _prepare(cfg, layers, units, progress, train_missing=True, cluster=cluster)
     rho = unit_scales(stats, loaded, cfg.visualize.objective) if stats else None
-    summary = visualize_stage(loaded, cfg, selection, cfg.output, device, rho=rho, progress=progress)
+    summary = visualize_sharded(loaded, cfg, selection, cfg.output, device, cluster, rho, progress, typer.echo)
+    if not cluster.is_main:
+        return loaded, selection, device, stats, summary
     typer.echo(
         f"Visualised {summary.computed} (unit, chi, seed) results, {summary.cached} found cached, "
         f"{len(summary.failed)} failed, for {selection.unit_count} units in {len(selection.layers)} layers "
@@ -189,10 +216,15 @@ def _visualize(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], pr
     return loaded, selection, device, stats, summary
 
 
-def _measure(cfg: AtlasConfig, loaded, selection, device, stats, workers: int, progress: bool):
-    from generator.pipeline.assemble import assemble
+def _measure(cfg: AtlasConfig, loaded, selection, device, stats, workers: int, progress: bool, cluster: Cluster):
+    """The measure stage (each rank its shard under torchrun); rank 0 reports and returns the summary."""
+    from generator.pipeline.assemble import Measuring
+    from generator.pipeline.sharded import assemble_sharded
 
-    summary = assemble(loaded, cfg, selection, cfg.output, device, stats, progress=progress, workers=workers)
+    run = Measuring(loaded, cfg, cfg.output, device, stats, progress, workers)
+    summary = assemble_sharded(run, selection, cluster, log=typer.echo)
+    if summary is None:
+        return None
     typer.echo(
         f"Measured {summary.units} units and {summary.visualizations} visualisations "
         f"({len(summary.failed)} failed); media sets written {summary.media_written}, reused {summary.media_cached}; "
@@ -232,13 +264,14 @@ def visualize(
 
     Results are stored one file per (unit, chi, seed) under OUTPUT/results, keyed by the model
     hash and the settings; existing results are never recomputed, so an interrupted run continues
-    where it stopped.
+    where it stopped. Under torchrun each rank visualises its share of the units.
     """
     cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device})
     if dry_run:
         _dry_run(cfg, layers, units, with_media=False)
         return
-    _visualize(cfg, layers, units, progress=_progress())
+    with _session(cfg) as cluster:
+        _visualize(cfg, layers, units, _progress(cluster), cluster)
 
 
 @app.command()
@@ -257,12 +290,14 @@ def measure(
     Computes (once, cached) the model's statistics and predictions on held-out clips, writes
     the videos of every stored visualisation and of the real clips the atlas shows (existing
     videos are kept), measures selectivity and invariance, and rewrites the tables and
-    manifest in OUTPUT from what is stored.
+    manifest in OUTPUT from what is stored. Under torchrun each rank measures its share of the
+    units into part files and rank 0 merges them.
     """
     cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device})
-    progress = _progress()
-    loaded, selection, run_on, stats = _prepare(cfg, layers, units, progress, train_missing=False)
-    _measure(cfg, loaded, selection, run_on, stats, workers, progress)
+    with _session(cfg) as cluster:
+        progress = _progress(cluster)
+        loaded, selection, run_on, stats = _prepare(cfg, layers, units, progress, train_missing=False, cluster=cluster)
+        _measure(cfg, loaded, selection, run_on, stats, workers, progress, cluster)
 
 
 @app.command()
@@ -320,15 +355,20 @@ def build(
     held-out clips, visualises every selected unit, writes videos, measures, tables and manifest,
     and renders the site into OUTPUT/site. Each stage is resumable: results, statistics and
     videos already in OUTPUT under the same model and settings are reused; tables, manifest and
-    site are rewritten from them.
+    site are rewritten from them. The same command runs under torchrun (any number of processes
+    and machines sharing OUTPUT): the units are sharded across the ranks and rank 0 merges the
+    tables and renders the site.
     """
     cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device})
     if dry_run:
         _dry_run(cfg, layers, units, with_media=True)
         return
-    progress = _progress()
-    loaded, selection, run_on, stats, visualised = _visualize(cfg, layers, units, progress)
-    measured = _measure(cfg, loaded, selection, run_on, stats, workers, progress)
+    with _session(cfg) as cluster:
+        progress = _progress(cluster)
+        loaded, selection, run_on, stats, visualised = _visualize(cfg, layers, units, progress, cluster)
+        measured = _measure(cfg, loaded, selection, run_on, stats, workers, progress, cluster)
+    if measured is None:  # a rank other than 0: its share is in, rank 0 merges the tables and renders the site
+        return
     built = _render_site(cfg)
     done = measured.units - len({what.split(" chi=")[0] for what, _ in measured.failed})
     typer.echo(

@@ -64,6 +64,43 @@ class AssembleSummary:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Measuring:
+    """What every step of the measure stage works with: model, configuration, atlas folder, device,
+    statistics (None without data), progress bars and media worker processes."""
+
+    loaded: LoadedModel
+    config: AtlasConfig
+    output: Path
+    device: torch.device
+    stats: DataStatistics | None
+    progress: bool = True
+    workers: int = MEDIA_WORKERS
+
+
+@dataclass(frozen=True)
+class UnitPart:
+    """The units and visualizations rows of (a shard of) a selection, and what writing their media did."""
+
+    units: list[dict]
+    visualizations: list[dict]
+    media_written: int
+    media_cached: int
+    media_failed: tuple[tuple[str, str], ...]
+    speed_invariance: bool
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClipPart:
+    """Media paths of real clips by (split, index), None where writing failed, and what was written."""
+
+    paths: dict[tuple[str, int], dict[str, str] | None]
+    written: int
+    cached: int
+    failed: tuple[tuple[str, str], ...]
+
+
 def assemble(
     loaded: LoadedModel,
     config: AtlasConfig,
@@ -75,7 +112,23 @@ def assemble(
     workers: int = MEDIA_WORKERS,
 ) -> AssembleSummary:
     """Write media, measures, tables and manifest for everything of ``selection`` stored in ``output``."""
-    output = Path(output)
+    run = Measuring(loaded, config, Path(output), device, stats, progress, workers)
+    part = measure_units(run, selection)
+    clock = time.perf_counter()
+    card, drafts, jobs = failure_cases_and_clips(run, part.units)
+    clips = write_clip_media(run, jobs)
+    seconds = {**part.seconds, "clips": time.perf_counter() - clock}
+
+    clock = time.perf_counter()
+    path = write_atlas(run, part.units, part.visualizations, clips.paths, card, drafts)
+    seconds["tables"] = time.perf_counter() - clock
+    return summarise(part.units, part.visualizations, [part], [clips], path, seconds)
+
+
+def measure_units(run: Measuring, selection: Selection) -> UnitPart:
+    """Write the media of every stored visualisation of ``selection``; its units and visualizations rows."""
+    loaded, config, output, device, stats = run.loaded, run.config, run.output, run.device, run.stats
+    progress, workers = run.progress, run.workers
     desc = loaded.description
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
@@ -115,19 +168,47 @@ def assemble(
     )
     units = list(dict.fromkeys((ref.layer, ref.unit) for ref in refs))
     u_rows = unit_rows(desc, units, vis_rows, stats, speed, config.visualize.chi, config.visualize.objective)
-    card = model_card(loaded, stats)
-    drafts = draft_failure_cases(stats, list(desc.classes), card) if stats is not None else []
     seconds["measures"] = time.perf_counter() - clock
+    return UnitPart(u_rows, vis_rows, vis_media.written, vis_media.cached, vis_media.failed, speed is not None, seconds)
 
-    clock = time.perf_counter()
-    clip_jobs = _clip_jobs(config, stats, u_rows, drafts) if stats is not None else {}
-    clip_media = run_media_jobs(list(clip_jobs.values()), output, workers, progress, desc="clip media")
-    clip_paths = {key: clip_media.paths[job] for key, job in clip_jobs.items()}
-    seconds["clips"] = time.perf_counter() - clock
 
-    clock = time.perf_counter()
-    hash_ = config_hash(config)
-    metadata = {"model_hash": loaded.model_hash, "config_hash": hash_}
+def failure_cases_and_clips(run: Measuring, units: list[dict]) -> tuple[dict[str, Any], list, dict]:
+    """The model card, the failure-case drafts and the media job of every real clip that the
+    top clips of ``units`` (all units of the selection) and the cases show."""
+    stats = run.stats
+    card = model_card(run.loaded, stats)
+    drafts = draft_failure_cases(stats, list(run.loaded.description.classes), card) if stats is not None else []
+    jobs = real_clip_jobs(run.config, stats, units, drafts) if stats is not None else {}
+    return card, drafts, jobs
+
+
+def write_clip_media(run: Measuring, jobs: dict) -> ClipPart:
+    """Write the media of the real clips of ``jobs`` ((split, index) -> job) that do not exist yet."""
+    outcome = run_media_jobs(list(jobs.values()), run.output, run.workers, run.progress, desc="clip media")
+    paths = {key: outcome.paths[job] for key, job in jobs.items()}
+    return ClipPart(paths, outcome.written, outcome.cached, outcome.failed)
+
+
+def table_metadata(loaded: LoadedModel, config: AtlasConfig) -> dict[str, str]:
+    """The file metadata every table of this model and configuration carries."""
+    return {"model_hash": loaded.model_hash, "config_hash": config_hash(config)}
+
+
+def failed_visualizations(rows: list[dict]) -> tuple[tuple[str, str], ...]:
+    """(what, reason) of every visualizations row that failed."""
+    return tuple(
+        (f"{r['unit_id']} chi={r['chi']:g} seed={r['seed']}", r["status"].removeprefix("failed: "))
+        for r in rows if r["status"] != "ok"
+    )  # fmt: skip
+
+
+def write_atlas(
+    run: Measuring, u_rows: list[dict], vis_rows: list[dict], clip_paths: dict, card: dict[str, Any], drafts: list
+) -> Path:
+    """Write the five tables and the manifest from every unit's rows and the real clips' media."""
+    loaded, config, output, stats = run.loaded, run.config, run.output, run.stats
+    desc = loaded.description
+    metadata = table_metadata(loaded, config)
     tables = {
         "units": u_rows,
         "visualizations": vis_rows,
@@ -137,15 +218,12 @@ def assemble(
     }
     for name, rows in tables.items():
         write_table(name, rows, table_path(output, name), metadata)
-    visualised = {layer for layer, _ in units}
-    failed = tuple(
-        (f"{r['unit_id']} chi={r['chi']:g} seed={r['seed']}", r["status"].removeprefix("failed: "))
-        for r in vis_rows if r["status"] != "ok"
-    )  # fmt: skip
+    visualised = {row["layer"] for row in u_rows}
+    failed = failed_visualizations(vis_rows)
     manifest = make_manifest(
         model={"name": desc.name, "hash": loaded.model_hash, "card": card},
         config=config.model_dump(mode="json"),
-        config_hash=hash_,
+        config_hash=metadata["config_hash"],
         layers=[
             {"name": info.name, "kind": info.kind, "units": info.units, "depth": info.depth, "stride": info.stride,
              "receptive_field": info.receptive_field, "streams": list(info.streams)}
@@ -162,19 +240,29 @@ def assemble(
         },
         failure_cases=[finish_case(draft, clip_paths) for draft in drafts],
     )
-    path = write_manifest(manifest_path(output), manifest)
-    seconds["tables"] = time.perf_counter() - clock
+    return write_manifest(manifest_path(output), manifest)
+
+
+def summarise(
+    u_rows: list[dict],
+    vis_rows: list[dict],
+    parts: list[UnitPart],
+    clips: list[ClipPart],
+    manifest: Path,
+    seconds: dict[str, float],
+) -> AssembleSummary:
+    """The summary of a measure stage whose units were measured in ``parts`` and clips written in ``clips``."""
     return AssembleSummary(
         units=len(u_rows),
         visualizations=len(vis_rows),
-        failed=failed,
-        media_written=vis_media.written,
-        media_cached=vis_media.cached,
-        clips_written=clip_media.written,
-        clips_cached=clip_media.cached,
-        media_failed=vis_media.failed + clip_media.failed,
-        speed_invariance=speed is not None,
-        manifest=path,
+        failed=failed_visualizations(vis_rows),
+        media_written=sum(part.media_written for part in parts),
+        media_cached=sum(part.media_cached for part in parts),
+        clips_written=sum(clip.written for clip in clips),
+        clips_cached=sum(clip.cached for clip in clips),
+        media_failed=tuple(f for part in parts for f in part.media_failed) + tuple(f for c in clips for f in c.failed),
+        speed_invariance=all(part.speed_invariance for part in parts),
+        manifest=manifest,
         seconds=seconds,
     )
 
@@ -204,7 +292,7 @@ def model_card(loaded: LoadedModel, stats: DataStatistics | None) -> dict[str, A
     return card
 
 
-def _clip_jobs(config: AtlasConfig, stats: DataStatistics, units: list[dict], drafts: list) -> dict:
+def real_clip_jobs(config: AtlasConfig, stats: DataStatistics, units: list[dict], drafts: list) -> dict:
     """(split, index) -> media job of every real clip that a top-clips row or a failure case shows."""
     spec = world_spec(config)
     data = config.data
