@@ -450,3 +450,24 @@ def test_single_input_video_network() -> None:
         # chi acts on the T frames of an RGB clip
         assert results[0].terms["temporal_variation/video"] > results[1].terms["temporal_variation/video"]
     assert isinstance(model.relu, nn.ReLU)  # the caller's model keeps its plain ReLUs
+
+
+def test_rows_differing_only_in_chi_share_the_network_and_match_separate_runs() -> None:
+    """An appearance-tower unit cannot see chi: its chi rows run the network once, with equal results."""
+    from generator.zoo import load
+
+    loaded = load("default")
+    settings = EngineSettings(steps=12)
+    layer = "appearance/conv2_1"
+    together = visualize_layer(loaded.model, loaded.description, layer, [0, 3], [1.0, 100.0], [0, 1], settings, "cpu")
+    for result in together:
+        alone = visualize_layer(
+            loaded.model, loaded.description, layer, [result.unit], [result.chi], [result.seed], settings, "cpu"
+        )[0]
+        for name, value in alone.inputs.items():
+            np.testing.assert_allclose(result.inputs[name], value, rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(result.loss, alone.loss, rtol=1e-4, atol=1e-4)
+        assert result.activation == pytest.approx(alone.activation, rel=1e-4, abs=1e-5)
+    # The flow the unit does not see is still shaped by each row's own chi.
+    by_chi = {r.chi: r.terms["temporal_variation/motion"] for r in together if r.unit == 0 and r.seed == 0}
+    assert by_chi[100.0] < by_chi[1.0]

@@ -17,6 +17,7 @@ for backward.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections import deque
@@ -185,6 +186,54 @@ class _RunState:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class _Sharing:
+    """Rows that differ only in chi, for a layer that no temporal input reaches.
+
+    chi then only weighs the temporal variation of inputs the layer does not see, so the
+    inputs it does see follow the same trajectory in all such rows (same noise, same jitter,
+    same gradients). The network runs on one representative row per group, and after every
+    step the representative's seen inputs and optimiser state are copied to the others;
+    the unseen inputs of every row are still optimised by their own regularisers with their
+    own chi. The results equal those of separate runs, at a fraction of the network cost.
+    """
+
+    reps: Tensor  # (R,) long: the representative rows
+    group: Tensor  # (B,) long: the position in ``reps`` of each row's representative
+    is_rep: Tensor  # (B,) bool
+    copies: Tensor  # (D,) long: rows that are not representatives
+    sources: Tensor  # (D,) long: their representatives (row indices)
+
+
+def _sharing(rows: Sequence[Row], noise: Sequence[RowNoise], feeds: Sequence[bool], device: torch.device) -> "_Sharing | None":
+    """Groups of rows that can share the network, or None when every row needs its own."""
+    first: dict[tuple[int, int], int] = {}
+    group, reps = [], []
+    for b, row in enumerate(rows):
+        key = (row.unit, row.seed)
+        if key not in first:
+            first[key] = b
+            reps.append(b)
+        group.append(reps.index(first[key]))
+    if len(reps) == len(rows):
+        return None
+    for b, rep in zip(range(len(rows)), (reps[g] for g in group)):
+        # The seeds of a row exclude chi, so this holds; checked because sharing relies on it.
+        same = all(torch.equal(noise[b].init[i], noise[rep].init[i]) for i, fed in enumerate(feeds) if fed)
+        moves = (torch.equal(getattr(noise[b], n), getattr(noise[rep], n)) for n in ("shifts", "scales", "angles"))
+        if not same or not all(moves):
+            return None
+    copies = [b for b in range(len(rows)) if reps[group[b]] != b]
+    as_long = functools.partial(torch.tensor, dtype=torch.long, device=device)
+    return _Sharing(
+        reps=as_long(reps),
+        group=as_long(group),
+        is_rep=torch.tensor([reps[g] == b for b, g in enumerate(group)], dtype=torch.bool, device=device),
+        copies=as_long(copies),
+        sources=as_long([reps[group[b]] for b in copies]),
+    )
+
+
 class _BatchRunner:
     """Solves one batch of rows; holds what all batches of one layer share."""
 
@@ -234,7 +283,8 @@ class _BatchRunner:
         chi = torch.tensor([row.chi for row in rows], dtype=torch.float32, device=device)
         weight = torch.tensor([1.0 / self.rhos[row.unit] for row in rows], dtype=torch.float32, device=device)
         units = torch.tensor([row.unit for row in rows], dtype=torch.long, device=device)
-        objective = unit_objective(self.info, self.settings.objective, units)
+        share = self._shared_rows(rows, noise, device)
+        objective = unit_objective(self.info, self.settings.objective, units if share is None else units[share.reps])
 
         state = _RunState.start(param, len(rows), steps, device)
         leaky_steps = leaky_step_count(self.settings, steps)
@@ -246,16 +296,17 @@ class _BatchRunner:
                     angles[k] if self.affine else None,
                 )
                 if k < leaky_steps:
-                    self._step(k, param, state, capture, view_args, objective, weight, chi)
+                    self._step(k, param, state, capture, view_args, objective, weight, chi, share)
                 else:
                     with own_relus(self.prepared):
-                        self._step(k, param, state, capture, view_args, objective, weight, chi)
+                        self._step(k, param, state, capture, view_args, objective, weight, chi, share)
             with torch.no_grad():
                 xs = param()
-                energy, terms = self._energy(self.prepared.module, capture, xs, xs, objective, weight, chi)
+                energy, terms = self._energy(self.prepared.module, capture, xs, xs, objective, weight, chi, share)
                 with own_relus(self.prepared) as plain, autocast(device, self.bf16):
-                    net_in = [to_layout(x, self.prepared.channels_last) for x in xs]
+                    net_in = [to_layout(x, self.prepared.channels_last) for x in _network_rows(xs, share)]
                     own_act = objective(forward_to(plain, net_in, capture))
+                    own_act = own_act if share is None else own_act[share.group]
                 for spec, x in zip(self.specs, xs):
                     terms[f"temporal_variation/{spec.name}"] = temporal_variation(x.float(), spec)
         # A row whose final evaluation is not finite fails "at step <steps>".
@@ -274,13 +325,14 @@ class _BatchRunner:
         objective: UnitObjective,
         weight: Tensor,
         chi: Tensor,
+        share: _Sharing | None = None,
     ) -> None:
         """One optimisation step for every row; rows that turn non-finite are frozen."""
         s = self.settings
         tensors = list(param.tensors)
         xs = param()
         view = transform_inputs(xs, self.specs, *view_args)
-        energy, _ = self._energy(self._forward, capture, xs, view, objective, weight, chi)
+        energy, _ = self._energy(self._forward, capture, xs, view, objective, weight, chi, share)
         finite = torch.isfinite(energy)
         # Only the optimised tensors are differentiated: no parameter gradient exists.
         grads = torch.autograd.grad(torch.where(state.alive & finite, energy, 0.0).sum(), tensors, allow_unused=True)
@@ -303,7 +355,24 @@ class _BatchRunner:
                 p.copy_(new_p)
             if s.norm_projection:
                 param.project(2.0 * s.bound)
+            if share is not None:
+                for i, p in enumerate(tensors):
+                    if self.feeds[i]:
+                        p[share.copies] = p[share.sources]
+                        moment = state.moments[i]
+                        state.moments[i] = MomentumState(
+                            moment.velocity.index_copy(0, share.copies, moment.velocity[share.sources]),
+                            moment.accum.index_copy(0, share.copies, moment.accum[share.sources]),
+                        )
             state.losses[k] = energy.detach()
+
+    def _shared_rows(self, rows: Sequence[Row], noise: Sequence[RowNoise], device: torch.device) -> _Sharing | None:
+        """Row sharing (see :class:`_Sharing`) when no input the layer sees has a time axis."""
+        if any(fed and spec.temporal for fed, spec in zip(self.feeds, self.specs)) or not any(
+            fed for fed in self.feeds
+        ):
+            return None
+        return _sharing(rows, noise, self.feeds, device)
 
     def _noise(self, row: Row) -> RowNoise:
         s = self.settings
@@ -351,14 +420,22 @@ class _BatchRunner:
         objective: UnitObjective,
         weight: Tensor,
         chi: Tensor,
+        share: _Sharing | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """E = -w a(view) + sum over inputs of the regularisers of xs (the un-transformed clip)."""
+        """E = -w a(view) + sum over inputs of the regularisers of xs (the un-transformed clip).
+
+        With ``share`` the network sees the representative rows only; every row gets its
+        representative's activation, differentiable in the representative alone (so its
+        seen inputs get the objective gradient once, as in a separate run)."""
         net_in = [
-            to_layout(x if self.feeds[i] else x.detach(), self.prepared.channels_last) for i, x in enumerate(view)
+            to_layout(x if self.feeds[i] else x.detach(), self.prepared.channels_last)
+            for i, x in enumerate(_network_rows(view, share))
         ]
         with autocast(self.prepared.device, self.bf16):
             response = forward_to(forward, net_in, capture)
         act = objective(response)
+        if share is not None:
+            act = torch.where(share.is_rep, act[share.group], act[share.group].detach())
         objective_term = weight * act
         energy = -objective_term
         terms: dict[str, Tensor] = {"objective_term": objective_term}
@@ -420,6 +497,11 @@ class _BatchRunner:
                 )
             )
         return results
+
+
+def _network_rows(xs: Sequence[Tensor], share: _Sharing | None) -> list[Tensor]:
+    """The rows the network runs on: all of them, or the representatives when rows share it."""
+    return list(xs) if share is None else [x[share.reps] for x in xs]
 
 
 def leaky_step_count(settings: EngineSettings, steps: int) -> int:

@@ -47,13 +47,20 @@ def _powered(value: Tensor, exponent: float) -> Tensor:
     # value is a sum of squares; exponent == 1 is the common (beta = 2) case, kept exact.
     if exponent == 1.0:
         return value
+    if exponent == int(exponent) and exponent > 1:
+        # Whole powers (alpha = 6: cubes) have a finite derivative at 0: no guard needed,
+        # which saves three element-wise passes per call.
+        return value ** int(exponent)
     return torch.where(value > 0, value.clamp_min(_POW_FLOOR) ** exponent, 0.0)
 
 
-def alpha_norm(x: Tensor, spec: InputSpec, alpha: float) -> Tensor:
-    """R_alpha per row: mean over pixels (and frames/fields) of ||pixel vector||^alpha."""
+def alpha_norm(x: Tensor, spec: InputSpec, alpha: float, scale: float = 1.0) -> Tensor:
+    """R_alpha per row of x / scale: mean over pixels (and frames/fields) of ||pixel vector / scale||^alpha."""
     fields = as_fields(x, spec)
-    return _powered(fields.square().sum(dim=2), alpha / 2.0).flatten(1).mean(dim=1)
+    squares = fields.square().sum(dim=2)
+    if scale != 1.0:
+        squares = squares * (1.0 / scale**2)  # on the summed squares: fewer values than x
+    return _powered(squares, alpha / 2.0).flatten(1).mean(dim=1)
 
 
 def forward_difference(x: Tensor, dim: int) -> Tensor:
@@ -137,17 +144,22 @@ def regularizer_terms(
     """(lam_alpha R_alpha, lam_tv R_stv) per row, computed in float32.
 
     lam * R(x) is evaluated as R(x / s) with lam = s^-power: identical in exact arithmetic
-    and it keeps float32 far from overflow (R_alpha of raw pixels reaches 1e12).
+    and it keeps float32 far from overflow (R_alpha of raw pixels reaches 1e12). The scale is
+    applied to the summed squares (alpha-norm) or, for beta = 2, to each row's sum.
     """
     x = x.float()
     if lam_alpha > 0:
         a_scale = lam_alpha ** (-1.0 / alpha)
-        r_alpha = alpha_norm(x / a_scale, spec, alpha)
+        r_alpha = alpha_norm(x, spec, alpha, scale=a_scale)
     else:
         r_alpha = x.new_zeros(x.shape[0])
     if lam_tv > 0:
         v_scale = lam_tv ** (-1.0 / beta)
-        r_tv = spatiotemporal_variation(x / v_scale, spec, chi, beta)
+        if beta == 2.0:
+            # A sum of squares: the scale factors out of the per-row value (one multiply per row).
+            r_tv = spatiotemporal_variation(x, spec, chi, beta) * lam_tv
+        else:
+            r_tv = spatiotemporal_variation(x / v_scale, spec, chi, beta)
     else:
         r_tv = x.new_zeros(x.shape[0])
     return r_alpha, r_tv

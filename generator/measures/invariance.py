@@ -52,8 +52,7 @@ def chi_reaches(inputs: Sequence[InputSpec], streams: Sequence[str]) -> bool:
 
     True when one of those inputs has a temporal axis for the variation term: a flow stack
     of more than one field, or more than one frame."""
-    fed = [spec for spec in inputs if not streams or spec.name in streams]
-    return any(spec.flow_fields > 1 or spec.frames > 1 for spec in fed)
+    return any(spec.temporal for spec in inputs if not streams or spec.name in streams)
 
 
 def response_flatness(responses: np.ndarray) -> np.ndarray:

@@ -35,6 +35,12 @@ class InputSpec:
         return self.channels // 2 if self.kind == "flow" else 0
 
     @property
+    def temporal(self) -> bool:
+        """Whether the input has a time axis for the temporal variation term (and so for chi):
+        a stack of more than one flow field, or more than one frame."""
+        return self.flow_fields > 1 or self.frames > 1
+
+    @property
     def shape(self) -> tuple[int, int, int, int]:
         """Shape of one sample, without the batch axis: (C, T, H, W)."""
         return (self.channels, self.frames, self.height, self.width)
