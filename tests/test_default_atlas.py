@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ from torch.utils.data import DataLoader
 
 from generator.config import AtlasConfig
 from generator.engine import EngineSettings, visualize_layer
+from generator.pipeline.visualize import engine_settings
 from generator.train import world_spec
 from generator.world import CLASSES, SyntheticClips, decode_flow
 from generator.zoo import load
@@ -23,8 +26,8 @@ def model():
 
 @pytest.fixture(scope="module")
 def class_results(model):
-    """Every class output visualised at the slowest default chi."""
-    settings = EngineSettings(steps=STEPS)
+    """Every class output visualised at the middle default chi, with the atlas's settings (fewer steps)."""
+    settings = dataclasses.replace(engine_settings(AtlasConfig().visualize), steps=STEPS)
     results = visualize_layer(model.model, model.description, "class", range(len(CLASSES)), [10.0], [0], settings, "cpu")
     return {CLASSES[r.unit]: r for r in results}
 
