@@ -140,7 +140,10 @@ DeviceOption = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (v
 DryRunOption = typer.Option(
     False, "--dry-run", help="Print the plan (layers, unit counts, chi, seeds, rows, time estimate) and stop."
 )
-WorkersOption = typer.Option(2, "--workers", min=1, help="Processes writing videos (the media stage).")
+WorkersOption = typer.Option(
+    2, "--workers", min=1,
+    help="Processes writing videos, and on the CPU running the optimisation (each with its share of the threads).",
+)
 SITE_DIR = "site"
 
 
@@ -195,7 +198,8 @@ def _prepare(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], prog
     return loaded, selection, device, stats
 
 
-def _visualize(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], progress: bool, cluster: Cluster):
+def _visualize(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], progress: bool, cluster: Cluster,
+               workers: int = 1):  # fmt: skip
     """Load (or first train) the model, measure it on held-out clips, visualise the selection
     (each rank its shard under torchrun; rank 0 reports the totals)."""
     from generator.pipeline.sharded import visualize_sharded
@@ -203,7 +207,7 @@ def _visualize(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], pr
 
     loaded, selection, device, stats = _prepare(cfg, layers, units, progress, train_missing=True, cluster=cluster)
     rho = unit_scales(stats, loaded, cfg.visualize.objective) if stats else None
-    summary = visualize_sharded(loaded, cfg, selection, cfg.output, device, cluster, rho, progress, typer.echo)
+    summary = visualize_sharded(loaded, cfg, selection, cfg.output, device, cluster, rho, progress, typer.echo, workers)
     if not cluster.is_main:
         return loaded, selection, device, stats, summary
     typer.echo(
@@ -259,6 +263,7 @@ def visualize(
     output: Optional[Path] = OutputOption,
     device: Optional[str] = DeviceOption,
     dry_run: bool = DryRunOption,
+    workers: int = WorkersOption,
 ) -> None:
     """Run activation maximisation for the selected units at every chi and seed.
 
@@ -271,7 +276,7 @@ def visualize(
         _dry_run(cfg, layers, units, with_media=False)
         return
     with _session(cfg) as cluster:
-        _visualize(cfg, layers, units, _progress(cluster), cluster)
+        _visualize(cfg, layers, units, _progress(cluster), cluster, workers)
 
 
 @app.command()
@@ -365,7 +370,7 @@ def build(
         return
     with _session(cfg) as cluster:
         progress = _progress(cluster)
-        loaded, selection, run_on, stats, visualised = _visualize(cfg, layers, units, progress, cluster)
+        loaded, selection, run_on, stats, visualised = _visualize(cfg, layers, units, progress, cluster, workers)
         measured = _measure(cfg, loaded, selection, run_on, stats, workers, progress, cluster)
     if measured is None:  # a rank other than 0: its share is in, rank 0 merges the tables and renders the site
         return

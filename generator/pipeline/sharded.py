@@ -56,10 +56,15 @@ def visualize_sharded(
     rho: Mapping[str, np.ndarray] | None = None,
     progress: bool = True,
     log: Log = print,
+    workers: int = 1,
 ) -> StageSummary:
-    """Visualise this rank's shard of ``selection``; returns the summary of all ranks together."""
+    """Visualise this rank's shard of ``selection``; returns the summary of all ranks together.
+
+    ``workers`` (CPU worker processes) applies to a world of one only: under torchrun the
+    ranks already are the processes."""
     mine = shard_selection(selection, cluster.rank, cluster.world)
-    summary = visualize_stage(loaded, config, mine, output, device, rho=rho, progress=progress)
+    workers = 1 if cluster.distributed else workers
+    summary = visualize_stage(loaded, config, mine, output, device, rho=rho, progress=progress, workers=workers)
     if cluster.distributed:
         log(f"{cluster.tag} visualised {summary.computed} results, {summary.cached} found cached, "
             f"{len(summary.failed)} failed, for {mine.unit_count} units")  # fmt: skip

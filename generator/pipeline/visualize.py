@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import multiprocessing
+import pickle
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -27,8 +30,10 @@ from generator.store.results import result_file, save_result
 from generator.zoo import LoadedModel
 
 # Rows per engine call (and per save) when visualize.batch_size is not set: large enough to
-# batch well, small enough that an interrupted run loses little.
+# batch well, small enough that an interrupted run loses little. With worker processes the
+# chunks are smaller, so that the last ones leave few workers idle.
 CHUNK_ROWS = 96
+CHUNK_ROWS_PARALLEL = 48
 
 
 @dataclass(frozen=True)
@@ -64,8 +69,15 @@ def visualize_stage(
     device: torch.device,
     rho: Mapping[str, np.ndarray] | None = None,
     progress: bool = True,
+    workers: int = 1,
 ) -> StageSummary:
-    """Visualise the selection into ``output``; skip finished results."""
+    """Visualise the selection into ``output``; skip finished results.
+
+    On the CPU, ``workers`` > 1 runs the chunks in that many processes, each with an equal
+    share of torch's threads: for small networks a step is dominated by many small
+    element-wise operations that scale far better over processes than over threads
+    (measured on 2 cores with the default model: 2 processes x 1 thread do 1.3-1.8x the
+    work of 1 process x 2 threads)."""
     settings = engine_settings(config.visualize)
     identity = settings_identity(settings, device)
     chis, seeds = config.visualize.chi, config.visualize.seeds
@@ -93,31 +105,91 @@ def visualize_stage(
     if not todo:
         return StageSummary(cached=cached)
 
-    prepared = prepare_model(loaded.model, settings, device)
+    parallel = device.type == "cpu" and workers > 1 and _picklable(loaded.model)
+    chunk_rows = settings.batch_size or (CHUNK_ROWS_PARALLEL if parallel else CHUNK_ROWS)
+    chunks = []
+    for layer, grid_chis, grid_seeds, units in todo:
+        rows_per_unit = len(grid_chis) * len(grid_seeds)
+        chunk_units = max(1, chunk_rows // rows_per_unit)
+        for start in range(0, len(units), chunk_units):
+            chunk = tuple(units[start : start + chunk_units])
+            scale = {u: float(rho[layer][u]) for u in chunk} if rho is not None and layer in rho else None
+            chunks.append(Chunk(layer, tuple(grid_chis), tuple(grid_seeds), chunk, scale))
     failed: list[tuple[str, str]] = []
     computed = 0
-    total_rows = sum(len(c) * len(s) * len(u) for _, c, s, u in todo)
+    total_rows = sum(chunk.rows for chunk in chunks)
+
+    def keep(results: list[VisualizationResult]) -> None:
+        nonlocal computed
+        for result in results:
+            _save(path_of(result.layer, result.unit, result.chi, result.seed), result, loaded, desc)
+            computed += 1
+            if not result.ok:
+                failed.append((f"{desc.unit_id(result.layer, result.unit)} chi={result.chi:g}", result.status))
+
     with tqdm(total=total_rows / per_unit, desc="visualise", unit="unit", disable=not progress,
               dynamic_ncols=True) as bar:  # fmt: skip
-        for layer, grid_chis, grid_seeds, units in todo:
-            bar.set_postfix_str(layer)
-            scale = None
-            if rho is not None and layer in rho:
-                scale = {u: float(rho[layer][u]) for u in units}
-            rows_per_unit = len(grid_chis) * len(grid_seeds)
-            chunk_units = max(1, (settings.batch_size or CHUNK_ROWS) // rows_per_unit)
-            for start in range(0, len(units), chunk_units):
-                chunk = units[start : start + chunk_units]
-                results = visualize_layer(
-                    prepared, desc, layer, chunk, grid_chis, grid_seeds, settings, device,
-                    unit_scale=scale, progress=lambda rows: bar.update(rows / per_unit),
-                )
-                for result in results:
-                    _save(path_of(layer, result.unit, result.chi, result.seed), result, loaded, desc)
-                    computed += 1
-                    if not result.ok:
-                        failed.append((f"{desc.unit_id(layer, result.unit)} chi={result.chi:g}", result.status))
+        if parallel and len(chunks) > 1:
+            threads = max(1, torch.get_num_threads() // workers)
+            context = multiprocessing.get_context("spawn")  # torch's thread pools do not survive fork
+            with ProcessPoolExecutor(
+                max_workers=min(workers, len(chunks)), mp_context=context,
+                initializer=_start_worker, initargs=(loaded.model, desc, settings, threads),
+            ) as pool:  # fmt: skip
+                # Deepest layers first: they cost the most per row, and cheap chunks then fill the tail.
+                futures = {pool.submit(_run_chunk, chunk): chunk for chunk in reversed(chunks)}
+                for future in as_completed(futures):
+                    keep(future.result())
+                    bar.update(futures[future].rows / per_unit)
+        else:
+            prepared = prepare_model(loaded.model, settings, device)
+            for chunk in chunks:
+                bar.set_postfix_str(chunk.layer)
+                keep(chunk.run(prepared, desc, settings, device, lambda rows: bar.update(rows / per_unit)))
     return StageSummary(computed=computed, cached=cached, failed=tuple(failed))
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Units of one layer visualised together at every (chi, seed) of a grid: one engine call."""
+
+    layer: str
+    chis: tuple[float, ...]
+    seeds: tuple[int, ...]
+    units: tuple[int, ...]
+    scale: dict[int, float] | None  # rho per unit, None without data
+
+    @property
+    def rows(self) -> int:
+        return len(self.chis) * len(self.seeds) * len(self.units)
+
+    def run(self, prepared, desc, settings: EngineSettings, device: torch.device, progress=None):
+        return visualize_layer(
+            prepared, desc, self.layer, self.units, self.chis, self.seeds, settings, device,
+            unit_scale=self.scale, progress=progress,
+        )  # fmt: skip
+
+
+# What a visualisation worker process holds for its whole life (set once by _start_worker).
+_WORKER: dict[str, object] = {}
+
+
+def _start_worker(model: torch.nn.Module, desc, settings: EngineSettings, threads: int) -> None:
+    torch.set_num_threads(threads)
+    _WORKER.update(prepared=prepare_model(model, settings, "cpu"), desc=desc, settings=settings)
+
+
+def _run_chunk(chunk: Chunk) -> list[VisualizationResult]:
+    return chunk.run(_WORKER["prepared"], _WORKER["desc"], _WORKER["settings"], torch.device("cpu"))
+
+
+def _picklable(model: torch.nn.Module) -> bool:
+    """Whether the model can be sent to worker processes (a user model may hold unpicklable state)."""
+    try:
+        pickle.dumps(model)
+    except Exception:  # noqa: BLE001 - any failure means: stay in this process
+        return False
+    return True
 
 
 def _grids(rows: tuple[tuple[float, int], ...]) -> list[tuple[tuple[float, ...], tuple[int, ...]]]:
