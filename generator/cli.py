@@ -160,7 +160,8 @@ def _session(cfg: AtlasConfig):
     return cluster_session(resolve_device(cfg.visualize.device))
 
 
-def _dry_run(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], with_media: bool) -> None:
+def _dry_run(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], with_media: bool,
+             workers: int = 1) -> None:  # fmt: skip
     import os
 
     from generator.pipeline.distributed import detect
@@ -169,7 +170,7 @@ def _dry_run(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], with
     if not detect(os.environ).is_main:
         return
     plan, _ = make_plan(cfg, layers, units)
-    for line in format_plan(plan, with_media=with_media):
+    for line in format_plan(plan, with_media=with_media, workers=workers):
         typer.echo(line)
 
 
@@ -273,7 +274,7 @@ def visualize(
     """
     cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device})
     if dry_run:
-        _dry_run(cfg, layers, units, with_media=False)
+        _dry_run(cfg, layers, units, with_media=False, workers=workers)
         return
     with _session(cfg) as cluster:
         _visualize(cfg, layers, units, _progress(cluster), cluster, workers)
@@ -366,7 +367,7 @@ def build(
     """
     cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device})
     if dry_run:
-        _dry_run(cfg, layers, units, with_media=True)
+        _dry_run(cfg, layers, units, with_media=True, workers=workers)
         return
     with _session(cfg) as cluster:
         progress = _progress(cluster)

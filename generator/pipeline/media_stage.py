@@ -26,10 +26,11 @@ MEDIA_DIR = "media"
 CLIPS_DIR = "clips"
 CLIP_STEM = "clip"
 MEDIA_WORKERS = 2
-# Measured on one CPU core: about 0.35 s per visualisation (4 MP4s + 4 PNGs at 256 px) and
-# 0.33 s per 13-frame real clip; used for the dry-run estimate.
-SECONDS_PER_RESULT = 0.35
-SECONDS_PER_CLIP = 0.33
+# Measured in the default build on a 2-core CPU (2 processes): about 0.15 s per visualisation
+# (4 MP4s + 4 PNGs at 128 px) and 0.16 s per 13-frame real clip, per process; used for the
+# dry-run estimate.
+SECONDS_PER_RESULT = 0.15
+SECONDS_PER_CLIP = 0.16
 
 
 def media_folder(unit_id: str) -> str:
