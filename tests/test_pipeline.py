@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from typer.testing import CliRunner
 
 from generator.cli import app
@@ -48,3 +50,21 @@ def test_unknown_layer_and_unit_are_reported(tmp_path: Path) -> None:
     result = runner.invoke(app, ["visualize", "--set", "model.source=small_fusion", "--layers", "class",
                                  "--units", "40", "--output", str(tmp_path)])
     assert result.exit_code == 2 and "0..11" in result.output
+
+
+def test_worker_processes_store_the_same_results_as_one_process(tmp_path: Path) -> None:
+    """--workers 2 spreads the chunks over 2 processes; every stored row equals the in-process one."""
+    import numpy as np
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    small_chunks = ("--set", "visualize.batch_size=4")  # several chunks, so both workers get some
+    assert _visualize(one, "--workers", "1", *small_chunks).exit_code == 0
+    result = _visualize(two, "--workers", "2", *small_chunks)
+    assert result.exit_code == 0, result.output
+    files = sorted(p.relative_to(one) for p in (one / "results").rglob("*.npz"))
+    assert len(files) == 12 and files == sorted(p.relative_to(two) for p in (two / "results").rglob("*.npz"))
+    for rel in files:
+        a, b = load_result(one / rel), load_result(two / rel)
+        for name in a.inputs:
+            np.testing.assert_allclose(a.inputs[name], b.inputs[name], rtol=1e-3, atol=1e-2)
+        assert a.meta["activation"] == pytest.approx(b.meta["activation"], rel=1e-4, abs=1e-4)

@@ -207,30 +207,32 @@ class _Sharing:
 
 def _sharing(rows: Sequence[Row], noise: Sequence[RowNoise], feeds: Sequence[bool], device: torch.device) -> "_Sharing | None":
     """Groups of rows that can share the network, or None when every row needs its own."""
-    first: dict[tuple[int, int], int] = {}
-    group, reps = [], []
+    position: dict[tuple[int, int], int] = {}  # (unit, seed) -> index into reps
+    reps: list[int] = []
+    group: list[int] = []
     for b, row in enumerate(rows):
         key = (row.unit, row.seed)
-        if key not in first:
-            first[key] = b
+        if key not in position:
+            position[key] = len(reps)
             reps.append(b)
-        group.append(reps.index(first[key]))
+        group.append(position[key])
     if len(reps) == len(rows):
         return None
-    for b, rep in zip(range(len(rows)), (reps[g] for g in group)):
+    source = [reps[g] for g in group]  # each row's representative
+    for b, rep in enumerate(source):
         # The seeds of a row exclude chi, so this holds; checked because sharing relies on it.
         same = all(torch.equal(noise[b].init[i], noise[rep].init[i]) for i, fed in enumerate(feeds) if fed)
         moves = (torch.equal(getattr(noise[b], n), getattr(noise[rep], n)) for n in ("shifts", "scales", "angles"))
         if not same or not all(moves):
             return None
-    copies = [b for b in range(len(rows)) if reps[group[b]] != b]
+    copies = [b for b, rep in enumerate(source) if rep != b]
     as_long = functools.partial(torch.tensor, dtype=torch.long, device=device)
     return _Sharing(
         reps=as_long(reps),
         group=as_long(group),
-        is_rep=torch.tensor([reps[g] == b for b, g in enumerate(group)], dtype=torch.bool, device=device),
+        is_rep=torch.tensor([rep == b for b, rep in enumerate(source)], dtype=torch.bool, device=device),
         copies=as_long(copies),
-        sources=as_long([reps[group[b]] for b in copies]),
+        sources=as_long([source[b] for b in copies]),
     )
 
 
@@ -368,9 +370,8 @@ class _BatchRunner:
 
     def _shared_rows(self, rows: Sequence[Row], noise: Sequence[RowNoise], device: torch.device) -> _Sharing | None:
         """Row sharing (see :class:`_Sharing`) when no input the layer sees has a time axis."""
-        if any(fed and spec.temporal for fed, spec in zip(self.feeds, self.specs)) or not any(
-            fed for fed in self.feeds
-        ):
+        seen = [spec for fed, spec in zip(self.feeds, self.specs) if fed]
+        if not seen or any(spec.temporal for spec in seen):
             return None
         return _sharing(rows, noise, self.feeds, device)
 

@@ -15,7 +15,7 @@ import pickle
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -23,11 +23,12 @@ from tqdm.auto import tqdm
 
 from generator.config import AtlasConfig, VisualizeConfig
 from generator.engine import EngineSettings, VisualizationResult, prepare_model, visualize_layer
-from generator.engine.runtime import use_bf16
+from generator.engine.runtime import PreparedModel, use_bf16
 from generator.pipeline.select import Selection
 from generator.store.keys import result_key
 from generator.store.results import result_file, save_result
 from generator.zoo import LoadedModel
+from generator.zoo.spec import ModelDescription
 
 # Rows per engine call (and per save) when visualize.batch_size is not set: large enough to
 # batch well, small enough that an interrupted run loses little. With worker processes the
@@ -105,7 +106,9 @@ def visualize_stage(
     if not todo:
         return StageSummary(cached=cached)
 
-    parallel = device.type == "cpu" and workers > 1 and _picklable(loaded.model)
+    # The model travels to the workers pickled once here (None: it cannot, stay in this process).
+    payload = _pickled(loaded.model) if device.type == "cpu" and workers > 1 else None
+    parallel = payload is not None
     chunk_rows = settings.batch_size or (CHUNK_ROWS_PARALLEL if parallel else CHUNK_ROWS)
     chunks = []
     for layer, grid_chis, grid_seeds, units in todo:
@@ -134,7 +137,7 @@ def visualize_stage(
             context = multiprocessing.get_context("spawn")  # torch's thread pools do not survive fork
             with ProcessPoolExecutor(
                 max_workers=min(workers, len(chunks)), mp_context=context,
-                initializer=_start_worker, initargs=(loaded.model, desc, settings, threads),
+                initializer=_start_worker, initargs=(payload, desc, settings, threads),
             ) as pool:  # fmt: skip
                 # Deepest layers first: they cost the most per row, and cheap chunks then fill the tail.
                 futures = {pool.submit(_run_chunk, chunk): chunk for chunk in reversed(chunks)}
@@ -163,7 +166,14 @@ class Chunk:
     def rows(self) -> int:
         return len(self.chis) * len(self.seeds) * len(self.units)
 
-    def run(self, prepared, desc, settings: EngineSettings, device: torch.device, progress=None):
+    def run(
+        self,
+        prepared: PreparedModel,
+        desc: ModelDescription,
+        settings: EngineSettings,
+        device: torch.device,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[VisualizationResult]:
         return visualize_layer(
             prepared, desc, self.layer, self.units, self.chis, self.seeds, settings, device,
             unit_scale=self.scale, progress=progress,
@@ -174,8 +184,9 @@ class Chunk:
 _WORKER: dict[str, object] = {}
 
 
-def _start_worker(model: torch.nn.Module, desc, settings: EngineSettings, threads: int) -> None:
+def _start_worker(payload: bytes, desc: ModelDescription, settings: EngineSettings, threads: int) -> None:
     torch.set_num_threads(threads)
+    model = pickle.loads(payload)  # noqa: S301 - bytes pickled by this build's own parent process
     _WORKER.update(prepared=prepare_model(model, settings, "cpu"), desc=desc, settings=settings)
 
 
@@ -183,13 +194,12 @@ def _run_chunk(chunk: Chunk) -> list[VisualizationResult]:
     return chunk.run(_WORKER["prepared"], _WORKER["desc"], _WORKER["settings"], torch.device("cpu"))
 
 
-def _picklable(model: torch.nn.Module) -> bool:
-    """Whether the model can be sent to worker processes (a user model may hold unpicklable state)."""
+def _pickled(model: torch.nn.Module) -> bytes | None:
+    """The model as bytes for the worker processes, or None (a user model may hold unpicklable state)."""
     try:
-        pickle.dumps(model)
+        return pickle.dumps(model)
     except Exception:  # noqa: BLE001 - any failure means: stay in this process
-        return False
-    return True
+        return None
 
 
 def _grids(rows: tuple[tuple[float, int], ...]) -> list[tuple[tuple[float, ...], tuple[int, ...]]]:
