@@ -28,6 +28,28 @@ def _results(output: Path) -> list[Path]:
     return sorted((output / "results").rglob("*.npz"))
 
 
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its new parent to reap it counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def test_sigkill_mid_visualisation_then_resume(tmp_path: Path) -> None:
     output, cache = tmp_path / "atlas", tmp_path / "cache"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -38,8 +60,14 @@ def test_sigkill_mid_visualisation_then_resume(tmp_path: Path) -> None:
         while len(_results(output)) < 8 and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
+        workers = _children(process.pid)
         process.send_signal(signal.SIGKILL)
         process.wait()
+    assert workers, "the visualisation runs in worker processes by default"
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers), "worker processes must not outlive a killed build"
 
     finished = _results(output)
     assert 0 < len(finished) < TOTAL, "the kill must land in the middle of the visualisation"

@@ -19,6 +19,7 @@ from typing import Union
 
 from tqdm.auto import tqdm
 
+from generator.pipeline.workers import exit_with_parent
 from generator.store.keys import unit_path
 from generator.world.spec import WorldSpec
 
@@ -147,7 +148,9 @@ def run_media_jobs(
     with tqdm(total=len(todo), desc=desc, unit="set", disable=not progress or not todo, dynamic_ncols=True) as bar:
         if workers > 1 and len(todo) > 1:
             context = multiprocessing.get_context(_start_method())
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context) as pool:
+            with ProcessPoolExecutor(
+                max_workers=min(workers, len(todo)), mp_context=context, initializer=exit_with_parent
+            ) as pool:
                 futures = {pool.submit(_write, job, root): job for job in todo}
                 for future in as_completed(futures):
                     _collect(futures[future], future.result(), paths, failed)

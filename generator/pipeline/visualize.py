@@ -25,6 +25,7 @@ from generator.config import AtlasConfig, VisualizeConfig
 from generator.engine import EngineSettings, VisualizationResult, prepare_model, visualize_layer
 from generator.engine.runtime import PreparedModel, use_bf16
 from generator.pipeline.select import Selection
+from generator.pipeline.workers import exit_with_parent
 from generator.store.keys import result_key
 from generator.store.results import result_file, save_result
 from generator.zoo import LoadedModel
@@ -185,6 +186,7 @@ _WORKER: dict[str, object] = {}
 
 
 def _start_worker(payload: bytes, desc: ModelDescription, settings: EngineSettings, threads: int) -> None:
+    exit_with_parent()
     torch.set_num_threads(threads)
     model = pickle.loads(payload)  # noqa: S301 - bytes pickled by this build's own parent process
     _WORKER.update(prepared=prepare_model(model, settings, "cpu"), desc=desc, settings=settings)
