@@ -210,3 +210,13 @@ def test_no_stray_build_folders(built: dict) -> None:
     leftovers = [p.name for p in built["root"].iterdir() if p.name.startswith(".")]
     assert leftovers == []
     assert os.access(built["site"] / "index.html", os.R_OK)
+
+
+def test_layers_of_several_streams_at_one_depth_share_one_axis_label() -> None:
+    from generator.site.pages import depth_labels
+
+    layers = [(1, "appearance/conv1_1"), (1, "motion/conv1_1"), (5, "fusion/conv4_fusion"),
+              (6, "head/fc6"), (6, "motion/fc6"), (7, "a/x"), (7, "b/y")]  # fmt: skip
+    assert depth_labels(layers) == [
+        (1, "conv1_1 (2 streams)"), (5, "fusion/conv4_fusion"), (6, "fc6 (2 streams)"), (7, "a/x / b/y"),
+    ]

@@ -235,12 +235,31 @@ def failure_pages(data: AtlasData, notes: Mapping[str, str]) -> Iterator[Page]:
         )
 
 
+def depth_labels(layers: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """One axis label per depth: layers of several streams at one depth share it, e.g.
+    "conv1_1 (2 streams)", instead of printing their names over each other."""
+    names: dict[int, list[str]] = {}
+    for depth, name in layers:
+        names.setdefault(depth, []).append(name)
+    labels = []
+    for depth, group in names.items():
+        ends = {name.rsplit("/", 1)[-1] for name in group}
+        if len(group) == 1:
+            label = group[0]
+        elif len(ends) == 1 and all("/" in name for name in group):
+            label = f"{ends.pop()} ({len(group)} streams)"  # the table below names them
+        else:
+            label = " / ".join(group)
+        labels.append((depth, label))
+    return labels
+
+
 def findings_page(data: AtlasData) -> Page:
     """The paper's claims checked on this model, with tables and inline SVG plots."""
     summaries = [layer_summary(layer, data.by_layer[layer["name"]]) for layer in data.layers]
     measured = [s for s in summaries if s["name"] != "class"]
     depths = [s["depth"] for s in measured]
-    x_labels = [(s["depth"], s["name"]) for s in measured]
+    x_labels = depth_labels([(s["depth"], s["name"]) for s in measured])
     by_depth = line_chart(
         [
             ("selectivity", [(s["depth"], s["selectivity"]) for s in measured]),

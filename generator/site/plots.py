@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 COLOURS = ("#3f7fd0", "#e0576b", "#2fa38a", "#d9902b", "#8e67c9")
 WIDTH, HEIGHT = 640, 340
-LEFT, RIGHT, TOP, BOTTOM = 56, 40, 16, 96
+LEFT, RIGHT, TOP, BOTTOM = 76, 40, 16, 96  # room for the first rotated tick label
 
 
 def _ticks(low: float, high: float, count: int = 5) -> list[float]:
