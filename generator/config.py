@@ -142,6 +142,11 @@ class VisualizeConfig(_Section):
         2 / 3, ge=0, le=1,
         description="Share of the steps run with leaky ReLUs; the rest use the network's own (1 = the paper).",
     )
+    temporal_basis: Literal["pixel", "dct"] = Field(
+        "dct",
+        description="Basis of the optimised time axis: 'dct' (same optimum, steps not throttled by "
+        "the chi term) or 'pixel' (the paper's optimisation path).",
+    )
     objective: Literal["centre", "mean"] = "centre"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     channels_last: bool = True

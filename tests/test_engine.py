@@ -12,7 +12,12 @@ from torch import nn
 from generator.engine import PRESETS, EngineSettings, Row, iter_batches, plan_rows, prepare_model, visualize_layer
 from generator.engine.objectives import objective_mode, unit_objective
 from generator.engine.optimizer import MomentumState, learning_rate, momentum_adagrad_step, project_norm
-from generator.engine.parameterization import FourierParameterization, paper_noise
+from generator.engine.parameterization import (
+    FourierParameterization,
+    TemporalDCTParameterization,
+    paper_noise,
+    temporal_dct_matrix,
+)
 from generator.engine.plan import draw_row_noise
 from generator.engine.regularizers import alpha_norm, regularizer_terms, spatiotemporal_variation, variation_terms
 from generator.engine.transforms import affine_rows, jitter_radius, roll_rows, transform_inputs
@@ -109,6 +114,7 @@ def test_defaults_are_the_papers() -> None:
     assert s.lam_tv("flow") == pytest.approx((6.5 / 80) ** 2)
     assert learning_rate(224, 224, lr_scale=0.05, bound=80, alpha=6) == pytest.approx(224 * 224 * 0.05 * 6400 / 6)
     assert s.parameterization == "pixel" and s.scale_range == 0 and s.rotation_range == 0
+    assert s.temporal_basis == "pixel" and s.leaky_fraction == 1.0
     assert hash(s) == hash(EngineSettings())
 
 
@@ -124,7 +130,8 @@ def test_presets() -> None:
 @pytest.mark.parametrize(
     ("field", "value"),
     [("steps", 0), ("alpha", -1.0), ("momentum", 1.0), ("objective", "max"), ("precision", "fp16"),
-     ("batch_size", 0), ("preset", "lucid"), ("tv_scale", {"depth": 1.0}), ("bound", float("nan"))],
+     ("batch_size", 0), ("preset", "lucid"), ("tv_scale", {"depth": 1.0}), ("bound", float("nan")),
+     ("temporal_basis", "wavelet")],
 )
 def test_settings_validation_names_the_field(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=field):
@@ -281,6 +288,28 @@ def test_fourier_parameterization_projects_exactly() -> None:
         assert torch.allclose(y, project_norm(x, spec, 160.0), atol=1e-3)
 
 
+def test_temporal_dct_parameterization_is_orthonormal_and_projects_exactly() -> None:
+    for n in (1, 2, 4, 5):
+        basis = temporal_dct_matrix(n)
+        assert torch.allclose(basis @ basis.T, torch.eye(n), atol=1e-6)
+        assert torch.allclose(basis[0], torch.full((n,), 1.0 / math.sqrt(n)))  # row 0: the constant
+    specs = (InputSpec("a", "rgb", 3, 2, 8, 10), flow_spec(8, 3))
+    g = torch.Generator().manual_seed(0)
+    init = [torch.randn(2, s.channels, s.frames, 8, s.width, generator=g) * 300 for s in specs]
+    param = TemporalDCTParameterization(specs, init)
+    for x, y in zip(init, param()):
+        assert torch.allclose(x, y, atol=1e-3)  # renders its initial input back
+    # the constant-in-time part of a flow stack lives in coefficient 0 alone
+    steady = param.tensors[1].detach().clone()
+    steady[:, :, :, 1:] = 0
+    rendered = param.render_one(1, steady).reshape(2, 3, 2, 1, 8, 8)
+    assert torch.allclose(rendered, rendered[:, :1].expand_as(rendered), atol=1e-4)
+    before = param()
+    param.project(160.0)
+    for spec, x, y in zip(specs, before, param()):
+        assert torch.allclose(y, project_norm(x, spec, 160.0), atol=1e-3)
+
+
 def test_objectives_pick_centre_neuron_or_channel() -> None:
     conv = LayerInfo("m/c", "c", "conv2d", 3, 4, 9, 1, ("m",))
     fusion = LayerInfo("f/c", "f", "conv3d", 3, 4, 9, 2, ("a", "m"))
@@ -341,6 +370,30 @@ def test_temporal_variation_falls_as_chi_rises() -> None:
     results = visualize_layer(model, desc, "motion/conv", [0], chis, [0], fast(steps=100), "cpu")
     variation = [r.terms["temporal_variation/motion"] for r in results]
     assert all(a > 1.4 * b for a, b in zip(variation, variation[1:])), variation
+
+
+def test_large_chi_does_not_stall_a_unit_that_steady_flow_drives_fully() -> None:
+    """A unit that sums u over fields 1 and 3: steady flow at the norm bound reaches the same
+    activation as any flickering flow, so the optimum is the same at every chi. The DCT basis
+    gets there at chi = 1e4 as at chi = 0.01; with pixels the chi term throttles every step."""
+    mot = torch.zeros(1, 2 * FIELDS, 5, 5)
+    mot[0, 0::4] = 0.02
+    desc = ModelDescription(
+        "steady",
+        (InputSpec("appearance", "rgb", 3, 1, 12, 12), flow_spec(12)),
+        (LayerInfo("motion/conv", "mot", "conv2d", 1, 1, 5, 1, ("motion",)),),
+        (),
+    )
+    model = TwoStream(torch.zeros(1, 3, 5, 5), mot)
+    reached = {}
+    for basis in ("dct", "pixel"):
+        free, stiff = visualize_layer(
+            model, desc, "motion/conv", [0], [0.01, 1e4], [0], fast(steps=300, temporal_basis=basis), "cpu"
+        )
+        reached[basis] = stiff.activation / free.activation
+        assert stiff.terms["temporal_variation/motion"] < 0.01 * free.terms["temporal_variation/motion"]
+    assert reached["dct"] > 0.97, reached
+    assert reached["pixel"] < 0.9, reached
 
 
 def test_forward_is_cut_and_the_model_is_untouched() -> None:

@@ -38,6 +38,12 @@ class EngineSettings:
     objective through negative pre-activations that the real network cuts off: measured on
     the default model's fusion units, 45 % of visualisations ended with a negative real
     activation, against 17 % when the last third of the steps uses the real ReLUs.
+
+    ``temporal_basis`` *(choice, beyond the paper)*: "pixel" optimises the pixels as the
+    paper does; "dct" optimises the time axis of each input in an orthonormal DCT basis
+    (same problem and optimum, a better-conditioned path at large chi; see
+    :class:`generator.engine.parameterization.TemporalDCTParameterization`). Only the
+    "paper" and "robust" presets use it; "fourier" is spectral in time already.
     """
 
     preset: PresetName = "paper"
@@ -52,6 +58,7 @@ class EngineSettings:
     jitter: bool = True
     leaky_slope: float = 0.05
     leaky_fraction: float = 1.0
+    temporal_basis: Literal["pixel", "dct"] = "pixel"
     objective: Literal["centre", "mean"] = "centre"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     channels_last: bool = True
@@ -72,6 +79,7 @@ class EngineSettings:
         _check_choice("preset", self.preset, PRESET_NAMES)
         _check_choice("objective", self.objective, ("centre", "mean"))
         _check_choice("precision", self.precision, ("auto", "fp32", "bf16"))
+        _check_choice("temporal_basis", self.temporal_basis, ("pixel", "dct"))
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
             _fail("steps", self.steps, "an integer >= 1")
         if self.batch_size is not None and (
