@@ -220,3 +220,26 @@ def test_layers_of_several_streams_at_one_depth_share_one_axis_label() -> None:
     assert depth_labels(layers) == [
         (1, "conv1_1 (2 streams)"), (5, "fusion/conv4_fusion"), (6, "fc6 (2 streams)"), (7, "a/x / b/y"),
     ]
+
+
+def test_first_to_last_layer_comparison_weighs_the_change_against_its_standard_error() -> None:
+    from generator.site.stats import first_to_last_sentence
+
+    layers = [{"name": "appearance/conv1", "depth": 1}, {"name": "motion/conv1", "depth": 1},
+              {"name": "class", "depth": 3}, {"name": "head/fc", "depth": 2}]  # fmt: skip
+    spread = [0.0, 0.1, 0.2, 0.1, 0.0, 0.2]
+    by_layer = {
+        "appearance/conv1": [{"score": None}] * 4,  # no value: the first layer with one is motion/conv1
+        "motion/conv1": [{"score": 0.2 + d} for d in spread],
+        "head/fc": [{"score": 0.5}],
+        "class": [{"score": 0.8 + d} for d in spread],
+    }
+    clear = first_to_last_sentence("mean score", "score", layers, by_layer)
+    assert "motion/conv1: 0.30, 6 units" in clear and "class: 0.90, 6 units" in clear
+    assert "+0.60" in clear and "a clear rise" in clear
+    by_layer["class"] = [{"score": 0.23 + d} for d in spread]
+    level = first_to_last_sentence("mean score", "score", layers, by_layer)
+    assert "+0.03" in level and "no clear change" in level
+    by_layer["class"] = [{"score": 0.2 + d - 0.5} for d in spread]
+    assert "a clear fall" in first_to_last_sentence("mean score", "score", layers, by_layer)
+    assert first_to_last_sentence("mean score", "score", layers[:1], by_layer).startswith("Too few")

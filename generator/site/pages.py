@@ -17,6 +17,7 @@ from generator.site.paths import class_page, failure_page, layer_page, page_url,
 from generator.site.plots import histogram, line_chart
 from generator.site.stats import (
     drivers,
+    first_to_last_sentence,
     layer_summary,
     mean,
     pair_explanation,
@@ -257,7 +258,7 @@ def depth_labels(layers: list[tuple[int, str]]) -> list[tuple[int, str]]:
 def findings_page(data: AtlasData) -> Page:
     """The paper's claims checked on this model, with tables and inline SVG plots."""
     summaries = [layer_summary(layer, data.by_layer[layer["name"]]) for layer in data.layers]
-    measured = [s for s in summaries if s["name"] != "class"]
+    measured = summaries  # the class outputs are the last layer of the claim "grows with depth"
     depths = [s["depth"] for s in measured]
     x_labels = depth_labels([(s["depth"], s["name"]) for s in measured])
     by_depth = line_chart(
@@ -304,6 +305,11 @@ def findings_page(data: AtlasData) -> Page:
                                            spearman(depths, [s["invariance_chi"] for s in measured])),
             "speed_sentence": trend_sentence("mean speed invariance", "depth",
                                              spearman(depths, [s["invariance_speed"] for s in measured])),
+            "first_last": [
+                first_to_last_sentence(what, key, data.layers, data.by_layer)
+                for what, key in (("mean selectivity", "selectivity"), ("mean invariance across \u03c7", "invariance_chi"),
+                                  ("mean speed invariance", "invariance_speed"))
+            ],
             "chi_rows": chi_rows,
             "tv_sentence": trend_sentence("the temporal variation of the visualised flow", "\u03c7", tv_rho),
             "most_selective": sorted(live, key=lambda u: -u["selectivity"])[:6],

@@ -94,6 +94,32 @@ def trend_sentence(what: str, along: str, rho: float | None) -> str:
     return f"{what[0].upper()}{what[1:]} {trend} (Spearman \u03c1 = {rho:+.2f})."
 
 
+def first_to_last_sentence(what: str, key: str, layers: Sequence[Row], by_layer: Mapping[str, Sequence[Row]]) -> str:
+    """How ``key`` changes from the first layer (by depth) that has a value to the last one.
+
+    The change of the layer means is compared with its standard error (from the spread of
+    the units' values): the claim "grows from the first to the last layer" is only called
+    clear when the rise exceeds two standard errors.
+    """
+    scored = []
+    for layer in sorted(layers, key=lambda row: row["depth"]):  # stable: registry order within a depth
+        values = [float(u[key]) for u in by_layer.get(layer["name"], ()) if u.get(key) is not None]
+        values = [v for v in values if math.isfinite(v)]
+        if values:
+            scored.append((layer["name"], np.asarray(values)))
+    if len(scored) < 2:
+        return f"Too few layers with a value to compare the first and last layer's {what}."
+    (first, a), (last, b) = scored[0], scored[-1]
+    change = float(b.mean() - a.mean())
+    error = math.sqrt(sum(v.var(ddof=1) / len(v) if len(v) > 1 else 0.0 for v in (a, b)))
+    if error > 0 and abs(change) <= 2 * error:
+        verdict = f"within two standard errors ({error:.2f}): no clear change"
+    else:
+        verdict = f"a clear {'rise' if change > 0 else 'fall'} (standard error {error:.2f})"
+    return (f"From the first layer with a value ({first}: {a.mean():.2f}, {len(a)} units) to the last "
+            f"({last}: {b.mean():.2f}, {len(b)} units), {what} changes by {change:+.2f}, {verdict}.")
+
+
 def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.0f} %"
 
