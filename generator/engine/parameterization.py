@@ -212,14 +212,21 @@ class TemporalDCTParameterization(Parameterization):
     def _basis(self, index: int) -> Tensor:
         return getattr(self, f"basis_{index}")
 
+    def _transform(self, index: int, x: Tensor, matrix: Tensor) -> Tensor:
+        """Apply ``matrix`` (n_time, n_time) along the time axis of one input, layout kept."""
+        if matrix.shape[0] == 1:
+            return x  # one frame: the basis is the identity
+        if self.specs[index].kind == "flow":
+            # channels (u1, v1, ..., uL, vL): the L fields are the second axis of (B, L, rest),
+            # so one batched matmul does it without a copy into another layout
+            return (matrix @ x.reshape(x.shape[0], matrix.shape[0], -1)).reshape(x.shape)
+        return torch.einsum("kn,bcnhw->bckhw", matrix, x)
+
     def _analyse(self, index: int, x: Tensor) -> Tensor:
-        # to_spectral_layout puts time third from last for both kinds of input
-        y = to_spectral_layout(x, self.specs[index])
-        return torch.einsum("kn,...nhw->...khw", self._basis(index), y).contiguous()
+        return self._transform(index, x, self._basis(index)).clone()
 
     def render_one(self, index: int, tensor: Tensor) -> Tensor:
-        y = torch.einsum("kn,...khw->...nhw", self._basis(index), tensor)
-        return from_spectral_layout(y, self.specs[index]).contiguous()
+        return self._transform(index, tensor, self._basis(index).T)
 
     def forward(self) -> list[Tensor]:
         return [self.render_one(i, p) for i, p in enumerate(self.tensors)]
