@@ -70,3 +70,21 @@ def test_temporal_variation_falls_with_chi_for_most_units(model) -> None:
             falling += all(b < a for a, b in zip(tv, tv[1:]))
             total += 1
     assert falling / total >= 0.8
+
+
+def test_class_outputs_are_not_stalled_at_a_large_chi(model) -> None:
+    """Steady flow suffices for the default model's class decisions, so a class output driven at
+    chi = 1e4 should keep most of what it reaches at chi = 1. The atlas's temporal DCT basis
+    does; the paper's pixel basis, whose steps the chi term throttles, falls far behind."""
+    kept = {}
+    for basis in ("dct", "pixel"):
+        settings = dataclasses.replace(engine_settings(AtlasConfig().visualize), steps=STEPS, temporal_basis=basis)
+        results = visualize_layer(model.model, model.description, "class", range(len(CLASSES)), [1.0, 1e4], [0],
+                                  settings, "cpu")  # fmt: skip
+        reached: dict[int, dict[float, float]] = {}
+        for r in results:
+            reached.setdefault(r.unit, {})[r.chi] = r.activation
+        kept[basis] = float(np.mean([max(v[1e4], 0.0) / v[1.0] for v in reached.values()]))
+    assert AtlasConfig().visualize.temporal_basis == "dct"
+    assert kept["dct"] >= 0.7, kept
+    assert kept["dct"] > kept["pixel"] + 0.15, kept
