@@ -25,8 +25,7 @@ from tqdm import tqdm
 
 from generator.errors import ConfigError
 from generator.world.classes import CLASSES, PROBES
-from generator.world.flow import bytes_to_code, flow_to_bytes
-from generator.world.inputs import RGB_MEAN, appearance_from_frames, motion_stack, snippet_starts
+from generator.world.inputs import network_units, stored_inputs
 from generator.world.render import Clip, render_clip
 from generator.world.seeds import derive_seed
 from generator.world.spec import WorldSpec
@@ -105,7 +104,6 @@ class SyntheticClips(Dataset):
 
     def _generate(self, progress: bool) -> None:
         spec, count = self.spec, len(self.labels)
-        starts = snippet_starts(spec)
         t, l, s = spec.snippets, spec.flow_fields, spec.size
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.parent / f".{self.path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -116,8 +114,7 @@ class SyntheticClips(Dataset):
             speeds = np.zeros(count, dtype=np.float32)
             for i in tqdm(range(count), desc=f"rendering {self.split} clips", unit="clip", disable=not progress):
                 clip = self.clip(i)
-                appearance[i] = appearance_from_frames(clip.frames, starts)
-                motion[i] = flow_to_bytes(motion_stack(clip.flow, starts, l))
+                appearance[i], motion[i] = stored_inputs(clip, spec)
                 speeds[i] = clip.speed
             appearance.flush()
             motion.flush()
@@ -144,9 +141,7 @@ class SyntheticClips(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         arrays = self._open()
-        mean = np.asarray(RGB_MEAN, dtype=np.float32)[:, None, None, None]
-        appearance = np.asarray(arrays["appearance"][index], dtype=np.float32) - mean
-        motion = bytes_to_code(arrays["motion"][index])
+        appearance, motion = network_units(arrays["appearance"][index], arrays["motion"][index])
         return torch.from_numpy(appearance), torch.from_numpy(motion), int(self.labels[index])
 
     def clip(self, index: int) -> Clip:

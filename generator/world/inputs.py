@@ -45,19 +45,30 @@ def motion_stack(flow: np.ndarray, starts: Sequence[int], flow_fields: int) -> n
     return np.ascontiguousarray(stacks.transpose(1, 4, 0, 2, 3).reshape(2 * l, t, h, w))
 
 
+def stored_inputs(
+    clip: Clip, spec: WorldSpec, start_frames: Sequence[int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The clip's snippets in the dataset's stored form: appearance (3, T, H, W) uint8 RGB and
+    motion (2L, T, H, W) uint8 bytes of the paper's 8-bit flow coding (L fields from each start)."""
+    wanted = snippet_starts(spec) if start_frames is None else start_frames
+    starts = check_starts(wanted, len(clip.frames), spec.flow_fields)
+    motion = flow_to_bytes(motion_stack(clip.flow, starts, spec.flow_fields))
+    return appearance_from_frames(clip.frames, starts), motion
+
+
+def network_units(appearance: np.ndarray, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stored form -> float32 network units: RGB minus RGB_MEAN, and the flow byte minus 128."""
+    mean = np.asarray(RGB_MEAN, dtype=np.float32)[:, None, None, None]
+    return np.asarray(appearance, dtype=np.float32) - mean, bytes_to_code(motion)
+
+
 def to_network_inputs(
     clip: Clip, spec: WorldSpec, start_frames: Sequence[int] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(appearance (3, T, H, W), motion (2L, T, H, W)) float32 in network units: RGB minus RGB_MEAN, and
-    the L flow fields starting at each snippet's frame in the paper's 8-bit coding.
+    """(appearance (3, T, H, W), motion (2L, T, H, W)) float32 in network units, through the
+    stored form: exactly what the dataset serves for this clip, and what the model was trained on.
 
-    The flow goes through the stored 8-bit form, exactly as the dataset serves it (and as the
-    model was trained): the exact code of zero flow is -0.5, its stored byte 0, and a net that
-    never saw a uniform -0.5 background can read it as motion (measured: it turned every
-    ApplyEyeMakeup test clip of the default model into ApplyLipstick)."""
-    wanted = snippet_starts(spec) if start_frames is None else start_frames
-    starts = check_starts(wanted, len(clip.frames), spec.flow_fields)
-    mean = np.asarray(RGB_MEAN, dtype=np.float32)[:, None, None, None]
-    appearance = appearance_from_frames(clip.frames, starts).astype(np.float32) - mean
-    motion = bytes_to_code(flow_to_bytes(motion_stack(clip.flow, starts, spec.flow_fields)))
-    return appearance, motion
+    The exact code of zero flow is -0.5 while its stored byte decodes to 0; a net that never
+    saw a uniform -0.5 background can read it as motion (measured: fed exact codes, the
+    default model turned every ApplyEyeMakeup test clip into ApplyLipstick)."""
+    return network_units(*stored_inputs(clip, spec, start_frames))
