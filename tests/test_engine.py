@@ -115,6 +115,8 @@ def test_defaults_are_the_papers() -> None:
     assert learning_rate(224, 224, lr_scale=0.05, bound=80, alpha=6) == pytest.approx(224 * 224 * 0.05 * 6400 / 6)
     assert s.parameterization == "pixel" and s.scale_range == 0 and s.rotation_range == 0
     assert s.temporal_basis == "pixel" and s.leaky_fraction == 1.0
+    assert s.replace(temporal_basis="dct").parameterization == "dct"
+    assert s.replace(preset="fourier", temporal_basis="dct").parameterization == "fourier"
     assert hash(s) == hash(EngineSettings())
 
 

@@ -398,7 +398,6 @@ class _BatchRunner:
             spatial_decay=s.spatial_decay,
             temporal_decay=s.temporal_decay,
             decorrelate_colour=s.decorrelate_colour,
-            temporal_basis=s.temporal_basis,
         ).to(device)
 
     def _forward(self, *inputs: Tensor) -> object:

@@ -207,7 +207,7 @@ class TemporalDCTParameterization(Parameterization):
         for index, (spec, x) in enumerate(zip(self.specs, init)):
             n_time = spec.flow_fields if spec.kind == "flow" else x.shape[2]
             self.register_buffer(f"basis_{index}", temporal_dct_matrix(n_time).to(x.device), persistent=False)
-            self.tensors.append(nn.Parameter(self._analyse(index, x.detach().float())))
+            self.tensors.append(nn.Parameter(self._analyse(index, x.detach().float()).clone()))
 
     def _basis(self, index: int) -> Tensor:
         return getattr(self, f"basis_{index}")
@@ -223,7 +223,7 @@ class TemporalDCTParameterization(Parameterization):
         return torch.einsum("kn,bcnhw->bckhw", matrix, x)
 
     def _analyse(self, index: int, x: Tensor) -> Tensor:
-        return self._transform(index, x, self._basis(index)).clone()
+        return self._transform(index, x, self._basis(index))
 
     def render_one(self, index: int, tensor: Tensor) -> Tensor:
         return self._transform(index, tensor, self._basis(index).T)
@@ -245,12 +245,9 @@ def make_parameterization(
     spatial_decay: float = 1.0,
     temporal_decay: float = 0.5,
     decorrelate_colour: bool = True,
-    temporal_basis: str = "pixel",
 ) -> Parameterization:
-    """The parameterisation named ``settings_parameterization`` ("pixel" or "fourier").
-
-    For "pixel", ``temporal_basis`` "dct" optimises the time axis in the DCT basis
-    (:class:`TemporalDCTParameterization`); "fourier" is spectral in time already."""
+    """The parameterisation named ``settings_parameterization``: "pixel", "dct" (pixels with
+    the time axis in the DCT basis) or "fourier"."""
     if settings_parameterization == "fourier":
         return FourierParameterization(
             specs,
@@ -259,6 +256,6 @@ def make_parameterization(
             temporal_decay=temporal_decay,
             decorrelate_colour=decorrelate_colour,
         )
-    if temporal_basis == "dct":
+    if settings_parameterization == "dct":
         return TemporalDCTParameterization(specs, init)
     return PixelParameterization(specs, init)

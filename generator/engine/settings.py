@@ -103,8 +103,12 @@ class EngineSettings:
 
     # Derived values -------------------------------------------------------------------
     @property
-    def parameterization(self) -> Literal["pixel", "fourier"]:
-        return "fourier" if self.preset == "fourier" else "pixel"
+    def parameterization(self) -> Literal["pixel", "dct", "fourier"]:
+        """What is optimised: "fourier" for that preset, else pixels, with the time axis in
+        the DCT basis when ``temporal_basis`` is "dct"."""
+        if self.preset == "fourier":
+            return "fourier"
+        return "dct" if self.temporal_basis == "dct" else "pixel"
 
     @property
     def scale_range(self) -> float:
