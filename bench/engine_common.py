@@ -265,4 +265,26 @@ def compare(
         f"{relative_difference(act_bf16, act_fp32):.3e} (mean fp32 activation {np.mean(act_fp32):.4g}), "
         f"smallest input correlation {input_correlation(bf16, fp32):.4f}"
     )
+    lines.append(basis_cost(prepared, description, layer, unit_ids, settings, device))
     return lines
+
+
+def basis_cost(
+    prepared: object,
+    description: ModelDescription,
+    layer: str,
+    unit_ids: Sequence[int],
+    settings: EngineSettings,
+    device: torch.device,
+    repeats: int = 3,
+) -> str:
+    """The temporal DCT basis (the atlas's default) against pixels on the same rows: median
+    seconds of ``repeats`` alternating runs each, so machine noise hits both alike."""
+    times: dict[str, list[float]] = {"pixel": [], "dct": []}
+    for _ in range(repeats):
+        for basis in times:
+            seconds, _ = timed_engine(prepared, description, layer, unit_ids, settings.replace(temporal_basis=basis), device)
+            times[basis].append(seconds)
+    pixel, dct = (float(np.median(times[b])) for b in ("pixel", "dct"))
+    return (f"temporal DCT basis vs pixels, same {len(unit_ids)} rows, median of {repeats} alternating runs: "
+            f"{dct:.2f} s vs {pixel:.2f} s, cost ratio {dct / pixel:.3f}")
