@@ -134,6 +134,13 @@ class VisualizeConfig(_Section):
     bound: float = Field(80.0, gt=0, description="B: the expected pixel range.")
     tv_bound_ratio: float = Field(6.5, gt=0, description="V = B / ratio for the variation term.")
     beta: float = Field(2.0, gt=0)
+    tv_scale: dict[Literal["rgb", "flow"], float] = Field(
+        default_factory=lambda: {"rgb": 1.0, "flow": 10.0},
+        description="Per input kind, a factor on the variation weight lam_tv = (ratio / B)^beta "
+        "(1 = the paper). The default 10 = (80 / 25)^2 bounds the motion stream's variation as "
+        "if B were 25 (about twice the 99th percentile of the synthetic world's flow vectors) "
+        "rather than 80, the RGB range.",
+    )
     lr_scale: float = Field(0.05, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
     jitter: bool = True
@@ -162,6 +169,15 @@ class VisualizeConfig(_Section):
         if len(set(value)) != len(value):
             raise ValueError("chi values must be distinct")
         return value
+
+    @field_validator("tv_scale")
+    @classmethod
+    def _tv_scale(cls, value: dict[str, float]) -> dict[str, float]:
+        if set(value) != {"rgb", "flow"}:
+            raise ValueError(f"give both input kinds, rgb and flow (got {sorted(value)})")
+        if any(not math.isfinite(v) or v <= 0 for v in value.values()):
+            raise ValueError("every factor must be a finite number > 0")
+        return dict(value)
 
     @field_validator("device")
     @classmethod

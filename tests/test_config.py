@@ -42,6 +42,8 @@ def test_wrong_type_names_field_and_value() -> None:
         ("visualize.precision", "fp8", "fp32"),
         ("visualize.device", "tpu", "cuda:N"),
         ("data.size", 4, "16"),
+        ("visualize.tv_scale", {"rgb": 1.0, "flow": 0.0}, "> 0"),
+        ("visualize.tv_scale", {"flow": 2.0}, "rgb and flow"),
     ],
 )
 def test_bad_values_say_what_is_accepted(key: str, value: object, fragment: str) -> None:

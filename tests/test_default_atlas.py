@@ -17,6 +17,7 @@ from generator.world import CLASSES, SyntheticClips, decode_flow
 from generator.zoo import load
 
 STEPS = 150
+DOMINANT = 1.2  # how much more flow the planted axis must carry than the other
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +55,12 @@ def test_class_scores_rise_far_above_real_clips_of_other_classes(model, class_re
     [("JumpingJack", "v"), ("ShavingBeard", "v"), ("WalkingWithDog", "u"), ("BrushingTeeth", "u")],
 )
 def test_class_visualisations_carry_the_planted_flow_direction(class_results, name: str, axis: str) -> None:
+    """The planted direction dominates by a clear margin (1.3-1.4x measured with the atlas's flow
+    variation weight; 1.1-1.2x with the paper's, whose flow is pixel-level speckle)."""
     u, v = _flow(class_results[name])
     horizontal, vertical = np.abs(u).mean(), np.abs(v).mean()
-    assert (vertical > horizontal) if axis == "v" else (horizontal > vertical), (horizontal, vertical)
+    planted, other = (vertical, horizontal) if axis == "v" else (horizontal, vertical)
+    assert planted > DOMINANT * other, (horizontal, vertical)
 
 
 def test_temporal_variation_falls_with_chi_for_most_units(model) -> None:
