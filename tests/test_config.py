@@ -86,3 +86,12 @@ def test_file_problems_are_reported(tmp_path: Path) -> None:
     listed.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(listed)
+
+
+def test_per_stream_variation_weight_reaches_the_engine() -> None:
+    from generator.pipeline.visualize import engine_settings
+
+    settings = engine_settings(load_config(DEFAULT_YAML).visualize)
+    assert settings.lam_tv("flow") == pytest.approx(10.0 * settings.lam_tv("rgb"))
+    paper = engine_settings(load_config(DEFAULT_YAML, {"visualize.tv_scale": {"rgb": 1.0, "flow": 1.0}}).visualize)
+    assert paper.lam_tv("flow") == pytest.approx((6.5 / 80.0) ** 2) == pytest.approx(paper.lam_tv("rgb"))
