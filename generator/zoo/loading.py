@@ -2,7 +2,8 @@
 
 Sources: "default" (the embedded trained small model), "small_fusion", "fusion_vgg16",
 "torchvision:<name>" and "package.module:function" (a user model). A plain ``architecture``
-dict (builder name + keyword arguments) rebuilds any of them.
+dict (builder name + keyword arguments) rebuilds any of the atlas's own networks; user code
+is imported only when the user names it as the source, never because a checkpoint says so.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from generator.errors import CheckpointError, ModelError
 from generator.zoo.checkpoint import is_atlas_checkpoint, load_state, model_hash, read_checkpoint
 from generator.zoo.discover import describe_by_probe
 from generator.zoo.fusion import fusion_vgg16, small_fusion
+from generator.zoo.registry import build_checked, checked_arguments
 from generator.zoo.spec import InputSpec, ModelDescription
 from generator.zoo.video_nets import VIDEO_NETS, torchvision_video
 
@@ -57,32 +59,18 @@ def fixed_init_seed() -> Iterator[None]:
 
 def build_from_architecture(architecture: Mapping[str, Any]) -> nn.Module:
     """A freshly initialised network (seeded random weights) for an architecture dict."""
-    return _instantiate(architecture)[0]
+    return _instantiate(architecture, "architecture")[0]
 
 
-def _instantiate(architecture: Mapping[str, Any]) -> tuple[nn.Module, ModelDescription]:
-    builder = architecture.get("builder")
-    kwargs = dict(architecture.get("kwargs") or {})
-    if builder == "import":
-        return _import_model(str(kwargs.get("target", "")))
-    builders = {
-        "small_fusion": small_fusion,
-        "fusion_vgg16": lambda **kw: fusion_vgg16(**kw, tower_weights="random"),
-        "torchvision": lambda **kw: torchvision_video(**kw, weights="random"),
-    }
-    if builder not in builders:
-        raise ModelError(
-            f"Unknown architecture builder {builder!r}; expected one of {', '.join(builders)} or import."
-        )
-    try:
-        # Fresh weights come from a fixed seed so an untrained network (a speed benchmark,
-        # a random baseline) is the same network, with the same hash, on every run.
-        with fixed_init_seed():
-            net = builders[builder](**kwargs)
-    except TypeError as error:
-        raise ModelError(
-            f"Architecture {dict(architecture)!r} has arguments its builder does not take ({error})."
-        ) from error
+def _instantiate(
+    architecture: Mapping[str, Any], origin: str, state: Mapping[str, Any] | None = None
+) -> tuple[nn.Module, ModelDescription]:
+    """The network an architecture record names, from the atlas's own builders only (never an
+    import): its arguments are checked and its size bounded before anything is allocated."""
+    # Fresh weights come from a fixed seed so an untrained network (a speed benchmark,
+    # a random baseline) is the same network, with the same hash, on every run.
+    with fixed_init_seed():
+        net = build_checked(architecture, origin, state)
     return net, net.describe()
 
 
@@ -151,12 +139,12 @@ def _from_atlas_checkpoint(path: Path, data: Mapping[str, Any], expected_builder
             "Load it with the source naming its architecture (e.g. 'small_fusion'), or save it with save_checkpoint."
         )
     architecture = data["architecture"]
-    builder = architecture.get("builder")
+    builder, _ = checked_arguments(architecture, repr(str(path)))  # before anything else reads the record
     if expected_builder is not None and builder != expected_builder:
         raise CheckpointError(
             f"{str(path)!r} holds a {builder!r} network, not {expected_builder!r}; load it with source {builder!r}."
         )
-    model, description = _instantiate(architecture)
+    model, description = _instantiate(architecture, repr(str(path)), data["state_dict"])
     load_state(model, data["state_dict"], repr(str(path)), str(builder))
     classes = tuple(data.get("classes") or ())
     if classes and classes != description.classes:
@@ -164,7 +152,7 @@ def _from_atlas_checkpoint(path: Path, data: Mapping[str, Any], expected_builder
             f"{str(path)!r} lists classes {list(classes)} but its architecture has {list(description.classes)}."
         )
     # The rebuilt network's own record has every default filled in, so equal networks hash equally.
-    canonical = architecture if builder == "import" else getattr(model, "architecture", None) or architecture
+    canonical = getattr(model, "architecture", None) or architecture
     return _finish(model, description, canonical, path, data.get("extra"))
 
 
