@@ -34,7 +34,7 @@ from markupsafe import Markup
 from generator.errors import AtlasError
 from generator.media import colorwheel_legend, write_png
 from generator.site.data import AtlasData, load_atlas
-from generator.site.escape import md_escape, safe_title
+from generator.site.escape import html_text, md_escape, safe_title
 from generator.site.stats import number_label
 from generator.site.pages import (
     Page,
@@ -250,23 +250,28 @@ def mkdocs_config(base_config: Path, *, info: SiteInfo, docs_dir: Path, site_dir
         raise AtlasError(f"Cannot read the base MkDocs configuration {base_config}: {error}") from None
     model = data.manifest["model"]
     config = dict(base)
+    # The theme prints site_name, site_author and copyright into every page without escaping
+    # them (Jinja autoescape is off in MkDocs), and they come from the configuration and the
+    # manifest: escape them here, once.
     config.update(
-        site_name=info.title,
-        site_author=info.author,
+        site_name=html_text(info.title),
+        site_author=html_text(info.author),
         docs_dir=str(docs_dir),
         site_dir=str(site_dir),
         nav=nav,
         not_in_nav="/units/\n/classes/\n",
         use_directory_urls=info.directory_urls,
         strict=strict,
-        copyright=f"{info.author} \u00b7 model {model['name']} ({str(model['hash'])[:12]})",
+        copyright=html_text(f"{info.author} \u00b7 model {model['name']} ({str(model['hash'])[:12]})"),
         hooks=[*(base.get("hooks") or []), str(HOOKS)],
     )
     if info.site_url:
         config["site_url"] = info.site_url
     else:
         config.pop("site_url", None)
-    config["extra"] = dict(base.get("extra") or {}) | {"atlas": {"model": model["name"], "model_hash": model["hash"]}}
+    config["extra"] = dict(base.get("extra") or {}) | {
+        "atlas": {"model": html_text(model["name"]), "model_hash": html_text(model["hash"])}
+    }
     return config
 
 
