@@ -354,6 +354,11 @@ def build(
     device: Optional[str] = DeviceOption,
     workers: int = WorkersOption,
     dry_run: bool = DryRunOption,
+    verify: bool = typer.Option(
+        False, "--verify",
+        help="First check every stored file in OUTPUT (results, statistics, videos, images, tables) and remove "
+        "the damaged ones, which the build then recomputes; with --dry-run only report them.",
+    ),
 ) -> None:
     """Build the atlas: model, statistics, visualisations, videos, tables, site.
 
@@ -366,6 +371,8 @@ def build(
     tables and renders the site.
     """
     cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device})
+    if verify:
+        _verify_output(cfg.output, heal=not dry_run)
     if dry_run:
         _dry_run(cfg, layers, units, with_media=True, workers=workers)
         return
@@ -384,6 +391,15 @@ def build(
     for what, reason in measured.failed:
         typer.echo(f"  failed: {what}: {reason}")
     typer.echo(f"Open {built / 'index.html'}")
+
+
+def _verify_output(output: Path, heal: bool) -> None:
+    """Check every stored file of the output folder; remove the damaged ones when ``heal``."""
+    from generator.store.verify import verify_folder
+
+    damaged = verify_folder(output, heal=heal, log=typer.echo)
+    action = "removed; this build recomputes them" if heal else "run without --dry-run to recompute them"
+    typer.echo(f"Verified {output}: {len(damaged)} damaged file(s)" + (f" ({action})." if damaged else "."))
 
 
 def main() -> None:

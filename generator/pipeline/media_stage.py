@@ -2,8 +2,8 @@
 
 A visualisation's media go to ``media/<unit path>/<result file stem>_<kind>.mp4|png``, so
 they are keyed like the result they show; a real clip's go to
-``clips/<split>_<index>/clip_<kind>.mp4|png``. A job whose files all exist is skipped
-(files are written atomically, so an existing file is complete): the stage is idempotent
+``clips/<split>_<index>/clip_<kind>.mp4|png``. A job whose files all exist and read back
+whole is skipped (a damaged file is removed, logged and written again): the stage is idempotent
 and an interrupted run continues where it stopped. Jobs run in a small process pool; a job
 that fails (an encoder error) is reported and leaves its row without media, it never stops
 the build.
@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from generator.pipeline.workers import exit_with_parent
 from generator.store.keys import unit_path
+from generator.store.verify import file_problem, sound
 from generator.world.spec import WorldSpec
 
 MEDIA_DIR = "media"
@@ -139,7 +140,7 @@ def run_media_jobs(
     todo: list[Job] = []
     for job in dict.fromkeys(jobs):
         expected = job.expected()
-        if all((root / p).is_file() for p in expected.values()):
+        if all(sound(root / p, file_problem) for p in expected.values()):  # damaged: removed, rewritten
             paths[job] = expected
         else:
             todo.append(job)

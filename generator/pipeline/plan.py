@@ -146,7 +146,7 @@ def _cached_rows(
     loaded: LoadedModel, config: AtlasConfig, selection: Selection, device: torch.device
 ) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for ref in find_results(loaded, config, selection, config.output, device):
+    for ref in find_results(loaded, config, selection, config.output, device, remove_damaged=False):
         counts[ref.layer] = counts.get(ref.layer, 0) + 1
     return counts
 

@@ -25,6 +25,7 @@ from generator.measures.invariance import response_flatness
 from generator.pipeline.statistics import STATS_DIR, DataStatistics
 from generator.store.atomic import atomic_path
 from generator.store.keys import digest
+from generator.store.verify import npz_problem, sound
 from generator.train import world_spec
 from generator.world import SyntheticClips, WorldSpec, render_clip, to_network_inputs
 from generator.zoo import LoadedModel
@@ -54,7 +55,7 @@ def speed_invariance(
     layers = loaded.description.layer_names
     key = digest({"statistics": stats.key, "speeds": speeds, "top_k": SPEED_TOP_K})
     path = Path(output) / STATS_DIR / f"speed_{key}.npz"
-    if path.is_file():
+    if sound(path, npz_problem):  # a damaged file is removed and recomputed
         with np.load(path) as data:
             if all(str(i) in data.files for i in range(len(layers))):
                 return {name: data[str(i)] for i, name in enumerate(layers)}

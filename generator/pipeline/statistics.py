@@ -20,6 +20,7 @@ from generator.config import AtlasConfig
 from generator.engine.objectives import objective_mode
 from generator.measures.activations import LayerActivations, collect_activations, objective_peaks
 from generator.store.atomic import atomic_path
+from generator.store.verify import npz_problem, sound
 from generator.store.keys import digest
 from generator.train import Evaluation, evaluate, world_spec
 from generator.world import CLASSES, PROBES, SyntheticClips
@@ -76,7 +77,7 @@ def load_statistics(
     key = statistics_key(loaded, config)
     path = statistics_path(output, key)
     layers = loaded.description.layer_names
-    arrays = _read(path) if path.is_file() else {}
+    arrays = _read(path) if sound(path, npz_problem) else {}  # a damaged file is removed and recomputed
     missing_layers = not all(f"{i}/{field}" in arrays for i in range(len(layers)) for field in _FIELDS)
     missing_predictions = not all(k in arrays for k in _prediction_keys())
     if missing_layers or missing_predictions:

@@ -1,7 +1,8 @@
 """The visualisation stage: every selected unit at every chi and seed, stored one result per file.
 
 Results are keyed by (model hash, the settings that change the optimisation, unit, chi,
-seed). Units whose results all exist are skipped; the rest run in chunks through the
+seed). Units whose results all exist, read back whole and succeeded are skipped (a failed
+result is retried on every rerun, a damaged one recomputed); the rest run in chunks through the
 engine and are saved as each chunk finishes, so an interrupted run loses at most one
 chunk and a rerun continues where it stopped.
 """
@@ -27,7 +28,7 @@ from generator.engine.runtime import PreparedModel, use_bf16
 from generator.pipeline.select import Selection
 from generator.pipeline.workers import exit_with_parent
 from generator.store.keys import result_key
-from generator.store.results import result_file, save_result
+from generator.store.results import result_file, save_result, stored_status
 from generator.zoo import LoadedModel
 from generator.zoo.spec import ModelDescription
 
@@ -97,7 +98,8 @@ def visualize_stage(
     for layer, units in selection.layers:
         groups: dict[tuple[tuple[float, int], ...], list[int]] = {}
         for unit in units:
-            missing = tuple((c, s) for c in chis for s in seeds if not path_of(layer, unit, c, s).exists())
+            # Absent, damaged (removed and logged) or failed: computed (again); a failure is retried.
+            missing = tuple((c, s) for c in chis for s in seeds if stored_status(path_of(layer, unit, c, s)) != "ok")
             cached += per_unit - len(missing)
             if missing:
                 groups.setdefault(missing, []).append(unit)

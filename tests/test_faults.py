@@ -1,0 +1,147 @@
+"""Faults: a damaged stored file of each kind, a killed build, a full disk. After each, a rerun
+heals the output folder: its tables equal those of an undisturbed build and nothing is left over.
+
+One tiny build (two layers, two units each, three steps, one chi) is made once; every case
+works on a copy of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from generator.cli import app
+from generator.store.tables import TABLE_FILES, read_table, table_path
+from generator.store.verify import file_problem
+
+VOLATILE = {"wall_seconds"}  # the only column that differs between two identical builds
+
+
+def build_args(output: Path, cache: Path) -> list[str]:
+    return [
+        "build", "--output", str(output), "--layers", "class,motion/conv2_1", "--units", "0-1", "--workers", "1",
+        "--set", "visualize.steps=3", "--set", "visualize.chi=[1.0]", "--set", "data.test_clips_per_class=2",
+        "--set", "data.probe_clips_per_class=1", "--set", f"data.cache_dir={cache}",
+    ]  # fmt: skip
+
+
+def tables(output: Path) -> dict[str, list[dict]]:
+    """Every table's rows, without the columns that measure time."""
+    return {
+        name: [{k: v for k, v in row.items() if k not in VOLATILE} for row in read_table(table_path(output, name)).to_pylist()]
+        for name in TABLE_FILES
+    }
+
+
+def leftovers(output: Path) -> list[str]:
+    """Temporary files and folders a killed or failed write could leave behind."""
+    found = [p for p in output.parent.rglob("*") if p.name.endswith(".part") or ".building-" in p.name]
+    found += [p for p in output.parent.iterdir() if ".old-" in p.name]
+    return sorted(str(p) for p in found)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("faults")
+    output, cache = root / "reference" / "atlas", root / "cache"
+    result = CliRunner().invoke(app, build_args(output, cache))
+    assert result.exit_code == 0, result.output
+    return {"output": output, "cache": cache, "tables": tables(output)}
+
+
+def copy_of(reference: dict, tmp_path: Path) -> Path:
+    target = tmp_path / "run" / "atlas"
+    shutil.copytree(reference["output"], target, symlinks=True)
+    return target
+
+
+def rebuild(reference: dict, output: Path, *extra: str):
+    result = CliRunner().invoke(app, build_args(output, reference["cache"]) + list(extra))
+    assert result.exit_code == 0, result.output
+    return result
+
+
+# --- damaged files -----------------------------------------------------------------------------
+
+
+def _truncate(size: int) -> Callable[[Path], None]:
+    def damage(path: Path) -> None:
+        blob = path.read_bytes()
+        path.write_bytes(blob[: min(size, len(blob) - 1)])
+
+    return damage
+
+
+def _empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _first(output: Path, pattern: str) -> Path:
+    return sorted(p for p in output.glob(pattern) if p.is_file())[0]
+
+
+DAMAGES = {
+    "result truncated": ("results/**/*.npz", _truncate(500)),
+    "result emptied": ("results/**/*.npz", _empty),
+    "statistics truncated": ("statistics/activations_*.npz", _truncate(1000)),
+    "speed cache emptied": ("statistics/speed_*.npz", _empty),
+    "visualisation video truncated": ("media/**/*.mp4", _truncate(300)),
+    "clip video cut short": ("clips/**/*composite.mp4", _truncate(-200)),
+    "poster truncated": ("media/**/*.png", _truncate(100)),
+    "table truncated": ("tables/units.parquet", _truncate(300)),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGES))
+def test_a_damaged_file_is_detected_logged_and_recomputed(
+    case: str, reference: dict, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    output = copy_of(reference, tmp_path)
+    pattern, damage = DAMAGES[case]
+    victim = _first(output, pattern)
+    damage(victim)
+    assert file_problem(victim) is not None, "the check must see the damage"
+    with caplog.at_level(logging.WARNING, logger="generator.store"):
+        rebuild(reference, output)
+    if not victim.name.endswith(".parquet"):  # tables are rewritten from the rest anyway
+        assert str(victim) in caplog.text
+    assert victim.is_file() and file_problem(victim) is None
+    assert tables(output) == reference["tables"]
+    assert leftovers(output) == []
+
+
+def test_verify_reports_then_heals_a_whole_folder(reference: dict, tmp_path: Path) -> None:
+    output = copy_of(reference, tmp_path)
+    victims = [_first(output, pattern) for pattern, _ in DAMAGES.values()]
+    for victim, (_, damage) in zip(victims, DAMAGES.values()):
+        if victim.exists() and file_problem(victim) is None:
+            damage(victim)
+    report = CliRunner().invoke(app, build_args(output, reference["cache"]) + ["--verify", "--dry-run"])
+    assert report.exit_code == 0, report.output
+    unique = sorted(set(victims))
+    assert f"{len(unique)} damaged file(s)" in report.output
+    assert all(str(v) in report.output for v in unique) and all(v.exists() for v in unique)  # reported, kept
+    healed = rebuild(reference, output, "--verify")
+    assert f"{len(unique)} damaged file(s) (removed; this build recomputes them)" in healed.output
+    assert all(file_problem(v) is None for v in unique)
+    assert tables(output) == reference["tables"]
+    clean = CliRunner().invoke(app, build_args(output, reference["cache"]) + ["--verify", "--dry-run"])
+    assert "0 damaged file(s)." in clean.output
+
+
+def test_a_failed_result_is_retried_and_counted(reference: dict, tmp_path: Path) -> None:
+    from generator.store.results import load_result, save_result
+
+    output = copy_of(reference, tmp_path)
+    victim = _first(output, "results/**/*.npz")
+    stored = load_result(victim)
+    save_result(victim, stored.inputs, stored.loss, {**stored.meta, "status": "failed: injected"})
+    result = rebuild(reference, output)
+    assert "1 visualisations computed, 3 skipped as cached, 0 failed" in result.output
+    assert load_result(victim).meta["status"] == "ok"
+    assert tables(output) == reference["tables"]
