@@ -276,7 +276,7 @@ def visualize(
     if dry_run:
         _dry_run(cfg, layers, units, with_media=False, workers=workers)
         return
-    with _session(cfg) as cluster:
+    with _locked(cfg), _session(cfg) as cluster:
         _visualize(cfg, layers, units, _progress(cluster), cluster, workers)
 
 
@@ -300,7 +300,7 @@ def measure(
     units into part files and rank 0 merges them.
     """
     cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device})
-    with _session(cfg) as cluster:
+    with _locked(cfg), _session(cfg) as cluster:
         progress = _progress(cluster)
         loaded, selection, run_on, stats = _prepare(cfg, layers, units, progress, train_missing=False, cluster=cluster)
         _measure(cfg, loaded, selection, run_on, stats, workers, progress, cluster)
@@ -320,7 +320,8 @@ def site(
     first.
     """
     cfg = resolve_config(config, sets, **{"output": output})
-    built = _render_site(cfg)
+    with _locked(cfg):
+        built = _render_site(cfg)
     typer.echo(f"Site built in {built}; open {built / 'index.html'} or run `atlas serve`.")
 
 
@@ -371,18 +372,21 @@ def build(
     tables and renders the site.
     """
     cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device})
-    if verify:
-        _verify_output(cfg.output, heal=not dry_run)
     if dry_run:
+        if verify:
+            _verify_output(cfg.output, heal=False)
         _dry_run(cfg, layers, units, with_media=True, workers=workers)
         return
-    with _session(cfg) as cluster:
-        progress = _progress(cluster)
-        loaded, selection, run_on, stats, visualised = _visualize(cfg, layers, units, progress, cluster, workers)
-        measured = _measure(cfg, loaded, selection, run_on, stats, workers, progress, cluster)
-    if measured is None:  # a rank other than 0: its share is in, rank 0 merges the tables and renders the site
-        return
-    built = _render_site(cfg)
+    with _locked(cfg):
+        if verify:
+            _verify_output(cfg.output, heal=True)
+        with _session(cfg) as cluster:
+            progress = _progress(cluster)
+            loaded, selection, run_on, stats, visualised = _visualize(cfg, layers, units, progress, cluster, workers)
+            measured = _measure(cfg, loaded, selection, run_on, stats, workers, progress, cluster)
+        if measured is None:  # a rank other than 0: its share is in, rank 0 merges the tables and renders the site
+            return
+        built = _render_site(cfg)
     done = measured.units - len({what.split(" chi=")[0] for what, _ in measured.failed})
     typer.echo(
         f"Atlas built: {done} of {measured.units} units done; {visualised.computed} visualisations computed, "
@@ -391,6 +395,17 @@ def build(
     for what, reason in measured.failed:
         typer.echo(f"  failed: {what}: {reason}")
     typer.echo(f"Open {built / 'index.html'}")
+
+
+def _locked(cfg: AtlasConfig):
+    """Hold the output folder's lock for a run that writes it (under torchrun, rank 0 holds it for
+    all ranks); leftovers of killed runs are removed once it is held."""
+    import os
+
+    from generator.pipeline.distributed import detect
+    from generator.store.lock import output_lock
+
+    return output_lock(cfg.output, enabled=detect(os.environ).is_main, log=typer.echo)
 
 
 def _verify_output(output: Path, heal: bool) -> None:

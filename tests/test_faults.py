@@ -145,3 +145,73 @@ def test_a_failed_result_is_retried_and_counted(reference: dict, tmp_path: Path)
     assert "1 visualisations computed, 3 skipped as cached, 0 failed" in result.output
     assert load_result(victim).meta["status"] == "ok"
     assert tables(output) == reference["tables"]
+
+
+# --- table sets, leftovers, two runs at once -----------------------------------------------------
+
+
+def test_tables_of_two_builds_are_refused_until_a_rerun_writes_one_set(reference: dict, tmp_path: Path) -> None:
+    from generator.store.tables import read_metadata, write_table
+
+    output = copy_of(reference, tmp_path)
+    units = table_path(output, "units")
+    rows = read_table(units).to_pylist()[:1]  # what a newer build had written when it was killed
+    write_table("units", rows, units, {**read_metadata(units), "config_hash": "newer"})
+    refused = CliRunner().invoke(app, ["site", "--output", str(output)])
+    assert refused.exit_code == 2 and "not one set: tables/units.parquet" in refused.output
+    rebuild(reference, output)
+    assert tables(output) == reference["tables"]
+    assert CliRunner().invoke(app, ["site", "--output", str(output)]).exit_code == 0
+
+
+def test_leftovers_of_killed_runs_are_removed_and_live_ones_kept(reference: dict, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from generator.store.atomic import owner_tag
+
+    output = copy_of(reference, tmp_path)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = owner_tag(int(dead.stdout))
+    stale = [
+        output / "tables" / f".units.parquet.{gone}.x1y2z3.part",
+        output / "media" / f".a_composite.mp4.{gone}.abcdef.part",
+        output / ".units.parquet.untagged.part",
+    ]
+    for path in stale:
+        path.write_bytes(b"half")
+    stale_site = output / f".site.building-{gone}"
+    (stale_site / "docs").mkdir(parents=True)
+    live = output / "results" / f".x.npz.{owner_tag()}.qwerty.part"  # this process is alive: not touched
+    live.write_bytes(b"in progress")
+    rebuild(reference, output)
+    assert not any(p.exists() for p in [*stale, stale_site])
+    assert live.exists()
+    live.unlink()
+    assert leftovers(output) == []
+
+
+def test_a_second_run_on_the_same_folder_names_the_process_holding_it(reference: dict, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from generator.store.lock import LOCK_FILE, output_lock
+
+    output = copy_of(reference, tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom generator.store.lock import output_lock\n"
+         f"with output_lock({str(output)!r}):\n    print('held', flush=True)\n    time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        second = CliRunner().invoke(app, build_args(output, reference["cache"]))
+        assert second.exit_code == 2
+        assert f"being written by another atlas run (PID {holder.pid} on" in second.output
+        assert "visualisations computed" not in second.output  # it did no work
+    finally:
+        holder.kill()
+        holder.wait()
+    with output_lock(output):  # the kernel freed the killed holder's lock
+        assert (output / LOCK_FILE).is_file()
+    rebuild(reference, output)

@@ -13,7 +13,7 @@ import pytest
 
 from generator.site.build import render_site
 from generator.site.fake import make_fake_atlas
-from generator.store.tables import manifest_path
+from generator.store.tables import manifest_path, write_table_set
 
 SCRIPT = "<script>alert(1)</script>"
 IMAGE = "<img src=x onerror=alert(1)>"
@@ -63,6 +63,7 @@ def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     manifest["model"]["name"] = f"m{SCRIPT}{ATTRIBUTE}"
     manifest["model"]["card"]["model"] = f"described {IMAGE} {ATTRIBUTE} {SCRIPT}"
     path.write_text(json.dumps(manifest), encoding="utf-8")
+    write_table_set(atlas)
     return render_site(atlas, root / "site", title=f"Atlas {SCRIPT} {ATTRIBUTE}", author=f"Eve {IMAGE} {ATTRIBUTE}")
 
 

@@ -41,7 +41,9 @@ from generator.pipeline.tables_stage import (
     unit_rows,
     visualization_rows,
 )
-from generator.store.tables import make_manifest, manifest_path, table_path, write_manifest, write_table
+from generator.store.tables import (
+    make_manifest, manifest_path, table_path, write_manifest, write_table, write_table_set,
+)
 from generator.train import card_path, confused_pairs, confusion_matrix, world_spec
 from generator.world import SyntheticClips
 from generator.zoo import LoadedModel
@@ -240,7 +242,9 @@ def write_atlas(
         },
         failure_cases=[finish_case(draft, clip_paths) for draft in drafts],
     )
-    return write_manifest(manifest_path(output), manifest)
+    path = write_manifest(manifest_path(output), manifest)
+    write_table_set(output)  # last: only now are the tables and the manifest one finished set
+    return path
 
 
 def summarise(

@@ -49,7 +49,7 @@ from generator.site.pages import (
     unit_pages,
 )
 from generator.site.paths import class_page, failure_page, inside, layer_page, link, unit_page
-from generator.store.atomic import write_json
+from generator.store.atomic import clean_leftovers, owner_tag, write_json
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES_DIR = REPO_ROOT / "templates"
@@ -347,7 +347,8 @@ def render_site(
     data = load_atlas(atlas_dir, strict=strict)
     say(f"read: {len(data.units)} units, {len(data.media)} media files in {time.perf_counter() - started:.1f} s")
 
-    work = site_dir.parent / f".{site_dir.name}.building-{os.getpid()}"
+    clean_leftovers(site_dir.parent, log=say, recursive=False)  # work folders of killed builds
+    work = site_dir.parent / f".{site_dir.name}.building-{owner_tag()}"
     shutil.rmtree(work, ignore_errors=True)
     docs, built = work / "docs", work / "site"
     try:
@@ -369,7 +370,7 @@ def render_site(
         write_json(built / SITE_MARKER, {"model_hash": data.manifest["model"]["hash"], "pages": count})
         say(f"media: {linked} files linked in {time.perf_counter() - started:.1f} s")
 
-        old = site_dir.parent / f".{site_dir.name}.old-{os.getpid()}"
+        old = site_dir.parent / f".{site_dir.name}.old-{owner_tag()}"
         if site_dir.exists():
             os.replace(site_dir, old)
         os.replace(built, site_dir)

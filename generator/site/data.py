@@ -15,7 +15,9 @@ from typing import Any
 
 from generator.errors import AtlasError
 from generator.site.paths import media_file
-from generator.store.tables import read_manifest, read_metadata, read_table, manifest_path, table_path
+from generator.store.tables import (
+    check_table_set, manifest_path, read_manifest, read_metadata, read_table, table_path,
+)
 
 Row = dict[str, Any]
 MEDIA_COLUMNS = {
@@ -109,6 +111,7 @@ def png_size(path: Path) -> tuple[int, int] | None:
 def load_atlas(atlas_dir: Path | str, strict: bool = True) -> AtlasData:
     """Read an atlas folder's tables and manifest; media paths become site paths (``files/...``)."""
     root = Path(atlas_dir)
+    check_table_set(root)  # a half-rewritten set (killed build) is refused, never shown
     manifest = read_manifest(manifest_path(root))
     tables = {name: _clean(read_table(table_path(root, name), name).to_pylist()) for name in (
         "units", "visualizations", "classes", "confusions", "top_clips")}  # fmt: skip

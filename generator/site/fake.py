@@ -28,6 +28,7 @@ from generator.store.tables import (
     manifest_path,
     table_path,
     write_manifest,
+    write_table_set,
     write_table,
 )
 
@@ -334,6 +335,7 @@ def make_fake_atlas(
         failure_cases=cases,
     )
     write_manifest(manifest_path(root), manifest)
+    write_table_set(root)
     return root
 
 
