@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -28,11 +30,45 @@ from pydantic import (
 from generator.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "atlas_config.yaml"
+# The clip caches of the synthetic world (every split and probe set) may not exceed this:
+# a count typed with a few zeros too many would otherwise fill the disk and memory first.
+MAX_CLIP_CACHE_BYTES = 64 * 2**30
+WORLD_CLASSES = 12
+
+
+def _wants_number(annotation: Any) -> bool:
+    """Whether a field's type is (or holds) int or float, and never bool."""
+    args = typing.get_args(annotation)
+    if annotation is bool or bool in args:
+        return False
+    if annotation in (int, float):
+        return True
+    return any(_wants_number(arg) for arg in args if arg is not Ellipsis)
+
+
+def _holds_boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_holds_boolean(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_boolean(v) for v in value.values())
+    return False
 
 
 class _Section(BaseModel):
-    # Unknown keys are errors: a typo must not silently fall back to a default.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Unknown keys are errors: a typo must not silently fall back to a default. Infinity and
+    # NaN are never a valid setting (YAML reads .inf and .nan as floats).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_as_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # YAML reads yes/true as a boolean, which pydantic would take as the number 1.
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and _wants_number(field.annotation) and _holds_boolean(value):
+            raise ValueError("a boolean is not a number here; give a number")
+        return value
 
 
 class ModelConfig(_Section):
@@ -74,10 +110,10 @@ class DataConfig(_Section):
     speed_range: tuple[float, float] = Field((0.5, 2.5), description="Range of the random speed factor.")
     flow_noise: float = Field(0.0, ge=0.0, le=5.0, description="Std (px) of Gaussian noise added to the flow.")
     seed: int = Field(0, ge=0, description="World seed: the same seed renders the same clips everywhere.")
-    train_clips_per_class: int = Field(250, ge=1)
-    val_clips_per_class: int = Field(40, ge=1)
-    test_clips_per_class: int = Field(60, ge=1)
-    probe_clips_per_class: int = Field(60, ge=1)
+    train_clips_per_class: int = Field(250, ge=1, le=20_000)
+    val_clips_per_class: int = Field(40, ge=1, le=20_000)
+    test_clips_per_class: int = Field(60, ge=1, le=20_000)
+    probe_clips_per_class: int = Field(60, ge=1, le=20_000)
     cache_dir: Path = Field(Path(".atlas_cache"), description="Where rendered clips are cached.")
 
     @field_validator("speed_range")
@@ -89,6 +125,26 @@ class DataConfig(_Section):
         if high / low < 4.0:
             raise ValueError("must span at least 4x (high / low >= 4) so that speed invariance is worth learning")
         return value
+
+    @model_validator(mode="after")
+    def _cache_fits(self) -> "DataConfig":
+        # Each clip is stored as uint8 RGB (3 channels) and flow (2L channels), T snippets of size^2.
+        per_clip = (3 + 2 * self.flow_fields) * self.snippets * self.size**2
+        counts = {
+            "train_clips_per_class": self.train_clips_per_class,
+            "val_clips_per_class": self.val_clips_per_class,
+            "test_clips_per_class": self.test_clips_per_class,
+            "probe_clips_per_class": self.probe_clips_per_class,
+        }
+        total = sum(counts.values()) * WORLD_CLASSES * per_clip
+        if total > MAX_CLIP_CACHE_BYTES:
+            largest = max(counts, key=counts.__getitem__)
+            raise ValueError(
+                f"the clip counts ({', '.join(f'{k}={v}' for k, v in counts.items())}) at size {self.size}, "
+                f"{self.snippets} snippets and {self.flow_fields} flow fields need {total / 2**30:.0f} GiB of clip "
+                f"cache, above the {MAX_CLIP_CACHE_BYTES // 2**30} GiB limit; lower {largest} first"
+            )
+        return self
 
 
 class ArchitectureConfig(_Section):
@@ -168,6 +224,15 @@ class VisualizeConfig(_Section):
             raise ValueError("every chi must be a finite number >= 0")
         if len(set(value)) != len(value):
             raise ValueError("chi values must be distinct")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(seed < 0 for seed in value):
+            raise ValueError("every seed must be >= 0")
+        if len(set(value)) != len(value):
+            raise ValueError("seeds must be distinct (each (unit, chi, seed) is stored once)")
         return value
 
     @field_validator("tv_scale")
