@@ -49,21 +49,73 @@ SetOption = typer.Option(
 )
 
 
+@app.callback()
+def _options(
+    debug: bool = typer.Option(
+        False, "--debug", help="On an error, also print the traceback (e.g. of a failing model function)."
+    ),
+) -> None:
+    """Options for every command (give them before the command: `atlas --debug build`)."""
+
+
+def _debugging() -> bool:
+    from typer._click.globals import get_current_context  # typer's own click, which runs the commands
+
+    context = get_current_context(silent=True)
+    return bool(context is not None and context.find_root().params.get("debug"))
+
+
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Report AtlasError as a one-paragraph message and exit 2."""
+    """Report AtlasError (and a full disk) as a one-paragraph message and exit 2; the traceback
+    only with --debug."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except AtlasError as error:
+            if _debugging() and error.__cause__ is not None:
+                import traceback
+
+                traceback.print_exception(error.__cause__, file=sys.stderr)
             typer.secho(f"Error: {error}", fg=typer.colors.RED, err=True)
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt:
             typer.secho("Interrupted; finished results are kept and a rerun continues.", err=True)
             raise typer.Exit(code=130) from None
+        except Exception as error:
+            if not _disk_full(error) or _debugging():
+                raise
+            typer.secho(f"Error: {_disk_full_message(error, kwargs)}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(code=2) from None
 
     return wrapper
+
+
+def _disk_full(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) is 'no space left on device'."""
+    import errno
+
+    seen: BaseException | None = error
+    while seen is not None:
+        if getattr(seen, "errno", None) == errno.ENOSPC or "No space left on device" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _disk_full_message(error: BaseException, options: dict[str, Any]) -> str:
+    try:
+        output = str(resolve_config(options.get("config"), options.get("sets"), output=options.get("output")).output)
+    except AtlasError:
+        output = str(options.get("output") or "the output folder")
+    where = getattr(error, "filename", None)
+    return (
+        f"The disk holding the output folder {output} is full (no space left on device"
+        f"{f' while writing {where}' if where else ''}). Free space there or choose another folder with "
+        "--output; finished results are kept and a rerun continues where this one stopped "
+        "(`atlas build --dry-run` estimates what is still to do)."
+    )
 
 
 def resolve_config(config: Optional[Path], sets: Optional[list[str]], **fields: Any) -> AtlasConfig:

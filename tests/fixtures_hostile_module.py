@@ -13,3 +13,9 @@ if _MARK:
 def build() -> None:
     if _MARK:
         Path(_MARK).write_text("called")
+
+
+def broken() -> None:
+    """A user model function with a bug in it."""
+    widths = {"conv1": 7}
+    raise ValueError(f"bad width {widths['conv1']}")

@@ -1,7 +1,8 @@
 """Preview a built site over HTTP on this machine (the search and videos need a server, not file://).
 
 A small threaded static server with HTTP range requests, which browsers use to stream and
-loop videos. It serves exactly the built folder, as a static host would.
+loop videos. It serves exactly the built folder, as a static host would: folders without an
+index.html are not listed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ class RangeRequestHandler(SimpleHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - signature of the base class
         pass
+
+    def list_directory(self, path):  # type: ignore[no-untyped-def]
+        # A folder without index.html is not a page: answer 404 like a static host, never list it.
+        self.send_error(HTTPStatus.NOT_FOUND, "Not found")
+        return None
 
     def send_head(self):  # type: ignore[no-untyped-def]
         match = _RANGE.match(self.headers.get("Range", "").strip())

@@ -204,10 +204,15 @@ def _import_model(target: str) -> tuple[nn.Module, ModelDescription]:
         raise ModelError(
             f"Cannot import module {module_name!r} for model {target!r} ({error}); is it on PYTHONPATH?"
         ) from error
+    except Exception as error:  # noqa: BLE001 - the user's module failed while being imported
+        raise _user_code_error(target, f"importing module {module_name!r}", error) from error
     function = getattr(module, function_name, None)
     if not callable(function):
         raise ModelError(f"Module {module_name!r} has no function {function_name!r} (from model path {target!r}).")
-    result = function()
+    try:
+        result = function()
+    except Exception as error:  # noqa: BLE001 - whatever the user's function raises, say where it came from
+        raise _user_code_error(target, f"calling {function_name}()", error) from error
     if not isinstance(result, tuple) or len(result) not in (2, 3) or not isinstance(result[0], nn.Module):
         raise ModelError(
             f"{target} must return (nn.Module, ModelDescription) or (nn.Module, tuple[InputSpec, ...][, classes]); "
@@ -224,6 +229,16 @@ def _import_model(target: str) -> tuple[nn.Module, ModelDescription]:
         return model, describe_by_probe(target, model, inputs, classes)
     raise ModelError(
         f"{target} returned {type(second).__name__} as its second item; expected a ModelDescription or InputSpecs."
+    )
+
+
+def _user_code_error(target: str, doing: str, error: Exception) -> ModelError:
+    """One paragraph for a failure inside the user's model code (its traceback is kept as the cause)."""
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return ModelError(
+        f"The model given as model.source = {target!r} failed while {doing}: {type(error).__name__}"
+        f"{': ' + first if first else ''}. This is an error in that code, not in the atlas; fix it there "
+        "(run with `atlas --debug ...` to see its traceback)."
     )
 
 
