@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from generator.cli import app
 from generator.store.tables import TABLE_FILES, read_table, table_path
-from generator.store.verify import file_problem
+from generator.store.verify import file_problem, verify_folder
 
 VOLATILE = {"wall_seconds"}  # the only column that differs between two identical builds
 
@@ -97,30 +97,35 @@ DAMAGES = {
 }
 
 
-@pytest.mark.parametrize("case", list(DAMAGES))
-def test_a_damaged_file_is_detected_logged_and_recomputed(
-    case: str, reference: dict, tmp_path: Path, caplog: pytest.LogCaptureFixture
+def _damage_every_kind(output: Path) -> list[Path]:
+    """One file of each kind damaged (a file is picked once, by the first pattern that finds it)."""
+    victims: list[Path] = []
+    for pattern, damage in DAMAGES.values():
+        victim = next(p for p in sorted(output.glob(pattern)) if p.is_file() and p not in victims)
+        damage(victim)
+        assert file_problem(victim) is not None, f"the check must see the damage of {victim}"
+        victims.append(victim)
+    return victims
+
+
+def test_damaged_files_of_every_kind_are_logged_and_recomputed(
+    reference: dict, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     output = copy_of(reference, tmp_path)
-    pattern, damage = DAMAGES[case]
-    victim = _first(output, pattern)
-    damage(victim)
-    assert file_problem(victim) is not None, "the check must see the damage"
+    victims = _damage_every_kind(output)
     with caplog.at_level(logging.WARNING, logger="generator.store"):
         rebuild(reference, output)
-    if not victim.name.endswith(".parquet"):  # tables are rewritten from the rest anyway
-        assert str(victim) in caplog.text
-    assert victim.is_file() and file_problem(victim) is None
+    for victim in victims:
+        if not victim.name.endswith(".parquet"):  # the tables are rewritten from the rest anyway
+            assert str(victim) in caplog.text
+        assert victim.is_file() and file_problem(victim) is None, victim
     assert tables(output) == reference["tables"]
     assert leftovers(output) == []
 
 
 def test_verify_reports_then_heals_a_whole_folder(reference: dict, tmp_path: Path) -> None:
     output = copy_of(reference, tmp_path)
-    victims = [_first(output, pattern) for pattern, _ in DAMAGES.values()]
-    for victim, (_, damage) in zip(victims, DAMAGES.values()):
-        if victim.exists() and file_problem(victim) is None:
-            damage(victim)
+    victims = _damage_every_kind(output)
     report = CliRunner().invoke(app, build_args(output, reference["cache"]) + ["--verify", "--dry-run"])
     assert report.exit_code == 0, report.output
     unique = sorted(set(victims))
@@ -130,8 +135,7 @@ def test_verify_reports_then_heals_a_whole_folder(reference: dict, tmp_path: Pat
     assert f"{len(unique)} damaged file(s) (removed; this build recomputes them)" in healed.output
     assert all(file_problem(v) is None for v in unique)
     assert tables(output) == reference["tables"]
-    clean = CliRunner().invoke(app, build_args(output, reference["cache"]) + ["--verify", "--dry-run"])
-    assert "0 damaged file(s)." in clean.output
+    assert verify_folder(output, heal=False) == []
 
 
 def test_a_failed_result_is_retried_and_counted(reference: dict, tmp_path: Path) -> None:
@@ -215,3 +219,96 @@ def test_a_second_run_on_the_same_folder_names_the_process_holding_it(reference:
     with output_lock(output):  # the kernel freed the killed holder's lock
         assert (output / LOCK_FILE).is_file()
     rebuild(reference, output)
+
+
+# --- SIGKILL at each stage -----------------------------------------------------------------------
+
+# Runs `atlas` with os.replace wrapped: once N files whose destination contains PATTERN have been
+# moved into place, the process kills itself with SIGKILL just before the next one, leaving that
+# file's temporary .part (or the site's work folder) behind, as a real kill would.
+KILLER = """
+import os, signal, sys
+pattern, after = sys.argv[1], int(sys.argv[2])
+real, seen = os.replace, [0]
+def replace(source, target, *args, **kwargs):
+    if pattern in str(target):
+        if seen[0] >= after:
+            os.kill(os.getpid(), signal.SIGKILL)
+        seen[0] += 1
+    return real(source, target, *args, **kwargs)
+os.replace = replace
+sys.argv = ["atlas", *sys.argv[3:]]
+from generator.cli import main
+main()
+"""
+
+# stage -> (files removed from a finished atlas first, so that the stage has work; pattern; after)
+KILLS = {
+    "statistics": ("statistics", "/statistics/activations_", 0),
+    "visualisation": ("results", "/results/", 2),
+    "videos": ("media", "/media/", 5),
+    "tables": (None, "/tables/", 2),
+    "table set": (None, "/table-set.json", 0),
+    "site": (None, "/site", 0),
+}
+
+
+@pytest.mark.parametrize("stage", list(KILLS))
+def test_sigkill_at_each_stage_then_rerun(stage: str, reference: dict, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    output = copy_of(reference, tmp_path)
+    removed, pattern, after = KILLS[stage]
+    if removed:
+        shutil.rmtree(output / removed)
+    root = Path(__file__).resolve().parents[1]
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLER, pattern, str(after), *build_args(output, reference["cache"])],
+        cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert killed.returncode == -9, (killed.returncode, killed.stderr[-2000:])
+    assert leftovers(output), "a kill mid-write leaves a temporary file or folder"
+    rebuild(reference, output)
+    assert tables(output) == reference["tables"]
+    assert leftovers(output) == []
+    assert (output / "site" / "index.html").is_file()
+
+
+# --- a full disk -----------------------------------------------------------------------------------
+
+
+def _mount_tmpfs(folder: Path, size: str) -> str | None:
+    """Mount a tmpfs of ``size`` at ``folder``; the reason when this machine does not allow it."""
+    import subprocess
+
+    if shutil.which("mount") is None:
+        return "no mount command"
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                          capture_output=True, text=True)  # fmt: skip
+    return None if done.returncode == 0 else f"cannot mount a tmpfs here ({done.stderr.strip() or 'not root'})"
+
+
+def test_a_full_disk_stops_with_one_message_and_a_rerun_with_room_heals(reference: dict, tmp_path: Path) -> None:
+    import subprocess
+
+    disk = tmp_path / "disk"
+    reason = _mount_tmpfs(disk, "2m")  # the tiny atlas needs about 3.5 MB besides its site
+    if reason:
+        pytest.skip(reason)
+    try:
+        output = disk / "atlas"
+        for kept in ("statistics", "results"):  # computed already: the disk fills while videos are written
+            shutil.copytree(reference["output"] / kept, output / kept)
+        full = CliRunner().invoke(app, build_args(output, reference["cache"]))
+        assert full.exit_code == 2, full.output
+        message = " ".join(full.output.split())
+        assert f"The disk holding the output folder {output} is full" in message and "Traceback" not in message
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        rebuild(reference, output)
+        assert tables(output) == reference["tables"]
+        assert leftovers(output) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)

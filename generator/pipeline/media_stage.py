@@ -11,6 +11,7 @@ the build.
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -140,7 +141,8 @@ def run_media_jobs(
     todo: list[Job] = []
     for job in dict.fromkeys(jobs):
         expected = job.expected()
-        if all(sound(root / p, file_problem) for p in expected.values()):  # damaged: removed, rewritten
+        # Every file is checked (a list, not a short-cut), so each damaged one is logged; the job rewrites them.
+        if all([sound(root / p, file_problem) for p in expected.values()]):
             paths[job] = expected
         else:
             todo.append(job)
@@ -160,6 +162,9 @@ def run_media_jobs(
             for job in todo:
                 _collect(job, _write(job, root), paths, failed)
                 bar.update(1)
+    full = next((reason for _, reason in failed if "No space left on device" in reason), None)
+    if full is not None:  # not one bad encode: every further write fails too, so stop the build here
+        raise OSError(errno.ENOSPC, "No space left on device", str(root))
     return MediaOutcome(paths=paths, written=len(todo) - len(failed), cached=cached, failed=tuple(failed))
 
 

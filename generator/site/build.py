@@ -16,6 +16,7 @@ MkDocs time and keeps the search index to titles and prose.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -284,6 +285,8 @@ def run_mkdocs(config_file: Path, strict: bool = True) -> None:
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if result.returncode != 0:
         output = "\n".join(line for line in (result.stdout + result.stderr).splitlines() if line.strip())
+        if "No space left on device" in output:
+            raise OSError(errno.ENOSPC, "No space left on device", str(config_file.parent))
         raise AtlasError(f"MkDocs could not build the site (exit code {result.returncode}):\n{output[-4000:]}")
 
 

@@ -47,20 +47,43 @@ def npz_problem(path: Path | str, required: Iterable[str] = ()) -> str | None:
     return f"missing arrays {', '.join(missing)}" if missing else None
 
 
-def result_problem(path: Path | str) -> str | None:
-    """What is wrong with a stored visualisation result (see generator.store.results), or None."""
-    problem = npz_problem(path, ("loss", "meta"))
-    if problem:
-        return problem
-    with np.load(Path(path), allow_pickle=False) as data:
-        if not any(name.startswith("input_") for name in data.files):
-            return "no optimised inputs"
-        if any(data[name].ndim != 4 for name in data.files if name.startswith("input_")):
-            return "optimised inputs are not (C, T, H, W)"
-        try:
-            meta = json.loads(bytes(data["meta"]).decode())
-        except (ValueError, UnicodeDecodeError):
-            return "its metadata is not JSON"
+def result_problem(path: Path | str, thorough: bool = False) -> str | None:
+    """What is wrong with a stored visualisation result (see generator.store.results), or None.
+
+    The quick check (every rerun) opens the archive (its central directory sits at the end,
+    so any truncation fails here), reads the metadata and loss and every input's header
+    (4-D shape); ``thorough`` (``atlas build --verify``) also decompresses every input and
+    checks its CRC."""
+    if thorough:
+        problem = npz_problem(path, ("loss", "meta"))
+        if problem:
+            return problem
+    try:
+        with zipfile.ZipFile(Path(path)) as archive:
+            names = {name.removesuffix(".npy") for name in archive.namelist()}
+            missing = [name for name in ("loss", "meta") if name not in names]
+            if missing:
+                return f"missing arrays {', '.join(missing)}"
+            inputs = sorted(name for name in names if name.startswith("input_"))
+            if not inputs:
+                return "no optimised inputs"
+            for name in inputs:
+                with archive.open(f"{name}.npy") as member:
+                    major, _ = np.lib.format.read_magic(member)
+                    read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                    shape = read_header(member)[0]
+                if len(shape) != 4:
+                    return f"{name} is not (C, T, H, W)"
+            with archive.open("meta.npy") as member:
+                meta_bytes = np.lib.format.read_array(member, allow_pickle=False).tobytes()
+            with archive.open("loss.npy") as member:
+                np.lib.format.read_array(member, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as error:
+        return f"unreadable ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+    try:
+        meta = json.loads(meta_bytes.decode())
+    except (ValueError, UnicodeDecodeError):
+        return "its metadata is not JSON"
     if not isinstance(meta, dict) or "status" not in meta or "unit_id" not in meta:
         return "its metadata lacks status or unit_id"
     return None
@@ -140,7 +163,7 @@ def file_problem(path: Path | str) -> str | None:
     """The check that fits the file's kind (by suffix); None for kinds without a check."""
     suffix = Path(path).suffix.lower()
     if suffix == ".npz":
-        return result_problem(path) if _in_results(Path(path)) else npz_problem(path)
+        return result_problem(path, thorough=True) if _in_results(Path(path)) else npz_problem(path)
     if suffix == ".png":
         return png_problem(path)
     if suffix == ".mp4":
