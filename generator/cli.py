@@ -321,8 +321,9 @@ def visualize(
     """Run activation maximisation for the selected units at every chi and seed.
 
     Results are stored one file per (unit, chi, seed) under OUTPUT/results, keyed by the model
-    hash and the settings; existing results are never recomputed, so an interrupted run continues
-    where it stopped. Under torchrun each rank visualises its share of the units.
+    hash and the settings; finished results are never recomputed, so an interrupted run continues
+    where it stopped (a damaged result file is recomputed, a failed result retried). Under torchrun
+    each rank visualises its share of the units.
     """
     cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device})
     if dry_run:

@@ -4,7 +4,6 @@ disk, a 300-character class name; and `atlas serve` shows pages, never folder li
 from __future__ import annotations
 
 import errno
-import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,7 +14,7 @@ from generator.cli import app
 from generator.site.build import render_site
 from generator.site.fake import make_fake_atlas
 from generator.site.paths import class_page
-from generator.site.serve import make_server
+from generator.site.serve import serving
 from generator.store.keys import MAX_SEGMENT, safe_segment
 
 
@@ -61,10 +60,7 @@ def test_serve_answers_404_for_folders_without_an_index(tmp_path: Path) -> None:
     (tmp_path / "index.html").write_text("<p>home</p>")
     (tmp_path / "files" / "media").mkdir(parents=True)
     (tmp_path / "files" / "media" / "a.mp4").write_bytes(b"x")
-    server = make_server(tmp_path, port=0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}/"
-    try:
+    with serving(tmp_path) as base:
         assert urllib.request.urlopen(base).read() == b"<p>home</p>"
         for folder in ("files/", "files/media/"):
             try:
@@ -73,6 +69,3 @@ def test_serve_answers_404_for_folders_without_an_index(tmp_path: Path) -> None:
             except urllib.error.HTTPError as error:
                 assert error.code == 404
         assert urllib.request.urlopen(base + "files/media/a.mp4").read() == b"x"
-    finally:
-        server.shutdown()
-        server.server_close()

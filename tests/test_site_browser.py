@@ -8,7 +8,6 @@ through executable_path).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +24,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwrig
 
 from generator.site.build import render_site  # noqa: E402
 from generator.site.fake import make_fake_atlas  # noqa: E402
-from generator.site.serve import make_server  # noqa: E402
+from generator.site.serve import serving  # noqa: E402
 
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
@@ -47,14 +46,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     layers = [("appearance/conv1_1", 4), ("motion/conv1_1", 4), ("fusion/conv5_fusion", 3), ("class", 0)]
     atlas = make_fake_atlas(root / "atlas", layers, [0.1, 1.0, 10.0], CLASSES, with_media=True, seed=3)
     site = render_site(atlas, root / "site", title="Browser Atlas")
-    server = make_server(site, port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(site) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

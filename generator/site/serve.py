@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -83,6 +86,19 @@ def make_server(site_dir: Path | str, host: str = "127.0.0.1", port: int = 8000)
         return ThreadingHTTPServer((host, port), handler)
     except OSError as error:
         raise AtlasError(f"Cannot serve on {host}:{port} ({error}); choose another port.") from None
+
+
+@contextmanager
+def serving(site_dir: Path | str, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve the built site from a background thread for the block; yields its base URL."""
+    server = make_server(site_dir, host, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def serve_site(site_dir: Path | str, host: str = "127.0.0.1", port: int = 8000) -> None:
