@@ -28,7 +28,8 @@ def _checkpoint(path: Path, architecture: dict, state: dict | None = None) -> Pa
 def test_a_checkpoint_cannot_import_or_call_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mark = tmp_path / "mark"
     monkeypatch.setenv("ATLAS_TEST_HOSTILE_MARK", str(mark))
-    path = _checkpoint(tmp_path / "evil.pt", {"builder": "import", "kwargs": {"target": "tests.fixtures_hostile_module:build"}})
+    record = {"builder": "import", "kwargs": {"target": "tests.fixtures_hostile_module:build"}}
+    path = _checkpoint(tmp_path / "evil.pt", record)
     for source in ("default", "small_fusion"):
         with pytest.raises(CheckpointError, match="may name only small_fusion, fusion_vgg16, torchvision"):
             load(source, path)
@@ -59,11 +60,19 @@ def test_absurd_arguments_are_rejected_before_building(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kwargs: dict, field: str
 ) -> None:
     built: list[dict] = []
-    monkeypatch.setitem(registry.BUILDERS, "small_fusion", (registry.SmallFusionArguments, lambda **kw: built.append(kw)))
+    refuse = (registry.SmallFusionArguments, lambda **kw: built.append(kw))
+    monkeypatch.setitem(registry.BUILDERS, "small_fusion", refuse)
     path = _checkpoint(tmp_path / "huge.pt", {"builder": "small_fusion", "kwargs": kwargs})
     with pytest.raises(CheckpointError, match=rf"invalid small_fusion architecture arguments: {field}"):
         load("default", path)
     assert built == []
+
+
+def test_torchvision_records_name_only_known_networks(tmp_path: Path) -> None:
+    record = {"builder": "torchvision", "kwargs": {"name": "../../os", "frames": 4}}
+    expected = r"invalid torchvision architecture arguments: name: Value error, must be one of r3d_18"
+    with pytest.raises(CheckpointError, match=expected):
+        load("torchvision:r3d_18", _checkpoint(tmp_path / "tv.pt", record))
 
 
 def test_in_bounds_but_oversized_or_unfitting_records_allocate_nothing(tmp_path: Path) -> None:

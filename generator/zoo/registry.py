@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError, field_validator
 from torch import nn
 
 from generator.errors import CheckpointError, ModelError
@@ -57,9 +57,12 @@ class TorchvisionArguments(_Arguments):
     frames: Annotated[StrictInt, Field(ge=1, le=128)] | None = None
     size: Annotated[StrictInt, Field(ge=1, le=512)] | None = None
 
-    def model_post_init(self, context: Any) -> None:
-        if self.name not in VIDEO_NETS:
-            raise ValueError(f"name must be one of {', '.join(VIDEO_NETS)}, got {self.name!r}")
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in VIDEO_NETS:
+            raise ValueError(f"must be one of {', '.join(VIDEO_NETS)}")
+        return value
 
 
 BUILDERS: Mapping[str, tuple[type[_Arguments], Callable[..., nn.Module]]] = {
