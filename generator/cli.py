@@ -373,7 +373,7 @@ def site(
     first.
     """
     cfg = resolve_config(config, sets, **{"output": output})
-    with _locked(cfg):
+    with _locked(cfg, create=False):
         built = _render_site(cfg)
     typer.echo(f"Site built in {built}; open {built / 'index.html'} or run `atlas serve`.")
 
@@ -450,7 +450,7 @@ def build(
     typer.echo(f"Open {built / 'index.html'}")
 
 
-def _locked(cfg: AtlasConfig):
+def _locked(cfg: AtlasConfig, create: bool = True):
     """Hold the output folder's lock for a run that writes it (under torchrun, rank 0 holds it for
     all ranks); leftovers of killed runs are removed once it is held."""
     import os
@@ -458,7 +458,7 @@ def _locked(cfg: AtlasConfig):
     from generator.pipeline.distributed import detect
     from generator.store.lock import output_lock
 
-    return output_lock(cfg.output, enabled=detect(os.environ).is_main, log=typer.echo)
+    return output_lock(cfg.output, enabled=detect(os.environ).is_main, log=typer.echo, create=create)
 
 
 def _verify_output(output: Path, heal: bool) -> None:

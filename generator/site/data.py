@@ -111,8 +111,8 @@ def png_size(path: Path) -> tuple[int, int] | None:
 def load_atlas(atlas_dir: Path | str, strict: bool = True) -> AtlasData:
     """Read an atlas folder's tables and manifest; media paths become site paths (``files/...``)."""
     root = Path(atlas_dir)
-    check_table_set(root)  # a half-rewritten set (killed build) is refused, never shown
     manifest = read_manifest(manifest_path(root))
+    check_table_set(root)  # a half-rewritten set (killed build) is refused, never shown
     tables = {name: _clean(read_table(table_path(root, name), name).to_pylist()) for name in (
         "units", "visualizations", "classes", "confusions", "top_clips")}  # fmt: skip
     clips_in_cases = [clip for case in manifest["failure_cases"] for clip in case.get("clips", [])]

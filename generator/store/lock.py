@@ -25,12 +25,15 @@ LOCK_FILE = ".atlas.lock"
 
 
 @contextmanager
-def output_lock(output: Path | str, enabled: bool = True, log: Callable[[str], None] | None = None) -> Iterator[None]:
-    """Hold the lock of ``output`` for the block (AtlasError naming the holder if another run has it)."""
-    if not enabled:
+def output_lock(
+    output: Path | str, enabled: bool = True, log: Callable[[str], None] | None = None, create: bool = True
+) -> Iterator[None]:
+    """Hold the lock of ``output`` for the block (AtlasError naming the holder if another run has it).
+    ``create=False``: a missing folder is not made (the command then reports it), and nothing is locked."""
+    folder = Path(output)
+    if not enabled or (not create and not folder.is_dir()):
         yield
         return
-    folder = Path(output)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         handle = open(folder / LOCK_FILE, "a+", encoding="utf-8")
