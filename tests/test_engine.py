@@ -121,7 +121,7 @@ def test_defaults_are_the_papers() -> None:
 
 
 def test_presets() -> None:
-    assert set(PRESETS) == {"paper", "fourier", "robust"}
+    assert set(PRESETS) == {"paper", "atlas", "fourier", "robust"}
     assert PRESETS["paper"]() == EngineSettings()
     assert PRESETS["fourier"]().parameterization == "fourier"
     robust = PRESETS["robust"](steps=7)

@@ -60,6 +60,7 @@ HOOKS = Path(__file__).with_name("mkdocs_hooks.py")
 SITE_MARKER = ".atlas-site.json"
 MERGED_PAGES = ("index.md",)  # hand-written pages merged into generated ones (plus failures/<slug>.md)
 HOW_TO_READ = "how-to-read.md"
+PYTHON_API = "python-api.md"
 Log = Callable[[str], None]
 
 
@@ -188,7 +189,9 @@ def _nav(data: AtlasData, hand: Mapping[str, Path]) -> list[Any]:
     cases_nav = [{safe_title(c["title"]): failure_page(c["slug"])} for c in cases]
     nav.append({"Failure cases": ["failures/index.md", *cases_nav]})
     nav.append({"Findings": "findings.md"})
-    known = (*MERGED_PAGES, HOW_TO_READ)
+    if PYTHON_API in hand:
+        nav.append({"Python API": PYTHON_API})
+    known = (*MERGED_PAGES, HOW_TO_READ, PYTHON_API)
     extra = [rel for rel in hand if rel.endswith(".md") and "/" not in rel and rel not in known]
     nav.extend(sorted(extra))
     return nav
