@@ -201,6 +201,12 @@ class VisualizeConfig(_Section):
     momentum: float = Field(0.9, ge=0, lt=1)
     jitter: bool = True
     leaky_slope: float = Field(0.05, ge=0, lt=1)
+    rms_decay: float = Field(0.9, ge=0, lt=1, description="Decay of the optimiser's running mean square.")
+    norm_projection: bool = Field(True, description="Project each input onto the norm ball of radius 2B after every step.")
+    alpha_scale: dict[Literal["rgb", "flow"], float] = Field(
+        default_factory=lambda: {"rgb": 1.0, "flow": 1.0},
+        description="Per input kind, a factor on the alpha-norm weight lam_alpha = (1 / B)^alpha (1 = the paper).",
+    )
     leaky_fraction: float = Field(
         2 / 3, ge=0, le=1,
         description="Share of the steps run with leaky ReLUs; the rest use the network's own (1 = the paper).",
@@ -212,6 +218,15 @@ class VisualizeConfig(_Section):
     )
     objective: Literal["centre", "mean"] = "centre"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    spatial_decay: float = Field(1.0, ge=0, le=4, description="'fourier' preset: spatial 1/f exponent.")
+    temporal_decay: float = Field(0.5, ge=0, le=4, description="'fourier' preset: temporal 1/f exponent.")
+    decorrelate_colour: bool = Field(True, description="'fourier' preset: optimise RGB in a decorrelated colour basis.")
+    robust_scale: float | None = Field(
+        None, ge=0, lt=0.5, description="Largest relative random scale per step; empty = the preset's (0.1 for 'robust')."
+    )
+    robust_rotation: float | None = Field(
+        None, ge=0, le=45, description="Largest random rotation in degrees per step; empty = the preset's (10 for 'robust')."
+    )
     channels_last: bool = True
     batch_size: int | None = Field(None, ge=1, description="Rows per batch; empty = chosen for the device.")
     compile: bool = False
@@ -235,7 +250,7 @@ class VisualizeConfig(_Section):
             raise ValueError("seeds must be distinct (each (unit, chi, seed) is stored once)")
         return value
 
-    @field_validator("tv_scale")
+    @field_validator("tv_scale", "alpha_scale")
     @classmethod
     def _tv_scale(cls, value: dict[str, float]) -> dict[str, float]:
         if set(value) != {"rgb", "flow"}:

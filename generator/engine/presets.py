@@ -4,8 +4,8 @@ extras beyond the paper."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields
 
+from generator.config import VisualizeConfig
 from generator.engine.settings import EngineSettings
 
 
@@ -37,11 +37,8 @@ def atlas(**overrides: object) -> EngineSettings:
     (temporal DCT basis, leaky ReLUs for the first two thirds of the steps, a larger
     variation weight on the motion stream); ``preset`` in it names the parameterisation.
     """
-    from generator.config import VisualizeConfig  # the schema is the one source of these values
-
-    names = {f.name for f in fields(EngineSettings)}
-    values = {k: v for k, v in VisualizeConfig().model_dump().items() if k in names}
-    return EngineSettings(**{**values, **overrides})  # type: ignore[arg-type]
+    defaults = EngineSettings.from_config(VisualizeConfig())  # the schema is the one source of these values
+    return defaults.replace(**overrides) if overrides else defaults
 
 
 PRESETS: dict[str, Callable[..., EngineSettings]] = {

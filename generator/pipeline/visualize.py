@@ -50,9 +50,7 @@ class StageSummary:
 
 def engine_settings(visualize: VisualizeConfig) -> EngineSettings:
     """The engine's settings for the ``visualize`` section."""
-    names = {f.name for f in dataclasses.fields(EngineSettings)}
-    values = {k: v for k, v in visualize.model_dump().items() if k in names}
-    return EngineSettings(**values)
+    return EngineSettings.from_config(visualize)
 
 
 def settings_identity(settings: EngineSettings, device: torch.device) -> dict:
