@@ -85,7 +85,9 @@ class ModelConfig(_Section):
     checkpoint: Path | None = Field(None, description="Checkpoint file to load; the default model ships its own.")
     weights: str | None = Field(
         None,
-        description="For torchvision or VGG towers: a weights file, 'cache' (local torch cache) or 'random'.",
+        description="Required for fusion_vgg16 and torchvision sources without a checkpoint: 'imagenet' "
+        "(fusion_vgg16 towers) or 'kinetics400' (torchvision), each one fixed file from the local torch cache; "
+        "a weights file; or 'random' (an untrained network).",
     )
 
     @field_validator("source")
@@ -199,14 +201,14 @@ class VisualizeConfig(_Section):
     )
     lr_scale: float = Field(0.05, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
-    jitter: bool = True
-    leaky_slope: float = Field(0.05, ge=0, lt=1)
     rms_decay: float = Field(0.9, ge=0, lt=1, description="Decay of the optimiser's running mean square.")
     norm_projection: bool = Field(True, description="Project each input onto the norm ball of radius 2B after every step.")
     alpha_scale: dict[Literal["rgb", "flow"], float] = Field(
         default_factory=lambda: {"rgb": 1.0, "flow": 1.0},
         description="Per input kind, a factor on the alpha-norm weight lam_alpha = (1 / B)^alpha (1 = the paper).",
     )
+    jitter: bool = True
+    leaky_slope: float = Field(0.05, ge=0, lt=1)
     leaky_fraction: float = Field(
         2 / 3, ge=0, le=1,
         description="Share of the steps run with leaky ReLUs; the rest use the network's own (1 = the paper).",
@@ -216,8 +218,6 @@ class VisualizeConfig(_Section):
         description="Basis of the optimised time axis: 'dct' (same optimum, steps not throttled by "
         "the chi term) or 'pixel' (the paper's optimisation path).",
     )
-    objective: Literal["centre", "mean"] = "centre"
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
     spatial_decay: float = Field(1.0, ge=0, le=4, description="'fourier' preset: spatial 1/f exponent.")
     temporal_decay: float = Field(0.5, ge=0, le=4, description="'fourier' preset: temporal 1/f exponent.")
     decorrelate_colour: bool = Field(True, description="'fourier' preset: optimise RGB in a decorrelated colour basis.")
@@ -227,6 +227,8 @@ class VisualizeConfig(_Section):
     robust_rotation: float | None = Field(
         None, ge=0, le=45, description="Largest random rotation in degrees per step; empty = the preset's (10 for 'robust')."
     )
+    objective: Literal["centre", "mean"] = "centre"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     channels_last: bool = True
     batch_size: int | None = Field(None, ge=1, description="Rows per batch; empty = chosen for the device.")
     compile: bool = False

@@ -79,10 +79,10 @@ def load(source: str, checkpoint: Path | str | None = None, *, weights: str | No
 
     * "default": the embedded checkpoint generator/zoo/weights/default.pt (or ``checkpoint``).
     * "small_fusion" / "fusion_vgg16": an atlas checkpoint or a plain state dict, or fresh
-      weights when ``checkpoint`` is None (fusion_vgg16: ``weights`` "cache"/"imagenet",
-      "random" or a VGG-16 file chooses the tower initialisation, see ``fusion_vgg16``).
-    * "torchvision:<name>": Kinetics-400 weights from ``checkpoint`` or a ``weights`` file,
-      else the torch hub cache; ``weights="random"`` for an untrained network.
+      weights when ``checkpoint`` is None (fusion_vgg16 then needs ``weights``: "imagenet",
+      "random" or a VGG-16 file for the towers, see ``fusion_vgg16``).
+    * "torchvision:<name>": weights from ``checkpoint``, or ``weights`` (required otherwise):
+      "kinetics400" (the torch hub cache's file), a file, or "random" (untrained).
     * "package.module:function": the function returns (module, ModelDescription) or
       (module, inputs[, classes]); ``checkpoint`` optionally holds its weights.
     """
@@ -90,8 +90,8 @@ def load(source: str, checkpoint: Path | str | None = None, *, weights: str | No
     if weights is not None and not (source == "fusion_vgg16" or source.startswith("torchvision:")):
         if not (source == "small_fusion" and weights == "random"):
             raise ModelError(
-                f"weights={weights!r} applies only to 'fusion_vgg16' (tower weights) and 'torchvision:<name>'; "
-                f"give the weights of {source!r} as a checkpoint instead."
+                f"model.weights = {weights!r} applies only to 'fusion_vgg16' (tower weights) and "
+                f"'torchvision:<name>'; give the weights of {source!r} as model.checkpoint instead."
             )
     if source == "default":
         path = checkpoint or DEFAULT_CHECKPOINT
