@@ -49,13 +49,14 @@ from generator.site.pages import (
     layer_pages,
     unit_pages,
 )
+from generator.resources import resource_path
 from generator.site.paths import class_page, failure_page, inside, layer_page, link, unit_page
 from generator.store.atomic import clean_leftovers, owner_tag, write_json
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES_DIR = REPO_ROOT / "templates"
-PAGES_DIR = REPO_ROOT / "site_src"
-BASE_CONFIG = REPO_ROOT / "mkdocs.yml"
+# Package data in an installed wheel, the repository's files in a checkout (generator/resources.py).
+TEMPLATES_DIR = resource_path("templates")
+PAGES_DIR = resource_path("site_src")
+BASE_CONFIG = resource_path("mkdocs.yml")
 HOOKS = Path(__file__).with_name("mkdocs_hooks.py")
 SITE_MARKER = ".atlas-site.json"
 MERGED_PAGES = ("index.md",)  # hand-written pages merged into generated ones (plus failures/<slug>.md)
