@@ -512,13 +512,27 @@ def test_rows_differing_only_in_chi_share_the_network_and_match_separate_runs() 
     from generator.zoo import load
 
     loaded = load("default")
-    settings = EngineSettings(steps=12)
+    settings = EngineSettings(steps=12, batch_size=8)
     layer = "appearance/conv2_1"
-    together = visualize_layer(loaded.model, loaded.description, layer, [0, 3], [1.0, 100.0], [0, 1], settings, "cpu")
-    for result in together:
-        alone = visualize_layer(
-            loaded.model, loaded.description, layer, [result.unit], [result.chi], [result.seed], settings, "cpu"
-        )[0]
+    # Count the rows (clips x snippets) that reach the layer: the engine's copy of the network
+    # keeps the hook (prepare_model deep-copies the module with its hooks).
+    seen = []
+    target = loaded.model.get_submodule(loaded.description.layer(layer).module)
+    handle = target.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[0]))
+    try:
+        together = visualize_layer(loaded.model, loaded.description, layer, [0, 3], [1.0, 100.0], [0, 1], settings, "cpu")
+        rows_together, seen[:] = sum(seen), []
+        alone_runs = []
+        for result in together:
+            alone_runs.append(visualize_layer(
+                loaded.model, loaded.description, layer, [result.unit], [result.chi], [result.seed], settings, "cpu"
+            )[0])  # fmt: skip
+        rows_alone = sum(seen)
+    finally:
+        handle.remove()
+    # 8 rows (2 units x 2 chis x 2 seeds) share 4 networks (unit x seed): half the rows of separate runs.
+    assert rows_alone > 0 and rows_together * 2 == rows_alone
+    for result, alone in zip(together, alone_runs):
         for name, value in alone.inputs.items():
             np.testing.assert_allclose(result.inputs[name], value, rtol=1e-4, atol=1e-3)
         np.testing.assert_allclose(result.loss, alone.loss, rtol=1e-4, atol=1e-4)
