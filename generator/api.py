@@ -27,12 +27,9 @@ from generator.engine import EngineSettings, VisualizationResult, visualize_laye
 from generator.engine.objective_algebra import OBJECTIVE_LAYER, Objective, objective_network, parse_unit_id
 from generator.engine.presets import PRESETS
 from generator.errors import ConfigError
-from generator.media.media_set import write_media_set
+from generator.media.media_set import MEDIA_KINDS, write_media_set
 from generator.zoo import LoadedModel, load
 from generator.zoo.spec import ModelDescription
-
-MEDIA_KINDS = ("composite", "appearance", "colorwheel", "xymag")
-
 
 def load_model(source: str = "default", checkpoint: Path | str | None = None, weights: str | None = None) -> LoadedModel:
     """A network ready to visualise (``source`` as in the configuration's ``model.source``)."""
@@ -153,7 +150,7 @@ def visualize(
     *,
     preset: str | EngineSettings = "atlas",
     transform: nn.Module | None = None,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     unit_scale: float | None = None,
     **settings: object,
 ) -> Visualization:
@@ -166,7 +163,10 @@ def visualize(
     ``transform``: an nn.Module applied to the list of inputs before the network in every
     optimisation step (beside the preset's jitter); objectives only. ``unit_scale``: rho, the
     unit's largest response on real data, so that the objective is w = 1/rho times it.
+    ``device``: default the GPU when there is one, else the CPU.
     """
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     engine = engine_settings_for(preset, settings)
     rho = None if unit_scale is None else {0: float(unit_scale)}
     if isinstance(target, Objective):

@@ -137,7 +137,7 @@ def test_a_unit_id_runs_exactly_as_the_engine_runs_it(model):
     from generator.engine import visualize_layer
 
     settings = PRESETS["atlas"](steps=3)
-    api = visualize(model, "motion/conv3_1/0017", chi=[1, 100], steps=3)
+    api = visualize(model, "motion/conv3_1/0017", chi=[1, 100], steps=3, device="cpu")
     direct = visualize_layer(model.model, model.description, "motion/conv3_1", [17], [1, 100], [0], settings, "cpu")
     for a, b in zip(api.results, direct):
         assert a.activation == b.activation
