@@ -64,8 +64,8 @@ def _responses(model, inputs, layers):
 def test_a_composed_objective_reports_its_value_on_the_network_and_is_raised(model):
     """activation == u17 - 0.5 u3 recomputed by hooks on the plain network; more steps, a higher value."""
     target = objectives.unit("motion/conv3_1/0017") - 0.5 * objectives.unit("motion/conv3_1", 3)
-    short = visualize(model, target, chi=[10], steps=2, preset="paper")
-    longer = visualize(model, target, chi=[10], steps=30, preset="paper")
+    short = visualize(model, target, chi=[10], steps=2, preset="paper", device="cpu")
+    longer = visualize(model, target, chi=[10], steps=30, preset="paper", device="cpu")
     result = longer.results[0]
     assert result.ok and result.layer == "objective"
     inputs = [torch.from_numpy(result.inputs[s.name])[None] for s in model.description.inputs]
@@ -119,7 +119,7 @@ def test_a_transform_module_runs_in_every_step_and_not_in_the_final_measurement(
             return inputs
 
     count = Count()
-    r = visualize(model, objectives.unit("motion/conv2_1/0001"), chi=[1], steps=5, transform=count, preset="paper")
+    r = visualize(model, objectives.unit("motion/conv2_1/0001"), chi=[1], steps=5, transform=count, preset="paper", device="cpu")
     # The engine works on its own copy of the network and transform; the caller's is untouched.
     assert count.calls == 0 and r.results[0].steps == 5
     counted = objectives.unit("motion/conv2_1/0001")
@@ -156,7 +156,7 @@ def test_the_atlas_preset_is_the_configurations_visualize_section():
 
 
 def test_media_of_every_encoding_are_written_and_shown(model, tmp_path):
-    r = visualize(model, "motion/conv2_1/0003", chi=[1, 100], steps=2)
+    r = visualize(model, "motion/conv2_1/0003", chi=[1, 100], steps=2, device="cpu")
     paths = r.save(tmp_path)
     assert len(paths) == 2
     for kind in ("appearance", "colorwheel", "xymag", "composite"):
