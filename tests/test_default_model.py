@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from generator.config import AtlasConfig, config_hash
-from generator.train import card_path, confused_pairs, confusion_matrix, evaluate, probe_record, world_spec
+from generator.measures.classification import confused_pairs, confusion_matrix, evaluate, probe_record
+from generator.train import card_path, world_spec
 from generator.world import CLASSES, SyntheticClips
 from generator.zoo import DEFAULT_CHECKPOINT, load
 
