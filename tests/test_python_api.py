@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -176,6 +177,7 @@ def test_the_python_api_page_runs_as_written(tmp_path, monkeypatch):
     blocks = re.findall(r"```python\n(.*?)```", page, flags=re.S)
     assert len(blocks) >= 5
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # show() and save() examples write here
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, "python-api.md", "exec"), namespace)  # noqa: S102 - the page's own examples
