@@ -131,6 +131,8 @@ def layers(
             f"  {'+'.join(layer.streams)}"
         )
     typer.echo(f"{len(desc.layers)} layers, {total} units")
+    for note in desc.notes:
+        typer.echo(f"note: {note}")
 
 
 LayersOption = typer.Option(None, "--layers", help="Comma-separated layer names (default: the configured layers).")
