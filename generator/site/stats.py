@@ -189,6 +189,23 @@ def probe_explanation(case: Row) -> str:
     return text.strip() or f"See the numbers of this probe of {a}."
 
 
+def reliance_sentence(row: Row) -> str:
+    """What a class keeps without each stream, from its classes-table row."""
+    accuracy, motion, appearance = row.get("accuracy"), row.get("accuracy_motion_zeroed"), \
+        row.get("accuracy_appearance_zeroed")  # fmt: skip
+    if accuracy is None or motion is None or appearance is None:
+        return ""
+    lost_motion, lost_appearance = accuracy - motion, accuracy - appearance
+    text = (f"Accuracy {percent(accuracy)}; with the motion stream zeroed {percent(motion)} "
+            f"({-100 * lost_motion:+.0f} points), with the appearance at the mean frame {percent(appearance)} "
+            f"({-100 * lost_appearance:+.0f} points).")  # fmt: skip
+    if max(lost_motion, lost_appearance) < 0.1:
+        return text + " The class keeps its accuracy without either stream alone."
+    if abs(lost_motion - lost_appearance) < 0.1:
+        return text + " The class loses about as much without either stream."
+    return text + f" The class relies more on the {'motion' if lost_motion > lost_appearance else 'appearance'} stream."
+
+
 def number_label(key: str, classes: Sequence[str]) -> str:
     """A readable name for a failure-case number such as ``a_as_b`` or ``errors_to_ApplyLipstick``."""
     a, b = (list(classes) + ["A", "B"])[:2]
