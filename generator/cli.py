@@ -171,8 +171,8 @@ def _dry_run(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], with
 
     if not detect(os.environ).is_main:
         return
-    plan, _ = make_plan(cfg, layers, units)
-    for line in format_plan(plan, with_media=with_media, workers=workers):
+    plan, _ = make_plan(cfg, layers, units, workers=workers)
+    for line in format_plan(plan, with_media=with_media):
         typer.echo(line)
 
 
