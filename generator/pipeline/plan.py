@@ -6,23 +6,20 @@ each selected layer runs a few real optimisation steps of the batch the build wi
 once with one step and once with ``1 + CALIBRATION_STEPS``. The difference gives the
 seconds per step of that batch, the rest the fixed cost of a batch (noise, set-up, result
 records). A layer then costs its batches times (fixed cost + steps x step time). With CPU
-worker processes each worker is timed with its share of the threads and the layers are
-shared between the workers. Media time is estimated from the measured per-result cost in
+worker processes the calibration runs in such processes, started as the build starts them
+and timed while they compete for the cores as in the build; their start is timed too, and
+the layers' cost is shared between them. Media time is estimated from the measured per-result cost in
 :mod:`generator.pipeline.media_stage`. ``bench/dry_run_estimate.py`` compares the estimate
 with measured runs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
-import subprocess
-import sys
+import multiprocessing
 import time
-from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -32,7 +29,16 @@ from generator.pipeline.media_stage import MEDIA_WORKERS, SECONDS_PER_RESULT
 from generator.pipeline.select import Selection, resolve_device, select_units
 from generator.pipeline.statistics import world_matches
 from generator.engine.runtime import CPU_BATCH_SIZE
-from generator.pipeline.visualize import CHUNK_ROWS, CHUNK_ROWS_PARALLEL, engine_settings
+from generator.engine import EngineSettings, PreparedModel, prepare_model, visualize_layer
+from generator.pipeline.visualize import (
+    _WORKER,
+    CHUNK_ROWS,
+    CHUNK_ROWS_PARALLEL,
+    _pickled,
+    _start_worker,
+    engine_settings,
+)
+from generator.zoo.spec import ModelDescription
 from generator.zoo import DEFAULT_CHECKPOINT, LoadedModel, build_from_architecture, load
 from generator.zoo.loading import fixed_init_seed
 
@@ -122,16 +128,22 @@ def make_plan(
     # As the build: worker processes on the CPU only, and no more than there are chunks of rows.
     chunk_units = max(1, CHUNK_ROWS_PARALLEL // per_unit)
     chunks = sum(-(-(rows // per_unit) // chunk_units) for rows in todo.values())
-    parallel = min(workers, chunks) if device.type == "cpu" and workers > 1 and chunks > 1 else 1
-    costs = None
+    payload = _pickled(loaded.model) if device.type == "cpu" and workers > 1 and chunks > 1 else None
+    parallel = min(workers, chunks) if payload is not None else 1
+    costs, start = None, 0.0
     if timing and selection.layers:
-        threads = max(1, torch.get_num_threads() // parallel)
-        with _threads(threads):
-            costs = tuple(
-                _layer_cost(loaded, config, layer, chosen, todo[layer], device, parallel > 1)
-                for layer, chosen in selection.layers
-                if todo[layer] > 0
-            )
+        settings = engine_settings(config.visualize)
+        jobs = [
+            CalibrationJob(layer, tuple(chosen), tuple(config.visualize.chi), tuple(config.visualize.seeds),
+                           batch_rows(config, device, todo[layer], parallel > 1), todo[layer])
+            for layer, chosen in selection.layers
+            if todo[layer] > 0
+        ]  # fmt: skip
+        if payload is not None and parallel > 1:
+            costs, start = _calibrate_in_workers(payload, loaded.description, settings, jobs, parallel)
+        else:
+            prepared = prepare_model(loaded.model, settings, device)
+            costs = tuple(_time_layer(prepared, loaded.description, settings, job, device) for job in jobs)
     plan = Plan(
         model=loaded.description.name,
         model_hash=None if untrained else loaded.model_hash,
@@ -143,7 +155,7 @@ def make_plan(
         has_data=world_matches(loaded, config),
         layer_seconds=costs,
         workers=parallel,
-        start_seconds=_worker_start_seconds() if timing and parallel > 1 else 0.0,
+        start_seconds=start,
     )
     return plan, selection
 
@@ -191,28 +203,6 @@ def _cached_rows(
     return counts
 
 
-@contextlib.contextmanager
-def _threads(count: int) -> Iterator[None]:
-    """torch's intra-op threads set to ``count`` for the block (as a worker process has them)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _worker_start_seconds() -> float:
-    """Wall time of starting a Python process that imports what a visualisation worker imports
-    (the workers start together, so one start is paid once)."""
-    command = [sys.executable, "-c", "import generator.pipeline.visualize"]
-    root = str(Path(__file__).resolve().parents[2])
-    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH", "")]))
-    started = time.perf_counter()
-    subprocess.run(command, check=False, env={**os.environ, "PYTHONPATH": path}, capture_output=True)
-    return time.perf_counter() - started
-
-
 def batch_rows(config: AtlasConfig, device: torch.device, rows: int, parallel: bool) -> int:
     """Rows per engine batch in the build: the configured batch size, else on the CPU the
     engine's batch and on CUDA the whole chunk (the engine fills the memory with rows)."""
@@ -222,26 +212,32 @@ def batch_rows(config: AtlasConfig, device: torch.device, rows: int, parallel: b
     return max(1, min(CPU_BATCH_SIZE if device.type == "cpu" else chunk, rows))
 
 
-def _layer_cost(
-    loaded: LoadedModel, config: AtlasConfig, layer: str, units: tuple[int, ...], rows: int,
-    device: torch.device, parallel: bool,
-) -> LayerCost:
-    """Calibrate ``layer``: time a batch as the build runs it with 1 and with 1 + CALIBRATION_STEPS steps."""
-    from generator.engine import prepare_model, visualize_layer
+@dataclass(frozen=True)
+class CalibrationJob:
+    """One layer to calibrate: a batch of its rows as the build runs them."""
 
-    settings = engine_settings(config.visualize)
-    chis, seeds = list(config.visualize.chi), list(config.visualize.seeds)
-    per_unit = len(chis) * len(seeds)
-    batch = batch_rows(config, device, rows, parallel)
-    chosen = list(units[: max(1, batch // per_unit)])  # one batch's worth of units
-    prepared = prepare_model(loaded.model, settings, device)
+    layer: str
+    units: tuple[int, ...]
+    chis: tuple[float, ...]
+    seeds: tuple[int, ...]
+    batch: int  # rows per batch in the build
+    rows: int  # rows still to compute
+
+
+def _time_layer(
+    prepared: PreparedModel, desc: ModelDescription, settings: EngineSettings, job: CalibrationJob,
+    device: torch.device,
+) -> LayerCost:
+    """Time a batch of ``job.layer`` with 1 and with 1 + CALIBRATION_STEPS steps (after a warm-up)."""
+    per_unit = len(job.chis) * len(job.seeds)
+    chosen = list(job.units[: max(1, job.batch // per_unit)])  # one batch's worth of units
 
     def timed(steps: int) -> float:
-        run = dataclasses.replace(settings, steps=steps, batch_size=batch)
+        run = dataclasses.replace(settings, steps=steps, batch_size=job.batch)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         started = time.perf_counter()
-        visualize_layer(prepared, loaded.description, layer, chosen, chis, seeds, run, device)
+        visualize_layer(prepared, desc, job.layer, chosen, list(job.chis), list(job.seeds), run, device)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         return time.perf_counter() - started
@@ -249,10 +245,30 @@ def _layer_cost(
     timed(1)  # warm-up: first-call costs (kernel selection, allocations) are not per batch
     one, more = timed(1), timed(1 + CALIBRATION_STEPS)
     # Scaled to a full batch (rows cost in proportion on the timed sizes).
-    scale = batch / (len(chosen) * per_unit)
+    scale = job.batch / (len(chosen) * per_unit)
     step = max(0.0, more - one) / CALIBRATION_STEPS * scale
     fixed = max(0.0, one * scale - step)
-    return LayerCost(layer, batch, -(-rows // batch), step, fixed)
+    return LayerCost(job.layer, job.batch, -(-job.rows // job.batch), step, fixed)
+
+
+def _calibrate_in_workers(
+    payload: bytes, desc: ModelDescription, settings: EngineSettings, jobs: list[CalibrationJob], workers: int
+) -> tuple[tuple[LayerCost, ...], float]:
+    """Calibrate in worker processes started as the build starts them (spawned, the model
+    unpickled, each with its share of the threads), all at once so that they compete for the
+    cores as in the build. Returns the costs and the seconds until the first worker was ready."""
+    threads = max(1, torch.get_num_threads() // workers)
+    context = multiprocessing.get_context("spawn")
+    started = time.time()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
+                             initargs=(payload, desc, settings, threads)) as pool:  # fmt: skip
+        ready = pool.submit(time.time).result()  # the first worker has started and loaded the model
+        costs = tuple(pool.map(_time_layer_in_worker, jobs))
+    return costs, max(0.0, ready - started)
+
+
+def _time_layer_in_worker(job: CalibrationJob) -> LayerCost:
+    return _time_layer(_WORKER["prepared"], _WORKER["desc"], _WORKER["settings"], job, torch.device("cpu"))
 
 
 def _duration(seconds: float) -> str:
