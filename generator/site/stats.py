@@ -162,9 +162,11 @@ def pair_explanation(case: Row, class_by_name: Mapping[str, Row], rates: Mapping
         layers = sorted({u["layer"] for u in shared})
         text += (
             f" {len(shared)} units respond strongly to both classes, in {', '.join(layers)}; the strongest is "
-            f"{shared[0]['unit_id']}. What both classes' visualisations share below is what the model relies on, "
-            f"and where they differ is the cue it underuses."
+            f"{shared[0]['unit_id']}."
         )
+    stream = next((c for c in (case.get("evidence") or {}).get("conclusions", []) if c.startswith("These two")), None)
+    if stream:
+        text += f" {stream.rstrip('.')}, as the interventions below show."
     return text
 
 
@@ -182,7 +184,7 @@ def probe_explanation(case: Row) -> str:
         text += f"Accuracy on the probe clips is {percent(probe)}."
     share = next((v for k, v in numbers.items() if k.startswith("errors_to")), None)
     if share is not None and b:
-        text += f" {percent(share)} of the errors go to {b}: the model has learnt the cue, not the action."
+        text += f" {percent(share)} of the errors go to {b}."
     flipped = numbers.get("flipped_fraction")
     if flipped is not None:
         text += f" {percent(flipped)} of the probe clips flip their answer."
