@@ -183,6 +183,8 @@ def layers(
             f"  {'+'.join(layer.streams)}"
         )
     typer.echo(f"{len(desc.layers)} layers, {total} units")
+    for note in desc.notes:
+        typer.echo(f"note: {note}")
 
 
 LayersOption = typer.Option(None, "--layers", help="Comma-separated layer names (default: the configured layers).")
@@ -221,8 +223,8 @@ def _dry_run(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], with
 
     if not detect(os.environ).is_main:
         return
-    plan, _ = make_plan(cfg, layers, units)
-    for line in format_plan(plan, with_media=with_media, workers=workers):
+    plan, _ = make_plan(cfg, layers, units, workers=workers)
+    for line in format_plan(plan, with_media=with_media):
         typer.echo(line)
 
 

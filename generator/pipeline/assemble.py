@@ -22,6 +22,8 @@ from tqdm.auto import tqdm
 from generator.config import AtlasConfig, config_hash
 from generator.pipeline.catalog import find_results
 from generator.pipeline.failures import draft_failure_cases, finish_case, probe_record
+from generator.pipeline.interventions import InterventionAnswers, load_interventions, probe_unit_means
+from generator.site.stats import drivers
 from generator.pipeline.media_stage import (
     MEDIA_WORKERS,
     ClipMediaJob,
@@ -103,6 +105,10 @@ class ClipPart:
     failed: tuple[tuple[str, str], ...]
 
 
+SHARED_UNITS = 3
+"""Top shared units measured on probe clips against ordinary clips on each probe page."""
+
+
 def assemble(
     loaded: LoadedModel,
     config: AtlasConfig,
@@ -179,7 +185,20 @@ def failure_cases_and_clips(run: Measuring, units: list[dict]) -> tuple[dict[str
     top clips of ``units`` (all units of the selection) and the cases show."""
     stats = run.stats
     card = model_card(run.loaded, stats)
-    drafts = draft_failure_cases(stats, list(run.loaded.description.classes), card) if stats is not None else []
+    drafts = []
+    if stats is not None:
+        classes = list(run.loaded.description.classes)
+        index = {name: i for i, name in enumerate(classes)}
+
+        def shared(a: str, b: str) -> list[str]:
+            # Dead units are left out by drivers(), which reads the units table's `dead` flag.
+            return [u["unit_id"] for u in drivers(units, index, a, b, count=SHARED_UNITS)["shared"]]
+
+        def means(probe: str, twins: Any, unit_ids: list[str]) -> dict[str, dict[str, float]]:
+            return probe_unit_means(run.loaded, run.config, run.device, probe, twins, unit_ids)
+
+        answers = intervention_answers(run)
+        drafts = draft_failure_cases(stats, classes, answers, shared, means)
     jobs = real_clip_jobs(run.config, stats, units, drafts) if stats is not None else {}
     return card, drafts, jobs
 
@@ -189,6 +208,12 @@ def write_clip_media(run: Measuring, jobs: dict) -> ClipPart:
     outcome = run_media_jobs(list(jobs.values()), run.output, run.workers, run.progress, desc="clip media")
     paths = {key: outcome.paths[job] for key, job in jobs.items()}
     return ClipPart(paths, outcome.written, outcome.cached, outcome.failed)
+
+
+def intervention_answers(run: Measuring) -> InterventionAnswers:
+    """The model's answers on the edited held-out clips (cached beside the statistics)."""
+    assert run.stats is not None
+    return load_interventions(run.loaded, run.config, run.output, run.device, run.stats, run.progress)
 
 
 def table_metadata(loaded: LoadedModel, config: AtlasConfig) -> dict[str, str]:
@@ -214,7 +239,7 @@ def write_atlas(
     tables = {
         "units": u_rows,
         "visualizations": vis_rows,
-        "classes": class_rows(desc, stats),
+        "classes": class_rows(desc, stats, intervention_answers(run) if stats is not None else None),
         "confusions": confusion_rows(desc, stats),
         "top_clips": top_clip_rows(desc, u_rows, stats, clip_paths),
     }

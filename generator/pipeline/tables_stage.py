@@ -23,6 +23,7 @@ from generator.measures.activations import objective_peaks
 from generator.measures.invariance import chi_invariance, chi_reaches, converged
 from generator.measures.selectivity import class_selectivity, dead_units, preferred_class
 from generator.pipeline.catalog import StoredRef
+from generator.pipeline.interventions import InterventionAnswers
 from generator.pipeline.statistics import DataStatistics
 from generator.store.tables import STREAMS
 from generator.train import confusion_matrix
@@ -183,8 +184,16 @@ def unit_rows(
     return rows
 
 
-def class_rows(description: ModelDescription, stats: DataStatistics | None) -> list[Row]:
-    """Per class: accuracy and most-confused class on held-out clips (names and indices only without data)."""
+RELIANCE = ("motion_zeroed", "appearance_zeroed")
+"""The interventions whose per-class accuracy is the classes table's stream reliance."""
+
+
+def class_rows(
+    description: ModelDescription, stats: DataStatistics | None, answers: InterventionAnswers | None = None
+) -> list[Row]:
+    """Per class: accuracy and most-confused class on held-out clips (names and indices only without
+    data), and with ``answers`` its stream reliance: accuracy on the same clips with the motion
+    stream zeroed and with the appearance held at the mean frame."""
     classes = list(description.classes)
     has_class_layer = "class" in description.layer_names
     matrix = confusion_matrix(stats.test, len(classes)) if stats is not None else None
@@ -203,6 +212,12 @@ def class_rows(description: ModelDescription, stats: DataStatistics | None) -> l
                 confusion_rate=float(wrong[worst] / total) if total else None,
                 clips=total,
             )
+        if answers is not None and stats is not None:
+            mine = stats.test.labels == i
+            row.update({
+                f"accuracy_{name}": float((answers.test[name][mine] == i).mean()) if mine.any() else None
+                for name in RELIANCE
+            })  # fmt: skip
         rows.append(row)
     return rows
 

@@ -36,7 +36,7 @@ from generator.errors import AtlasError
 from generator.media import colorwheel_legend, write_png
 from generator.site.data import AtlasData, load_atlas
 from generator.site.escape import html_text, md_escape, safe_title
-from generator.site.stats import number_label
+from generator.site.stats import number_label, reliance_sentence
 from generator.site.pages import (
     Page,
     SiteInfo,
@@ -118,7 +118,7 @@ def make_environment(templates_dir: Path) -> jinja2.Environment:
     env.filters.update(num=_num, pct=_pct, auto_number=_auto_number)
     env.globals.update(
         unit_page=unit_page, layer_page=layer_page, class_page=class_page, failure_page=failure_page, kinds_of=_kinds,
-        number_label=number_label,
+        number_label=number_label, reliance_sentence=reliance_sentence,
     )
     return env
 

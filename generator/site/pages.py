@@ -210,6 +210,9 @@ def failure_pages(data: AtlasData, notes: Mapping[str, str]) -> Iterator[Page]:
         found = drivers(data.units, index, a, b) if a and b else {"shared": [], "by_class": []}
         sentence = pair_explanation(case, data.class_by_name, rates, found["shared"]) if case["kind"] == "pair" \
             else probe_explanation(case)  # fmt: skip
+        verdict = (case.get("evidence") or {}).get("cue_sentence")
+        if verdict:
+            sentence += " " + verdict  # the single-stream probes' verdict, with its numbers
         summaries.append((case, found, sentence))
     yield Page("failures/index.md", "failures.md.j2", "Failure cases", {"cases": [(c, s) for c, _, s in summaries]})
     for case, found, sentence in summaries:

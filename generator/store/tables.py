@@ -120,6 +120,10 @@ SCHEMAS: dict[str, pa.Schema] = {
             _field("confusion_rate", _F64, "Fraction of its clips predicted as most_confused_with."),
             _field("unit_id", _STR, 'Its class-output unit, "class/<name>".', False),
             _field("clips", _I32, "Held-out clips of the class."),
+            _field("accuracy_motion_zeroed", _F64, "Accuracy on the same held-out clips with the motion stream "
+                   "zeroed (no motion): what the class keeps without motion."),
+            _field("accuracy_appearance_zeroed", _F64, "Accuracy on the same held-out clips with the appearance "
+                   "held at the mean frame: what the class keeps without appearance."),
         ]
     ),
     "confusions": pa.schema(
