@@ -30,7 +30,15 @@ from torch import Tensor, nn
 from generator.engine.objectives import UnitObjective, unit_objective
 from generator.engine.optimizer import MomentumState, learning_rate, masked_momentum_step
 from generator.engine.parameterization import Parameterization, make_parameterization
-from generator.engine.plan import Row, RowNoise, draw_row_noise, iter_batches, plan_rows
+from generator.engine.plan import (
+    Row,
+    RowMoves,
+    draw_initial_inputs,
+    draw_row_moves,
+    iter_batches,
+    plan_rows,
+    row_seed,
+)
 from generator.engine.regularizers import regularizer_terms, temporal_variation
 from generator.engine.results import VisualizationResult
 from generator.engine.runtime import (
@@ -220,7 +228,7 @@ class _Sharing:
     sources: Tensor  # (D,) long: their representatives (row indices)
 
 
-def _sharing(rows: Sequence[Row], noise: Sequence[RowNoise], feeds: Sequence[bool], device: torch.device) -> "_Sharing | None":
+def _sharing(layer: str, rows: Sequence[Row], moves: Sequence[RowMoves], device: torch.device) -> "_Sharing | None":
     """Groups of rows that can share the network, or None when every row needs its own."""
     position: dict[tuple[int, int], int] = {}  # (unit, seed) -> index into reps
     reps: list[int] = []
@@ -236,9 +244,10 @@ def _sharing(rows: Sequence[Row], noise: Sequence[RowNoise], feeds: Sequence[boo
     source = [reps[g] for g in group]  # each row's representative
     for b, rep in enumerate(source):
         # The seeds of a row exclude chi, so this holds; checked because sharing relies on it.
-        same = all(torch.equal(noise[b].init[i], noise[rep].init[i]) for i, fed in enumerate(feeds) if fed)
-        moves = (torch.equal(getattr(noise[b], n), getattr(noise[rep], n)) for n in ("shifts", "scales", "angles"))
-        if not same or not all(moves):
+        # Equal row seeds mean equal starting noise (drawn from the seed alone).
+        same = row_seed(layer, rows[b]) == row_seed(layer, rows[rep])
+        moved = (torch.equal(getattr(moves[b], n), getattr(moves[rep], n)) for n in ("shifts", "scales", "angles"))
+        if not same or not all(moved):
             return None
     copies = [b for b, rep in enumerate(source) if rep != b]
     as_long = functools.partial(torch.tensor, dtype=torch.long, device=device)
@@ -302,15 +311,15 @@ class _BatchRunner:
         started = time.perf_counter()
         steps = self.settings.steps if steps is None else steps
         device = self.prepared.device
-        noise = [self._noise(row) for row in rows]
-        param = self._parameterization(noise, device)
-        shifts = torch.stack([n.shifts for n in noise], dim=1).to(device) if self.settings.jitter else None
-        scales = torch.stack([n.scales for n in noise], dim=1).to(device)
-        angles = torch.stack([n.angles for n in noise], dim=1).to(device)
+        moves = [self._moves(row) for row in rows]
+        param = self._parameterization(rows, device)
+        shifts = torch.stack([n.shifts for n in moves], dim=1).to(device) if self.settings.jitter else None
+        scales = torch.stack([n.scales for n in moves], dim=1).to(device)
+        angles = torch.stack([n.angles for n in moves], dim=1).to(device)
         chi = torch.tensor([row.chi for row in rows], dtype=torch.float32, device=device)
         weight = torch.tensor([1.0 / self.rhos[row.unit] for row in rows], dtype=torch.float32, device=device)
         units = torch.tensor([row.unit for row in rows], dtype=torch.long, device=device)
-        share = self._shared_rows(rows, noise, device)
+        share = self._shared_rows(rows, moves, device)
         objective = unit_objective(self.info, self.settings.objective, units if share is None else units[share.reps])
 
         state = _RunState.start(param, len(rows), steps, device)
@@ -398,29 +407,33 @@ class _BatchRunner:
                         )
             state.losses[k] = energy.detach()
 
-    def _shared_rows(self, rows: Sequence[Row], noise: Sequence[RowNoise], device: torch.device) -> _Sharing | None:
+    def _shared_rows(self, rows: Sequence[Row], moves: Sequence[RowMoves], device: torch.device) -> _Sharing | None:
         """Row sharing (see :class:`_Sharing`) when no input the layer sees has a time axis."""
         seen = [spec for fed, spec in zip(self.feeds, self.specs) if fed]
         if not seen or any(spec.temporal for spec in seen):
             return None
-        return _sharing(rows, noise, self.feeds, device)
+        return _sharing(self.info.name, rows, moves, device)
 
-    def _noise(self, row: Row) -> RowNoise:
+    def _moves(self, row: Row) -> RowMoves:
         s = self.settings
-        return draw_row_noise(
+        return draw_row_moves(
             self.info.name,
             row,
-            self.specs,
             steps=s.steps,
-            bound=s.bound,
             jitter=self.radius,
             scale_range=s.scale_range,
             rotation_degrees=s.rotation_range,
         )
 
-    def _parameterization(self, noise: Sequence[RowNoise], device: torch.device) -> Parameterization:
-        init = [torch.stack([n.init[i] for n in noise]).to(device) for i in range(len(self.specs))]
+    def _parameterization(self, rows: Sequence[Row], device: torch.device) -> Parameterization:
+        """The batch's parameterisation, started from noise drawn on ``device``. Pixels are kept
+        channels-last when the network runs so: the inputs are then converted once per batch,
+        not at every step."""
         s = self.settings
+        init = [
+            to_layout(x, self.prepared.channels_last)
+            for x in draw_initial_inputs(self.info.name, rows, self.specs, s.bound, device)
+        ]
         return make_parameterization(
             s.parameterization,
             self.specs,
