@@ -209,7 +209,7 @@ def test_out_of_memory_halves_the_batch_and_the_plan_is_kept(compiled: bool) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # an OOM is no compile failure
         results = visualize_layer(prepared, desc, "motion/conv", [0, 1], [1.0, 2.0], [0, 1], settings, "cpu")
-    assert prepared.memory.batch_rows["motion/conv"] == 2  # 8 -> 4 -> 2, kept for the run
+    assert prepared.memory.max_rows["motion/conv"] == 2  # 8 -> 4 -> 2, kept for the run
     assert prepared.memory.compile_failure is None
     assert cap.seen[:2] == [8, 4] and set(cap.seen[2:]) == {2}
     for a, b in zip(reference, results):

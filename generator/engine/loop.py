@@ -104,11 +104,14 @@ def visualize_layer(
     rhos = {u: _effective_rho((unit_scale or {}).get(u)) for u in units}
 
     run = _BatchRunner(prepared, description, info, settings, rhos)
-    planned = prepared.memory.batch_rows  # per layer, for the rest of the run
-    if info.name not in planned and settings.batch_size is None:
-        planned[info.name] = _automatic_batch_size(run, rows)
-    limit = planned.get(info.name, settings.batch_size or len(rows))
-    size = min(limit, settings.batch_size or limit, len(rows))
+    memory = prepared.memory  # what earlier calls learned about this layer, for the rest of the run
+    if settings.batch_size is not None:
+        size = settings.batch_size
+    else:
+        if info.name not in memory.batch_rows:
+            memory.batch_rows[info.name] = _automatic_batch_size(run, rows)
+        size = memory.batch_rows[info.name]
+    size = min(size, memory.max_rows.get(info.name, size), len(rows))
     results: list[VisualizationResult] = []
     pending: deque[tuple[Row, ...]] = deque(iter_batches(rows, size))
     while pending:
@@ -125,9 +128,9 @@ def visualize_layer(
             # batch's tensors, is gone before the cache is emptied and half the rows retried.
             if prepared.device.type == "cuda":
                 torch.cuda.empty_cache()
-            planned[info.name] = max(1, len(batch) // 2)  # for every later call on this layer too
+            memory.max_rows[info.name] = max(1, len(batch) // 2)  # for every later call on this layer too
             remaining = [row for chunk in (batch, *pending) for row in chunk]
-            pending = deque(iter_batches(remaining, planned[info.name]))
+            pending = deque(iter_batches(remaining, memory.max_rows[info.name]))
             continue
         results.extend(done)
         if progress is not None:

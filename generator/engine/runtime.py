@@ -36,14 +36,16 @@ class RunMemory:
 
     ``networks``: the truncated network of each cut module (compiled ones keep their graphs);
     ``functions``: compiled element-wise functions per use site (an input's regularisers, its
-    update); ``batch_rows``: the largest batch known to fit, per layer (sized once, halved after an
-    out-of-memory error, never probed again); ``compile_failure``: why compilation was
+    update); ``batch_rows``: the automatic batch size per layer (sized once, never probed
+    again); ``max_rows``: per layer, the batch size an out-of-memory error was halved to,
+    a limit on every later batch of the layer; ``compile_failure``: why compilation was
     given up, after which every network runs eagerly.
     """
 
     networks: dict[str, Callable[..., Tensor]] = field(default_factory=dict)
     functions: dict[tuple[str, ...], Callable[..., Any]] = field(default_factory=dict)
     batch_rows: dict[str, int] = field(default_factory=dict)
+    max_rows: dict[str, int] = field(default_factory=dict)
     compile_failure: str | None = None
 
 
