@@ -193,16 +193,25 @@ def numerics(device: torch.device, bf16: bool) -> Iterator[None]:
     if device.type != "cuda":
         yield
         return
-    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
-    saved = (torch.backends.cudnn.benchmark, conv.fp32_precision, matmul.fp32_precision)
+    # torch >= 2.9 sets TF32 per backend with fp32_precision (and refuses a mix with the
+    # older allow_tf32 flags); older versions only have allow_tf32.
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    modern = conv is not None and hasattr(conv, "fp32_precision")
+    flags = [(torch.backends.cudnn, "benchmark", True)]
+    if not bf16:
+        flags += (
+            [(conv, "fp32_precision", "ieee"), (torch.backends.cuda.matmul, "fp32_precision", "ieee")]
+            if modern
+            else [(torch.backends.cudnn, "allow_tf32", False), (torch.backends.cuda.matmul, "allow_tf32", False)]
+        )
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in flags]
     try:
-        torch.backends.cudnn.benchmark = True
-        if not bf16:
-            conv.fp32_precision = "ieee"
-            matmul.fp32_precision = "ieee"
+        for owner, name, value in flags:
+            setattr(owner, name, value)
         yield
     finally:
-        torch.backends.cudnn.benchmark, conv.fp32_precision, matmul.fp32_precision = saved
+        for owner, name, value in saved:
+            setattr(owner, name, value)
 
 
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
@@ -233,7 +242,9 @@ def available_cuda_memory(device: torch.device) -> int:
     free, total = torch.cuda.mem_get_info(device)
     allocated = torch.cuda.memory_allocated(device)
     reusable = torch.cuda.memory_reserved(device) - allocated
-    capped = int(torch.cuda.get_per_process_memory_fraction(device) * total) - allocated
+    # get_per_process_memory_fraction is newer than set_...; without it, no cap is known
+    fraction = getattr(torch.cuda, "get_per_process_memory_fraction", lambda _: 1.0)(device)
+    capped = int(fraction * total) - allocated
     return max(0, min(free + reusable, capped))
 
 
