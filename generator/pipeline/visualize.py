@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from generator.config import AtlasConfig, VisualizeConfig
 from generator.engine import EngineSettings, VisualizationResult, prepare_model, visualize_layer
-from generator.engine.runtime import PreparedModel, use_bf16
+from generator.engine.runtime import MAX_AUTO_BATCH, PreparedModel, use_bf16
 from generator.pipeline.select import Selection
 from generator.pipeline.workers import exit_with_parent
 from generator.store.keys import result_key
@@ -37,6 +37,9 @@ from generator.zoo.spec import ModelDescription
 # chunks are smaller, so that the last ones leave few workers idle.
 CHUNK_ROWS = 96
 CHUNK_ROWS_PARALLEL = 48
+# On CUDA a chunk is as large as the engine's largest automatic batch, so chunks do not cap
+# the batches the card's memory allows.
+CHUNK_ROWS_CUDA = MAX_AUTO_BATCH
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,9 @@ def visualize_stage(
     # The model travels to the workers pickled once here (None: it cannot, stay in this process).
     payload = _pickled(loaded.model) if device.type == "cpu" and workers > 1 else None
     parallel = payload is not None
-    chunk_rows = settings.batch_size or (CHUNK_ROWS_PARALLEL if parallel else CHUNK_ROWS)
+    chunk_rows = settings.batch_size or (
+        CHUNK_ROWS_PARALLEL if parallel else CHUNK_ROWS_CUDA if device.type == "cuda" else CHUNK_ROWS
+    )
     chunks = []
     for layer, grid_chis, grid_seeds, units in todo:
         rows_per_unit = len(grid_chis) * len(grid_seeds)
