@@ -20,11 +20,13 @@ import torch
 from tqdm.auto import tqdm
 
 from generator.config import AtlasConfig, config_hash
+from generator.data.source import source_record
 from generator.pipeline.catalog import find_results
 from generator.pipeline.failures import draft_failure_cases, finish_case, probe_record
 from generator.pipeline.media_stage import (
     MEDIA_WORKERS,
     ClipMediaJob,
+    FolderClipMediaJob,
     ResultMediaJob,
     media_folder,
     run_media_jobs,
@@ -239,8 +241,17 @@ def write_atlas(
             "failure_cases": len(drafts),
         },
         failure_cases=[finish_case(draft, clip_paths) for draft in drafts],
+        data=data_record(stats, config),
     )
     return write_manifest(manifest_path(output), manifest)
+
+
+def data_record(stats: DataStatistics | None, config: AtlasConfig) -> dict[str, Any]:
+    """The manifest's record of the data source: for a data set on disk its file-list hash, the flow
+    method, and every skipped clip with its reason (not the per-clip cache paths)."""
+    if stats is None:
+        return source_record(config, None)
+    return {k: v for k, v in stats.source.items() if k not in ("clips", "cache", "inputs", "input_kinds")}
 
 
 def summarise(
@@ -303,6 +314,8 @@ def real_clip_jobs(config: AtlasConfig, stats: DataStatistics, units: list[dict]
     for draft in drafts:
         for clip in draft.clips:
             wanted[(clip.split, clip.index)] = None
+    if stats.source.get("source") == "folder":
+        return folder_clip_jobs(stats.source, list(wanted))
     sets: dict[str, SyntheticClips] = {}
     jobs = {}
     for split, index in wanted:
@@ -314,3 +327,13 @@ def real_clip_jobs(config: AtlasConfig, stats: DataStatistics, units: list[dict]
             split, index, clips.clip_classes[index], int(clips.seeds[index]), clips.probe, spec
         )
     return jobs
+
+
+def folder_clip_jobs(source: dict[str, Any], wanted: list[tuple[str, int]]) -> dict:
+    """(split, index) -> media job of clips of a data set on disk (from their prepared cache folders)."""
+    inputs = source.get("inputs", [])
+    kinds = source.get("input_kinds", {})
+    rgb = next((n for n in inputs if kinds.get(n) == "rgb"), None)
+    flow = next((n for n in inputs if kinds.get(n) == "flow"), None)
+    return {(split, index): FolderClipMediaJob(split, index, Path(source["cache"][index]), rgb, flow)
+            for split, index in wanted}  # fmt: skip

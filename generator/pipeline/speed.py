@@ -47,8 +47,10 @@ def speed_invariance(
     output: Path,
     device: torch.device,
     progress: bool = True,
-) -> dict[str, np.ndarray]:
+) -> dict[str, np.ndarray] | None:
     """Per layer, every unit's speed-tuning invariance in [0, 1] (NaN where undefined); cached."""
+    if stats.source.get("source") == "folder":
+        return None  # real clips are not re-rendered at other speeds (see generator.data.speed)
     spec = world_spec(config)
     speeds = speed_factors(spec)
     layers = loaded.description.layer_names
