@@ -90,7 +90,8 @@ class FolderDataConfig(_Section):
         None, description="'frames' and 'list' layouts: the list file (relative to root); default list.txt / list.csv."
     )
     classes: tuple[str, ...] | None = Field(
-        None, description="Class names in label order; empty = from classInd.txt or the class folders (sorted)."
+        None, description="Class names in label order; clips of other classes are left out. Empty = every class "
+        "of classInd.txt, the split files, the class folders or the list (sorted).",
     )
     class_map: dict[str, str] = Field(
         default_factory=dict, description="Data set class name -> the model's class name, where they differ."

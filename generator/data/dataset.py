@@ -69,6 +69,14 @@ def prepare(entry: ClipEntry, plan: ClipPlan, cache_dir: Path, settings: dict[st
     return Prepared(folder, computed=True)
 
 
+def _worker_start() -> None:
+    """A preparing worker: one OpenCV thread (the workers are the parallelism) and gone with its parent."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    exit_with_parent()
+
+
 def _prepare_star(args: tuple) -> Prepared:
     return prepare(*args)
 
@@ -88,7 +96,7 @@ def prepare_all(
             context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
                                                   else "spawn")  # fmt: skip
             with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context,
-                                     initializer=exit_with_parent) as pool:  # fmt: skip
+                                     initializer=_worker_start) as pool:  # fmt: skip
                 results = []
                 for result in pool.map(_prepare_star, jobs, chunksize=1):
                     results.append(result)

@@ -71,6 +71,8 @@ def list_clips(folder: FolderDataConfig) -> Listing:
     """The clips of the configured split of the data set under ``folder.root``."""
     root = _readable_root(folder.root)
     listing = {"ucf101": _ucf101, "folders": _folders, "frames": _frames, "list": _csv_list}[folder.layout](root, folder)
+    if folder.classes:  # a chosen set of classes: clips of the others are left out
+        listing = Listing(listing.root, listing.classes, tuple(c for c in listing.clips if c.label in folder.classes))
     if folder.max_clips_per_class is not None:
         kept: dict[str, int] = {}
         clips = []
