@@ -253,3 +253,45 @@ def test_a_kill_during_flow_then_a_rerun_recomputes_nothing_finished(exported: P
     assert sum(o.computed for o in outcomes) == len(classes) - len(finished)
     assert all(p.stat().st_mtime_ns == finished[p.parent] for p in (f / "meta.json" for f in finished))
     assert all(o.folder is not None for o in outcomes)
+
+
+# --- the folder path measures what the synthetic path measures ------------------------------------
+
+EQUIVALENCE_CLIPS = 10  # per class: 120 held-out clips
+
+
+@pytest.fixture(scope="module")
+def both_paths(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("equivalence")
+    synthetic = load_config(None, {"data.test_clips_per_class": EQUIVALENCE_CLIPS, "data.probe_clips_per_class": 1,
+                                   "data.cache_dir": str(tmp / "cache")})
+    export_world(world_spec(synthetic), "test", EQUIVALENCE_CLIPS, tmp / "cache", tmp / "frames", "frames",
+                 progress=False)  # fmt: skip
+    folder = folder_config(tmp, tmp / "frames", layout="frames", flow="precomputed", workers=2)
+    loaded = load("default")
+    cpu = torch.device("cpu")
+    ours = load_statistics(loaded, folder, tmp / "out_folder", cpu, progress=False)
+    theirs = load_statistics(loaded, synthetic, tmp / "out_synthetic", cpu, progress=False)
+    assert ours is not None and theirs is not None
+    return loaded, ours, theirs
+
+
+def test_folder_and_synthetic_paths_agree_on_accuracy(both_paths) -> None:
+    _, ours, theirs = both_paths
+    assert np.array_equal(ours.test.labels, theirs.test.labels)
+    assert abs(ours.test.accuracy - theirs.test.accuracy) <= 0.01 + 1e-9
+    assert ours.source["source"] == "folder" and ours.source["skipped"] == [] and not ours.probes
+
+
+def test_folder_and_synthetic_paths_agree_on_selectivity_and_top_clips(both_paths) -> None:
+    loaded, ours, theirs = both_paths
+    overlaps = []
+    for name, item in theirs.layers.items():
+        mine = ours.layers[name]
+        a, b = class_selectivity(mine.class_means), class_selectivity(item.class_means)
+        live = np.isfinite(a) & np.isfinite(b)
+        if live.sum() > 2:
+            assert np.corrcoef(a[live], b[live])[0, 1] >= 0.95, name
+        k = item.top_clips.shape[1]
+        overlaps += [len(set(x) & set(y)) / k for x, y in zip(mine.top_clips, item.top_clips)]
+    assert np.mean(overlaps) >= 0.8
