@@ -295,3 +295,36 @@ def test_folder_and_synthetic_paths_agree_on_selectivity_and_top_clips(both_path
         k = item.top_clips.shape[1]
         overlaps += [len(set(x) & set(y)) / k for x, y in zip(mine.top_clips, item.top_clips)]
     assert np.mean(overlaps) >= 0.8
+
+
+def test_atlas_builds_from_an_exported_ucf101_folder_with_tvl1_flow(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from generator.cli import app
+
+    runner = CliRunner()
+    root = tmp_path / "ucf"
+    result = runner.invoke(app, ["world", "export", str(root), "--layout", "ucf101", "--clips-per-class", "1",
+                                 "--set", f"data.cache_dir={tmp_path / 'cache'}"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (root / "classInd.txt").is_file() and (root / "testlist01.txt").is_file()
+    (root / "Swing" / "v_Swing_g01_c01.mp4").write_bytes(b"truncated")  # a clip that cannot be decoded
+    out = tmp_path / "atlas"
+    sets = ["data.source=folder", f"data.folder.root={root}", "data.folder.layout=ucf101", "data.folder.flow=tvl1",
+            "data.folder.classes=[JumpingJack, Billiards, Swing]", f"data.cache_dir={tmp_path / 'cache'}",
+            "max_units_per_layer=1", "visualize.steps=5", "visualize.chi=[1.0]", "layers=[motion/conv1_1, class]"]
+    args = ["build", "--output", str(out), *[item for s in sets for item in ("--set", s)]]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    data = manifest["data"]
+    assert data["source"] == "folder" and data["flow"]["method"] == "tvl1" and len(data["file_list_hash"]) == 64
+    assert (data["listed"], data["measured"]) == (3, 2)
+    assert data["skipped"][0]["path"] == "Swing/v_Swing_g01_c01.mp4" and "ffmpeg" in data["skipped"][0]["reason"]
+    home = (out / "site" / "index.html").read_text()
+    assert "2 of 3 clips measured, 1 skipped" in home
+    assert any((out / "clips").iterdir())  # the real clips' media for the top-clips table
+    shutil.rmtree(out / "site")

@@ -251,7 +251,10 @@ def data_record(stats: DataStatistics | None, config: AtlasConfig) -> dict[str, 
     method, and every skipped clip with its reason (not the per-clip cache paths)."""
     if stats is None:
         return source_record(config, None)
-    return {k: v for k, v in stats.source.items() if k not in ("clips", "cache", "inputs", "input_kinds")}
+    record = {k: v for k, v in stats.source.items() if k not in ("clips", "cache", "inputs", "input_kinds")}
+    if record.get("source") == "folder":
+        record["accuracy"] = stats.test.accuracy  # the card's figure is from the data the model was trained on
+    return record
 
 
 def summarise(
