@@ -328,3 +328,45 @@ def test_atlas_builds_from_an_exported_ucf101_folder_with_tvl1_flow(tmp_path: Pa
     assert "2 of 3 clips measured, 1 skipped" in home
     assert any((out / "clips").iterdir())  # the real clips' media for the top-clips table
     shutil.rmtree(out / "site")
+
+
+# --- speed: real clips resampled in time ----------------------------------------------------------
+
+
+def test_skipping_frames_replays_a_clip_faster() -> None:
+    from generator.data.speed import faster_flow_bytes, faster_frames, slower_flow_bytes
+    from generator.world import render_clip
+    from generator.world.flow import flow_to_bytes
+
+    spec = world_spec(AtlasConfig())
+    slow, fast = render_clip("JumpingJack", 7, spec, speed=0.6), render_clip("JumpingJack", 7, spec, speed=1.2)
+    kept = faster_frames(slow.frames, 2)
+    assert np.array_equal(kept, fast.frames[: len(kept)])  # the world moves with speed x time
+    summed = faster_flow_bytes(flow_to_bytes(slow.flow), 2).astype(int)
+    exact = flow_to_bytes(fast.flow[: len(summed)]).astype(int)
+    moving = exact != 128
+    assert moving.mean() > 0.01 and (summed[~moving] == 128).mean() > 0.99  # still pixels stay still
+    assert np.abs(summed - exact)[moving].mean() < 0.25 * np.abs(exact - 128)[moving].mean()
+    halved = slower_flow_bytes(flow_to_bytes(fast.flow), 0.5).astype(int)
+    assert np.abs(halved - 128).max() <= np.abs(flow_to_bytes(fast.flow).astype(int) - 128).max() // 2 + 1
+    with pytest.raises(DataError, match="integer speed factor"):
+        faster_frames(slow.frames, 1.5)
+
+
+def test_speed_invariance_from_a_folder(tmp_path: Path) -> None:
+    from generator.pipeline.speed import speed_invariance
+
+    export_world(world_spec(AtlasConfig()), "test", 2, tmp_path / "cache", tmp_path / "frames", "frames",
+                 progress=False)  # fmt: skip
+    config = folder_config(tmp_path, tmp_path / "frames", layout="frames", flow="precomputed", workers=2)
+    loaded = load("default")
+    cpu = torch.device("cpu")
+    stats = load_statistics(loaded, config, tmp_path / "out", cpu, progress=False)
+    speed = speed_invariance(loaded, config, stats, tmp_path / "out", cpu, progress=False)
+    # Appearance filters see still frames: speed hardly matters; first motion filters see flow that
+    # grows with speed.
+    assert np.nanmean(speed["appearance/conv1_1"]) > 0.95 > 0.5 > np.nanmean(speed["motion/conv1_1"])
+    entries = len(list((tmp_path / "cache").glob("folder_clips/*/*")))
+    again = speed_invariance(loaded, config, stats, tmp_path / "out", cpu, progress=False)
+    assert all(np.array_equal(again[k], v, equal_nan=True) for k, v in speed.items())
+    assert len(list((tmp_path / "cache").glob("folder_clips/*/*"))) == entries

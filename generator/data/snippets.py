@@ -27,6 +27,7 @@ from generator.data.decode import (
 )
 from generator.data.flow import raft_flow, tvl1_flow
 from generator.data.layouts import ClipEntry
+from generator.data.speed import faster_flow_bytes, faster_frames, slower_flow_bytes
 from generator.world.flow import bytes_to_code, flow_to_bytes
 from generator.world.inputs import appearance_from_frames, motion_stack
 from generator.zoo.spec import InputSpec
@@ -63,14 +64,18 @@ def even_starts(frames: int, span: int, snippets: int) -> tuple[int, ...]:
     return tuple(int(s) for s in np.rint(np.linspace(0, last, snippets)))
 
 
-def prepare_clip(entry: ClipEntry, plan: ClipPlan, resample=None) -> dict[str, np.ndarray]:
-    """The stored form of every input of ``plan`` for the clip ``entry`` (raises ClipError)."""
+def prepare_clip(entry: ClipEntry, plan: ClipPlan) -> dict[str, np.ndarray]:
+    """The stored form of every input of ``plan`` for the clip ``entry`` (raises ClipError); a plan
+    speed other than 1 replays the clip faster or slower (generator.data.speed)."""
     if entry.kind == "frames":
-        return _from_frames_folder(entry, plan)
-    frames = read_video(entry.path, entry.start, entry.end)
-    if resample is not None:
-        frames = resample(frames)
-    return stored_from_frames(frames, plan)
+        stored = _from_frames_folder(entry, plan)
+    else:
+        frames = faster_frames(read_video(entry.path, entry.start, entry.end), plan.speed)
+        stored = stored_from_frames(frames, plan)
+    if plan.speed < 1:
+        flows = {s.name for s in plan.inputs if s.kind == "flow"}
+        stored = {name: slower_flow_bytes(a, plan.speed) if name in flows else a for name, a in stored.items()}
+    return stored
 
 
 def stored_from_frames(frames: np.ndarray, plan: ClipPlan, flow_bytes: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -108,8 +113,11 @@ def _motion(frames: np.ndarray, flow_bytes: np.ndarray | None, starts: Sequence[
 
 
 def _from_frames_folder(entry: ClipEntry, plan: ClipPlan) -> dict[str, np.ndarray]:
-    """Only the frames and flow fields the snippets use are read from a frames-layout folder."""
+    """Only the frames and flow fields the snippets use are read from a frames-layout folder (all of
+    them when the clip is replayed faster)."""
     files = frame_files(entry)
+    if plan.speed > 1:
+        return _faster_frames_folder(entry, plan, files)
     starts = even_starts(len(files), plan.span, plan.snippets)
     wanted = sorted({s + j for s in starts for j in range(plan.span)})
     frames = np.zeros((len(files), *read_image(files[wanted[0]], "RGB").shape), dtype=np.uint8)
@@ -125,6 +133,16 @@ def _from_frames_folder(entry: ClipEntry, plan: ClipPlan) -> dict[str, np.ndarra
         flow = np.full((max(pairs) + 1, *first.shape, 2), 128, dtype=np.uint8)
         for t in pairs:
             flow[t, ..., 0], flow[t, ..., 1] = read_image(xs[t], "L"), read_image(ys[t], "L")
+    return stored_from_frames(frames, plan, flow)
+
+
+def _faster_frames_folder(entry: ClipEntry, plan: ClipPlan, files: list[Path]) -> dict[str, np.ndarray]:
+    frames = faster_frames(np.stack([read_image(f, "RGB") for f in files]), plan.speed)
+    flow = None
+    if plan.flow == "precomputed" and any(s.kind == "flow" for s in plan.inputs):
+        xs, ys = flow_files(entry)
+        coded = np.stack([np.stack([read_image(x, "L"), read_image(y, "L")], axis=-1) for x, y in zip(xs, ys)])
+        flow = faster_flow_bytes(coded, plan.speed)
     return stored_from_frames(frames, plan, flow)
 
 
