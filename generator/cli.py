@@ -193,9 +193,17 @@ def _prepare(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], prog
         else:
             loaded = load(cfg.model.source, cfg.model.checkpoint, weights=cfg.model.weights)
         selection = select_units(cfg, loaded.description, layers, units)
-        return loaded, selection, load_statistics(loaded, cfg, cfg.output, device, progress=progress)
+        return loaded, selection
 
-    loaded, selection, stats = main_first(cluster, load_all)
+    loaded, selection = main_first(cluster, load_all)
+    if cfg.data.source == "folder" and cluster.distributed:
+        from generator.data.source import prepare_share
+        from generator.pipeline.distributed import barrier
+
+        # Decoding and flow, the costly part of a data set, split over the ranks; rank 0 measures from the cache.
+        prepare_share(loaded, cfg, cluster.rank, cluster.world, progress=progress)
+        barrier(cluster)
+    stats = main_first(cluster, lambda: load_statistics(loaded, cfg, cfg.output, device, progress=progress))
     return loaded, selection, device, stats
 
 

@@ -370,3 +370,51 @@ def test_speed_invariance_from_a_folder(tmp_path: Path) -> None:
     again = speed_invariance(loaded, config, stats, tmp_path / "out", cpu, progress=False)
     assert all(np.array_equal(again[k], v, equal_nan=True) for k, v in speed.items())
     assert len(list((tmp_path / "cache").glob("folder_clips/*/*"))) == entries
+
+
+# --- torchrun ------------------------------------------------------------------------------------
+
+
+def test_two_ranks_on_a_folder_equal_one_process(tmp_path: Path) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
+    from generator.store.tables import table_path
+
+    root = tmp_path / "frames"
+    export_world(world_spec(AtlasConfig()), "test", 2, tmp_path / "cache", root, "frames", progress=False)
+    sets = ["data.source=folder", f"data.folder.root={root}", "data.folder.layout=frames",
+            "data.folder.flow=precomputed",
+            "data.folder.classes=[JumpingJack, Swing, Billiards]", "data.folder.workers=1", "data.cache_dir=cache",
+            "site.top_clips=2"]
+    # measure: statistics (after each rank prepared its share of clips), speed invariance, tables, manifest.
+    args = ["-m", "generator.cli", "measure", "--output", "atlas", *[i for s in sets for i in ("--set", s)]]
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR",
+                                                              "MASTER_PORT")}  # fmt: skip
+    env["PYTHONPATH"] = str(REPO)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    runs = {}
+    for name, command in (("single", [sys.executable, *args]), ("multi", [*torchrun, *args])):
+        (tmp_path / name).mkdir()
+        done = subprocess.run(command, cwd=tmp_path / name, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        runs[name] = tmp_path / name / "atlas"
+    # Both caches hold every clip at every replay speed, the multi-rank one prepared by two processes.
+    for name in runs:
+        assert len(list((tmp_path / name / "cache").glob("folder_clips/*/*/meta.json"))) == 6 * 4
+    stats = {r: sorted((runs[r] / "statistics").glob("*.npz")) for r in runs}
+    assert [p.name for p in stats["multi"]] == [p.name for p in stats["single"]] and len(stats["single"]) == 2
+    for mine, theirs in zip(stats["multi"], stats["single"]):
+        with np.load(mine) as a, np.load(theirs) as b:
+            assert a.files == b.files
+            for key in (k for k in a.files if k != "source"):
+                if a[key].dtype.kind == "f":  # torchrun runs one thread per rank: sums in another order
+                    assert np.allclose(a[key], b[key], rtol=1e-5, atol=1e-6, equal_nan=True), (mine.name, key)
+                else:
+                    assert np.array_equal(a[key], b[key]), (mine.name, key)
+    for name in ("classes", "confusions"):
+        single, multi = (pq.read_table(table_path(runs[r], name)).to_pylist() for r in ("single", "multi"))
+        assert multi == single and single, name
+    single, multi = (json.loads((runs[r] / "manifest.json").read_text()) for r in ("single", "multi"))
+    assert multi["data"] == single["data"] and multi["data"]["measured"] == 6

@@ -9,7 +9,8 @@
 * ``folders``: one folder per class holding video files in any container ffmpeg reads.
 * ``frames``: per clip a folder of ``img_00001.jpg`` and ``flow_x_00001.jpg`` /
   ``flow_y_00001.jpg`` (or ``u/`` and ``v/`` subfolders), and a list file of lines
-  ``path num_frames label`` (label a 0-based index into the class list).
+  ``path num_frames label`` (label a 0-based index into ``classInd.txt`` in the root, or into
+  data.folder.classes without one).
 * ``list``: a CSV ``path,label[,start,end]`` (label a class name; start and end in seconds).
 
 Everything read here is untrusted: a missing split file, an empty class or an unreadable root
@@ -147,13 +148,14 @@ def _ucf101(root: Path, folder: FolderDataConfig) -> Listing:
     if not split_file.is_file():
         raise DataError(f"The split file {split_file} does not exist (data.folder.split = {n}, subset "
                         f"{folder.subset}).")  # fmt: skip
-    classes = folder.classes or _class_index(ucf / "classInd.txt")
+    index = ucf / "classInd.txt"
+    names = _class_index(index) if index.is_file() or not folder.classes else tuple(folder.classes)
     clips = []
     for line in _read_lines(split_file):
         rel = line.split()[0]
-        label = _ucf_class(rel, line, classes, split_file)
+        label = _ucf_class(rel, line, names, split_file)
         clips.append(ClipEntry(_video_path(root, rel, label), label))
-    return Listing(root, tuple(classes), tuple(clips))
+    return Listing(root, tuple(folder.classes or names), tuple(clips))
 
 
 def _class_index(path: Path) -> tuple[str, ...]:
@@ -232,7 +234,9 @@ def _list_file(root: Path, folder: FolderDataConfig, default: str) -> Path:
 
 def _frames(root: Path, folder: FolderDataConfig) -> Listing:
     list_file = _list_file(root, folder, "list.txt")
-    classes = folder.classes or _class_index(root / "classInd.txt")
+    # Labels index classInd.txt when there is one (data.folder.classes then picks a subset), else data.folder.classes.
+    index = root / "classInd.txt"
+    classes = _class_index(index) if index.is_file() or not folder.classes else tuple(folder.classes)
     clips = []
     for number, line in enumerate(_read_lines(list_file), 1):
         parts = line.split()
@@ -245,7 +249,7 @@ def _frames(root: Path, folder: FolderDataConfig) -> Listing:
                             f"{len(classes)} classes ({', '.join(classes)}).")  # fmt: skip
         path = Path(parts[0]) if Path(parts[0]).is_absolute() else root / parts[0]
         clips.append(ClipEntry(path, classes[label], "frames", num_frames=int(parts[1])))
-    return Listing(root, tuple(classes), tuple(clips))
+    return Listing(root, tuple(folder.classes or classes), tuple(clips))
 
 
 def _csv_list(root: Path, folder: FolderDataConfig) -> Listing:

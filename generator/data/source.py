@@ -12,7 +12,7 @@ from typing import Any
 
 from generator.config import AtlasConfig
 from generator.data.classes import map_classes
-from generator.data.dataset import FolderClips, plan_settings
+from generator.data.dataset import FolderClips, plan_settings, prepare_all
 from generator.data.flow import flow_settings
 from generator.data.layouts import Listing, list_clips
 from generator.data.snippets import ClipPlan
@@ -58,6 +58,17 @@ def folder_clips(loaded: LoadedModel, config: AtlasConfig, progress: bool = True
     folder = config.data.folder
     return FolderClips(source.listing, source.plan, config.data.cache_dir, source.class_index,
                        tuple(loaded.description.classes), workers=folder.workers, progress=progress)  # fmt: skip
+
+
+def prepare_share(loaded: LoadedModel, config: AtlasConfig, rank: int, world: int, progress: bool = True) -> int:
+    """Prepare (and cache) this rank's round-robin share of the data set's clips; how many were prepared now.
+
+    Under torchrun every rank decodes and computes flow for its share; rank 0 then measures every
+    clip from the shared cache, so the statistics are those of one process."""
+    checked = check_folder_source(loaded, config)
+    mine = list(checked.listing.clips[rank::world])
+    outcomes = prepare_all(mine, checked.plan, config.data.cache_dir, config.data.folder.workers, progress)
+    return sum(out.computed for out in outcomes)
 
 
 def source_key(checked: CheckedSource) -> dict[str, Any]:
