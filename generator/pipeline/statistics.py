@@ -65,7 +65,8 @@ def statistics_key(loaded: LoadedModel, config: AtlasConfig, folder: CheckedSour
     if folder is None:
         data = config.data.model_dump(mode="json", exclude={"cache_dir", "source", "folder"})
         return digest({**payload, "data": data, "world": world_code_digest()})
-    return digest({**payload, "folder": config.data.folder.model_dump(mode="json"), "source": source_key(folder)})
+    settings = config.data.folder.model_dump(mode="json", exclude={"workers"})  # workers do not change numbers
+    return digest({**payload, "folder": settings, "source": source_key(folder)})
 
 
 def statistics_path(output: Path, key: str) -> Path:
