@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from generator.data.cache import content_digest, entry_folder, entry_key, load_inputs, read_entry, write_entry
 from generator.data.decode import ClipError
 from generator.data.flow import check_tvl1, flow_settings
-from generator.data.layouts import ClipEntry, Listing
+from generator.data.layouts import ClipEntry, Listing, relative_name
 from generator.data.snippets import ClipPlan, prepare_clip, to_network_units
 from generator.pipeline.workers import exit_with_parent
 
@@ -134,13 +134,13 @@ class FolderClips(Dataset):
         self.entries: tuple[ClipEntry, ...] = tuple(entry for entry, _ in kept)
         self.folders: tuple[Path, ...] = tuple(out.folder for _, out in kept)  # type: ignore[misc]
         self.skipped: tuple[Skipped, ...] = tuple(
-            Skipped(_relative(entry.path, listing.root), out.reason or "unknown")
+            Skipped(relative_name(entry.path, listing.root), out.reason or "unknown")
             for entry, out in zip(listing.clips, outcomes) if out.folder is None
         )  # fmt: skip
         self.computed = sum(out.computed for out in outcomes)
         self.labels = np.array([class_index[entry.label] for entry in self.entries], dtype=np.int64)
         self.clip_classes: tuple[str, ...] = tuple(class_names[i] for i in self.labels)
-        self.names: tuple[str, ...] = tuple(_relative(entry.path, listing.root) for entry in self.entries)
+        self.names: tuple[str, ...] = tuple(relative_name(entry.path, listing.root) for entry in self.entries)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -153,9 +153,3 @@ class FolderClips(Dataset):
         units = to_network_units(self.stored(index), self.plan.inputs)
         return (*(torch.from_numpy(np.ascontiguousarray(u)) for u in units), int(self.labels[index]))
 
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()

@@ -46,10 +46,6 @@ class ClipEntry:
     start: float | None = None  # list layout: seconds into the video
     end: float | None = None
 
-    @property
-    def name(self) -> str:
-        return self.path.stem if self.kind == "video" else self.path.name
-
 
 @dataclass(frozen=True)
 class Listing:
@@ -63,7 +59,7 @@ class Listing:
         """sha256 of the listed clips (path relative to the root, class, frame count, start, end)."""
         digest = hashlib.sha256()
         for clip in self.clips:
-            rel = _relative(clip.path, self.root)
+            rel = relative_name(clip.path, self.root)
             digest.update(f"{rel}\t{clip.label}\t{clip.num_frames}\t{clip.start}\t{clip.end}\n".encode())
         return digest.hexdigest()
 
@@ -110,7 +106,8 @@ def _readable_root(root: Path | None) -> Path:
     return path
 
 
-def _relative(path: Path, root: Path) -> str:
+def relative_name(path: Path, root: Path) -> str:
+    """A clip's name: its path relative to the data set's root (as given when outside it)."""
     try:
         return path.relative_to(root).as_posix()
     except ValueError:

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from generator.config import AtlasConfig
 from generator.data.cache import load_inputs
 from generator.data.dataset import prepare_all
+from generator.data.layouts import relative_name
 from generator.data.snippets import to_network_units
 from generator.data.source import check_folder_source
 from generator.data.speed import REAL_SPEEDS
@@ -108,7 +109,7 @@ def _folder_inputs(loaded: LoadedModel, config: AtlasConfig, stats: DataStatisti
                    speeds: tuple[float, ...], progress: bool) -> InputsOf:  # fmt: skip
     """Each needed clip of the data set prepared (and cached) at every speed."""
     checked = check_folder_source(loaded, config)
-    by_name = {_relative(entry.path, checked.listing.root): entry for entry in checked.listing.clips}
+    by_name = {relative_name(entry.path, checked.listing.root): entry for entry in checked.listing.clips}
     names = stats.source["clips"]
     entries = [by_name[names[int(c)]] for c in clips]
     prepared = {}
@@ -124,12 +125,6 @@ def _folder_inputs(loaded: LoadedModel, config: AtlasConfig, stats: DataStatisti
 
     return inputs_of
 
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
 
 
 def _replay(
