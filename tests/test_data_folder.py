@@ -314,7 +314,8 @@ def test_atlas_builds_from_an_exported_ucf101_folder_with_tvl1_flow(tmp_path: Pa
     (root / "Swing" / "v_Swing_g01_c01.mp4").write_bytes(b"truncated")  # a clip that cannot be decoded
     out = tmp_path / "atlas"
     sets = ["data.source=folder", f"data.folder.root={root}", "data.folder.layout=ucf101", "data.folder.flow=tvl1",
-            "data.folder.classes=[JumpingJack, Billiards, Swing]", f"data.cache_dir={tmp_path / 'cache'}",
+            "data.folder.classes=[JumpingJack, Billiards, Swing]", "data.folder.workers=1",
+            f"data.cache_dir={tmp_path / 'cache'}",
             "max_units_per_layer=1", "visualize.steps=5", "visualize.chi=[1.0]", "layers=[motion/conv1_1, class]"]
     args = ["build", "--output", str(out), *[item for s in sets for item in ("--set", s)]]
     result = runner.invoke(app, args)

@@ -93,8 +93,9 @@ def prepare_all(
     bar = tqdm(total=len(jobs), desc="preparing clips", unit="clip", disable=not progress, leave=False)
     try:
         if workers > 1 and plan.flow != "raft" and len(jobs) > 1:
-            context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
-                                                  else "spawn")  # fmt: skip
+            # spawn, not fork: a forked child of a process whose OpenCV thread pool is running (TV-L1 ran
+            # here before) waits forever on that pool's locks.
+            context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context,
                                      initializer=_worker_start) as pool:  # fmt: skip
                 results = []
