@@ -158,7 +158,7 @@ def test_exported_frames_give_the_synthetic_inputs(exported: Path) -> None:
 
 def test_ucf101_mp4_layout_with_tvl1_flow(exported: Path) -> None:
     loaded = load("default")
-    config = folder_config(exported, exported / "ucf", layout="ucf101", flow="tvl1", workers=2,
+    config = folder_config(exported, exported / "ucf", layout="ucf101", flow="tvl1", workers=1,
                            classes=["JumpingJack", "Swing"])
     clips = folder_clips(loaded, config, progress=False)
     synthetic = SyntheticClips(world_spec(config), "test", 1, exported / "cache", progress=False)
@@ -359,7 +359,7 @@ def test_speed_invariance_from_a_folder(tmp_path: Path) -> None:
 
     export_world(world_spec(AtlasConfig()), "test", 2, tmp_path / "cache", tmp_path / "frames", "frames",
                  progress=False)  # fmt: skip
-    config = folder_config(tmp_path, tmp_path / "frames", layout="frames", flow="precomputed", workers=2)
+    config = folder_config(tmp_path, tmp_path / "frames", layout="frames", flow="precomputed", workers=1)
     loaded = load("default")
     cpu = torch.device("cpu")
     stats = load_statistics(loaded, config, tmp_path / "out", cpu, progress=False)
