@@ -247,9 +247,17 @@ def _prepare(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], prog
         else:
             loaded = load(cfg.model.source, cfg.model.checkpoint, weights=cfg.model.weights)
         selection = select_units(cfg, loaded.description, layers, units)
-        return loaded, selection, load_statistics(loaded, cfg, cfg.output, device, progress=progress)
+        return loaded, selection
 
-    loaded, selection, stats = main_first(cluster, load_all)
+    loaded, selection = main_first(cluster, load_all)
+    if cfg.data.source == "folder" and cluster.distributed:
+        from generator.data.source import prepare_share
+        from generator.pipeline.distributed import barrier
+
+        # Decoding and flow, the costly part of a data set, split over the ranks; rank 0 measures from the cache.
+        prepare_share(loaded, cfg, cluster.rank, cluster.world, progress=progress)
+        barrier(cluster)
+    stats = main_first(cluster, lambda: load_statistics(loaded, cfg, cfg.output, device, progress=progress))
     return loaded, selection, device, stats
 
 
@@ -470,6 +478,42 @@ def _verify_output(output: Path, heal: bool) -> None:
     damaged = verify_folder(output, heal=heal, log=typer.echo)
     action = "removed; this build recomputes them" if heal else "run without --dry-run to recompute them"
     typer.echo(f"Verified {output}: {len(damaged)} damaged file(s)" + (f" ({action})." if damaged else "."))
+
+
+world_app = typer.Typer(help="The synthetic action world.", no_args_is_help=True)
+app.add_typer(world_app, name="world")
+
+
+@world_app.command("export")
+@user_errors
+def world_export(
+    directory: Path = typer.Argument(..., help="Folder to write the data set into (created if missing)."),
+    layout: str = typer.Option("frames", "--layout", help="ucf101 (MP4s + classInd.txt + testlist01.txt) or "
+                               "frames (img_/flow_x_/flow_y_ JPEGs in the paper's coding + list.txt)."),
+    split: str = typer.Option("test", "--split", help="test or train: which clips of the world to write."),
+    clips_per_class: Optional[int] = typer.Option(None, "--clips-per-class", min=1,
+                                                  help="Clips per class; default the data section's count."),
+    config: Optional[Path] = ConfigOption,
+    sets: Optional[list[str]] = SetOption,
+) -> None:
+    """Write the synthetic world as a data set on disk that `data.source: folder` reads.
+
+    An example data set for the folder source (README "Your own data set"), and a test of it:
+    the default model measured on the exported frames layout gives the synthetic path's numbers.
+    """
+    from generator.data.export import LAYOUTS, export_world
+    from generator.errors import ConfigError
+    from generator.train import world_spec
+
+    if layout not in LAYOUTS:
+        raise ConfigError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}.")
+    if split not in ("test", "train"):
+        raise ConfigError(f"--split must be test or train, got {split!r}.")
+    cfg = resolve_config(config, sets)
+    count = clips_per_class or (cfg.data.test_clips_per_class if split == "test" else cfg.data.train_clips_per_class)
+    out = export_world(world_spec(cfg), split, count, cfg.data.cache_dir, directory, layout,
+                       progress=sys.stderr.isatty())  # fmt: skip
+    typer.echo(f"Wrote {count} {split} clips per class as a {layout} data set in {out}.")
 
 
 def main() -> None:

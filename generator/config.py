@@ -102,9 +102,64 @@ class ModelConfig(_Section):
         )
 
 
-class DataConfig(_Section):
-    """The synthetic action world that trains the default model and supplies held-out clips."""
+class FolderSampling(_Section):
+    """Which snippets of a real clip the network sees."""
 
+    snippets: int = Field(
+        3, ge=1, le=64,
+        description="Snippets per clip, spread evenly over the clip (first and last valid start included); "
+        "predictions average them, as two-stream evaluation does.",
+    )
+
+
+class FolderDataConfig(_Section):
+    """A data set of real videos (or precomputed frames and flow) on disk; used when data.source is 'folder'."""
+
+    root: Path | None = Field(None, description="The data set's folder (videos, frames or list files live under it).")
+    layout: Literal["ucf101", "folders", "frames", "list"] = Field(
+        "folders",
+        description="'ucf101' (UCF101 / HMDB51 releases with classInd.txt and split files), 'folders' (one "
+        "folder of videos per class), 'frames' (per-video folders of img_/flow_x_/flow_y_ JPEGs and a list "
+        "file 'path num_frames label'), 'list' (a CSV 'path,label[,start,end]').",
+    )
+    split: int = Field(1, ge=1, le=9, description="Split number N of the split files (testlist0N.txt, _test_splitN).")
+    subset: Literal["test", "train"] = Field("test", description="Which part of the split the atlas measures.")
+    list_file: Path | None = Field(
+        None, description="'frames' and 'list' layouts: the list file (relative to root); default list.txt / list.csv."
+    )
+    classes: tuple[str, ...] | None = Field(
+        None, description="Class names in label order; clips of other classes are left out. Empty = every class "
+        "of classInd.txt, the split files, the class folders or the list (sorted).",
+    )
+    class_map: dict[str, str] = Field(
+        default_factory=dict, description="Data set class name -> the model's class name, where they differ."
+    )
+    sampling: FolderSampling = FolderSampling()
+    flow: Literal["precomputed", "tvl1", "raft"] = Field(
+        "tvl1",
+        description="Where motion comes from: 'precomputed' (flow JPEGs of the frames layout), 'tvl1' (OpenCV "
+        "contrib, CPU workers) or 'raft' (torchvision, weights from a local file or the torch cache).",
+    )
+    raft_weights: Path | None = Field(None, description="RAFT weights file; empty = the torch cache.")
+    workers: int = Field(2, ge=1, le=256, description="Worker processes that decode clips and compute flow.")
+    max_clips_per_class: int | None = Field(None, ge=1, description="Cap on clips per class (first in list order).")
+
+    @field_validator("class_map")
+    @classmethod
+    def _class_map(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(not str(k).strip() or not str(v).strip() for k, v in value.items()):
+            raise ValueError("class names must not be empty")
+        return dict(value)
+
+
+class DataConfig(_Section):
+    """The synthetic action world that trains the default model and supplies held-out clips, or a folder
+    of real clips (``source: folder``) that supplies the held-out clips instead."""
+
+    source: Literal["synthetic", "folder"] = Field(
+        "synthetic", description="'synthetic' (the rendered world) or 'folder' (a data set on disk, see data.folder)."
+    )
+    folder: FolderDataConfig = FolderDataConfig()
     size: int = Field(64, ge=16, le=512, description="Frame side in pixels.")
     flow_fields: int = Field(4, ge=1, le=20, description="Flow fields L per snippet (motion input has 2L channels).")
     snippets: int = Field(3, ge=1, le=16, description="Snippets T per training clip.")
@@ -146,6 +201,12 @@ class DataConfig(_Section):
                 f"{self.snippets} snippets and {self.flow_fields} flow fields need {total / 2**30:.0f} GiB of clip "
                 f"cache, above the {MAX_CLIP_CACHE_BYTES // 2**30} GiB limit; lower {largest} first"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _folder_root(self) -> "DataConfig":
+        if self.source == "folder" and self.folder.root is None:
+            raise ValueError("data.source is 'folder' but data.folder.root is empty: give the data set's folder")
         return self
 
 

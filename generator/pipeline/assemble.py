@@ -20,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from generator.config import AtlasConfig, config_hash
+from generator.data.source import source_record
 from generator.pipeline.catalog import find_results
 from generator.pipeline.failures import draft_failure_cases, finish_case, probe_record
 from generator.pipeline.interventions import InterventionAnswers, load_interventions, probe_unit_means
@@ -27,6 +28,7 @@ from generator.site.stats import drivers
 from generator.pipeline.media_stage import (
     MEDIA_WORKERS,
     ClipMediaJob,
+    FolderClipMediaJob,
     ResultMediaJob,
     media_folder,
     run_media_jobs,
@@ -266,10 +268,22 @@ def write_atlas(
             "failure_cases": len(drafts),
         },
         failure_cases=[finish_case(draft, clip_paths) for draft in drafts],
+        data=data_record(stats, config),
     )
     path = write_manifest(manifest_path(output), manifest)
     write_table_set(output)  # last: only now are the tables and the manifest one finished set
     return path
+
+
+def data_record(stats: DataStatistics | None, config: AtlasConfig) -> dict[str, Any]:
+    """The manifest's record of the data source: for a data set on disk its file-list hash, the flow
+    method, and every skipped clip with its reason (not the per-clip cache paths)."""
+    if stats is None:
+        return source_record(config, None)
+    record = {k: v for k, v in stats.source.items() if k not in ("clips", "cache", "inputs", "input_kinds")}
+    if record.get("source") == "folder":
+        record["accuracy"] = stats.test.accuracy  # the card's figure is from the data the model was trained on
+    return record
 
 
 def summarise(
@@ -332,6 +346,8 @@ def real_clip_jobs(config: AtlasConfig, stats: DataStatistics, units: list[dict]
     for draft in drafts:
         for clip in draft.clips:
             wanted[(clip.split, clip.index)] = None
+    if stats.source.get("source") == "folder":
+        return folder_clip_jobs(stats.source, list(wanted))
     sets: dict[str, SyntheticClips] = {}
     jobs = {}
     for split, index in wanted:
@@ -343,3 +359,13 @@ def real_clip_jobs(config: AtlasConfig, stats: DataStatistics, units: list[dict]
             split, index, clips.clip_classes[index], int(clips.seeds[index]), clips.probe, spec
         )
     return jobs
+
+
+def folder_clip_jobs(source: dict[str, Any], wanted: list[tuple[str, int]]) -> dict:
+    """(split, index) -> media job of clips of a data set on disk (from their prepared cache folders)."""
+    inputs = source.get("inputs", [])
+    kinds = source.get("input_kinds", {})
+    rgb = next((n for n in inputs if kinds.get(n) == "rgb"), None)
+    flow = next((n for n in inputs if kinds.get(n) == "flow"), None)
+    return {(split, index): FolderClipMediaJob(split, index, Path(source["cache"][index]), rgb, flow)
+            for split, index in wanted}  # fmt: skip

@@ -119,7 +119,46 @@ class ClipMediaJob:
         return write_frame_set(root / self.folder, CLIP_STEM, rgb=clip.frames, flow=clip.flow, root=root)
 
 
-Job = Union[ResultMediaJob, ClipMediaJob]
+@dataclass(frozen=True)
+class FolderClipMediaJob:
+    """The media of one clip of a data set on disk: the snippets the network saw (their frames and flow
+    stacks), read from the clip's prepared cache folder."""
+
+    split: str
+    index: int
+    cache: Path
+    rgb: str | None  # name of the RGB input, if any
+    flow: str | None  # name of the flow input, if any
+
+    @property
+    def folder(self) -> str:
+        return clip_folder(self.split, self.index)
+
+    @property
+    def label(self) -> str:
+        return self.folder
+
+    def expected(self) -> dict[str, str]:
+        return expected_media(self.folder, CLIP_STEM, self.rgb is not None, self.flow is not None)
+
+    def write(self, root: Path) -> dict[str, str]:
+        import numpy as np
+
+        from generator.media import write_frame_set
+        from generator.world.flow import bytes_to_code, decode_flow
+
+        rgb = flow = None
+        if self.rgb:
+            rgb = np.load(self.cache / f"{self.rgb}.npy").transpose(1, 2, 3, 0)  # (T, H, W, 3)
+        if self.flow:
+            codes = np.load(self.cache / f"{self.flow}.npy")  # (2L, T, H, W) bytes
+            c, t, h, w = codes.shape
+            pixels = decode_flow(bytes_to_code(codes)).reshape(c // 2, 2, t, h, w)
+            flow = pixels.transpose(2, 0, 3, 4, 1)  # (T, L, H, W, 2)
+        return write_frame_set(root / self.folder, CLIP_STEM, rgb=rgb, flow=flow, root=root)
+
+
+Job = Union[ResultMediaJob, ClipMediaJob, FolderClipMediaJob]
 
 
 @dataclass(frozen=True)

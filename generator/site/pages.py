@@ -336,6 +336,7 @@ def home_page(data: AtlasData, intro: str | None) -> Page:
             "intro": intro,
             "layers": summaries,
             "counts": data.manifest.get("counts", {}),
+            "data_source": data.manifest.get("data") or {"source": "synthetic"},
             "cases": data.manifest["failure_cases"],
             "labels": chi_labels(data.chis),
             "created": data.manifest.get("created"),

@@ -435,6 +435,7 @@ def make_manifest(
     chis: Sequence[float],
     counts: Mapping[str, int],
     failure_cases: Sequence[Mapping[str, Any]] = (),
+    data: Mapping[str, Any] | None = None,
     created: str | None = None,
     versions: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
@@ -450,6 +451,7 @@ def make_manifest(
         "chis": [float(c) for c in chis],
         "counts": dict(counts),
         "failure_cases": [dict(case) for case in failure_cases],
+        "data": dict(data) if data is not None else {"source": "synthetic"},
     }
     validate_manifest(manifest)
     return manifest
