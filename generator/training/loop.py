@@ -82,7 +82,9 @@ def _average_gradients(parameters: list[nn.Parameter], world: int) -> None:
             dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
 
 
-def _collate(samples: list[tuple]) -> tuple:
+def _collate(samples: list[tuple]) -> tuple | None:
+    if not samples:  # this rank's share of a short last batch is empty; it still joins the averaging
+        return None
     inputs = [torch.stack([s[i] for s in samples]) for i in range(len(samples[0]) - 1)]
     return (*inputs, torch.tensor([s[-1] for s in samples], dtype=torch.long))
 
@@ -159,7 +161,7 @@ def fit(
                                 generator=torch.Generator())  # fmt: skip  # the global RNG stays untouched
             model.train()
             running, seen = 0.0, 0
-            for b, (appearance, motion, labels) in enumerate(loader, first):
+            for b, batch in enumerate(loader, first):
                 step = sum(totals[:s]) + epoch * batches + b
                 for group in optimiser.param_groups:
                     group["lr"] = learning_rate(settings.learning_rate, recipe.lr_gamma, settings.lr_steps,
@@ -167,14 +169,19 @@ def fit(
                 torch.manual_seed(draw_key(seed, s, epoch) * 7919 + b * 31 + ranks.rank)  # this step's dropout
                 optimiser.zero_grad(set_to_none=True)
                 global_size = min((b + 1) * size, count) - b * size
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                    scores = stage_scores(model, stage, appearance.to(device), motion.to(device))
-                loss = loss_fn(scores.float(), labels.to(device)) / global_size
-                loss.backward()
+                if batch is not None:
+                    appearance, motion, labels = batch
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                        scores = stage_scores(model, stage, appearance.to(device), motion.to(device))
+                    loss = loss_fn(scores.float(), labels.to(device)) / global_size
+                    loss.backward()
+                    running += float(loss.detach()) * global_size
+                    seen += len(labels)
+                for p in parameters:
+                    if p.grad is None:
+                        p.grad = torch.zeros_like(p)
                 _average_gradients(parameters, ranks.world)
                 optimiser.step()
-                running += float(loss.detach()) * global_size
-                seen += len(labels)
                 bar.update(global_size)
                 bar.set_postfix(stage=name, epoch=epoch + 1, loss=f"{running / max(seen, 1):.3f}")
                 if b + 1 < batches and time.monotonic() - saved >= recipe.checkpoint_minutes * 60:
@@ -192,8 +199,8 @@ def fit(
             if time.monotonic() - saved >= recipe.checkpoint_minutes * 60:
                 after = {"stage": s, "epoch": epoch + 1, "batch": 0, "step": sum(totals[:s]) + (epoch + 1) * batches}
                 saved = _save(ranks, resume, model, optimiser, after, history, elapsed + time.monotonic() - started)
-        position = {"stage": s + 1, "epoch": 0, "batch": 0, "step": sum(totals[: s + 1])}
-        saved = _save(ranks, resume, model, None, position, history, elapsed + time.monotonic() - started)
+        done = {"stage": s + 1, "epoch": 0, "batch": 0, "step": sum(totals[: s + 1])}
+        saved = _save(ranks, resume, model, None, done, history, elapsed + time.monotonic() - started)
     bar.close()
     for p in model.parameters():
         p.requires_grad_(True)
