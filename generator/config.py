@@ -218,6 +218,10 @@ class RecipeConfig(_Section):
     motion: StageConfig = StageConfig(epochs=60, learning_rate=1e-3, lr_steps=(0.625, 0.875), dropout=0.9)
     fusion: StageConfig = StageConfig(epochs=30, learning_rate=1e-3, lr_steps=(0.7,), dropout=0.85)
     lr_gamma: float = Field(0.1, gt=0.0, le=1.0)
+    optimizer: Literal["sgd", "adamw"] = Field(
+        "sgd", description="'sgd' (the paper's, for ImageNet-initialised towers) or 'adamw' (a small network "
+        "trained from scratch, as the default model is: SGD barely moves its 0.01-scaled fc layers).",
+    )
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     weight_decay: float = Field(5e-4, ge=0.0, le=1.0)
     batch_size: int = Field(96, ge=1, le=4096, description="Clips per step over all ranks.")

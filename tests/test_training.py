@@ -191,10 +191,11 @@ class Killed(Exception):
 
 
 def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(world: Path, tmp_path: Path) -> None:
-    whole = recipe_config(world, tmp_path / "whole", **{"train.recipe.motion.epochs": 2})
+    sets = {"train.recipe.motion.epochs": 2, "train.recipe.optimizer": "adamw"}  # Adam's moments resume too
+    whole = recipe_config(world, tmp_path / "whole", **sets)
     train_on_folder(whole, progress=False, log=lambda _: None)
 
-    broken = recipe_config(world, tmp_path / "broken", **{"train.recipe.motion.epochs": 2})
+    broken = recipe_config(world, tmp_path / "broken", **sets)
 
     def kill(step: int) -> None:
         if step == 5:  # mid-epoch of the motion stage

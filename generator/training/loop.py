@@ -65,6 +65,13 @@ def write_resume(path: Path, model: nn.Module, optimiser: torch.optim.Optimizer 
     write_bytes(path, buffer.getvalue())
 
 
+def make_optimiser(recipe: RecipeConfig, parameters: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    """SGD with momentum (the paper's), or AdamW for a small network trained from scratch."""
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(parameters, lr=lr, weight_decay=recipe.weight_decay)
+    return torch.optim.SGD(parameters, lr=lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+
+
 def _save(ranks: Ranks, path: Path, model: nn.Module, optimiser: torch.optim.Optimizer | None, position: dict,
           history: list[dict], elapsed: float) -> float:  # fmt: skip
     """Rank 0 writes the resume state (every rank holds the same weights); the time it was written."""
@@ -146,8 +153,7 @@ def fit(
         set_trainable(model, stage)
         set_dropout(model, stage, settings.dropout)
         parameters = trained_parameters(model, stage)
-        optimiser = torch.optim.SGD(parameters, lr=settings.learning_rate, momentum=recipe.momentum,
-                                    weight_decay=recipe.weight_decay)  # fmt: skip
+        optimiser = make_optimiser(recipe, parameters, settings.learning_rate)
         if state is not None and s == position["stage"] and state["optimiser"] is not None:
             optimiser.load_state_dict(state["optimiser"])
         for epoch in range(position["epoch"] if s == position["stage"] else 0, settings.epochs):
