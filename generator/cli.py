@@ -139,7 +139,8 @@ def train(
     epochs: Optional[int] = typer.Option(None, min=1, help="Training epochs (train.epochs)."),
     seed: Optional[int] = typer.Option(None, min=0, help="Training seed (train.seed)."),
 ) -> None:
-    """Train the default two-stream network on the synthetic world.
+    """Train the default two-stream network on the synthetic world, or (data.source folder) the
+    train.recipe network on a data set on disk with the paper's recipe.
 
     Writes the checkpoint and, beside it, the model card. The same configuration and seed give
     the same weights. Clips are rendered once and cached in data.cache_dir. The card records
@@ -149,6 +150,16 @@ def train(
     from generator.train import command_line, train_default
 
     cfg = resolve_config(config, sets, **{"train.checkpoint": checkpoint, "train.epochs": epochs, "train.seed": seed})
+    if cfg.data.source == "folder":  # the recipe's network on a data set on disk (README "Train the paper's network")
+        from generator.training.run import train_on_folder
+
+        folder_card = train_on_folder(cfg, command=command_line(), progress=sys.stderr.isatty())
+        if folder_card is not None:  # rank 0
+            pair = folder_card["most_confused_pairs"][0] if folder_card["most_confused_pairs"] else None
+            typer.echo(f"Test accuracy {100 * folder_card['test_accuracy']:.1f} % on {folder_card['test_clips']} "
+                       f"clips" + (f"; most confused pair {pair['classes'][0]} / {pair['classes'][1]}" if pair else "")
+                       + ".")  # fmt: skip
+        return
     card = train_default(cfg, command=command_line(), progress=sys.stderr.isatty())
     pair = card["most_confused_pairs"][0]
     typer.echo(

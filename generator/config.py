@@ -225,10 +225,89 @@ class ArchitectureConfig(_Section):
         return value
 
 
+class StageConfig(_Section):
+    """One stage of the two-stream recipe (generator/training/recipe.py names the source of each default)."""
+
+    epochs: int = Field(1, ge=1, le=10000)
+    learning_rate: float = Field(1e-3, gt=0, le=1.0, description="Start of the step schedule.")
+    lr_steps: tuple[float, ...] = Field(
+        (0.7,), description="Fractions of the stage's steps at which the learning rate drops by lr_gamma."
+    )
+    dropout: float = Field(0.85, ge=0.0, lt=1.0, description="Dropout after fc6 and fc7 of the heads trained.")
+
+    @field_validator("lr_steps")
+    @classmethod
+    def _fractions(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 < f < 1 for f in value) or list(value) != sorted(value):
+            raise ValueError("must be increasing fractions strictly between 0 and 1")
+        return value
+
+
+class RecipeConfig(_Section):
+    """Training a fusion network on the data set of data.folder (``atlas train`` with data.source folder).
+
+    Defaults are the paper's recipe; generator/training/recipe.py gives the source of every value."""
+
+    network: Literal["small_fusion", "fusion_vgg16"] = Field(
+        "fusion_vgg16", description="'fusion_vgg16' (the paper's network) or 'small_fusion' (train.architecture)."
+    )
+    tower_weights: str = Field(
+        "imagenet", description="fusion_vgg16 towers: a torchvision VGG-16 state-dict file, 'imagenet' (the "
+        "vgg16-*.pth in the torch hub cache; never downloaded) or 'random'.",
+    )
+    width_multiplier: float = Field(1.0, gt=0.0, le=1.0, description="Scales fusion_vgg16's widths (tests only).")
+    image_size: int | None = Field(None, ge=16, le=512, description="Input side; empty = 224 (VGG) or data.size.")
+    flow_fields: int | None = Field(None, ge=1, le=20, description="L; empty = 10 (VGG) or data.flow_fields.")
+    train_root: Path | None = Field(
+        None, description="The training split's folder when it is a separate data set in data.folder's layout "
+        "(a frames or list data set holds one list); empty = data.folder.root, its train part.",
+    )
+    val_every: int = Field(10, ge=2, le=1000, description="Every n-th training clip is held out for validation.")
+    snippets: int = Field(5, ge=1, le=16, description="T snippets per training clip.")
+    positions: int = Field(11, ge=1, le=64, description="Snippet positions stored per training clip, evenly spread.")
+    tau_steps: tuple[int, int] = Field((1, 1), description="Range of the stride tau between sampled snippets, in "
+                                       "stored positions.")  # fmt: skip
+    crop_scales: tuple[float, ...] = Field((1.0, 0.875, 0.75, 0.66), min_length=1)
+    store_ratio: float = Field(256 / 224, ge=1.0, le=2.0, description="Stored side / input side.")
+    stages: tuple[Literal["appearance", "motion", "fusion"], ...] = Field(
+        ("appearance", "motion", "fusion"), min_length=1
+    )
+    appearance: StageConfig = StageConfig(epochs=30, learning_rate=1e-3, lr_steps=(0.7,), dropout=0.85)
+    motion: StageConfig = StageConfig(epochs=60, learning_rate=1e-3, lr_steps=(0.625, 0.875), dropout=0.9)
+    fusion: StageConfig = StageConfig(epochs=30, learning_rate=1e-3, lr_steps=(0.7,), dropout=0.85)
+    lr_gamma: float = Field(0.1, gt=0.0, le=1.0)
+    optimizer: Literal["sgd", "adamw"] = Field(
+        "sgd", description="'sgd' (the paper's, for ImageNet-initialised towers) or 'adamw' (a small network "
+        "trained from scratch, as the default model is: SGD barely moves its 0.01-scaled fc layers).",
+    )
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(5e-4, ge=0.0, le=1.0)
+    batch_size: int = Field(96, ge=1, le=4096, description="Clips per step over all ranks.")
+    loader_workers: int = Field(0, ge=0, le=64, description="DataLoader worker processes per rank.")
+    checkpoint_minutes: float = Field(5.0, ge=0.0, le=1440.0, description="Resume state written this often; 0 = "
+                                      "every step.")  # fmt: skip
+    bf16: bool = Field(True, description="bf16 autocast on CUDA (fp32 on CPU).")
+
+    @field_validator("tau_steps")
+    @classmethod
+    def _tau(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= value[0] <= value[1]:
+            raise ValueError("must be two integers 1 <= low <= high")
+        return value
+
+    @field_validator("crop_scales")
+    @classmethod
+    def _scales(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0.3 <= s <= 1.0 for s in value):
+            raise ValueError("every crop scale must be between 0.3 and 1")
+        return value
+
+
 class TrainConfig(_Section):
     """Training of the default network on the synthetic world (``atlas train``)."""
 
     architecture: ArchitectureConfig = ArchitectureConfig()
+    recipe: RecipeConfig = RecipeConfig()
     epochs: int = Field(14, ge=1, le=1000)
     batch_size: int = Field(32, ge=1, le=4096)
     learning_rate: float = Field(2e-3, gt=0, le=1.0)

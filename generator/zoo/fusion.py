@@ -331,8 +331,12 @@ def fusion_vgg16(
     image_size: int = 224,
     classes: Sequence[str] | None = None,
     tower_weights: Path | str | None = None,
+    width_multiplier: float = 1.0,
 ) -> TwoStreamFusionNet:
     """The paper's network: VGG-16 towers, conv5 fusion, fc6/fc7 of 4096 units.
+
+    ``width_multiplier`` (< 1 only in tests) scales every conv width and fc6/fc7, so that a tiny
+    network runs every stage of the training recipe.
 
     ``tower_weights`` (``model.weights``) must be given: ``"imagenet"`` loads torchvision's
     vgg16-397923af.pth from the local torch hub cache, a path loads that VGG-16 state dict,
@@ -341,10 +345,10 @@ def fusion_vgg16(
     names = _classes(classes, num_classes)
     config = FusionConfig(
         name="fusion_vgg16",
-        blocks=VGG16_BLOCKS,
+        blocks=tuple(tuple(max(1, round(w * width_multiplier)) for w in block) for block in VGG16_BLOCKS),
         flow_fields=flow_fields,
         image_size=image_size,
-        fc=4096,
+        fc=max(1, round(4096 * width_multiplier)),
         num_classes=num_classes,
         classes=names,
     )
@@ -355,6 +359,7 @@ def fusion_vgg16(
             "flow_fields": flow_fields,
             "image_size": image_size,
             "classes": list(names),
+            **({"width_multiplier": width_multiplier} if width_multiplier != 1.0 else {}),
         },
     }
     source = _vgg16_file(tower_weights)  # before building: a missing file fails fast

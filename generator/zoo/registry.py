@@ -50,6 +50,8 @@ class FusionVgg16Arguments(_Arguments):
     flow_fields: Annotated[StrictInt, Field(ge=1, le=32)] = 10
     image_size: Annotated[StrictInt, Field(ge=32, le=448)] = 224
     classes: Annotated[list[ClassName], Field(max_length=1000)] | None = None
+    # Narrow copies (< 1) are for tests of the training recipe; never wider than the paper's network.
+    width_multiplier: Annotated[StrictFloat, Field(gt=0.0, le=1.0)] = 1.0
 
 
 class TorchvisionArguments(_Arguments):
