@@ -139,10 +139,10 @@ def train(
     epochs: Optional[int] = typer.Option(None, min=1, help="Training epochs (train.epochs)."),
     seed: Optional[int] = typer.Option(None, min=0, help="Training seed (train.seed)."),
 ) -> None:
-    """Train the default two-stream network on the synthetic world, or (data.source folder) the
-    train.recipe network on a data set on disk with the paper's recipe.
+    """Train the default network on the world, or train.recipe's on a data set.
 
-    Writes the checkpoint and, beside it, the model card. The same configuration and seed give
+    With data.source folder, the train.recipe network is trained on the data set on disk with the
+    paper's recipe (stream by stream, then the fusion stage). Writes the checkpoint and, beside it, the model card. The same configuration and seed give
     the same weights. Clips are rendered once and cached in data.cache_dir. The card records
     held-out accuracy, the confusion matrix, the counterfactual probe results, the command, the
     configuration and data/code hashes.

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 import generator
-from generator.config import AtlasConfig, config_hash
+from generator.config import AtlasConfig
 from generator.measures.classification import (  # noqa: F401 - also this module's public names
     Evaluation,
     confused_pairs,
@@ -136,7 +136,7 @@ def train_default(
         "training_seconds": round(time.time() - started, 1),
         "command": command or "atlas train",
         "config": config.model_dump(mode="json"),
-        "config_hash": config_hash(config, "data", "train"),
+        "config_hash": synthetic_training_hash(config),
         "data": {
             "world": spec.__dict__ | {"speed_range": list(spec.speed_range)},
             "hash": _data_hash(spec, config),
@@ -207,8 +207,30 @@ def _fit(
     return best_state, history
 
 
+# Read only when the data come from a folder on disk: they do not shape a model trained on the world.
+FOLDER_ONLY_FIELDS = {"data": ("source", "folder"), "train": ("recipe",)}
+
+
+def _synthetic_sections(config: AtlasConfig) -> dict:
+    """The data and train sections as a model trained on the synthetic world depends on them."""
+    dumped = config.model_dump(mode="json")
+    sections = {name: dict(dumped[name]) for name in FOLDER_ONLY_FIELDS}
+    for name, fields in FOLDER_ONLY_FIELDS.items():
+        for field in fields:
+            sections[name].pop(field, None)
+    return sections
+
+
+def synthetic_training_hash(config: AtlasConfig) -> str:
+    """The configuration hash of a model trained on the synthetic world (the model card's
+    ``config_hash``): the data and train sections less the fields only a folder source reads, so
+    that settings added for data sets on disk leave the default model's hash as it was."""
+    blob = json.dumps(_synthetic_sections(config), sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
 def _data_hash(spec: WorldSpec, config: AtlasConfig) -> str:
-    counts = config.model_dump(mode="json")["data"]
+    counts = _synthetic_sections(config)["data"]
     counts.pop("cache_dir")
     blob = json.dumps({"spec": repr(spec), "counts": counts, "world": world_code_digest()}, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

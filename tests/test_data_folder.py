@@ -328,6 +328,15 @@ def test_atlas_builds_from_an_exported_ucf101_folder_with_tvl1_flow(tmp_path: Pa
     home = (out / "site" / "index.html").read_text()
     assert "2 of 3 clips measured, 1 skipped" in home
     assert any((out / "clips").iterdir())  # the real clips' media for the top-clips table
+    # Stream reliance is measured on the data set's own clips: a rate for every class with a measured clip.
+    import pyarrow.parquet as pq
+
+    from generator.store.tables import table_path
+
+    classes = {r["class_name"]: r for r in pq.read_table(table_path(out, "classes")).to_pylist()}
+    for name in ("JumpingJack", "Billiards"):
+        assert 0.0 <= classes[name]["accuracy_motion_zeroed"] <= 1.0, classes[name]
+        assert 0.0 <= classes[name]["accuracy_appearance_zeroed"] <= 1.0, classes[name]
     shutil.rmtree(out / "site")
 
 
@@ -405,7 +414,8 @@ def test_two_ranks_on_a_folder_equal_one_process(tmp_path: Path) -> None:
     for name in runs:
         assert len(list((tmp_path / name / "cache").glob("folder_clips/*/*/meta.json"))) == 6 * 4
     stats = {r: sorted((runs[r] / "statistics").glob("*.npz")) for r in runs}
-    assert [p.name for p in stats["multi"]] == [p.name for p in stats["single"]] and len(stats["single"]) == 2
+    # activations, interventions (the edited clips' answers) and speed replays
+    assert [p.name for p in stats["multi"]] == [p.name for p in stats["single"]] and len(stats["single"]) == 3
     for mine, theirs in zip(stats["multi"], stats["single"]):
         with np.load(mine) as a, np.load(theirs) as b:
             assert a.files == b.files

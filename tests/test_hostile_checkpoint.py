@@ -28,6 +28,8 @@ def _checkpoint(path: Path, architecture: dict, state: dict | None = None) -> Pa
 def test_a_checkpoint_cannot_import_or_call_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mark = tmp_path / "mark"
     monkeypatch.setenv("ATLAS_TEST_HOSTILE_MARK", str(mark))
+    # Another test may have imported the module by naming it as model.source (which is allowed).
+    monkeypatch.delitem(sys.modules, "tests.fixtures_hostile_module", raising=False)
     record = {"builder": "import", "kwargs": {"target": "tests.fixtures_hostile_module:build"}}
     path = _checkpoint(tmp_path / "evil.pt", record)
     for source in ("default", "small_fusion"):

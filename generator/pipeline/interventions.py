@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
 from generator.config import AtlasConfig
+from generator.data.source import folder_clips
 from generator.measures.activations import collect_activations
 from generator.pipeline.statistics import STATS_DIR, DataStatistics
 from generator.store.atomic import atomic_path
@@ -98,26 +99,35 @@ def load_interventions(
     if path.is_file():
         with np.load(path) as data:
             arrays = {name: data[name] for name in data.files}
-    wanted = [f"test/{n}" for n in INTERVENTIONS] + [f"probe/{p}/{v}" for p in PROBES for v in SINGLE_STREAM]
-    wanted += [f"twins/{p}" for p in PROBES]
+    probes = _probe_names(config)
+    wanted = [f"test/{n}" for n in INTERVENTIONS] + [f"probe/{p}/{v}" for p in probes for v in SINGLE_STREAM]
+    wanted += [f"twins/{p}" for p in probes]
     if not all(k in arrays for k in wanted):
         arrays = _compute(loaded, config, device, progress)
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
     return InterventionAnswers(
         test={n: arrays[f"test/{n}"] for n in INTERVENTIONS},
-        probes={p: {v: arrays[f"probe/{p}/{v}"] for v in SINGLE_STREAM} for p in PROBES},
-        twins={p: arrays[f"twins/{p}"] for p in PROBES},
+        probes={p: {v: arrays[f"probe/{p}/{v}"] for v in SINGLE_STREAM} for p in probes},
+        twins={p: arrays[f"twins/{p}"] for p in probes},
     )
+
+
+def _probe_names(config: AtlasConfig) -> tuple[str, ...]:
+    """The counterfactual probe sets: the synthetic world's; a data set on disk has none."""
+    return () if config.data.source == "folder" else tuple(PROBES)
 
 
 def _compute(loaded: LoadedModel, config: AtlasConfig, device: torch.device, progress: bool) -> dict[str, np.ndarray]:
     data, spec = config.data, world_spec(config)
     model = loaded.model.to(device)
-    test = SyntheticClips(spec, "test", data.test_clips_per_class, data.cache_dir, progress=progress)
+    if data.source == "folder":  # the same held-out clips as the statistics, from the prepared cache
+        test = folder_clips(loaded, config, progress=progress)
+    else:
+        test = SyntheticClips(spec, "test", data.test_clips_per_class, data.cache_dir, progress=progress)
     arrays = {f"test/{name}": predict(model, test, edit, device, progress=progress)
               for name, edit in INTERVENTIONS.items()}  # fmt: skip
-    for probe_name in PROBES:
+    for probe_name in _probe_names(config):
         probe = SyntheticClips(spec, f"probe:{probe_name}", data.probe_clips_per_class, data.cache_dir,
                                progress=progress)  # fmt: skip
         twins = twin_indices(probe.seeds, test.seeds)

@@ -243,10 +243,16 @@ def _time_layer(
         return time.perf_counter() - started
 
     timed(1)  # warm-up: first-call costs (kernel selection, allocations) are not per batch
-    one, more = timed(1), timed(1 + CALIBRATION_STEPS)
+    # The faster of two runs of each size, so that one interruption on a busy machine does not
+    # land in the difference.
+    one = min(timed(1), timed(1))
+    more = min(timed(1 + CALIBRATION_STEPS), timed(1 + CALIBRATION_STEPS))
     # Scaled to a full batch (rows cost in proportion on the timed sizes).
     scale = job.batch / (len(chosen) * per_unit)
-    step = max(0.0, more - one) / CALIBRATION_STEPS * scale
+    if more > one:
+        step = (more - one) / CALIBRATION_STEPS * scale
+    else:  # noise larger than the steps' cost: charge the whole run to its steps (an upper bound)
+        step = more / (1 + CALIBRATION_STEPS) * scale
     fixed = max(0.0, one * scale - step)
     return LayerCost(job.layer, job.batch, -(-job.rows // job.batch), step, fixed)
 
