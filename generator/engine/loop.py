@@ -290,6 +290,7 @@ class _BatchRunner:
 
         state = _RunState.start(param, len(rows), steps, device)
         leaky_steps = leaky_step_count(self.settings, steps)
+        leaky, own = self.settings.leaky_slope, self.info.own_slope  # the activations' slope per phase
         with cut_at(self.prepared.module, self.info.module) as capture:
             for k in range(steps):
                 view_args = (
@@ -298,16 +299,16 @@ class _BatchRunner:
                     angles[k] if self.affine else None,
                 )
                 if k < leaky_steps:
-                    self._step(k, param, state, capture, view_args, objective, weight, chi, share)
+                    self._step(k, param, state, capture, view_args, objective, weight, chi, share, leaky)
                 else:
                     with own_relus(self.prepared):
-                        self._step(k, param, state, capture, view_args, objective, weight, chi, share)
+                        self._step(k, param, state, capture, view_args, objective, weight, chi, share, own)
             with torch.no_grad():
                 xs = param()
-                energy, terms = self._energy(self.prepared.module, capture, xs, xs, objective, weight, chi, share)
+                energy, terms = self._energy(self.prepared.module, capture, xs, xs, objective, weight, chi, share, leaky)
                 with own_relus(self.prepared) as plain, autocast(device, self.bf16):
                     net_in = [to_layout(x, self.prepared.channels_last) for x in _network_rows(xs, share)]
-                    own_act = objective(forward_to(plain, net_in, capture))
+                    own_act = objective(forward_to(plain, net_in, capture), own)
                     own_act = own_act if share is None else own_act[share.group]
                 for spec, x in zip(self.specs, xs):
                     terms[f"temporal_variation/{spec.name}"] = temporal_variation(x.float(), spec)
@@ -327,14 +328,16 @@ class _BatchRunner:
         objective: UnitObjective,
         weight: Tensor,
         chi: Tensor,
-        share: _Sharing | None = None,
+        share: _Sharing | None,
+        slope: float,
     ) -> None:
-        """One optimisation step for every row; rows that turn non-finite are frozen."""
+        """One optimisation step for every row; rows that turn non-finite are frozen.
+        ``slope``: the negative slope of the activations in this phase."""
         s = self.settings
         tensors = list(param.tensors)
         xs = param()
         view = transform_inputs(xs, self.specs, *view_args)
-        energy, _ = self._energy(self._forward, capture, xs, view, objective, weight, chi, share)
+        energy, _ = self._energy(self._forward, capture, xs, view, objective, weight, chi, share, slope)
         finite = torch.isfinite(energy)
         # Only the optimised tensors are differentiated: no parameter gradient exists.
         grads = torch.autograd.grad(torch.where(state.alive & finite, energy, 0.0).sum(), tensors, allow_unused=True)
@@ -421,9 +424,11 @@ class _BatchRunner:
         objective: UnitObjective,
         weight: Tensor,
         chi: Tensor,
-        share: _Sharing | None = None,
+        share: _Sharing | None,
+        slope: float,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """E = -w a(view) + sum over inputs of the regularisers of xs (the un-transformed clip).
+        """E = -w a(view) + sum over inputs of the regularisers of xs (the un-transformed clip),
+        with a the rectified response whose activation leaks with ``slope``.
 
         With ``share`` the network sees the representative rows only; every row gets its
         representative's activation, differentiable in the representative alone (so its
@@ -434,7 +439,7 @@ class _BatchRunner:
         ]
         with autocast(self.prepared.device, self.bf16):
             response = forward_to(forward, net_in, capture)
-        act = objective(response)
+        act = objective(response, slope)
         if share is not None:
             act = torch.where(share.is_rep, act[share.group], act[share.group].detach())
         objective_term = weight * act

@@ -36,6 +36,8 @@ from generator.zoo.spec import ModelDescription
 # chunks are smaller, so that the last ones leave few workers idle.
 CHUNK_ROWS = 96
 CHUNK_ROWS_PARALLEL = 48
+# The quantity a unit's objective maximises; part of every result's key.
+RESPONSE = "rectified"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,9 @@ def settings_identity(settings: EngineSettings, device: torch.device) -> dict:
     for name in ("batch_size", "compile", "channels_last", "precision"):
         values.pop(name)
     values["bf16"] = use_bf16(settings, device)
+    # What the objective is (method.md): the rectified response, weighted by its rectified data
+    # maximum. Results of an earlier definition (the pre-ReLU response) must not be reused.
+    values["response"] = RESPONSE
     return values
 
 
