@@ -17,9 +17,14 @@ Definitions (choices of this atlas; method.md leaves them open):
   mean response over those clips at speed s, the score is min_s r_s / max_s r_s, in
   [0, 1]. Undefined when max_s r_s <= 0 (the unit does not respond) and, as above, for
   units that no temporal input reaches.
-* **Converged**: with w = max(1, round(10 % of the steps)), the mean loss of the last w
-  steps changed by less than 0.1 % relative to the mean of the w steps before it. Means
-  over windows are used because each step's loss is measured on a freshly jittered clip.
+* **Converged**: with w = max(1, round(10 % of the steps)) and window means of the loss
+  (each step's loss is measured on a freshly jittered clip, so single steps are noisy),
+  the last window improved on the one before by at most 2 % of what the whole run gained
+  from its first window to its last: |m_last - m_before| <= 0.02 * |m_first - m_last|. The
+  loss is compared with the run's own progress, not with its size, because the energy
+  -w a + regularisers passes through zero (a relative change of the loss itself is then
+  meaningless). A run that steadily improves (a straight line) gains 1/9 of its total in
+  its last window and has not converged; one that has levelled off has.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import numpy as np
 from generator.zoo.spec import InputSpec
 
 CONVERGED_FRACTION = 0.1
-CONVERGED_TOLERANCE = 1e-3
+CONVERGED_TOLERANCE = 0.02
 
 
 def chi_invariance(activations: Mapping[float, Iterable[float | None]]) -> float | None:
@@ -76,14 +81,14 @@ def converged(
     fraction: float = CONVERGED_FRACTION,
     tolerance: float = CONVERGED_TOLERANCE,
 ) -> bool | None:
-    """Whether the loss had stopped changing (see module doc); None with too few finite steps."""
+    """Whether the loss had levelled off (see module doc); None with too few finite steps."""
     values = np.asarray(loss, dtype=np.float64)
-    if values.ndim != 1 or len(values) < 2 or not np.all(np.isfinite(values)):
+    if values.ndim != 1 or len(values) < 3 or not np.all(np.isfinite(values)):
         return None
     window = max(1, int(round(fraction * len(values))))
-    if len(values) < 2 * window:
-        window = len(values) // 2
+    if len(values) < 3 * window:
+        window = len(values) // 3
+    first = values[:window].mean()
     last = values[-window:].mean()
     before = values[-2 * window : -window].mean()
-    scale = max(abs(before), 1e-12)
-    return bool(abs(last - before) / scale < tolerance)
+    return bool(abs(last - before) <= tolerance * abs(first - last))

@@ -33,6 +33,7 @@ from generator.pipeline.select import Selection
 from generator.pipeline.speed import speed_invariance
 from generator.pipeline.statistics import DataStatistics, unit_scales
 from generator.pipeline.tables_stage import (
+    appearance_changes,
     class_rows,
     confusion_rows,
     read_stored,
@@ -164,10 +165,12 @@ def measure_units(run: Measuring, selection: Selection) -> UnitPart:
             for unit in units:
                 peaks[desc.unit_id(layer, unit)] = float(scales[layer][unit])
     vis_rows = visualization_rows(
-        stored, {path: vis_media.paths[job] for path, job in jobs.items()}, peaks, output, flow.name if flow else None
-    )
+        stored, {path: vis_media.paths[job] for path, job in jobs.items()}, peaks, output, flow.name if flow else None,
+        scores={info.name for info in desc.layers if not info.rectified},
+    )  # fmt: skip
     units = list(dict.fromkeys((ref.layer, ref.unit) for ref in refs))
-    u_rows = unit_rows(desc, units, vis_rows, stats, speed, config.visualize.chi, config.visualize.objective)
+    changes = appearance_changes(stored, vis_rows, rgb.name) if rgb else None
+    u_rows = unit_rows(desc, units, vis_rows, stats, speed, config.visualize.chi, config.visualize.objective, changes)
     seconds["measures"] = time.perf_counter() - clock
     return UnitPart(u_rows, vis_rows, vis_media.written, vis_media.cached, vis_media.failed, speed is not None, seconds)
 
@@ -198,7 +201,7 @@ def failed_visualizations(rows: list[dict]) -> tuple[tuple[str, str], ...]:
     """(what, reason) of every visualizations row that failed."""
     return tuple(
         (f"{r['unit_id']} chi={r['chi']:g} seed={r['seed']}", r["status"].removeprefix("failed: "))
-        for r in rows if r["status"] != "ok"
+        for r in rows if r["status"].startswith("failed")
     )  # fmt: skip
 
 
@@ -234,6 +237,7 @@ def write_atlas(
             "units": len(u_rows),
             "visualizations": len(vis_rows),
             "failed": len(failed),
+            "weak": sum(r["status"] == "weak" for r in vis_rows),
             "classes": len(desc.classes),
             "top_clips": len(tables["top_clips"]),
             "failure_cases": len(drafts),

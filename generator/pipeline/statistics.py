@@ -27,6 +27,9 @@ from generator.world.dataset import world_code_digest
 from generator.zoo import LoadedModel
 
 STATS_DIR = "statistics"
+# What the statistics reduce (measures.activations): the rectified response, top clips by its
+# spatial maximum. Part of the cache key, so statistics of an earlier definition are measured afresh.
+RESPONSE = "rectified; top clips by spatial max"
 _FIELDS = ("class_means", "peaks", "mean_peaks", "top_clips", "top_values")
 
 
@@ -56,7 +59,7 @@ def statistics_key(loaded: LoadedModel, config: AtlasConfig) -> str:
     so that clips rendered differently are measured afresh)."""
     return digest({"model": loaded.model_hash, "data": config.data.model_dump(mode="json", exclude={"cache_dir"}),
                    "layers": loaded.description.layer_names, "top_k": config.site.top_clips,
-                   "world": world_code_digest()})  # fmt: skip
+                   "world": world_code_digest(), "response": RESPONSE})  # fmt: skip
 
 
 def statistics_path(output: Path, key: str) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,10 @@ import numpy as np
 
 from generator.engine.objectives import objective_mode
 from generator.measures.activations import objective_peaks
+from generator.measures.coupling import unit_appearance_change
 from generator.measures.invariance import chi_invariance, chi_reaches, converged
-from generator.measures.selectivity import class_selectivity, dead_units, preferred_class
+from generator.measures.selectivity import class_selectivity, dead_on_data, preferred_class
+from generator.measures.status import OK, result_status
 from generator.pipeline.catalog import StoredRef
 from generator.pipeline.statistics import DataStatistics
 from generator.store.tables import STREAMS
@@ -53,6 +55,22 @@ def read_stored(ref: StoredRef) -> StoredVisualization:
     return StoredVisualization(ref, meta, loss)
 
 
+def appearance_changes(stored: Sequence[StoredVisualization], rows: Sequence[Row], rgb: str) -> dict[str, float | None]:
+    """Per unit: measures.coupling's change of its optimised ``rgb`` input across chi, mean over seeds.
+
+    Only results that drove their unit (status ok or weak) take part: a failed one shows
+    nothing the unit responds to. ``rows`` are the visualizations rows of ``stored``, in order."""
+    sweeps: dict[str, dict[int, dict[float, np.ndarray]]] = defaultdict(lambda: defaultdict(dict))
+    for item, row in zip(stored, rows, strict=True):
+        if row["status"].startswith("failed"):
+            continue
+        with np.load(item.ref.path, allow_pickle=False) as data:
+            key = f"input_{rgb}"
+            if key in data.files:
+                sweeps[item.ref.unit_id][item.ref.seed][item.ref.chi] = data[key].astype(np.float32)
+    return {unit: unit_appearance_change(seeds.values()) for unit, seeds in sweeps.items()}
+
+
 def unit_stream(info: LayerInfo, description: ModelDescription) -> str:
     """The table's stream of a layer: its name's prefix when that is a stream, else from its kind and inputs."""
     prefix = info.name.split("/", 1)[0]
@@ -75,18 +93,34 @@ def _finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def unit_measures(stats: DataStatistics | None, layer: str, mode: str = "centre") -> dict[str, np.ndarray] | None:
+def rho_reduction(info: LayerInfo, objective: str) -> str:
+    """How a unit's activation (its objective, and rho) reduces the layer's response (units.rho_reduction)."""
+    if info.kind == "class":
+        return "score"
+    if info.kind == "fc":
+        return "value"
+    return "channel mean" if objective_mode(info, objective) == "mean" else "centre neuron"
+
+
+def unit_measures(
+    stats: DataStatistics | None, layer: str, mode: str = "centre", kind: str = "conv2d"
+) -> dict[str, np.ndarray] | None:
     """Per-unit data measures of a layer: selectivity, preferred class, dead flag, peak and mean.
 
-    ``peak`` is rho for the objective ``mode`` ("centre" or "mean") the engine used there."""
+    ``peak`` is rho for the objective ``mode`` ("centre" or "mean") the engine used there: the
+    data maximum of the rectified response it maximises. A unit is dead when its rho is
+    negligible against its layer's (measures.selectivity.dead_on_data); class outputs (``kind``
+    "class") are scores, never dead. Dead units have no selectivity."""
     if stats is None or layer not in stats.layers:
         return None
     item = stats.layers[layer]
+    peak = objective_peaks(item, mode)
+    dead = np.zeros(len(peak), dtype=bool) if kind == "class" else dead_on_data(peak)
     return {
-        "selectivity": class_selectivity(item.class_means),
+        "selectivity": np.where(dead, np.nan, class_selectivity(item.class_means)),
         "preferred": preferred_class(item.class_means),
-        "dead": dead_units(item.class_means),
-        "peak": objective_peaks(item, mode),
+        "dead": dead,
+        "peak": peak,
         # Every class has the same number of held-out clips, so this is the mean over clips.
         "mean": item.class_means.mean(axis=0),
         "class_means": item.class_means,
@@ -99,14 +133,17 @@ def visualization_rows(
     peaks: Mapping[str, float | None],
     output: Path,
     flow_input: str | None,
+    scores: Collection[str] = (),
 ) -> list[Row]:
-    """One row per stored (unit, chi, seed)."""
+    """One row per stored (unit, chi, seed), with its status (measures.status: ok, weak or failed);
+    ``scores`` names the layers whose activation is not rectified (class outputs)."""
     rows = []
     for item in stored:
         meta, ref = item.meta, item.ref
-        paths = (media.get(ref.path) or {}) if item.ok else {}
         activation = _finite(meta.get("activation"))
         peak = peaks.get(ref.unit_id)
+        status = result_status(meta.get("status", "ok"), activation, peak, rectified=ref.layer not in scores)
+        paths = (media.get(ref.path) or {}) if item.ok and not status.startswith("failed") else {}
         terms = meta.get("terms") or {}
         rows.append({
             "unit_id": ref.unit_id,
@@ -118,7 +155,7 @@ def visualization_rows(
             "steps": meta.get("steps"),
             "converged": converged(item.loss) if item.ok else None,
             "wall_seconds": _finite(meta.get("wall_seconds")),
-            "status": meta.get("status", "ok"),
+            "status": status,
             "array": ref.path.relative_to(output).as_posix(),
             **{kind: paths.get(kind) for kind in VIS_MEDIA},
             "poster": paths.get("composite_poster"),
@@ -136,8 +173,10 @@ def unit_rows(
     speed: Mapping[str, np.ndarray] | None,
     chis: Sequence[float],
     objective: str = "centre",
+    appearance_change: Mapping[str, float | None] | None = None,
 ) -> list[Row]:
-    """One row per unit that has at least one stored visualisation (``objective``: visualize.objective)."""
+    """One row per unit that has at least one stored visualisation (``objective``: visualize.objective;
+    ``appearance_change``: unit id -> measures.coupling's change of its appearance across chi)."""
     by_unit: dict[str, list[Row]] = defaultdict(list)
     for row in visualizations:
         by_unit[row["unit_id"]].append(row)
@@ -148,7 +187,7 @@ def unit_rows(
     for layer, unit in units:
         info = description.layer(layer)
         if layer not in measures:
-            measures[layer] = unit_measures(stats, layer, objective_mode(info, objective))
+            measures[layer] = unit_measures(stats, layer, objective_mode(info, objective), info.kind)
         m = measures[layer]
         unit_id = description.unit_id(layer, unit)
         # Speed and chi act on the temporal inputs only: units they cannot reach get no score.
@@ -156,7 +195,9 @@ def unit_rows(
         mine = by_unit[unit_id]
         per_chi: dict[float, list[float | None]] = defaultdict(list)
         for row in mine:
-            if row["status"] == "ok":
+            # Every finite activation counts, weak and not-driven ones too: how hard the unit
+            # can be driven under each chi is what the score compares.
+            if row["activation"] is not None:
                 per_chi[row["chi"]].append(row["activation"])
         ok = [r for r in mine if r["status"] == "ok" and r["composite"]]
         shown = min(ok, key=lambda r: (abs(r["chi"] - middle), r["seed"]), default=None)
@@ -175,10 +216,13 @@ def unit_rows(
             "invariance_speed": _finite(speed[layer][unit]) if speed and layer in speed and sees_time else None,
             "dead": dead,
             "act_peak": _finite(m["peak"][unit]) if m else None,
+            "rho_reduction": rho_reduction(info, objective),
             "act_mean": _finite(m["mean"][unit]) if m else None,
             "class_means": m["class_means"][:, unit].astype(np.float32).tolist() if m else None,
             "poster": shown["poster"] if shown else None,
             "composite": shown["composite"] if shown else None,
+            "ok_visualizations": sum(r["status"] == OK for r in mine),
+            "appearance_chi_change": _finite((appearance_change or {}).get(unit_id)),
         })  # fmt: skip
     return rows
 

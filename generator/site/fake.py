@@ -40,6 +40,14 @@ SEED = 0  # the optimisation seed recorded in the visualizations table
 MEDIA_KINDS = ("appearance", "colorwheel", "xymag", "composite")
 
 
+def _reduction(stream: str, layer: str) -> str:
+    if stream == "class":
+        return "score"
+    if "fc" in layer.rsplit("/", 1)[-1]:
+        return "value"
+    return "channel mean" if stream == "fusion" else "centre neuron"
+
+
 def _stream(layer: str) -> str:
     prefix = layer.split("/", 1)[0]
     return prefix if prefix in STREAMS else "fusion"
@@ -235,6 +243,9 @@ def make_fake_atlas(
                     "class_means": profile.astype(np.float32).tolist(),
                     "poster": middle["poster"],
                     "composite": middle["composite"],
+                    "rho_reduction": _reduction(stream, layer),
+                    "ok_visualizations": sum(r["status"] == "ok" for r in unit_vis),
+                    "appearance_chi_change": float(rng.uniform(0.05, 0.3)) if stream == "fusion" else 0.0,
                 }
             )
             if dead:

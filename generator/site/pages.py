@@ -22,6 +22,7 @@ from generator.site.stats import (
     mean,
     pair_explanation,
     probe_explanation,
+    shown,
     similar_units,
     spearman,
     trend_sentence,
@@ -142,7 +143,7 @@ def unit_pages(data: AtlasData, info: SiteInfo) -> Iterator[Page]:
 
 def layer_pages(data: AtlasData) -> Iterator[Page]:
     """One page per layer (a grid of every unit), plus the layers index."""
-    summaries = [layer_summary(layer, data.by_layer[layer["name"]]) for layer in data.layers]
+    summaries = [layer_summary(layer, data.by_layer[layer["name"]], data.visualizations) for layer in data.layers]
     yield Page("layers/index.md", "layers.md.j2", "Layers", {"layers": summaries})
     for summary in summaries:
         yield Page(
@@ -168,7 +169,7 @@ def class_pages(data: AtlasData) -> Iterator[Page]:
         "Classes",
         {"classes": data.classes, "units": {c["unit_id"]: data.unit_by_id.get(c["unit_id"]) for c in data.classes}},
     )
-    live = [u for u in data.units if not u["dead"] and u["layer"] != "class" and u["selectivity"] is not None]
+    live = [u for u in data.units if shown(u) and u["layer"] != "class" and u["selectivity"] is not None]
     for row in data.classes:
         name = row["class_name"]
         selective = sorted((u for u in live if u["preferred_class"] == name), key=lambda u: -u["selectivity"])
@@ -217,7 +218,8 @@ def failure_pages(data: AtlasData, notes: Mapping[str, str]) -> Iterator[Page]:
         for name in case["classes"][:2]:
             row = data.class_by_name.get(name)
             unit_id = row["unit_id"] if row else f"class/{name}"
-            visuals.append({"class": name, "row": row, "rows": data.visualizations.get(unit_id, []),
+            ok_rows = [r for r in data.visualizations.get(unit_id, []) if r["status"] == "ok"]
+            visuals.append({"class": name, "row": row, "rows": ok_rows,
                             "unit": data.unit_by_id.get(unit_id)})  # fmt: skip
         yield Page(
             src=failure_page(case["slug"]),
@@ -257,7 +259,7 @@ def depth_labels(layers: list[tuple[int, str]]) -> list[tuple[int, str]]:
 
 def findings_page(data: AtlasData) -> Page:
     """The paper's claims checked on this model, with tables and inline SVG plots."""
-    summaries = [layer_summary(layer, data.by_layer[layer["name"]]) for layer in data.layers]
+    summaries = [layer_summary(layer, data.by_layer[layer["name"]], data.visualizations) for layer in data.layers]
     measured = summaries  # the class outputs are the last layer of the claim "grows with depth"
     depths = [s["depth"] for s in measured]
     x_labels = depth_labels([(s["depth"], s["name"]) for s in measured])
@@ -283,13 +285,13 @@ def findings_page(data: AtlasData) -> Page:
             "normalised_activation": mean(r["normalised_activation"] for r in rows),
         })  # fmt: skip
     tv_rho = spearman([r["chi"] for r in chi_rows], [r["temporal_variation"] for r in chi_rows])
-    live = [u for u in data.units if u["selectivity"] is not None and u["layer"] != "class"]
+    live = [u for u in data.units if shown(u) and u["selectivity"] is not None and u["layer"] != "class"]
     first_layers = {}
     for layer in data.layers:
         if layer["stream"] in ("appearance", "motion") and layer["stream"] not in first_layers:
             first_layers[layer["stream"]] = {"layer": layer, "units": data.by_layer[layer["name"]][:8]}
     fusion = [layer for layer in data.layers if layer["stream"] == "fusion"]
-    fusion_units = [u for u in data.by_layer[fusion[0]["name"]] if not u["dead"]][:4] if fusion else []
+    fusion_units = [u for u in data.by_layer[fusion[0]["name"]] if shown(u)][:4] if fusion else []
     return Page(
         "findings.md",
         "findings.md.j2",
@@ -315,7 +317,8 @@ def findings_page(data: AtlasData) -> Page:
             "most_selective": sorted(live, key=lambda u: -u["selectivity"])[:6],
             "least_selective": sorted(live, key=lambda u: u["selectivity"])[:6],
             "first_layers": list(first_layers.values()),
-            "fusion_units": [(u, data.visualizations.get(u["unit_id"], [])) for u in fusion_units],
+            "fusion_units": [(u, [r for r in data.visualizations.get(u["unit_id"], []) if r["status"] == "ok"])
+                             for u in fusion_units],
             "labels": chi_labels(data.chis),
             "cases": data.manifest["failure_cases"],
         },
@@ -324,7 +327,7 @@ def findings_page(data: AtlasData) -> Page:
 
 def home_page(data: AtlasData, intro: str | None) -> Page:
     """The home page: what the atlas is, the model card, how to read it."""
-    summaries = [layer_summary(layer, data.by_layer[layer["name"]]) for layer in data.layers]
+    summaries = [layer_summary(layer, data.by_layer[layer["name"]], data.visualizations) for layer in data.layers]
     return Page(
         "index.md",
         "home.md.j2",

@@ -18,7 +18,19 @@ def mean(values: Iterable[float | None]) -> float | None:
     return sum(kept) / len(kept) if kept else None
 
 
-def layer_summary(layer: Row, units: Sequence[Row]) -> Row:
+def shown(unit: Row) -> bool:
+    """Whether a unit may be featured (findings, galleries' rankings, failure pages): it is not
+    dead on the data and has at least one visualisation with status "ok"."""
+    return not unit["dead"] and bool(unit.get("ok_visualizations", 0))
+
+
+def converged_rate(rows: Iterable[Row]) -> float | None:
+    """Share of the finished visualisations (converged not null) whose loss had levelled off."""
+    flags = [bool(r["converged"]) for r in rows if r.get("converged") is not None]
+    return sum(flags) / len(flags) if flags else None
+
+
+def layer_summary(layer: Row, units: Sequence[Row], visualizations: Mapping[str, Sequence[Row]] | None = None) -> Row:
     """One row of the per-layer table: counts and mean measures."""
     return {
         **layer,
@@ -27,6 +39,9 @@ def layer_summary(layer: Row, units: Sequence[Row]) -> Row:
         "selectivity": mean(u["selectivity"] for u in units),
         "invariance_chi": mean(u["invariance_chi"] for u in units),
         "invariance_speed": mean(u["invariance_speed"] for u in units),
+        "converged": converged_rate(r for u in units for r in (visualizations or {}).get(u["unit_id"], ())),
+        "ok": sum(r["status"] == "ok" for u in units for r in (visualizations or {}).get(u["unit_id"], ())),
+        "results": sum(len((visualizations or {}).get(u["unit_id"], ())) for u in units),
     }
 
 
@@ -128,7 +143,7 @@ def drivers(units: Sequence[Row], class_index: Mapping[str, int], a: str, b: str
     """Units that drive a confusion: ``by_class``, the most selective for ``a`` and for ``b``, and
     ``shared``, those that respond strongly to both (largest min(mean_a, mean_b) relative to the
     unit's mean over classes)."""
-    live = [u for u in units if not u["dead"] and u["layer"] != "class"]
+    live = [u for u in units if shown(u) and u["layer"] != "class"]
     result: dict[str, Any] = {"by_class": []}
     for name in (a, b):
         chosen = [u for u in live if u["preferred_class"] == name and u["selectivity"] is not None]

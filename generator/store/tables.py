@@ -69,15 +69,25 @@ SCHEMAS: dict[str, pa.Schema] = {
                    "activation reached under the chi values, in [0, 1]."),
             _field("invariance_speed", _F64, "Data-driven speed invariance: flatness of the response to the unit's "
                    "top clips replayed at several speeds, in [0, 1]."),
-            _field("dead", _BOOL, "True when the unit never responds on held-out clips.", False),
-            _field("act_peak", _F64, "Largest response over real data (rho, the objective's normaliser); "
-                   "null without data."),
+            _field("dead", _BOOL, "True when the unit is dead on the data: its rho (act_peak) is below 1 % of "
+                   "its layer's median rho. Never true for class outputs.", False),
+            _field("act_peak", _F64, "rho, the objective's normaliser: the largest value over held-out clips of "
+                   "exactly the quantity the objective maximises (see rho_reduction); null without data."),
+            _field("rho_reduction", _STR, 'What act_peak (and every visualisation\'s activation) measures: '
+                   '"centre neuron" (the rectified response of one position), "channel mean" (the rectified '
+                   'response averaged over all positions), "value" (an fc unit\'s rectified value) or '
+                   '"score" (a class output\'s pre-softmax score).'),
             _field("act_mean", _F64, "Mean spatially averaged post-ReLU response over held-out clips; "
                    "null without data."),
             _field("class_means", pa.list_(pa.float32()), "Class-conditional mean responses, ordered by "
                    "classes.class_index (the selectivity profile); null without data."),
             _field("poster", _STR, "Representative poster image (PNG), relative path; null if none."),
             _field("composite", _STR, "Representative composite video (MP4), relative path; null if none."),
+            _field("ok_visualizations", _I32, 'Visualisations of the unit with status "ok" (only these are '
+                   "shown in galleries, findings and failure pages)."),
+            _field("appearance_chi_change", _F64, "Relative change of the optimised appearance across chi: RMS "
+                   "deviation from its mean over chi, over the mean's norm, averaged over seeds (0: the "
+                   "appearance ignores chi); null without an RGB input or with fewer than two chi values."),
         ]
     ),
     "visualizations": pa.schema(
@@ -86,12 +96,15 @@ SCHEMAS: dict[str, pa.Schema] = {
             _field("chi", _F64, "Temporal-variation weight chi of this optimisation.", False),
             _field("seed", _I32, "Random seed of the initialisation.", False),
             _field("objective", _F64, "Final value of the minimised objective."),
-            _field("activation", _F64, "The unit's response to the result (network units)."),
+            _field("activation", _F64, "The unit's response to the result through the network's own ReLUs, "
+                   "reduced as units.rho_reduction says (network units)."),
             _field("normalised_activation", _F64, "activation / units.act_peak; null without data."),
             _field("steps", _I32, "Optimisation steps run."),
-            _field("converged", _BOOL, "True when the objective had stopped improving."),
+            _field("converged", _BOOL, "True when the loss had levelled off: its last tenth of the steps "
+                   "improved by at most 2 % of the run's total improvement."),
             _field("wall_seconds", _F64, "Wall-clock seconds of the optimisation (share of its batch)."),
-            _field("status", _STR, '"ok" or "failed: <reason>".', False),
+            _field("status", _STR, '"ok", "weak" (0 < activation < 0.5 act_peak) or "failed: <reason>" '
+                   "(non-finite values, or activation <= 0 for a rectified unit).", False),
             _field("array", _STR, ".npz with the optimised inputs (float16, network units), relative path."),
             _field("appearance", _STR, "Appearance MP4, relative path; null if the unit has no RGB input."),
             _field("colorwheel", _STR, "Flow colour-wheel MP4, relative path; null without flow input."),
@@ -131,7 +144,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             _field("clip_index", _I32, "Index of the clip in the held-out set.", False),
             _field("class_name", _STR, "True class of the clip."),
             _field("predicted_class", _STR, "Class the model predicted for the clip; null if not recorded."),
-            _field("activation", _F64, "The unit's response to the clip.", False),
+            _field("activation", _F64, "The unit's response to the clip: the spatial maximum of its rectified "
+                   "response (a class output's score).", False),
             _field("composite", _STR, "Composite MP4 of the clip (appearance | colour wheel | x/y/magnitude)."),
             _field("poster", _STR, "Poster PNG of the clip."),
         ]
@@ -151,7 +165,9 @@ _CHECKS: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
     ("units", "stream"): (lambda v: v in STREAMS, f"one of {', '.join(STREAMS)}"),
     ("units", "channel"): (lambda v: v >= 0, "an index >= 0"),
     ("units", "layer_depth"): (lambda v: v >= 1, "a depth >= 1"),
-    ("visualizations", "status"): (lambda v: v == "ok" or v.startswith("failed: "), '"ok" or "failed: <reason>"'),
+    ("visualizations", "status"): (
+        lambda v: v in ("ok", "weak") or v.startswith("failed: "), '"ok", "weak" or "failed: <reason>"'
+    ),
     ("confusions", "count"): (lambda v: v >= 0, "a count >= 0"),
     ("confusions", "rate"): (lambda v: 0.0 <= v <= 1.0, "a rate in [0, 1]"),
     ("top_clips", "rank"): (lambda v: v >= 1, "a rank >= 1"),
