@@ -243,3 +243,22 @@ def test_first_to_last_layer_comparison_weighs_the_change_against_its_standard_e
     by_layer["class"] = [{"score": 0.2 + d - 0.5} for d in spread]
     assert "a clear fall" in first_to_last_sentence("mean score", "score", layers, by_layer)
     assert first_to_last_sentence("mean score", "score", layers[:1], by_layer).startswith("Too few")
+
+
+def test_joint_feature_claim_is_printed_only_when_the_measurement_shows_it() -> None:
+    from generator.site.stats import appearance_change_by_stream, joint_feature_sentence
+
+    def unit(stream: str, change: float | None, dead: bool = False) -> dict:
+        return {"stream": stream, "appearance_chi_change": change, "dead": dead}
+
+    single = [unit("appearance", 0.0), unit("motion", 0.0), unit("motion", None)]
+    coupled = [unit("fusion", v) for v in (0.08, 0.12, 0.2, 0.3)] + [unit("fusion", 50.0, dead=True)]
+    rows = appearance_change_by_stream(single + coupled)
+    fusion = next(r for r in rows if r["stream"] == "fusion")
+    assert fusion["count"] == 4 and fusion["median"] == pytest.approx(0.16)  # the dead unit is left out
+    sentence = joint_feature_sentence(rows, seeds=1)
+    assert sentence.startswith("Shown here:") and "16.0 %" in sentence and "one seed" in sentence
+    # Bit-identical appearances across chi (a linear fused unit): the claim is not printed, the number is.
+    flat = appearance_change_by_stream(single + [unit("fusion", 0.0), unit("fusion", 0.001)])
+    sentence = joint_feature_sentence(flat, seeds=2)
+    assert sentence.startswith("Not shown here:") and "0.1 %" in sentence and "mean over 2 seeds" in sentence

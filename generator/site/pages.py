@@ -16,8 +16,10 @@ from generator.site.escape import bibtex_key, bibtex_text, safe_title
 from generator.site.paths import class_page, failure_page, layer_page, page_url, unit_page
 from generator.site.plots import histogram, line_chart
 from generator.site.stats import (
+    appearance_change_by_stream,
     drivers,
     first_to_last_sentence,
+    joint_feature_sentence,
     layer_summary,
     mean,
     pair_explanation,
@@ -257,6 +259,11 @@ def depth_labels(layers: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return labels
 
 
+def seed_count(data: AtlasData) -> int:
+    """How many seeds each (unit, chi) was visualised from (the build's visualize.seeds)."""
+    return max(1, len(data.manifest.get("config", {}).get("visualize", {}).get("seeds", [0])))
+
+
 def findings_page(data: AtlasData) -> Page:
     """The paper's claims checked on this model, with tables and inline SVG plots."""
     summaries = [layer_summary(layer, data.by_layer[layer["name"]], data.visualizations) for layer in data.layers]
@@ -292,6 +299,7 @@ def findings_page(data: AtlasData) -> Page:
             first_layers[layer["stream"]] = {"layer": layer, "units": data.by_layer[layer["name"]][:8]}
     fusion = [layer for layer in data.layers if layer["stream"] == "fusion"]
     fusion_units = [u for u in data.by_layer[fusion[0]["name"]] if shown(u)][:4] if fusion else []
+    joint = appearance_change_by_stream(data.units)
     return Page(
         "findings.md",
         "findings.md.j2",
@@ -317,6 +325,8 @@ def findings_page(data: AtlasData) -> Page:
             "most_selective": sorted(live, key=lambda u: -u["selectivity"])[:6],
             "least_selective": sorted(live, key=lambda u: u["selectivity"])[:6],
             "first_layers": list(first_layers.values()),
+            "joint_sentence": joint_feature_sentence(joint, seed_count(data)),
+            "joint_rows": joint,
             "fusion_units": [(u, [r for r in data.visualizations.get(u["unit_id"], []) if r["status"] == "ok"])
                              for u in fusion_units],
             "labels": chi_labels(data.chis),

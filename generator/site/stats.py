@@ -222,3 +222,49 @@ def number_label(key: str, classes: Sequence[str]) -> str:
     if key.startswith("errors_to_"):
         return f"errors that go to {key[len('errors_to_'):]}"
     return key.replace("_", " ")
+
+
+# The paper's claim 2 is called shown when the fusion units' median relative change of the
+# optimised appearance across chi reaches this (5 %: a change one can see side by side) and
+# exceeds every single-stream unit's. *(choice)*
+JOINT_CHANGE = 0.05
+
+
+def _spread(values: Sequence[float]) -> Row:
+    array = np.asarray(values, dtype=np.float64)
+    low, middle, high = np.percentile(array, [25, 50, 75])
+    return {"count": len(array), "median": float(middle), "low": float(low), "high": float(high),
+            "max": float(array.max())}  # fmt: skip
+
+
+def appearance_change_by_stream(units: Sequence[Row]) -> list[Row]:
+    """Per stream: the spread over its live units of units.appearance_chi_change."""
+    groups: dict[str, list[float]] = {}
+    for unit in units:
+        value = unit.get("appearance_chi_change")
+        if unit["dead"] or value is None or not math.isfinite(value):
+            continue
+        groups.setdefault(unit["stream"], []).append(float(value))
+    return [{"stream": stream, **_spread(values)} for stream, values in groups.items()]
+
+
+def joint_feature_sentence(by_stream: Sequence[Row], seeds: int) -> str:
+    """The paper's claim 2 (fusion units learn joint features) against this atlas's measurement."""
+    found = {row["stream"]: row for row in by_stream}
+    fusion = found.get("fusion")
+    if fusion is None:
+        return "Not shown here: no fusion unit of this atlas has an appearance measured at two or more \u03c7 values."
+    single = [found[s] for s in ("appearance", "motion") if s in found]
+    single_max = max((row["max"] for row in single), default=None)
+    seeds_note = "one seed, so no spread over seeds" if seeds == 1 else f"mean over {seeds} seeds per unit"
+    measured = (
+        f"the optimised appearance of the fusion units changes across \u03c7 by a median of "
+        f"{100 * fusion['median']:.1f} % (relative RMS change; quartiles {100 * fusion['low']:.1f}-"
+        f"{100 * fusion['high']:.1f} % over {fusion['count']} units, {seeds_note})"
+    )
+    if single_max is not None:
+        measured += f", against at most {100 * single_max:.1f} % for single-stream units"
+    if fusion["median"] >= JOINT_CHANGE and (single_max is None or fusion["median"] > single_max):
+        return f"Shown here: {measured}. Appearance and motion of a fusion unit are optimised jointly."
+    return (f"Not shown here: {measured}; the claim needs a median of at least {100 * JOINT_CHANGE:.0f} % "
+            f"above the single-stream units.")
