@@ -591,3 +591,26 @@ def test_objective_rectifies_before_reducing() -> None:
     assert objective(cube, 0.1).tolist() == pytest.approx([(-0.3 + 1.0) / 2])
     scores = LayerInfo("class", "s", "class", 2, 1, 9, 3, ("a",))
     assert unit_objective(scores, "centre", torch.tensor([0]))(torch.tensor([[-4.0, 1.0]]), 0.0).tolist() == [-4.0]
+
+
+def test_per_stream_views_hold_the_other_input_at_its_mean() -> None:
+    """Holding the motion at zero flow leaves the appearance alone to drive the fused unit (it
+    cannot open the ReLU: brightness <= 160 < 200) and makes chi irrelevant; holding the
+    appearance at its mean frame leaves the flicker alone, which can (up to 320)."""
+    desc = fused_description(rectified=True)
+    chis = [0.01, 1e4]
+    settings = fast(steps=150)
+    appearance_only = visualize_layer(FusedPixel(), desc, "fusion/fuse", [0], chis, [0], settings, "cpu",
+                                      hold=["motion"])  # fmt: skip
+    motion_only = visualize_layer(FusedPixel(), desc, "fusion/fuse", [0], chis, [0], settings, "cpu",
+                                  hold=["appearance"])  # fmt: skip
+    for result in appearance_only:
+        assert not result.inputs["motion"].any() and result.inputs["appearance"].any()
+        assert result.activation == 0.0  # the unit's real ReLU stays shut
+    np.testing.assert_array_equal(appearance_only[0].inputs["appearance"], appearance_only[1].inputs["appearance"])
+    for result in motion_only:
+        assert not result.inputs["appearance"].any() and result.inputs["motion"].any()
+    assert motion_only[0].activation > 50 and motion_only[1].activation == 0.0  # flicker only where chi allows it
+    with pytest.raises(ConfigError, match="hold"):
+        visualize_layer(FusedPixel(), desc, "fusion/fuse", [0], chis, [0], settings, "cpu",
+                        hold=["appearance", "motion"])  # fmt: skip

@@ -65,8 +65,14 @@ def visualize_layer(
     device: torch.device | str,
     unit_scale: Mapping[int, float] | None = None,
     progress: ProgressCallback | None = None,
+    hold: Sequence[str] = (),
 ) -> list[VisualizationResult]:
     """Visualise ``units`` of ``layer`` at every chi from every seed.
+
+    ``hold`` names inputs held at zero, their data mean in network units (the mean frame of
+    an RGB input, zero flow): only the other inputs are optimised, so a unit fed by several
+    streams shows what each stream alone drives (a per-stream view). Held inputs are stored
+    as zeros.
 
     Returns one result per (unit, chi, seed) in that nesting order (see plan_rows).
     ``unit_scale`` maps a unit to rho_u, its largest response on real data (w_u = 1/rho_u);
@@ -93,7 +99,7 @@ def visualize_layer(
         )
     rhos = {u: _effective_rho((unit_scale or {}).get(u)) for u in units}
 
-    run = _BatchRunner(prepared, description, info, settings, rhos)
+    run = _BatchRunner(prepared, description, info, settings, rhos, _check_hold(description, hold))
     batch_size = _initial_batch_size(run, rows, settings)
     results: list[VisualizationResult] = []
     pending: deque[tuple[Row, ...]] = deque(iter_batches(rows, batch_size))
@@ -146,6 +152,16 @@ def _check_units(info: LayerInfo, units: Sequence[int]) -> list[int]:
             )
         checked.append(int(unit))
     return checked
+
+
+def _check_hold(description: ModelDescription, hold: Sequence[str]) -> frozenset[str]:
+    names = [spec.name for spec in description.inputs]
+    unknown = [name for name in hold if name not in names]
+    if unknown or len(set(hold)) >= len(names):
+        raise ConfigError(
+            f"Inputs to hold at their mean must be some (not all) of {', '.join(names)}; got {list(hold)!r}."
+        )
+    return frozenset(hold)
 
 
 def _check_chis(chis: Sequence[float]) -> list[float]:
@@ -246,8 +262,10 @@ class _BatchRunner:
         info: LayerInfo,
         settings: EngineSettings,
         rhos: Mapping[int, float],
+        hold: frozenset[str] = frozenset(),
     ) -> None:
         self.prepared = prepared
+        self.held = [spec.name in hold for spec in description.inputs]
         self.specs = description.inputs
         self.info = info
         self.settings = settings
@@ -304,7 +322,7 @@ class _BatchRunner:
                     with own_relus(self.prepared):
                         self._step(k, param, state, capture, view_args, objective, weight, chi, share, own)
             with torch.no_grad():
-                xs = param()
+                xs = self._inputs(param)
                 energy, terms = self._energy(self.prepared.module, capture, xs, xs, objective, weight, chi, share, leaky)
                 with own_relus(self.prepared) as plain, autocast(device, self.bf16):
                     net_in = [to_layout(x, self.prepared.channels_last) for x in _network_rows(xs, share)]
@@ -335,7 +353,7 @@ class _BatchRunner:
         ``slope``: the negative slope of the activations in this phase."""
         s = self.settings
         tensors = list(param.tensors)
-        xs = param()
+        xs = self._inputs(param)
         view = transform_inputs(xs, self.specs, *view_args)
         energy, _ = self._energy(self._forward, capture, xs, view, objective, weight, chi, share, slope)
         finite = torch.isfinite(energy)
@@ -371,9 +389,13 @@ class _BatchRunner:
                         )
             state.losses[k] = energy.detach()
 
+    def _inputs(self, param: Parameterization) -> list[Tensor]:
+        """The rendered inputs, with held inputs at zero (so they get no gradient and stay there)."""
+        return [torch.zeros_like(x) if held else x for x, held in zip(param(), self.held)]
+
     def _shared_rows(self, rows: Sequence[Row], noise: Sequence[RowNoise], device: torch.device) -> _Sharing | None:
         """Row sharing (see :class:`_Sharing`) when no input the layer sees has a time axis."""
-        seen = [spec for fed, spec in zip(self.feeds, self.specs) if fed]
+        seen = [spec for fed, held, spec in zip(self.feeds, self.held, self.specs) if fed and not held]
         if not seen or any(spec.temporal for spec in seen):
             return None
         return _sharing(rows, noise, self.feeds, device)
@@ -523,13 +545,15 @@ def visualize_rows(
     settings: EngineSettings,
     device: torch.device | str,
     unit_scale: Mapping[int, float] | None = None,
+    hold: Sequence[str] = (),
 ) -> list[VisualizationResult]:
-    """Solve exactly ``rows`` as one batch (no splitting); for planners that batch themselves."""
+    """Solve exactly ``rows`` as one batch (no splitting); for planners that batch themselves
+    (``hold``: as in :func:`visualize_layer`)."""
     info = description.layer(layer)
     _check_units(info, [r.unit for r in rows])
     _check_chis([r.chi for r in rows])
     device = resolve_device(device)
     prepared = model if isinstance(model, PreparedModel) else prepare_model(model, settings, device)
     rhos = {r.unit: _effective_rho((unit_scale or {}).get(r.unit)) for r in rows}
-    return _BatchRunner(prepared, description, info, settings, rhos)(rows)
+    return _BatchRunner(prepared, description, info, settings, rhos, _check_hold(description, hold))(rows)
 
