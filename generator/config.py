@@ -160,6 +160,10 @@ class VisualizeConfig(_Section):
     batch_size: int | None = Field(None, ge=1, description="Rows per batch; empty = chosen for the device.")
     compile: bool = False
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
+    stream_views: bool = Field(
+        True, description="Also visualise fusion units and class outputs with all inputs but one held at "
+        "their data mean (one view per stream)."
+    )
 
     @field_validator("chi")
     @classmethod

@@ -112,7 +112,16 @@ def _tables(atlas: Path) -> dict[str, list[dict]]:
 def test_build_writes_tables_with_measures(built: dict) -> None:
     tables = _tables(built["atlas"])
     units, vis = tables["units"], tables["visualizations"]
-    assert len(units) == 4 and len(vis) == 4 * len(CHIS)
+    # Class outputs, fed by both streams, also get one view per stream (the other input held at zero).
+    assert len(units) == 4 and len(vis) == (4 + 2 * 2) * len(CHIS)
+    views = {(r["unit_id"].split("/")[0], r["view"]) for r in vis}
+    assert views == {("motion", "joint"), ("class", "joint"), ("class", "appearance_only"), ("class", "motion_only")}
+    for row in vis:
+        if row["view"] != "joint":
+            held = "motion" if row["view"] == "appearance_only" else "appearance"
+            with np.load(built["atlas"] / row["array"]) as data:
+                assert not data[f"input_{held}"].any() and data[f"input_{row['view'].split('_')[0]}"].any()
+    vis = [r for r in vis if r["view"] == "joint"]
     assert {u["unit_id"] for u in units} == {"motion/conv2_1/0000", "motion/conv2_1/0001",
                                               "class/ApplyEyeMakeup", "class/ApplyLipstick"}  # fmt: skip
     live = [u for u in units if not u["dead"]]
@@ -231,7 +240,7 @@ def test_measure_rerun_rewrites_no_media_and_keeps_failed_rows(built: dict) -> N
     assert after == media and {p: p.stat().st_mtime_ns for p in after} == stamps
 
     vis = _tables(atlas)["visualizations"]
-    assert len(vis) == 4 * len(CHIS)
+    assert len(vis) == (4 + 2 * 2) * len(CHIS)
     failed = [row for row in vis if row["status"] == "failed: non-finite values at step 2"]
     assert len(failed) == 1 and failed[0]["unit_id"] == "motion/conv2_1/0001" and failed[0]["chi"] == 10.0
     assert failed[0]["composite"] is None and failed[0]["converged"] is None

@@ -262,3 +262,18 @@ def test_joint_feature_claim_is_printed_only_when_the_measurement_shows_it() -> 
     flat = appearance_change_by_stream(single + [unit("fusion", 0.0), unit("fusion", 0.001)])
     sentence = joint_feature_sentence(flat, seeds=2)
     assert sentence.startswith("Not shown here:") and "0.1 %" in sentence and "mean over 2 seeds" in sentence
+
+
+def test_fusion_unit_pages_show_the_per_stream_views_beside_the_joint_one(built: dict) -> None:
+    site, atlas = built["site"], built["atlas"]
+    rows = read_table(table_path(atlas, "visualizations")).to_pylist()
+    unit_id = "fusion/conv5_fusion/0002"
+    views = {r["view"] for r in rows if r["unit_id"] == unit_id}
+    assert views == {"joint", "appearance_only", "motion_only"}
+    html = unescape((site / "units/fusion/conv5_fusion/0002/index.html").read_text(encoding="utf-8"))
+    assert "Per-stream views" in html
+    assert "appearance only (the other held at its data mean)" in html and "motion only" in html
+    single = unescape((site / "units/motion/conv1_1/0003/index.html").read_text(encoding="utf-8"))
+    assert "Per-stream views" not in single
+    class_page_html = unescape(next((site / "classes").glob("*/index.html")).read_text(encoding="utf-8"))
+    assert "Per-stream views" in class_page_html

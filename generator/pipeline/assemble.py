@@ -200,7 +200,8 @@ def table_metadata(loaded: LoadedModel, config: AtlasConfig) -> dict[str, str]:
 def failed_visualizations(rows: list[dict]) -> tuple[tuple[str, str], ...]:
     """(what, reason) of every visualizations row that failed."""
     return tuple(
-        (f"{r['unit_id']} chi={r['chi']:g} seed={r['seed']}", r["status"].removeprefix("failed: "))
+        (f"{r['unit_id']} chi={r['chi']:g} seed={r['seed']}{'' if r['view'] == 'joint' else ' ' + r['view']}",
+         r["status"].removeprefix("failed: "))
         for r in rows if r["status"].startswith("failed")
     )  # fmt: skip
 

@@ -26,6 +26,7 @@ from generator.measures.selectivity import class_selectivity, dead_on_data, pref
 from generator.measures.status import OK, result_status
 from generator.pipeline.catalog import StoredRef
 from generator.pipeline.statistics import DataStatistics
+from generator.pipeline.views import JOINT
 from generator.store.tables import STREAMS
 from generator.train import confusion_matrix
 from generator.zoo.spec import LayerInfo, ModelDescription
@@ -62,7 +63,7 @@ def appearance_changes(stored: Sequence[StoredVisualization], rows: Sequence[Row
     nothing the unit responds to. ``rows`` are the visualizations rows of ``stored``, in order."""
     sweeps: dict[str, dict[int, dict[float, np.ndarray]]] = defaultdict(lambda: defaultdict(dict))
     for item, row in zip(stored, rows, strict=True):
-        if row["status"].startswith("failed"):
+        if row["status"].startswith("failed") or item.ref.view != JOINT:
             continue
         with np.load(item.ref.path, allow_pickle=False) as data:
             key = f"input_{rgb}"
@@ -147,6 +148,7 @@ def visualization_rows(
         terms = meta.get("terms") or {}
         rows.append({
             "unit_id": ref.unit_id,
+            "view": ref.view,
             "chi": ref.chi,
             "seed": ref.seed,
             "objective": _finite(meta.get("objective")),
@@ -179,7 +181,8 @@ def unit_rows(
     ``appearance_change``: unit id -> measures.coupling's change of its appearance across chi)."""
     by_unit: dict[str, list[Row]] = defaultdict(list)
     for row in visualizations:
-        by_unit[row["unit_id"]].append(row)
+        if row["view"] == JOINT:  # a unit's measures and poster come from its joint view
+            by_unit[row["unit_id"]].append(row)
     middle = sorted(float(c) for c in chis)[len(chis) // 2]
     classes = list(description.classes)
     measures: dict[str, dict | None] = {}

@@ -39,7 +39,7 @@ class AtlasData:
     layers: list[Row]  # manifest layer records that have units, in depth order
     by_layer: dict[str, list[Row]]
     unit_by_id: dict[str, Row]
-    visualizations: dict[str, list[Row]]  # unit id -> rows ordered by chi, seed
+    visualizations: dict[str, list[Row]]  # unit id -> its joint view's rows ordered by chi, seed
     top_clips: dict[str, list[Row]]  # unit id -> rows ordered by rank
     classes: list[Row]  # ordered by class_index
     class_by_name: dict[str, Row]
@@ -47,6 +47,8 @@ class AtlasData:
     chis: list[float]
     media: dict[str, str] = field(default_factory=dict)  # site path -> atlas-relative path of every file used
     image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # site path of a PNG -> (width, height)
+    # unit id -> per-stream view ("<input>_only") -> rows ordered by chi, seed (pipeline.views)
+    views: dict[str, dict[str, list[Row]]] = field(default_factory=dict)
 
 
 def _number(value: Any) -> float | None:
@@ -138,8 +140,13 @@ def load_atlas(atlas_dir: Path | str, strict: bool = True) -> AtlasData:
         layers.append({**record, "stream": members[0]["stream"]})
 
     visualizations: dict[str, list[Row]] = defaultdict(list)
+    views: dict[str, dict[str, list[Row]]] = defaultdict(lambda: defaultdict(list))
     for row in sorted(tables["visualizations"], key=lambda r: (r["unit_id"], r["chi"], r["seed"])):
-        visualizations[row["unit_id"]].append(row)
+        view = row.get("view") or "joint"
+        if view == "joint":
+            visualizations[row["unit_id"]].append(row)
+        else:
+            views[row["unit_id"]][view].append(row)
     top_clips: dict[str, list[Row]] = defaultdict(list)
     for row in sorted(tables["top_clips"], key=lambda r: (r["unit_id"], r["rank"])):
         top_clips[row["unit_id"]].append(row)
@@ -155,6 +162,7 @@ def load_atlas(atlas_dir: Path | str, strict: bool = True) -> AtlasData:
         by_layer=dict(by_layer),
         unit_by_id={u["unit_id"]: u for u in units},
         visualizations=dict(visualizations),
+        views={unit: dict(by_view) for unit, by_view in views.items()},
         top_clips=dict(top_clips),
         classes=classes,
         class_by_name={c["class_name"]: c for c in classes},

@@ -207,6 +207,7 @@ def make_fake_atlas(
                 activation = float(peaks[index] * (2 + depth))
                 row = {
                     "unit_id": unit_id,
+                    "view": "joint",
                     "chi": chi,
                     "seed": SEED,
                     "objective": None if failed else -float(peaks[index]) + 0.1,
@@ -224,6 +225,11 @@ def make_fake_atlas(
                 }
                 vis_rows.append(row)
                 unit_vis.append(row)
+                if stream in ("fusion", "class"):  # per-stream views, with the joint row's media
+                    for view, share in (("appearance_only", 0.4), ("motion_only", 0.7)):
+                        scaled = None if failed else activation * share
+                        vis_rows.append({**row, "view": view, "activation": scaled,
+                                         "normalised_activation": None if failed else float(peaks[index]) * share})
             middle = unit_vis[len(unit_vis) // 2]
             units_rows.append(
                 {

@@ -86,6 +86,20 @@ def _kinds(rows: list[Row]) -> list[tuple[str, str]]:
     return [(k, label) for k, label in VIDEO_KINDS if any(r.get(k) for r in rows)]
 
 
+def view_grid(joint: list[Row], views: Mapping[str, list[Row]]) -> list[dict[str, Any]]:
+    """One row per (chi, seed) of the joint view: the joint result beside each per-stream view's
+    result at the same chi and seed (None where a view has none). Empty without per-stream views."""
+    if not views:
+        return []
+    names = sorted(views)
+    index = {name: {(r["chi"], r["seed"]): r for r in rows} for name, rows in views.items()}
+    return [
+        {"chi": r["chi"], "seed": r["seed"],
+         "cells": [("joint", r)] + [(name, index[name].get((r["chi"], r["seed"]))) for name in names]}
+        for r in joint
+    ]  # fmt: skip
+
+
 def _preferred(unit: Row, classes: list[Row], count: int = 5) -> list[dict[str, Any]]:
     means = unit.get("class_means") or []
     if not means or unit["dead"]:
@@ -131,6 +145,7 @@ def unit_pages(data: AtlasData, info: SiteInfo) -> Iterator[Page]:
                     "rows": rows,
                     "labels": labels,
                     "kinds": _kinds(rows),
+                    "stream_views": view_grid(rows, data.views.get(unit["unit_id"], {})),
                     "clips": data.top_clips.get(unit["unit_id"], []),
                     "preferred": _preferred(unit, classes),
                     "previous": members[index - 1] if index > 0 else None,
@@ -191,6 +206,7 @@ def class_pages(data: AtlasData) -> Iterator[Page]:
                 "row": row,
                 "unit": data.unit_by_id.get(row["unit_id"]),
                 "rows": data.visualizations.get(row["unit_id"], []),
+                "stream_views": view_grid(data.visualizations.get(row["unit_id"], []), data.views.get(row["unit_id"], {})),
                 "labels": labels,
                 "selective": selective[:12],
                 "confused": confused[:8],

@@ -93,6 +93,9 @@ SCHEMAS: dict[str, pa.Schema] = {
     "visualizations": pa.schema(
         [
             _field("unit_id", _STR, "The unit (units.unit_id).", False),
+            _field("view", _STR, '"joint" (every input optimised) or "<input>_only" (that input optimised, the '
+                   "others held at their data mean: the mean frame, zero flow); per-stream views exist for fusion "
+                   "units and class outputs.", False),
             _field("chi", _F64, "Temporal-variation weight chi of this optimisation.", False),
             _field("seed", _I32, "Random seed of the initialisation.", False),
             _field("objective", _F64, "Final value of the minimised objective."),
@@ -154,7 +157,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 
 KEYS: dict[str, tuple[str, ...]] = {
     "units": ("unit_id",),
-    "visualizations": ("unit_id", "chi", "seed"),
+    "visualizations": ("unit_id", "view", "chi", "seed"),
     "classes": ("class_name",),
     "confusions": ("true_class", "predicted_class"),
     "top_clips": ("unit_id", "rank"),
