@@ -277,3 +277,26 @@ def test_fusion_unit_pages_show_the_per_stream_views_beside_the_joint_one(built:
     assert "Per-stream views" not in single
     class_page_html = unescape(next((site / "classes").glob("*/index.html")).read_text(encoding="utf-8"))
     assert "Per-stream views" in class_page_html
+
+
+def test_speed_invariance_claim_is_tested_by_the_data_driven_score() -> None:
+    from generator.site.stats import class_range_sentence, speed_claim_sentence, stream_lines
+
+    layers = [{"name": f"motion/conv{d}", "depth": d} for d in (1, 2, 3, 4)]
+
+    def by_layer(means: list[float]) -> dict:
+        return {layer["name"]: [{"dead": False, "invariance_speed": m + e, "invariance_chi": 1.0 - m}
+                                for e in (-0.02, 0.0, 0.02)] + [{"dead": True, "invariance_speed": 0.0}]
+                for layer, m in zip(layers, means)}  # fmt: skip
+
+    rising = speed_claim_sentence(layers, by_layer([0.2, 0.4, 0.5, 0.8]))
+    assert rising.startswith("Shown here:") and "+1.00" in rising and "0.20" in rising and "0.80" in rising
+    flat = speed_claim_sentence(layers, by_layer([0.5, 0.3, 0.6, 0.5]))
+    assert flat.startswith("Not shown here:") and "0.50" in flat
+    units = [{"selectivity": v} for v in (0.05, 0.1, 0.3, 0.45, 0.7)]
+    assert class_range_sentence(units).startswith("Shown here:")
+    assert class_range_sentence([{"selectivity": v} for v in (0.3, 0.31, 0.32, 0.33)]).startswith("Not shown here:")
+    summaries = [{"stream": "appearance", "depth": 1, "x": 0.1}, {"stream": "motion", "depth": 1, "x": 0.2},
+                 {"stream": "appearance", "depth": 2, "x": 0.3}, {"stream": "fusion", "depth": 3, "x": 0.4}]
+    assert stream_lines(summaries, "x") == [("appearance", [(1, 0.1), (2, 0.3)]), ("motion", [(1, 0.2)]),
+                                            ("fusion", [(3, 0.4)])]  # fmt: skip

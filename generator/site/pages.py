@@ -27,6 +27,9 @@ from generator.site.stats import (
     shown,
     similar_units,
     spearman,
+    speed_claim_sentence,
+    stream_lines,
+    class_range_sentence,
     trend_sentence,
 )
 
@@ -286,18 +289,14 @@ def findings_page(data: AtlasData) -> Page:
     measured = summaries  # the class outputs are the last layer of the claim "grows with depth"
     depths = [s["depth"] for s in measured]
     x_labels = depth_labels([(s["depth"], s["name"]) for s in measured])
-    by_depth = line_chart(
-        [
-            ("selectivity", [(s["depth"], s["selectivity"]) for s in measured]),
-            ("invariance across \u03c7", [(s["depth"], s["invariance_chi"]) for s in measured]),
-            ("speed invariance", [(s["depth"], s["invariance_speed"]) for s in measured]),
-        ],
-        x_labels,
-        x_label="layer (by depth)",
-        y_label="layer mean",
-        title="Mean selectivity and invariance by depth",
-        y_range=(0.0, 1.0),
-    )
+    # One chart per measure, one line per stream: layers of several streams share a depth, and
+    # one line through all of them would zigzag between the streams.
+    by_depth = [
+        line_chart(stream_lines(measured, key), x_labels, x_label="layer (by depth)", y_label=f"layer mean {what}",
+                   title=f"Mean {what} by depth, one line per stream", y_range=(0.0, 1.0))
+        for what, key in (("selectivity", "selectivity"), ("speed invariance", "invariance_speed"),
+                          ("invariance across \u03c7", "invariance_chi"))
+    ]  # fmt: skip
     chi_rows = []
     for chi in data.chis:
         rows = [r for rs in data.visualizations.values() for r in rs if r["chi"] == chi and r["status"] == "ok"]
@@ -329,8 +328,8 @@ def findings_page(data: AtlasData) -> Page:
                                           spearman(depths, [s["selectivity"] for s in measured])),
             "inv_sentence": trend_sentence("mean invariance across \u03c7", "depth",
                                            spearman(depths, [s["invariance_chi"] for s in measured])),
-            "speed_sentence": trend_sentence("mean speed invariance", "depth",
-                                             spearman(depths, [s["invariance_speed"] for s in measured])),
+            "speed_claim": speed_claim_sentence(data.layers, data.by_layer),
+            "range_claim": class_range_sentence(live),
             "first_last": [
                 first_to_last_sentence(what, key, data.layers, data.by_layer)
                 for what, key in (("mean selectivity", "selectivity"), ("mean invariance across \u03c7", "invariance_chi"),

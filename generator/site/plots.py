@@ -94,7 +94,7 @@ def line_chart(
                 f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3.5" fill="{colour}">'
                 f"<title>{escape(name)}: {y:.3f}</title></circle>"
             )
-        legend_x = LEFT + 12 + index * 170
+        legend_x = LEFT + 12 + index * min(170, (WIDTH - LEFT - RIGHT) // max(len(series), 1))
         parts.append(
             f'<rect x="{legend_x}" y="{TOP}" width="12" height="4" fill="{colour}"/>'
             f'<text x="{legend_x + 16}" y="{TOP + 6}">{escape(name)}</text>'

@@ -268,3 +268,60 @@ def joint_feature_sentence(by_stream: Sequence[Row], seeds: int) -> str:
         return f"Shown here: {measured}. Appearance and motion of a fusion unit are optimised jointly."
     return (f"Not shown here: {measured}; the claim needs a median of at least {100 * JOINT_CHANGE:.0f} % "
             f"above the single-stream units.")
+
+
+def _layer_values(layers: Sequence[Row], by_layer: Mapping[str, Sequence[Row]], key: str) -> list[tuple[int, str, np.ndarray]]:
+    """(depth, layer, finite values of ``key`` over its live units) for every layer that has any, by depth."""
+    found = []
+    for layer in sorted(layers, key=lambda row: row["depth"]):
+        values = [float(u[key]) for u in by_layer.get(layer["name"], ()) if not u["dead"] and u.get(key) is not None]
+        values = [v for v in values if math.isfinite(v)]
+        if values:
+            found.append((layer["depth"], layer["name"], np.asarray(values)))
+    return found
+
+
+def speed_claim_sentence(layers: Sequence[Row], by_layer: Mapping[str, Sequence[Row]]) -> str:
+    """The paper's claim 4 (invariance to motion speed grows with depth), tested by the data-driven
+    speed score (method.md): shown when the layer means rise with depth (Spearman rho >= 0.5 over
+    the layers) and the last layer's mean exceeds the first's by more than two standard errors."""
+    found = _layer_values(layers, by_layer, "invariance_speed")
+    if len(found) < 3:
+        return "Not shown here: fewer than three layers have a speed-invariance score to test the claim."
+    rho = spearman([d for d, _, _ in found], [float(v.mean()) for _, _, v in found])
+    (_, first, a), (_, last, b) = found[0], found[-1]
+    change = float(b.mean() - a.mean())
+    error = math.sqrt(sum(v.var(ddof=1) / len(v) if len(v) > 1 else 0.0 for v in (a, b)))
+    numbers = (f"the layer means of the speed-invariance score (real clips replayed at several speeds) have "
+               f"Spearman \u03c1 = {rho:+.2f} with depth over {len(found)} layers, and go from "
+               f"{a.mean():.2f} ({first}, {len(a)} units) to {b.mean():.2f} ({last}, {len(b)} units), "
+               f"a change of {change:+.2f} \u00b1 {error:.2f} (standard error over units; the score involves no "
+               f"optimisation seed)") if rho is not None else (
+               f"the speed-invariance layer means have no spread across depth ({len(found)} layers)")  # fmt: skip
+    if rho is not None and rho >= 0.5 and change > 2 * error:
+        return f"Shown here: {numbers}. Deeper units respond more evenly to slow and fast motion."
+    return f"Not shown here: {numbers}."
+
+
+def class_range_sentence(units: Sequence[Row]) -> str:
+    """The paper's claim 3 (units range from class-specific to generic), from the selectivity of
+    the live units: shown when the middle half of the units spans at least 0.2 and the range
+    reaches both below 0.2 and above 0.5. *(choice)*"""
+    values = np.asarray([float(u["selectivity"]) for u in units if u.get("selectivity") is not None], dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) < 4:
+        return "Not shown here: fewer than four live units have a selectivity index."
+    low, q1, q3, high = np.min(values), *np.percentile(values, [25, 75]), np.max(values)
+    numbers = (f"the class selectivity of {len(values)} live units (with an ok visualisation) runs from "
+               f"{low:.2f} to {high:.2f}, quartiles {q1:.2f}-{q3:.2f} (measured on held-out clips; no seed involved)")
+    if q3 - q1 >= 0.2 and low < 0.2 and high > 0.5:
+        return f"Shown here: {numbers}."
+    return f"Not shown here: {numbers}."
+
+
+def stream_lines(summaries: Sequence[Row], key: str) -> list[tuple[str, list[tuple[float, float | None]]]]:
+    """One (stream, [(depth, layer mean of ``key``)]) line per stream, streams in order of first depth."""
+    lines: dict[str, list[tuple[float, float | None]]] = {}
+    for summary in sorted(summaries, key=lambda row: row["depth"]):
+        lines.setdefault(summary["stream"], []).append((summary["depth"], summary[key]))
+    return list(lines.items())
