@@ -38,10 +38,11 @@ ROWS = {
          "class_name": "Billiards", "dead": False},
     ],
     "visualizations": [
-        {"unit_id": "motion/conv3_1/0017", "chi": 0.1, "seed": 0, "objective": -1.5, "activation": 4.0,
+        {"unit_id": "motion/conv3_1/0017", "view": "joint", "chi": 0.1, "seed": 0, "objective": -1.5, "activation": 4.0,
          "normalised_activation": 1.25, "steps": 300, "converged": True, "wall_seconds": 1.5, "status": "ok",
          "array": "results/x.npz", "composite": "media/x.mp4", "poster": "media/x.png", "temporal_variation": 2.0},
-        {"unit_id": "motion/conv3_1/0017", "chi": 10.0, "seed": 0, "status": "failed: objective became NaN"},
+        {"unit_id": "motion/conv3_1/0017", "view": "joint", "chi": 10.0, "seed": 0,
+         "status": "failed: objective became NaN"},
     ],
     "classes": [
         {"class_name": "Billiards", "class_index": 0, "accuracy": 0.9, "most_confused_with": "Swing",

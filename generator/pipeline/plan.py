@@ -22,6 +22,7 @@ from generator.pipeline.catalog import find_results
 from generator.pipeline.media_stage import MEDIA_WORKERS, SECONDS_PER_RESULT
 from generator.pipeline.select import Selection, resolve_device, select_units
 from generator.pipeline.statistics import world_matches
+from generator.pipeline.views import layer_views
 from generator.pipeline.visualize import engine_settings
 from generator.zoo import DEFAULT_CHECKPOINT, LoadedModel, build_from_architecture, load
 from generator.zoo.loading import fixed_init_seed
@@ -82,8 +83,11 @@ def make_plan(
     selection = select_units(config, loaded.description, layers, units)
     found = {} if untrained else _cached_rows(loaded, config, selection, device)
     per_unit = len(config.visualize.chi) * len(config.visualize.seeds)
+    desc = loaded.description
+    views = {layer: len(layer_views(desc.layer(layer), desc, config.visualize.stream_views)) for layer, _ in selection.layers}
     records = tuple(
-        (layer, len(chosen), len(chosen) * per_unit, found.get(layer, 0)) for layer, chosen in selection.layers
+        (layer, len(chosen), len(chosen) * per_unit * views[layer], found.get(layer, 0))
+        for layer, chosen in selection.layers
     )
     cost, timed = None, ()
     if timing and selection.layers:

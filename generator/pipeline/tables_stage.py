@@ -155,7 +155,7 @@ def visualization_rows(
             "activation": activation,
             "normalised_activation": activation / peak if activation is not None and peak and peak > 0 else None,
             "steps": meta.get("steps"),
-            "converged": converged(item.loss) if item.ok else None,
+            "converged": converged(item.loss, _finite(terms.get("objective_term"))) if item.ok else None,
             "wall_seconds": _finite(meta.get("wall_seconds")),
             "status": status,
             "array": ref.path.relative_to(output).as_posix(),

@@ -103,8 +103,8 @@ SCHEMAS: dict[str, pa.Schema] = {
                    "reduced as units.rho_reduction says (network units)."),
             _field("normalised_activation", _F64, "activation / units.act_peak; null without data."),
             _field("steps", _I32, "Optimisation steps run."),
-            _field("converged", _BOOL, "True when the loss had levelled off: its last tenth of the steps "
-                   "improved by at most 2 % of the run's total improvement."),
+            _field("converged", _BOOL, "True when the loss had levelled off: the mean over its last tenth of "
+                   "the steps differs from the tenth before by at most 1 % of the final objective term w a."),
             _field("wall_seconds", _F64, "Wall-clock seconds of the optimisation (share of its batch)."),
             _field("status", _STR, '"ok", "weak" (0 < activation < 0.5 act_peak) or "failed: <reason>" '
                    "(non-finite values, or activation <= 0 for a rectified unit).", False),
