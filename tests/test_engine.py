@@ -614,3 +614,17 @@ def test_per_stream_views_hold_the_other_input_at_its_mean() -> None:
     with pytest.raises(ConfigError, match="hold"):
         visualize_layer(FusedPixel(), desc, "fusion/fuse", [0], chis, [0], settings, "cpu",
                         hold=["appearance", "motion"])  # fmt: skip
+
+
+def test_a_unit_that_starts_off_is_driven_on_with_the_networks_own_relus() -> None:
+    """With the network's own ReLUs throughout (leaky_fraction 0), the fused unit starts shut
+    (see below). Its own ReLU would pass no gradient; the objective's
+    rectification leaks during optimisation, so the appearance still learns to open it, and
+    the activation is then measured through the real ReLU."""
+    model = FusedPixel()
+    with torch.no_grad():  # brightness x 2 (<= 320), minus 180: the noise (<= 3 x 48 per pixel) cannot open it
+        model.fuse.weight[0, :3] *= 2
+        model.fuse.bias.fill_(-180.0)
+    result = visualize_layer(model, fused_description(True), "fusion/fuse", [0], [1.0], [0],
+                             fast(steps=100, leaky_fraction=0.0), "cpu", hold=["motion"])[0]  # fmt: skip
+    assert result.activation > 10.0, result.activation

@@ -308,7 +308,10 @@ class _BatchRunner:
 
         state = _RunState.start(param, len(rows), steps, device)
         leaky_steps = leaky_step_count(self.settings, steps)
-        leaky, own = self.settings.leaky_slope, self.info.own_slope  # the activations' slope per phase
+        # The target's own rectification leaks in both phases: when the switch to the network's
+        # own ReLUs turns a whole channel off, a plain ReLU there would leave no gradient to turn
+        # it back on. Once it is on the two agree; the reported activation uses the own slope.
+        leaky, own = self.settings.leaky_slope, self.info.own_slope
         with cut_at(self.prepared.module, self.info.module) as capture:
             for k in range(steps):
                 view_args = (
@@ -320,7 +323,7 @@ class _BatchRunner:
                     self._step(k, param, state, capture, view_args, objective, weight, chi, share, leaky)
                 else:
                     with own_relus(self.prepared):
-                        self._step(k, param, state, capture, view_args, objective, weight, chi, share, own)
+                        self._step(k, param, state, capture, view_args, objective, weight, chi, share, leaky)
             with torch.no_grad():
                 xs = self._inputs(param)
                 energy, terms = self._energy(self.prepared.module, capture, xs, xs, objective, weight, chi, share, leaky)

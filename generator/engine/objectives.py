@@ -8,8 +8,9 @@ The captured response is the registry module's forward output, i.e. pre-activati
 wherever the registry points at a convolution or linear layer. The objective is the
 RECTIFIED response (method.md): the activation that follows the layer
 (``LayerInfo.rectified``) is applied here, element-wise and before any reduction, with the
-negative slope of the current phase (the optimisation's leaky slope while the network's
-ReLUs leak, the layer's own slope otherwise). A unit fed by two streams then couples them:
+negative slope the caller gives: the loop optimises with the leaky slope (also during the
+steps in which the rest of the network uses its own ReLUs, so that a channel the switch
+turns off keeps a gradient) and measures the final activation with the layer's own slope. A unit fed by two streams then couples them:
 the channel mean of a rectified sum is not a sum of per-stream parts. Class outputs stay
 pre-softmax scores. Shapes: tower convolutions (B*T, C, h, w) with snippet-major folding
 (row b*T + t); conv3d (B, C, T, h, w); fc/class (B, C).

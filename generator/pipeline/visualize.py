@@ -38,7 +38,7 @@ from generator.zoo.spec import ModelDescription
 CHUNK_ROWS = 96
 CHUNK_ROWS_PARALLEL = 48
 # The quantity a unit's objective maximises; part of every result's key.
-RESPONSE = "rectified"
+RESPONSE = "rectified, target leaks in every step"
 
 
 @dataclass(frozen=True)
