@@ -141,7 +141,7 @@ def test_both_ranks_worked_and_only_rank_0_reports(runs: dict) -> None:
     assert "[rank" not in runs["single_output"]
     results = {run: sorted(p.relative_to(runs[run]) for p in (runs[run] / "results").rglob("*.npz"))
                for run in ("single", "multi")}  # fmt: skip
-    assert len(results["multi"]) == 12 and results["multi"] == results["single"]
+    assert len(results["multi"]) == 20 and results["multi"] == results["single"]
 
 
 def test_no_part_files_remain_and_the_site_is_built(runs: dict) -> None:
