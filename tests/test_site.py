@@ -62,7 +62,9 @@ def _html_files(site: Path) -> list[Path]:
 def test_build_is_strict_and_complete(built: dict) -> None:
     site = built["site"]
     assert (site / "index.html").is_file() and (site / "search" / "search_index.json").is_file()
-    assert [line.split(":")[0] for line in built["log"]] == ["read", "pages", "mkdocs", "media"]
+    assert [line.split(":")[0] for line in built["log"]] == ["read", "pages", "mkdocs", "media", "size"]
+    generated = [p for p in _html_files(site) if p.name == "index.html" and p.parent.name != "how-to-read"]
+    assert built["log"][-1].startswith(f"size: {len(generated)} pages, ")  # how-to-read is hand-written
     for page in ("layers/index.html", "classes/index.html", "failures/index.html", "findings/index.html",
                  "how-to-read/index.html", "layers/motion/conv1_1/index.html", "classes/Billiards/index.html"):
         assert (site / page).is_file(), page  # fmt: skip
@@ -115,8 +117,10 @@ def test_unit_page_has_videos_numbers_permalink_and_citation(built: dict) -> Non
     for row in rows:
         for kind in ("appearance", "colorwheel", "xymag"):
             if row[kind]:
-                assert f"../../../../files/{row[kind]}" in videos
-                assert (site / "files" / row[kind]).read_bytes() == (atlas / row[kind]).read_bytes()
+                # Served under the unit's permalink by chi and kind, not under the settings-hashed atlas name.
+                assert f"chi-{row['chi']:g}/{kind}.mp4" in videos
+                served = site / f"units/{unit_id}/chi-{row['chi']:g}/{kind}.mp4"
+                assert served.read_bytes() == (atlas / row[kind]).read_bytes()
     assert len(videos) >= 3 * sum(r["status"] == "ok" for r in rows)
     assert f"{SITE_URL}units/motion/conv1_1/0003/" in html
     assert "@misc{atlas-motion-conv1-1-0003," in html
@@ -243,3 +247,105 @@ def test_first_to_last_layer_comparison_weighs_the_change_against_its_standard_e
     by_layer["class"] = [{"score": 0.2 + d - 0.5} for d in spread]
     assert "a clear fall" in first_to_last_sentence("mean score", "score", layers, by_layer)
     assert first_to_last_sentence("mean score", "score", layers[:1], by_layer).startswith("Too few")
+
+
+def _rehash_media(atlas: Path, out: Path) -> Path:
+    """A copy of ``atlas`` whose visualisation files carry other names, as a rebuild with other
+    settings stores them (the settings hash is in the atlas's file names)."""
+    import shutil
+
+    from generator.store.tables import read_metadata, write_table
+
+    shutil.copytree(atlas, out)
+    path = table_path(out, "visualizations")
+    rows = read_table(path).to_pylist()
+    renamed: dict[str, str] = {}
+    for row in rows:
+        for column in ("array", "appearance", "colorwheel", "xymag", "composite", "poster", "appearance_poster",
+                       "colorwheel_poster", "xymag_poster"):
+            old = row[column]
+            if old:
+                if old not in renamed:
+                    renamed[old] = f"media/other-settings/{len(renamed):05d}{Path(old).suffix}"
+                    (out / renamed[old]).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(atlas / old, out / renamed[old])
+                row[column] = renamed[old]
+    write_table("visualizations", rows, path, read_metadata(path))
+    return out
+
+
+def _media_urls(site: Path) -> set[str]:
+    urls = set()
+    for page in site.glob("units/motion/conv1_1/*/index.html"):
+        here = page.parent.relative_to(site).as_posix()
+        for tag, attribute, value in _links(page):
+            if tag == "video" and attribute in ("src", "poster"):
+                urls.add(posixpath.normpath(posixpath.join(here, value)))
+    return urls
+
+
+def test_media_urls_stay_the_same_when_the_settings_change(built: dict, tmp_path: Path) -> None:
+    other = _rehash_media(built["atlas"], tmp_path / "atlas")
+    again = render_site(other, tmp_path / "site", title="Test Atlas", site_url=SITE_URL)
+    before, after = _media_urls(built["site"]), _media_urls(again)
+    assert before and before == after
+    visualised = [u for u in before if not u.startswith("files/media/clips/")]  # real clips name no settings
+    assert visualised and all(
+        re.fullmatch(r"units/motion/conv1_1/\d{4}/chi-[0-9.]+/(appearance|colorwheel|xymag)\.(mp4|png)", u)
+        for u in visualised), sorted(visualised)[:5]  # fmt: skip
+
+
+def test_publishing_needs_a_site_url(built: dict, tmp_path: Path) -> None:
+    with pytest.raises(AtlasError, match="site.site_url"):
+        render_site(built["atlas"], tmp_path / "site", publish=True)
+    assert not (tmp_path / "site").exists()
+
+
+def test_unit_json_holds_every_number_and_media_url(built: dict) -> None:
+    site, atlas = built["site"], built["atlas"]
+    unit_id = "motion/conv1_1/0003"
+    record = json.loads((site / f"units/{unit_id}/unit.json").read_text(encoding="utf-8"))
+    unit = next(r for r in read_table(table_path(atlas, "units")).to_pylist() if r["unit_id"] == unit_id)
+    assert record["permalink"] == f"{SITE_URL}units/{unit_id}/"
+    for key in ("selectivity", "invariance_chi", "invariance_speed", "act_peak", "act_mean", "dead", "channel"):
+        assert record["unit"][key] == pytest.approx(unit[key]), key
+    assert record["unit"]["class_means"] == pytest.approx(unit["class_means"])
+    rows = sorted((r for r in read_table(table_path(atlas, "visualizations")).to_pylist() if r["unit_id"] == unit_id),
+                  key=lambda r: (r["chi"], r["seed"]))  # fmt: skip
+    assert [r["activation"] for r in record["visualizations"]] == pytest.approx([r["activation"] for r in rows])
+    urls = [r[k] for r in record["visualizations"] for k in ("colorwheel", "xymag", "array") if r[k]]
+    assert urls
+    for url in urls:  # absolute, and the file is served there
+        assert url.startswith(SITE_URL) and (site / url[len(SITE_URL):]).is_file(), url
+    assert record["visualizations"][0]["anchor"].endswith(f"#chi-{rows[0]['chi']:g}")
+    assert record["settings_hash"] and record["model"]["hash"] == "fake0123456789abcdef"
+
+
+def test_unit_page_links_durably(built: dict) -> None:
+    site = built["site"]
+    unit_id = "motion/conv1_1/0003"
+    html = unescape((site / f"units/{unit_id}/index.html").read_text(encoding="utf-8"))  # as the browser reads it
+    # a link can point at one chi: every chi row has its anchor and a copy button with the absolute link
+    for chi in (0.1, 1.0, 10.0):
+        assert f'id="chi-{chi:g}"' in html
+        assert f'data-copy="{SITE_URL}units/{unit_id}/#chi-{chi:g}"' in html
+    assert f'data-copy="{SITE_URL}units/{unit_id}/"' in html
+    assert f'<meta property="og:image" content="{SITE_URL}units/{unit_id}/poster.png">' in html
+    assert (site / f"units/{unit_id}/poster.png").is_file()
+    assert f'<meta property="og:url" content="{SITE_URL}units/{unit_id}/">' in html
+    assert f'<iframe src="{SITE_URL}units/{unit_id}/embed.html"' in html  # shown as text, to copy
+    assert "howpublished = {\\url{" + f"{SITE_URL}units/{unit_id}/" + "}}" in html
+
+
+def test_embed_view_is_self_contained(built: dict) -> None:
+    site = built["site"]
+    page = site / "units/motion/conv1_1/0003/embed.html"
+    html = page.read_text(encoding="utf-8")
+    videos = [v for tag, a, v in _links(page) if tag == "video" and a == "src"]
+    rows = [r for r in read_table(table_path(built["atlas"], "visualizations")).to_pylist()
+            if r["unit_id"] == "motion/conv1_1/0003"]  # fmt: skip
+    assert len(videos) == sum(bool(r[k]) for r in rows for k in ("appearance", "colorwheel", "xymag")) > 0
+    for value in videos:  # beside the file: it plays from a copy of the folder, offline
+        assert not value.startswith(("/", "http")) and (page.parent / value).is_file(), value
+    assert "<script" not in html and "<link" not in html and "http" not in html.replace(SITE_URL, "")
+    assert f'href="{SITE_URL}units/motion/conv1_1/0003/"' in html and "motion/conv1_1/0003" in html

@@ -48,12 +48,14 @@ from generator.site.pages import (
     layer_pages,
     unit_pages,
 )
-from generator.site.paths import class_page, failure_page, inside, layer_page, link, unit_page
+from generator.site.paths import chi_segment, class_page, failure_page, inside, layer_page, link, unit_page
+from generator.site.unit_files import write_unit_files
 from generator.store.atomic import write_json
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES_DIR = REPO_ROOT / "templates"
 PAGES_DIR = REPO_ROOT / "site_src"
+THEME_DIR = REPO_ROOT / "site_theme"  # Material overrides (OpenGraph tags)
 BASE_CONFIG = REPO_ROOT / "mkdocs.yml"
 HOOKS = Path(__file__).with_name("mkdocs_hooks.py")
 SITE_MARKER = ".atlas-site.json"
@@ -115,7 +117,7 @@ def make_environment(templates_dir: Path) -> jinja2.Environment:
     env.filters.update(num=_num, pct=_pct, auto_number=_auto_number)
     env.globals.update(
         unit_page=unit_page, layer_page=layer_page, class_page=class_page, failure_page=failure_page, kinds_of=_kinds,
-        number_label=number_label,
+        number_label=number_label, chi_segment=chi_segment,
     )
     return env
 
@@ -137,6 +139,7 @@ def _front_matter(page: Page) -> str:
     lines = [f"title: {json.dumps(safe_title(page.title))}"]
     if page.hide:
         lines.append(f"hide: {json.dumps(list(page.hide))}")
+    lines.extend(f"{key}: {json.dumps(value)}" for key, value in page.meta.items())
     return "---\n" + "\n".join(lines) + "\n---\n\n"
 
 
@@ -262,6 +265,8 @@ def mkdocs_config(base_config: Path, *, info: SiteInfo, docs_dir: Path, site_dir
         copyright=f"{info.author} \u00b7 model {model['name']} ({str(model['hash'])[:12]})",
         hooks=[*(base.get("hooks") or []), str(HOOKS)],
     )
+    if THEME_DIR.is_dir():
+        config["theme"] = dict(base.get("theme") or {"name": "material"}) | {"custom_dir": str(THEME_DIR)}
     if info.site_url:
         config["site_url"] = info.site_url
     else:
@@ -298,6 +303,24 @@ def link_media(data: AtlasData, site_dir: Path) -> int:
     return len(data.media)
 
 
+def site_size(site_dir: Path, pages: int) -> str:
+    """One line on what the site holds: pages, files and bytes (media apart), for the build log."""
+    files = total = media = 0
+    stack = [str(site_dir)]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    size = entry.stat(follow_symlinks=False).st_size
+                    files += 1
+                    total += size
+                    if entry.name.endswith((".mp4", ".png", ".npz")):
+                        media += size
+    return f"size: {pages} pages, {files} files, {total / 1e6:.1f} MB ({media / 1e6:.1f} MB of media)"
+
+
 def _check_folders(atlas_dir: Path, site_dir: Path) -> None:
     atlas, site = atlas_dir.resolve(), site_dir.resolve()
     if site == atlas or site in atlas.parents:
@@ -322,6 +345,7 @@ def render_site(
     pages_dir: Path | str | None = PAGES_DIR,
     base_config: Path | str = BASE_CONFIG,
     keep_sources: bool = False,
+    publish: bool = False,
     log: Log | None = None,
 ) -> Path:
     """Build the static site of the atlas in ``atlas_dir`` into ``site_dir`` and return it.
@@ -330,7 +354,15 @@ def render_site(
     MkDocs warnings are errors. ``directory_urls=False`` gives ``.html`` URLs, for browsing
     from the file system. ``keep_sources`` keeps the generated Markdown and mkdocs.yml in
     ``<site_dir>.src/`` for inspection. ``log`` receives one line per stage with its time.
+    ``publish``: the site is meant to be published, so it must have an absolute ``site_url``
+    (permalinks, citations, the copy-link button and the JSON files are built from it).
     """
+    if publish and not site_url:
+        raise AtlasError(
+            "site.site_url is empty, but a published atlas needs its public base URL (e.g. "
+            "https://example.org/atlas/): citations, copied links and the unit JSON files carry it. "
+            "Set site.site_url, or build without publishing."
+        )
     # Absolute paths: the generated mkdocs.yml lives in a work folder and MkDocs resolves
     # relative paths against it.
     atlas_dir, site_dir = Path(atlas_dir).resolve(), Path(site_dir).resolve()
@@ -361,8 +393,11 @@ def render_site(
 
         started = time.perf_counter()
         linked = link_media(data, built)
+        units = write_unit_files(data, info, built, Path(templates_dir))
         write_json(built / SITE_MARKER, {"model_hash": data.manifest["model"]["hash"], "pages": count})
-        say(f"media: {linked} files linked in {time.perf_counter() - started:.1f} s")
+        say(f"media: {linked} files linked, {units} unit JSON files and embed views in "
+            f"{time.perf_counter() - started:.1f} s")
+        say(site_size(built, count))
 
         old = site_dir.parent / f".{site_dir.name}.old-{os.getpid()}"
         if site_dir.exists():

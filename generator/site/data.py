@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from generator.errors import AtlasError
-from generator.site.paths import media_file
+from generator.site.paths import media_file, unit_folder, visualization_file
 from generator.store.tables import read_manifest, read_metadata, read_table, manifest_path, table_path
 
 Row = dict[str, Any]
@@ -58,33 +58,59 @@ def _clean(rows: list[Row]) -> list[Row]:
     return [{k: _number(v) if isinstance(v, float) else v for k, v in row.items()} for row in rows]
 
 
+_STEMS = {"array": "inputs", "appearance_poster": "appearance", "colorwheel_poster": "colorwheel",
+          "xymag_poster": "xymag"}  # other media columns keep their column name as file stem
+
+
+def _stable_name(column: str, atlas_path: str) -> str:
+    return _STEMS.get(column, column) + PurePosixPath(atlas_path).suffix
+
+
+def _stable_site_path(table: str, column: str, row: Row, atlas_path: str, first_seed: dict[str, int]) -> str:
+    """Where a file named in ``table.column`` of ``row`` is served: a unit's own files under its
+    permalink folder by chi and kind (stable when settings change), anything else (real clips)
+    under ``files/`` with its atlas path, which names no settings."""
+    if table == "visualizations":
+        unit = row["unit_id"]
+        return visualization_file(unit, row["chi"], row["seed"], row["seed"] == first_seed.get(unit),
+                                  _stable_name(column, atlas_path))  # fmt: skip
+    if table == "units":
+        return f"{unit_folder(row['unit_id'])}/{_stable_name(column, atlas_path)}"
+    return media_file(atlas_path)
+
+
 def _resolve_media(root: Path, rows_by_table: dict[str, list[Row]], extra: list[Row], strict: bool) -> dict[str, str]:
     """Replace media paths in the rows by site paths (None when missing and not strict); return the file map."""
     media: dict[str, str] = {}
-    known: dict[str, str | None] = {}
+    present: dict[str, bool] = {}
     missing: list[str] = []
+    first_seed: dict[str, int] = {}
+    for row in rows_by_table.get("visualizations", []):
+        first_seed[row["unit_id"]] = min(row["seed"], first_seed.get(row["unit_id"], row["seed"]))
 
-    def resolve(path: str | None) -> str | None:
+    def resolve(path: str | None, site: str) -> str | None:
         if not path:
             return None
-        if path not in known:
-            site = media_file(path)
-            if (root / path).is_file():
-                known[path] = site
-                media[site] = path
-            else:
-                known[path] = None
+        if path not in present:
+            media_file(path)  # checks that the atlas path stays inside the atlas
+            present[path] = (root / path).is_file()
+            if not present[path]:
                 missing.append(path)
-        return known[path]
+        if not present[path]:
+            return None
+        media[site] = path
+        return site
 
     for table, rows in rows_by_table.items():
         columns = MEDIA_COLUMNS[table]
         for row in rows:
             for column in columns:
-                row[column] = resolve(row.get(column))
+                path = row.get(column)
+                row[column] = resolve(path, _stable_site_path(table, column, row, path, first_seed) if path else "")
     for row in extra:
         for column in ("composite", "poster"):
-            row[column] = resolve(row.get(column))
+            path = row.get(column)
+            row[column] = resolve(path, media_file(path) if path else "")
     if missing and strict:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise AtlasError(

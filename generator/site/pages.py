@@ -8,12 +8,12 @@ template is rendered, relative to the page's own URL.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from generator.site.data import AtlasData, Row
 from generator.site.escape import bibtex_key, bibtex_text, safe_title
-from generator.site.paths import class_page, failure_page, layer_page, page_url, unit_page
+from generator.site.paths import chi_segment, class_page, failure_page, layer_page, page_url, unit_folder, unit_page
 from generator.site.plots import histogram, line_chart
 from generator.site.stats import (
     drivers,
@@ -37,6 +37,7 @@ class Page:
     title: str  # plain text shown in the browser tab, nav and search (already safe)
     context: dict[str, Any]
     hide: tuple[str, ...] = ()  # Material page parts to hide, e.g. ("toc",) for full-width grids
+    meta: dict[str, str] = field(default_factory=dict)  # extra front matter, e.g. OpenGraph fields
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,11 @@ class SiteInfo:
     directory_urls: bool = True
 
     def permalink(self, src: str) -> str:
-        path = page_url(src, self.directory_urls)
-        return f"{self.site_url.rstrip('/')}/{path}" if self.site_url else f"/{path}"
+        return self.absolute(page_url(src, self.directory_urls))
+
+    def absolute(self, site_path: str) -> str:
+        """URL of a site path: absolute under ``site_url``; without one, relative to the site's root."""
+        return f"{self.site_url.rstrip('/')}/{site_path}" if self.site_url else f"/{site_path}"
 
 
 def chi_labels(chis: list[float]) -> dict[float, str]:
@@ -108,6 +112,19 @@ def _cite(unit: Row, data: AtlasData, info: SiteInfo, src: str) -> str:
     )
 
 
+def _open_graph(unit: Row, info: SiteInfo, src: str) -> dict[str, str]:
+    """OpenGraph fields of a unit page (link previews): its title, one line and its poster."""
+    meta = {"og_title": safe_title(f"Unit {unit['unit_id']}"), "og_url": info.permalink(src)}
+    if unit.get("dead"):
+        meta["og_description"] = "A unit that never responds on held-out clips."
+    elif unit.get("selectivity") is not None:
+        meta["og_description"] = safe_title(f"{unit['stream']} stream, class selectivity {unit['selectivity']:.2f}"
+                                            + (f", preferred class {unit['preferred_class']}" if unit.get("preferred_class") else ""))  # fmt: skip
+    if unit.get("poster"):
+        meta["og_image"] = info.absolute(unit["poster"])
+    return meta
+
+
 def unit_pages(data: AtlasData, info: SiteInfo) -> Iterator[Page]:
     """One page per unit, at ``units/<unit id>/``."""
     labels = chi_labels(data.chis)
@@ -136,7 +153,13 @@ def unit_pages(data: AtlasData, info: SiteInfo) -> Iterator[Page]:
                     "class_row": data.class_by_name.get(unit["class_name"]) if unit["class_name"] else None,
                     "permalink": info.permalink(src),
                     "cite": _cite(unit, data, info, src),
+                    "chi_links": [(chi, info.permalink(src) + "#" + chi_segment(chi)) for chi in data.chis],
+                    "embed_url": info.absolute(f"{unit_folder(unit['unit_id'])}/embed.html"),
+                    "json_file": f"{unit_folder(unit['unit_id'])}/unit.json",
+                    "embed_file": f"{unit_folder(unit['unit_id'])}/embed.html",
+                    "settings_hash": data.manifest.get("config_hash"),
                 },
+                meta=_open_graph(unit, info, src),
             )
 
 

@@ -104,10 +104,43 @@
     });
   }
 
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+    // Plain http or file://: the Clipboard API is not there, a selected textarea still copies.
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    var ok = false;
+    try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+    area.remove();
+    return ok ? Promise.resolve() : Promise.reject(new Error("copy refused"));
+  }
+
+  function initCopy(root) {
+    // data-copy holds an absolute permalink, or (without a site URL) a link relative to this page.
+    root.querySelectorAll("button.atlas-copy[data-copy]").forEach(function (button) {
+      if (button.dataset.ready) return;
+      button.dataset.ready = "1";
+      var label = button.textContent;
+      button.addEventListener("click", function () {
+        var href = new URL(button.dataset.copy, window.location.href).href;
+        button.dataset.copied = href;
+        copyText(href).then(function () { button.textContent = "Copied"; },
+                            function () { window.prompt("Copy this link:", href); })
+          .then(function () { setTimeout(function () { button.textContent = label; }, 1500); });
+      });
+    });
+  }
+
   function init() {
     initThumbs(document);
     initControls(document);
     initToggles(document);
+    initCopy(document);
   }
 
   if (window.document$ && typeof window.document$.subscribe === "function") {
