@@ -349,3 +349,27 @@ def test_embed_view_is_self_contained(built: dict) -> None:
         assert not value.startswith(("/", "http")) and (page.parent / value).is_file(), value
     assert "<script" not in html and "<link" not in html and "http" not in html.replace(SITE_URL, "")
     assert f'href="{SITE_URL}units/motion/conv1_1/0003/"' in html and "motion/conv1_1/0003" in html
+
+
+def test_tuning_plots_arrows_and_search(built: dict) -> None:
+    from generator.measures.tuning import arrow, direction_word
+
+    site, atlas = built["site"], built["atlas"]
+    units = {r["unit_id"]: r for r in read_table(table_path(atlas, "units")).to_pylist()}
+    unit = units["motion/conv1_1/0003"]
+    html = unescape((site / "units/motion/conv1_1/0003/index.html").read_text(encoding="utf-8"))
+    assert f'data-preferred-direction="{unit["preferred_direction"]:.1f}"' in html
+    assert html.count('class="atlas-polar-speed"') == 5 and "Speed tuning of motion/conv1_1/0003" in html
+    assert f"{direction_word(unit['preferred_direction'])} ({arrow(unit['preferred_direction'])})" in html
+    appearance = unescape((site / "units/appearance/conv1_1/0001/index.html").read_text(encoding="utf-8"))
+    assert "atlas-polar" not in appearance  # sees no motion: no tuning
+    grid = unescape((site / "layers/motion/conv1_1/index.html").read_text(encoding="utf-8"))
+    live = [u for u in units.values() if u["layer"] == "motion/conv1_1" and u["preferred_direction"] is not None]
+    assert live and grid.count('class="atlas-dir"') == len(live)
+    record = json.loads((site / "units/motion/conv1_1/0003/unit.json").read_text(encoding="utf-8"))
+    best = max(record["tuning"], key=lambda r: r["response"])
+    assert len(record["tuning"]) == 16 * 5 and best["speed"] == pytest.approx(unit["preferred_speed"])
+    index = json.loads((site / "search" / "search_index.json").read_text(encoding="utf-8"))
+    words = direction_word(unit["preferred_direction"])
+    found = [d for d in index["docs"] if d["location"].startswith("units/motion/conv1_1/0003/") and words in d["text"]]
+    assert found, "the preferred direction is searchable"

@@ -3,7 +3,7 @@
 Steps: find the selection's stored results; write the media of every finished
 visualisation (skipping media that exist); compute speed invariance (cached); build the
 units and visualizations rows; draft the failure cases; write the media of every real
-clip the tables and cases show (skipping existing ones); write the five tables and the
+clip the tables and cases show (skipping existing ones); write the six tables and the
 manifest. Media are written once; tables and manifest are always rewritten from what is
 stored (cheap, atomic), so they always describe exactly what is on disk.
 """
@@ -31,6 +31,7 @@ from generator.pipeline.media_stage import (
 )
 from generator.pipeline.select import Selection
 from generator.pipeline.speed import speed_invariance
+from generator.pipeline.tuning import tuning_responses, tuning_rows, tuning_summary
 from generator.pipeline.statistics import DataStatistics, unit_scales
 from generator.pipeline.tables_stage import (
     class_rows,
@@ -167,7 +168,8 @@ def measure_units(run: Measuring, selection: Selection) -> UnitPart:
         stored, {path: vis_media.paths[job] for path, job in jobs.items()}, peaks, output, flow.name if flow else None
     )
     units = list(dict.fromkeys((ref.layer, ref.unit) for ref in refs))
-    u_rows = unit_rows(desc, units, vis_rows, stats, speed, config.visualize.chi, config.visualize.objective)
+    tuning = tuning_summary(loaded, tuning_responses(loaded, device, output))
+    u_rows = unit_rows(desc, units, vis_rows, stats, speed, config.visualize.chi, config.visualize.objective, tuning)
     seconds["measures"] = time.perf_counter() - clock
     return UnitPart(u_rows, vis_rows, vis_media.written, vis_media.cached, vis_media.failed, speed is not None, seconds)
 
@@ -205,7 +207,7 @@ def failed_visualizations(rows: list[dict]) -> tuple[tuple[str, str], ...]:
 def write_atlas(
     run: Measuring, u_rows: list[dict], vis_rows: list[dict], clip_paths: dict, card: dict[str, Any], drafts: list
 ) -> Path:
-    """Write the five tables and the manifest from every unit's rows and the real clips' media."""
+    """Write the six tables and the manifest from every unit's rows and the real clips' media."""
     loaded, config, output, stats = run.loaded, run.config, run.output, run.stats
     desc = loaded.description
     metadata = table_metadata(loaded, config)
@@ -215,6 +217,8 @@ def write_atlas(
         "classes": class_rows(desc, stats),
         "confusions": confusion_rows(desc, stats),
         "top_clips": top_clip_rows(desc, u_rows, stats, clip_paths),
+        "tuning": tuning_rows({(r["layer"], r["channel"]): r["unit_id"] for r in u_rows},
+                              tuning_responses(loaded, run.device, output)),  # cached by measure_units
     }
     for name, rows in tables.items():
         write_table(name, rows, table_path(output, name), metadata)

@@ -136,6 +136,7 @@ def unit_rows(
     speed: Mapping[str, np.ndarray] | None,
     chis: Sequence[float],
     objective: str = "centre",
+    tuning: Mapping[str, Mapping[str, np.ndarray]] | None = None,
 ) -> list[Row]:
     """One row per unit that has at least one stored visualisation (``objective``: visualize.objective)."""
     by_unit: dict[str, list[Row]] = defaultdict(list)
@@ -179,6 +180,8 @@ def unit_rows(
             "class_means": m["class_means"][:, unit].astype(np.float32).tolist() if m else None,
             "poster": shown["poster"] if shown else None,
             "composite": shown["composite"] if shown else None,
+            **{key: _finite(tuning[layer][key][unit]) if tuning and layer in tuning else None
+               for key in ("preferred_direction", "preferred_speed", "direction_selectivity")},
         })  # fmt: skip
     return rows
 

@@ -50,6 +50,7 @@ from generator.site.pages import (
 )
 from generator.site.paths import chi_segment, class_page, failure_page, inside, layer_page, link, unit_page
 from generator.site.unit_files import write_unit_files
+from generator.measures.tuning import arrow, direction_word
 from generator.store.atomic import write_json
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -117,7 +118,7 @@ def make_environment(templates_dir: Path) -> jinja2.Environment:
     env.filters.update(num=_num, pct=_pct, auto_number=_auto_number)
     env.globals.update(
         unit_page=unit_page, layer_page=layer_page, class_page=class_page, failure_page=failure_page, kinds_of=_kinds,
-        number_label=number_label, chi_segment=chi_segment,
+        number_label=number_label, chi_segment=chi_segment, arrow=arrow, direction_word=direction_word,
     )
     return env
 

@@ -41,6 +41,7 @@ class AtlasData:
     unit_by_id: dict[str, Row]
     visualizations: dict[str, list[Row]]  # unit id -> rows ordered by chi, seed
     top_clips: dict[str, list[Row]]  # unit id -> rows ordered by rank
+    tuning: dict[str, list[Row]]  # unit id -> drifting-flow responses ordered by speed, direction
     classes: list[Row]  # ordered by class_index
     class_by_name: dict[str, Row]
     confusions: list[Row]
@@ -169,6 +170,11 @@ def load_atlas(atlas_dir: Path | str, strict: bool = True) -> AtlasData:
     top_clips: dict[str, list[Row]] = defaultdict(list)
     for row in sorted(tables["top_clips"], key=lambda r: (r["unit_id"], r["rank"])):
         top_clips[row["unit_id"]].append(row)
+    tuning: dict[str, list[Row]] = defaultdict(list)
+    tuning_file = table_path(root, "tuning")
+    for row in sorted(read_table(tuning_file, "tuning").to_pylist() if tuning_file.is_file() else [],
+                      key=lambda r: (r["unit_id"], r["speed"], r["direction"])):  # fmt: skip  (older atlases have none)
+        tuning[row["unit_id"]].append(row)
     classes = sorted(tables["classes"], key=lambda r: r["class_index"])
     chis = sorted({float(c) for c in manifest["chis"]} | {r["chi"] for r in tables["visualizations"]})
     sizes = {site: png_size(root / path) for site, path in media.items() if path.endswith(".png")}
@@ -182,6 +188,7 @@ def load_atlas(atlas_dir: Path | str, strict: bool = True) -> AtlasData:
         unit_by_id={u["unit_id"]: u for u in units},
         visualizations=dict(visualizations),
         top_clips=dict(top_clips),
+        tuning=dict(tuning),
         classes=classes,
         class_by_name={c["class_name"]: c for c in classes},
         confusions=tables["confusions"],

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from generator.media import write_frame_set
+from generator.measures.tuning import SPEEDS, directions, summarise
 from generator.store.atomic import write_bytes
 from generator.store.keys import unit_path
 from generator.store.tables import (
@@ -105,6 +106,25 @@ def _media_for(root: Path, shared: dict[str, str], folder: str, stem: str, per_u
     return paths
 
 
+def _tuning_grid(rng: np.random.Generator, level: float) -> np.ndarray:
+    """A planted tuning grid (directions, speeds): a von Mises bump around a random direction,
+    sharper in early layers, times a bump around a random speed, over a baseline."""
+    angles = np.radians(directions())
+    preferred = rng.uniform(0, 2 * np.pi)
+    sharpness = rng.uniform(0.5, 4.0) * (1.5 - level)
+    best = rng.integers(len(SPEEDS))
+    by_direction = np.exp(sharpness * (np.cos(angles - preferred) - 1))
+    by_speed = np.exp(-0.5 * (np.arange(len(SPEEDS)) - best) ** 2)
+    return 0.1 + rng.uniform(0.5, 2.0) * by_direction[:, None] * by_speed[None, :]
+
+
+def _tuning_summary(grid: np.ndarray | None) -> dict[str, float | None]:
+    if grid is None:
+        return {"preferred_direction": None, "preferred_speed": None, "direction_selectivity": None}
+    found = summarise(grid[None], directions(), SPEEDS)
+    return {key: float(value[0]) for key, value in found.items()}
+
+
 def _confusion_matrix(classes: Sequence[str], rng: np.random.Generator, clips: int) -> np.ndarray:
     n = len(classes)
     matrix = np.zeros((n, n), dtype=np.int64)
@@ -172,6 +192,7 @@ def make_fake_atlas(
     units_rows: list[dict[str, Any]] = []
     vis_rows: list[dict[str, Any]] = []
     clip_rows: list[dict[str, Any]] = []
+    tuning_rows: list[dict[str, Any]] = []
     for depth, (layer, count) in enumerate(layers, start=1):
         stream = _stream(layer)
         level = (depth - 1) / max(depth_count - 1, 1)  # 0 at the input, 1 at the output
@@ -217,6 +238,8 @@ def make_fake_atlas(
                 vis_rows.append(row)
                 unit_vis.append(row)
             middle = unit_vis[len(unit_vis) // 2]
+            # Its own generator, so the other fake numbers stay what they were before tuning existed.
+            tuning = _tuning_grid(np.random.default_rng([seed, depth, channel]), level)
             units_rows.append(
                 {
                     "unit_id": unit_id,
@@ -235,8 +258,13 @@ def make_fake_atlas(
                     "class_means": profile.astype(np.float32).tolist(),
                     "poster": middle["poster"],
                     "composite": middle["composite"],
+                    **_tuning_summary(None if dead or stream == "appearance" else tuning),
                 }
             )
+            if tuning is not None and not dead and stream != "appearance":
+                tuning_rows.extend({"unit_id": unit_id, "direction": float(a), "speed": float(v),
+                                    "response": float(tuning[i, j])}
+                                   for i, a in enumerate(directions()) for j, v in enumerate(SPEEDS))  # fmt: skip
             if dead:
                 continue
             for rank in range(1, TOP_CLIPS + 1):
@@ -292,6 +320,7 @@ def make_fake_atlas(
         ("classes", class_rows),
         ("confusions", confusion_rows),
         ("top_clips", clip_rows),
+        ("tuning", tuning_rows),
     ):
         write_table(name, rows, table_path(root, name), metadata)
 

@@ -18,6 +18,7 @@ import jinja2
 
 from generator.site.data import MEDIA_COLUMNS, AtlasData, Row
 from generator.site.pages import VIDEO_KINDS, SiteInfo, _preferred, chi_labels
+from generator.site.tuning_view import tuning_words
 from generator.site.paths import chi_segment, inside, page_url, unit_folder, unit_page
 
 JSON_NAME = "unit.json"
@@ -51,6 +52,7 @@ def unit_record(unit: Row, data: AtlasData, info: SiteInfo) -> dict[str, Any]:
             for r in data.visualizations.get(unit_id, [])
         ],
         "top_clips": [_urls(r, MEDIA_COLUMNS["top_clips"], info) for r in data.top_clips.get(unit_id, [])],
+        "tuning": [{k: r[k] for k in ("direction", "speed", "response")} for r in data.tuning.get(unit_id, [])],
     }
 
 
@@ -81,6 +83,7 @@ def embed_context(unit: Row, data: AtlasData, info: SiteInfo) -> dict[str, Any]:
             for r in rows
         ],  # fmt: skip
         "back": back,
+        "tuning_words": tuning_words(unit),
         "model": data.manifest["model"]["name"],
     }
 

@@ -41,6 +41,7 @@ TABLE_FILES = {
     "classes": "classes.parquet",
     "confusions": "confusions.parquet",
     "top_clips": "top_clips.parquet",
+    "tuning": "tuning.parquet",
 }
 MANIFEST_FILE = "manifest.json"
 TABLES_DIR = "tables"
@@ -78,6 +79,13 @@ SCHEMAS: dict[str, pa.Schema] = {
                    "classes.class_index (the selectivity profile); null without data."),
             _field("poster", _STR, "Representative poster image (PNG), relative path; null if none."),
             _field("composite", _STR, "Representative composite video (MP4), relative path; null if none."),
+            _field("preferred_direction", _F64, "Direction of uniform drifting flow the unit prefers, degrees "
+                   "counter-clockwise from rightward (90 = upward on screen), at its preferred speed; null for "
+                   "units that see no motion or never respond to it (see the tuning table)."),
+            _field("preferred_speed", _F64, "Speed of uniform drifting flow (pixels per flow field) with the "
+                   "largest response; null as preferred_direction."),
+            _field("direction_selectivity", _F64, "Direction-selectivity index in [0, 1]: length of the vector sum "
+                   "of the responses to the 16 directions at the preferred speed over their sum."),
         ]
     ),
     "visualizations": pa.schema(
@@ -136,6 +144,17 @@ SCHEMAS: dict[str, pa.Schema] = {
             _field("poster", _STR, "Poster PNG of the clip."),
         ]
     ),
+    "tuning": pa.schema(
+        [
+            _field("unit_id", _STR, "The unit (units.unit_id).", False),
+            _field("direction", _F64, "Direction of the drifting flow, degrees counter-clockwise from rightward "
+                   "(90 = upward on screen).", False),
+            _field("speed", _F64, "Speed of the drifting flow, pixels per flow field.", False),
+            _field("response", _F64, "The unit's response (spatial mean after ReLU; raw score for class outputs) "
+                   "to uniform flow of this direction and speed over the whole frame, appearance at the data mean.",
+                   False),
+        ]
+    ),
 }
 
 KEYS: dict[str, tuple[str, ...]] = {
@@ -144,6 +163,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "classes": ("class_name",),
     "confusions": ("true_class", "predicted_class"),
     "top_clips": ("unit_id", "rank"),
+    "tuning": ("unit_id", "direction", "speed"),
 }
 
 # Allowed values: (test, what would be valid), checked on non-null values.
@@ -155,6 +175,10 @@ _CHECKS: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
     ("confusions", "count"): (lambda v: v >= 0, "a count >= 0"),
     ("confusions", "rate"): (lambda v: 0.0 <= v <= 1.0, "a rate in [0, 1]"),
     ("top_clips", "rank"): (lambda v: v >= 1, "a rank >= 1"),
+    ("units", "direction_selectivity"): (lambda v: 0.0 <= v <= 1.0 or v != v, "an index in [0, 1]"),
+    ("units", "preferred_direction"): (lambda v: 0.0 <= v < 360.0 or v != v, "degrees in [0, 360)"),
+    ("tuning", "direction"): (lambda v: 0.0 <= v < 360.0, "degrees in [0, 360)"),
+    ("tuning", "speed"): (lambda v: v >= 0, "a speed >= 0"),
 }
 
 

@@ -54,11 +54,13 @@
     "si-asc": function (a, b) { return missingLast(num(a, "si")) - missingLast(num(b, "si")); },
     "inv-desc": function (a, b) { return num(b, "inv") - num(a, "inv"); },
     "speed-desc": function (a, b) { return num(b, "speed") - num(a, "speed"); },
+    "dsi-desc": function (a, b) { return num(b, "dsi") - num(a, "dsi"); },
+    "dir": function (a, b) { return missingLast(num(a, "dir")) - missingLast(num(b, "dir")); },
     "class": function (a, b) {
       return (a.dataset.class || "\uffff").localeCompare(b.dataset.class || "\uffff") || num(b, "si") - num(a, "si");
     }
   };
-  function num(card, key) { return parseFloat(card.dataset[key]); }
+  function num(card, key) { var v = parseFloat(card.dataset[key]); return isNaN(v) ? -1 : v; }
   function missingLast(value) { return value < 0 ? Infinity : value; }
 
   function initControls(root) {
