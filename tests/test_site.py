@@ -373,3 +373,15 @@ def test_tuning_plots_arrows_and_search(built: dict) -> None:
     words = direction_word(unit["preferred_direction"])
     found = [d for d in index["docs"] if d["location"].startswith("units/motion/conv1_1/0003/") and words in d["text"]]
     assert found, "the preferred direction is searchable"
+
+
+def test_findings_compare_class_tuning_with_the_planted_axes(built: dict) -> None:
+    from generator.measures.tuning import axis
+    from generator.world.classes import PLANTED_AXES
+
+    units = {r["unit_id"]: r for r in read_table(table_path(built["atlas"], "units")).to_pylist()}
+    checked = [c for c in CLASSES if c in PLANTED_AXES]
+    matches = sum(axis(units[f"class/{c}"]["preferred_direction"]) == PLANTED_AXES[c] for c in checked)
+    html = unescape((built["site"] / "findings/index.html").read_text(encoding="utf-8"))
+    assert "Direction tuning of the class outputs" in html
+    assert f"lies along the planted axis for {matches} of {len(checked)}" in html

@@ -110,3 +110,40 @@ def test_summary_of_untuned_and_silent_units() -> None:
     assert found["preferred_direction"][2] == pytest.approx(90.0) and found["preferred_speed"][2] == SPEEDS[2]
     assert (arrow(90.0), arrow(180.0), arrow(315.0), arrow(None)) == ("\u2191", "\u2190", "\u2198", "")
     assert (direction_word(0.0), direction_word(270.0)) == ("rightward", "downward")
+
+
+def test_axis_preference_of_an_oscillation_unit() -> None:
+    from generator.measures.tuning import axis_preference
+
+    angles = directions()
+    both_ways = np.abs(np.sin(np.radians(angles)))[None]  # up and down alike, nothing sideways
+    preferred, selectivity = axis_preference(both_ways, angles)
+    assert preferred[0] == pytest.approx(90.0) and axis(preferred[0]) == "vertical"
+    assert selectivity[0] == pytest.approx(0.35, abs=0.02)  # |sin|: first cosine term over the mean (1/3), less the floor
+    one_way = summarise(np.repeat(both_ways[..., None], len(SPEEDS), axis=2), angles, SPEEDS)
+    assert one_way["direction_selectivity"][0] == pytest.approx(0.0, abs=1e-9)  # no one-way preference
+
+
+def test_default_model_class_outputs_prefer_the_planted_axes() -> None:
+    """Measured on the shipped default model: the axis preference of every class output with a
+    planted axis matches it (4 of 4); the one-way preferred direction does for 3 of 4
+    (JumpingJack prefers leftward drift: its planted motion is an up-and-down bounce, not a drift)."""
+    from pathlib import Path
+
+    from generator.measures.tuning import axis_preference
+    from generator.world.classes import PLANTED_AXES
+    from generator.zoo.loading import load
+
+    checkpoint = Path(__file__).resolve().parents[1] / "generator/zoo/weights/default.pt"
+    loaded = load("default", checkpoint)
+    responses = tuning_responses(loaded, "cpu")["class"]
+    summary = tuning_summary(loaded, {"class": responses})["class"]
+    classes = list(loaded.description.classes)
+    found = {}
+    for name, planted in PLANTED_AXES.items():
+        i = classes.index(name)
+        speed = SPEEDS.index(summary["preferred_speed"][i])
+        preferred, _ = axis_preference(responses[i][:, speed][None], directions())
+        found[name] = (axis(preferred[0]), axis(summary["preferred_direction"][i]))
+    assert all(found[name][0] == planted for name, planted in PLANTED_AXES.items()), found
+    assert sum(found[name][1] == planted for name, planted in PLANTED_AXES.items()) >= 3, found

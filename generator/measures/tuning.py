@@ -74,6 +74,20 @@ def summarise(responses: np.ndarray, angles: np.ndarray, speeds: Sequence[float]
     }
 
 
+def axis_preference(responses: np.ndarray, angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit, from responses (units, directions) at one speed: the preferred axis (degrees
+    in [0, 180): 0 horizontal, 90 vertical) and the axis-selectivity index in [0, 1], from the
+    second harmonic (a unit that answers left and right alike but not up or down has a
+    horizontal axis and no direction preference). Responses are measured above their weakest."""
+    r = np.asarray(responses, dtype=np.float64)
+    r = r - r.min(axis=1, keepdims=True)
+    vector = r @ np.exp(2j * np.radians(np.asarray(angles, dtype=np.float64)))
+    total = r.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (np.where(total > 0, (np.degrees(np.angle(vector)) / 2) % 180.0, np.nan),
+                np.where(total > 0, np.abs(vector) / total, np.nan))  # fmt: skip
+
+
 def arrow(angle: float | None) -> str:
     """The arrow of the nearest of eight directions (→ ↗ ↑ ...), or '' without a direction."""
     if angle is None or not np.isfinite(angle):

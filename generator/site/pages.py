@@ -15,6 +15,7 @@ from generator.site.data import AtlasData, Row
 from generator.site.escape import bibtex_key, bibtex_text, safe_title
 from generator.site.paths import chi_segment, class_page, failure_page, layer_page, page_url, unit_folder, unit_page
 from generator.site.plots import histogram, line_chart
+from generator.site.tuning_findings import class_tuning
 from generator.site.tuning_view import tuning_view
 from generator.site.stats import (
     drivers,
@@ -343,6 +344,7 @@ def findings_page(data: AtlasData) -> Page:
             "fusion_units": [(u, data.visualizations.get(u["unit_id"], [])) for u in fusion_units],
             "labels": chi_labels(data.chis),
             "cases": data.manifest["failure_cases"],
+            "class_tuning": class_tuning(data),
         },
     )  # fmt: skip
 
