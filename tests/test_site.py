@@ -385,3 +385,34 @@ def test_findings_compare_class_tuning_with_the_planted_axes(built: dict) -> Non
     html = unescape((built["site"] / "findings/index.html").read_text(encoding="utf-8"))
     assert "Direction tuning of the class outputs" in html
     assert f"lies along the planted axis for {matches} of {len(checked)}" in html
+
+
+def test_every_table_downloads_as_parquet_and_csv_and_the_unit_index_lists_every_unit(built: dict) -> None:
+    import csv
+
+    import pyarrow.parquet as pq
+
+    from generator.store.tables import SCHEMAS
+
+    site, atlas = built["site"], built["atlas"]
+    html = unescape((site / "downloads/index.html").read_text(encoding="utf-8"))
+    for name in SCHEMAS:
+        original = read_table(table_path(atlas, name))
+        assert pq.read_table(site / f"data/{name}.parquet").equals(original)
+        with open(site / f"data/{name}.csv", newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        assert len(rows) == original.num_rows and list(rows[0]) == original.column_names if rows else True
+        assert f"{name}.csv" in html and f"{name}.parquet" in html
+    units = read_table(table_path(atlas, "units")).to_pylist()
+    index = json.loads((site / "data/unit-index.json").read_text(encoding="utf-8"))
+    assert len(index["rows"]) == len(units)
+    column = {name: i for i, name in enumerate(index["columns"])}
+    by_id = {r[column["id"]]: r for r in index["rows"]}
+    for unit in units:
+        row = by_id[unit["unit_id"]]
+        assert (site / row[column["page"]] / "index.html").is_file()
+        assert row[column["poster"]] is None or (site / row[column["poster"]]).is_file()
+        if unit["selectivity"] is not None:
+            assert row[column["si"]] == pytest.approx(unit["selectivity"], abs=5e-4)
+    page = unescape((site / "units/index.html").read_text(encoding="utf-8"))
+    assert page.count("<tr") < 5  # rows come from the JSON, not from a table of every unit

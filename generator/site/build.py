@@ -50,6 +50,7 @@ from generator.site.pages import (
 )
 from generator.site.paths import chi_segment, class_page, failure_page, inside, layer_page, link, unit_page
 from generator.site.unit_files import write_unit_files
+from generator.site.downloads import INDEX_FILE, table_downloads, write_downloads, write_unit_index
 from generator.measures.tuning import arrow, direction_word
 from generator.store.atomic import write_json
 
@@ -178,6 +179,9 @@ def _pages(data: AtlasData, info: SiteInfo, hand: Mapping[str, Path]) -> Iterabl
     yield from class_pages(data)
     yield from failure_pages(data, notes)
     yield findings_page(data)
+    yield Page("units/index.md", "units_index.md.j2", "All units",
+               {"index_file": INDEX_FILE, "count": len(data.units), "layers": data.layers}, hide=("toc",))
+    yield Page("downloads.md", "downloads.md.j2", "Data", {"tables": table_downloads(data.root)})
     yield from unit_pages(data, info)
 
 
@@ -191,6 +195,8 @@ def _nav(data: AtlasData, hand: Mapping[str, Path]) -> list[Any]:
     cases_nav = [{safe_title(c["title"]): failure_page(c["slug"])} for c in cases]
     nav.append({"Failure cases": ["failures/index.md", *cases_nav]})
     nav.append({"Findings": "findings.md"})
+    nav.append({"All units": "units/index.md"})
+    nav.append({"Data": "downloads.md"})
     known = (*MERGED_PAGES, HOW_TO_READ)
     extra = [rel for rel in hand if rel.endswith(".md") and "/" not in rel and rel not in known]
     nav.extend(sorted(extra))
@@ -395,6 +401,8 @@ def render_site(
         started = time.perf_counter()
         linked = link_media(data, built)
         units = write_unit_files(data, info, built, Path(templates_dir))
+        write_unit_index(data, info, built)
+        linked += write_downloads(data.root, built)
         write_json(built / SITE_MARKER, {"model_hash": data.manifest["model"]["hash"], "pages": count})
         say(f"media: {linked} files linked, {units} unit JSON files and embed views in "
             f"{time.perf_counter() - started:.1f} s")
