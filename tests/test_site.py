@@ -114,14 +114,15 @@ def test_unit_page_has_videos_numbers_permalink_and_citation(built: dict) -> Non
     html = unescape(page.read_text(encoding="utf-8"))  # text as the browser shows it
     rows = [r for r in read_table(table_path(atlas, "visualizations")).to_pylist() if r["unit_id"] == unit_id]
     videos = {value for tag, attribute, value in _links(page) if tag == "video" and attribute == "src"}
+    assert "Not an input of this unit" in html  # a motion unit: its appearance panel says so
     for row in rows:
-        for kind in ("appearance", "colorwheel", "xymag"):
+        for kind in ("colorwheel", "xymag"):
             if row[kind]:
                 # Served under the unit's permalink by chi and kind, not under the settings-hashed atlas name.
                 assert f"chi-{row['chi']:g}/{kind}.mp4" in videos
                 served = site / f"units/{unit_id}/chi-{row['chi']:g}/{kind}.mp4"
                 assert served.read_bytes() == (atlas / row[kind]).read_bytes()
-    assert len(videos) >= 3 * sum(r["status"] == "ok" for r in rows)
+    assert len(videos) >= 2 * sum(r["status"] == "ok" for r in rows)
     assert f"{SITE_URL}units/motion/conv1_1/0003/" in html
     assert "@misc{atlas-motion-conv1-1-0003," in html
     assert "fake0123456789abcdef" in html  # the model hash, in the citation
@@ -134,7 +135,8 @@ def test_unit_pages_are_searchable_but_not_in_the_navigation(built: dict) -> Non
     locations = {doc["location"] for doc in index["docs"]}
     assert "units/motion/conv1_1/0003/" in locations
     home = (site / "index.html").read_text(encoding="utf-8")
-    assert "units/" not in home  # the nav (copied into every page) lists no unit page
+    # the nav (copied into every page) lists no unit page, only the index of all units
+    assert re.findall(r'href="(units/[^"]*)"', home) and set(re.findall(r'href="(units/[^"]*)"', home)) == {"units/"}
     assert len((site / "units/motion/conv1_1/0003/index.html").read_text(encoding="utf-8")) < 200_000
 
 
@@ -416,3 +418,28 @@ def test_every_table_downloads_as_parquet_and_csv_and_the_unit_index_lists_every
             assert row[column["si"]] == pytest.approx(unit["selectivity"], abs=5e-4)
     page = unescape((site / "units/index.html").read_text(encoding="utf-8"))
     assert page.count("<tr") < 5  # rows come from the JSON, not from a table of every unit
+
+
+def test_site_has_no_source_maps_or_unused_search_languages(built: dict) -> None:
+    site = built["site"]
+    assert not list(site.rglob("*.map"))
+    assert not (site / "assets/javascripts/lunr").exists()  # English only: no stemmers of other languages
+    for path in list(site.glob("assets/**/*.min.js")) + list(site.glob("assets/**/*.min.css")):
+        assert b"sourceMappingURL" not in path.read_bytes(), path
+    assert list(site.glob("assets/javascripts/workers/search.*.min.js"))  # search itself is kept
+
+
+def test_legibility_keys_absent_inputs_clips_and_layer_thumbnails(built: dict) -> None:
+    site = built["site"]
+    unit = unescape((site / "units/motion/conv1_1/0003/index.html").read_text(encoding="utf-8"))
+    assert "hue = direction (→ red, ↑ violet, ← cyan, ↓ yellow)" in unit  # beside the flow columns
+    assert "Not an input of this unit" in unit
+    fusion = unescape((site / "units/fusion/conv5_fusion/0001/index.html").read_text(encoding="utf-8"))
+    assert "Not an input of this unit" not in fusion  # sees both streams
+    clips = [a for tag, a, v in _links(site / "units/motion/conv1_1/0003/index.html") if tag == "video"]
+    assert clips and "controls" not in unit  # small clips: poster and click to play, no native controls
+    assert 'data-click-play' in unit
+    layers = site / "layers/index.html"
+    thumbs = [v for tag, a, v in _links(layers) if tag == "img" and a == "src"]
+    assert len(thumbs) >= 3  # one thumbnail per layer with a live unit
+    assert "→ red, ↑ violet" in unescape((site / "layers/motion/conv1_1/index.html").read_text(encoding="utf-8"))

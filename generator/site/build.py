@@ -50,6 +50,7 @@ from generator.site.pages import (
 )
 from generator.site.paths import chi_segment, class_page, failure_page, inside, layer_page, link, unit_page
 from generator.site.unit_files import write_unit_files
+from generator.site.tidy import tidy_site
 from generator.site.downloads import INDEX_FILE, table_downloads, write_downloads, write_unit_index
 from generator.measures.tuning import arrow, direction_word
 from generator.store.atomic import write_json
@@ -396,6 +397,7 @@ def render_site(
 
         started = time.perf_counter()
         run_mkdocs(config_file, strict=strict)
+        tidy_site(built, config)
         say(f"mkdocs: built in {time.perf_counter() - started:.1f} s")
 
         started = time.perf_counter()

@@ -85,6 +85,18 @@ def _model(data: AtlasData) -> dict[str, Any]:
     }
 
 
+_KIND_STREAM = {"appearance": "appearance", "colorwheel": "motion", "xymag": "motion"}
+
+
+def absent_kinds(layer: Row) -> tuple[str, ...]:
+    """Video kinds of an input stream the layer does not see: their panels only show what the
+    optimiser left untouched (a grey frame, or noise scaled up), so the page says so instead."""
+    streams = set(layer.get("streams") or ())
+    if not streams:
+        return ()
+    return tuple(kind for kind, stream in _KIND_STREAM.items() if stream not in streams)
+
+
 def _kinds(rows: list[Row]) -> list[tuple[str, str]]:
     return [(k, label) for k, label in VIDEO_KINDS if any(r.get(k) for r in rows)]
 
@@ -147,6 +159,7 @@ def unit_pages(data: AtlasData, info: SiteInfo) -> Iterator[Page]:
                     "rows": rows,
                     "labels": labels,
                     "kinds": _kinds(rows),
+                    "absent": absent_kinds(layer),
                     "clips": data.top_clips.get(unit["unit_id"], []),
                     "preferred": _preferred(unit, classes),
                     "previous": members[index - 1] if index > 0 else None,
@@ -169,7 +182,12 @@ def unit_pages(data: AtlasData, info: SiteInfo) -> Iterator[Page]:
 def layer_pages(data: AtlasData) -> Iterator[Page]:
     """One page per layer (a grid of every unit), plus the layers index."""
     summaries = [layer_summary(layer, data.by_layer[layer["name"]]) for layer in data.layers]
-    yield Page("layers/index.md", "layers.md.j2", "Layers", {"layers": summaries})
+    thumbs = {}
+    for layer in data.layers:
+        shown = sorted((u for u in data.by_layer[layer["name"]] if u["poster"] and not u["dead"]),
+                       key=lambda u: -(u["selectivity"] or 0.0))  # fmt: skip
+        thumbs[layer["name"]] = shown[0] if shown else None
+    yield Page("layers/index.md", "layers.md.j2", "Layers", {"layers": summaries, "thumbs": thumbs})
     for summary in summaries:
         yield Page(
             src=layer_page(summary["name"]),

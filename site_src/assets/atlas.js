@@ -92,7 +92,7 @@
 
   function initToggles(root) {
     // Looping visualisations have no controls: a click pauses or resumes them.
-    root.querySelectorAll("video[data-toggle]").forEach(function (video) {
+    root.querySelectorAll("video[data-toggle], video[data-click-play]").forEach(function (video) {
       if (video.dataset.ready) return;
       video.dataset.ready = "1";
       video.addEventListener("click", function () {
