@@ -443,3 +443,23 @@ def test_legibility_keys_absent_inputs_clips_and_layer_thumbnails(built: dict) -
     thumbs = [v for tag, a, v in _links(layers) if tag == "img" and a == "src"]
     assert len(thumbs) >= 3  # one thumbnail per layer with a live unit
     assert "→ red, ↑ violet" in unescape((site / "layers/motion/conv1_1/index.html").read_text(encoding="utf-8"))
+
+
+def test_unit_page_shows_clips_across_the_activation_range(built: dict) -> None:
+    site, atlas = built["site"], built["atlas"]
+    unit_id = "motion/conv1_1/0003"
+    samples = [r for r in read_table(table_path(atlas, "clip_samples")).to_pylist() if r["unit_id"] == unit_id]
+    bins = [r for r in read_table(table_path(atlas, "activation_histograms")).to_pylist() if r["unit_id"] == unit_id]
+    assert len({r["quantile"] for r in samples}) == 4 and len(bins) == 20
+    page = site / f"units/{unit_id}/index.html"
+    html = unescape(page.read_text(encoding="utf-8"))
+    assert f"Responses of {unit_id} over the held-out clips" in html
+    assert html.count('class="atlas-mark"') == 4
+    for q in (10, 50, 90, 99):
+        assert f"quantile {q}" in html
+    videos = {v for tag, a, v in _links(page) if tag == "video" and a == "src"}
+    for row in samples:  # every sampled clip is shown
+        assert any(v.endswith(row["composite"]) for v in videos), row["composite"]
+    record = json.loads((site / f"units/{unit_id}/unit.json").read_text(encoding="utf-8"))
+    assert sum(b["clips"] for b in record["activation_histogram"]) == sum(b["clips"] for b in bins)
+    assert len(record["clip_samples"]) == len(samples)

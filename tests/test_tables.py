@@ -56,6 +56,14 @@ ROWS = {
         {"unit_id": "motion/conv3_1/0017", "rank": 1, "clip_index": 12, "class_name": "Billiards",
          "predicted_class": "Billiards", "activation": 5.0, "composite": "media/c.mp4", "poster": "media/c.png"},
     ],
+    "activation_histograms": [
+        {"unit_id": "motion/conv3_1/0017", "bin": 0, "low": 0.0, "high": 0.5, "clips": 12},
+        {"unit_id": "motion/conv3_1/0017", "bin": 1, "low": 0.5, "high": 1.0, "clips": 3},
+    ],
+    "clip_samples": [
+        {"unit_id": "motion/conv3_1/0017", "quantile": 0.5, "clip_index": 7, "class_name": "Billiards",
+         "predicted_class": "Swing", "activation": 0.4, "composite": "media/d.mp4", "poster": "media/d.png"},
+    ],
     "tuning": [
         {"unit_id": "motion/conv3_1/0017", "direction": 0.0, "speed": 0.5, "response": 0.2},
         {"unit_id": "motion/conv3_1/0017", "direction": 22.5, "speed": 0.5, "response": 0.3},

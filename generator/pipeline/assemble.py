@@ -3,7 +3,7 @@
 Steps: find the selection's stored results; write the media of every finished
 visualisation (skipping media that exist); compute speed invariance (cached); build the
 units and visualizations rows; draft the failure cases; write the media of every real
-clip the tables and cases show (skipping existing ones); write the six tables and the
+clip the tables and cases show (skipping existing ones); write the tables and the
 manifest. Media are written once; tables and manifest are always rewritten from what is
 stored (cheap, atomic), so they always describe exactly what is on disk.
 """
@@ -35,8 +35,11 @@ from generator.pipeline.tuning import tuning_responses, tuning_rows, tuning_summ
 from generator.pipeline.statistics import DataStatistics, unit_scales
 from generator.pipeline.tables_stage import (
     class_rows,
+    clip_sample_rows,
     confusion_rows,
+    histogram_rows,
     read_stored,
+    sampled_clips,
     top_clip_rows,
     top_clip_units,
     unit_rows,
@@ -207,7 +210,7 @@ def failed_visualizations(rows: list[dict]) -> tuple[tuple[str, str], ...]:
 def write_atlas(
     run: Measuring, u_rows: list[dict], vis_rows: list[dict], clip_paths: dict, card: dict[str, Any], drafts: list
 ) -> Path:
-    """Write the six tables and the manifest from every unit's rows and the real clips' media."""
+    """Write the tables and the manifest from every unit's rows and the real clips' media."""
     loaded, config, output, stats = run.loaded, run.config, run.output, run.stats
     desc = loaded.description
     metadata = table_metadata(loaded, config)
@@ -217,6 +220,8 @@ def write_atlas(
         "classes": class_rows(desc, stats),
         "confusions": confusion_rows(desc, stats),
         "top_clips": top_clip_rows(desc, u_rows, stats, clip_paths),
+        "activation_histograms": histogram_rows(u_rows, stats),
+        "clip_samples": clip_sample_rows(desc, u_rows, stats, clip_paths),
         "tuning": tuning_rows({(r["layer"], r["channel"]): r["unit_id"] for r in u_rows},
                               tuning_responses(loaded, run.device, output)),  # cached by measure_units
     }
@@ -304,6 +309,9 @@ def real_clip_jobs(config: AtlasConfig, stats: DataStatistics, units: list[dict]
     for unit in top_clip_units(units):
         for clip in stats.layers[unit["layer"]].top_clips[unit["channel"]]:
             wanted[("test", int(clip))] = None
+    for samples in sampled_clips(units, stats).values():
+        for _, clip, _ in samples:
+            wanted[("test", clip)] = None
     for draft in drafts:
         for clip in draft.clips:
             wanted[(clip.split, clip.index)] = None

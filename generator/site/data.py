@@ -25,7 +25,9 @@ MEDIA_COLUMNS = {
         "appearance_poster", "colorwheel_poster", "xymag_poster",
     ),
     "top_clips": ("composite", "poster"),
+    "clip_samples": ("composite", "poster"),
 }  # fmt: skip
+OPTIONAL_TABLES = ("tuning", "activation_histograms", "clip_samples")  # atlases written before them lack them
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class AtlasData:
     unit_by_id: dict[str, Row]
     visualizations: dict[str, list[Row]]  # unit id -> rows ordered by chi, seed
     top_clips: dict[str, list[Row]]  # unit id -> rows ordered by rank
+    clip_samples: dict[str, list[Row]]  # unit id -> clips sampled across its activation range, by response
+    histograms: dict[str, list[Row]]  # unit id -> its activation histogram's bins
     tuning: dict[str, list[Row]]  # unit id -> drifting-flow responses ordered by speed, direction
     classes: list[Row]  # ordered by class_index
     class_by_name: dict[str, Row]
@@ -121,6 +125,14 @@ def _resolve_media(root: Path, rows_by_table: dict[str, list[Row]], extra: list[
     return media
 
 
+def _grouped(rows: list[Row], order: tuple[str, ...]) -> dict[str, list[Row]]:
+    """unit id -> its rows, ordered by the ``order`` columns."""
+    grouped: dict[str, list[Row]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: (r["unit_id"], *(r[k] for k in order))):
+        grouped[row["unit_id"]].append(row)
+    return dict(grouped)
+
+
 def png_size(path: Path) -> tuple[int, int] | None:
     """(width, height) from a PNG's header, or None if it is not a PNG (pages use it to reserve space)."""
     try:
@@ -139,6 +151,9 @@ def load_atlas(atlas_dir: Path | str, strict: bool = True) -> AtlasData:
     manifest = read_manifest(manifest_path(root))
     tables = {name: _clean(read_table(table_path(root, name), name).to_pylist()) for name in (
         "units", "visualizations", "classes", "confusions", "top_clips")}  # fmt: skip
+    for name in OPTIONAL_TABLES:
+        path = table_path(root, name)
+        tables[name] = _clean(read_table(path, name).to_pylist()) if path.is_file() else []
     clips_in_cases = [clip for case in manifest["failure_cases"] for clip in case.get("clips", [])]
     clips_in_cases = [dict(clip) for clip in clips_in_cases]
     media = _resolve_media(
@@ -170,11 +185,9 @@ def load_atlas(atlas_dir: Path | str, strict: bool = True) -> AtlasData:
     top_clips: dict[str, list[Row]] = defaultdict(list)
     for row in sorted(tables["top_clips"], key=lambda r: (r["unit_id"], r["rank"])):
         top_clips[row["unit_id"]].append(row)
-    tuning: dict[str, list[Row]] = defaultdict(list)
-    tuning_file = table_path(root, "tuning")
-    for row in sorted(read_table(tuning_file, "tuning").to_pylist() if tuning_file.is_file() else [],
-                      key=lambda r: (r["unit_id"], r["speed"], r["direction"])):  # fmt: skip  (older atlases have none)
-        tuning[row["unit_id"]].append(row)
+    tuning = _grouped(tables["tuning"], ("speed", "direction"))
+    clip_samples = _grouped(tables["clip_samples"], ("activation",))
+    histograms = _grouped(tables["activation_histograms"], ("bin",))
     classes = sorted(tables["classes"], key=lambda r: r["class_index"])
     chis = sorted({float(c) for c in manifest["chis"]} | {r["chi"] for r in tables["visualizations"]})
     sizes = {site: png_size(root / path) for site, path in media.items() if path.endswith(".png")}
@@ -188,7 +201,9 @@ def load_atlas(atlas_dir: Path | str, strict: bool = True) -> AtlasData:
         unit_by_id={u["unit_id"]: u for u in units},
         visualizations=dict(visualizations),
         top_clips=dict(top_clips),
-        tuning=dict(tuning),
+        tuning=tuning,
+        clip_samples=clip_samples,
+        histograms=histograms,
         classes=classes,
         class_by_name={c["class_name"]: c for c in classes},
         confusions=tables["confusions"],

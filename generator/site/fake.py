@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from generator.media import write_frame_set
+from generator.measures.evidence import histogram_bins, quantile_samples
 from generator.measures.tuning import SPEEDS, directions, summarise
 from generator.store.atomic import write_bytes
 from generator.store.keys import unit_path
@@ -193,6 +194,8 @@ def make_fake_atlas(
     vis_rows: list[dict[str, Any]] = []
     clip_rows: list[dict[str, Any]] = []
     tuning_rows: list[dict[str, Any]] = []
+    hist_rows: list[dict[str, Any]] = []
+    sample_rows: list[dict[str, Any]] = []
     for depth, (layer, count) in enumerate(layers, start=1):
         stream = _stream(layer)
         level = (depth - 1) / max(depth_count - 1, 1)  # 0 at the input, 1 at the output
@@ -267,6 +270,17 @@ def make_fake_atlas(
                                    for i, a in enumerate(directions()) for j, v in enumerate(SPEEDS))  # fmt: skip
             if dead:
                 continue
+            # Responses of every held-out clip (own generator, as above): histogram and quantile samples.
+            responses = np.random.default_rng([seed, depth, channel, 1]).gamma(2.0, profile.max() / 4 + 0.01,
+                                                                                size=n_classes * clips_per_class)
+            hist_rows.extend(histogram_bins(unit_id, responses))
+            for quantile, clip, value in quantile_samples(responses):
+                media = _media_for(root, clip_pool[clip % len(clip_pool)], f"media/clips/test_{clip}", "clip",
+                                   with_media)  # fmt: skip
+                sample_rows.append({"unit_id": unit_id, "quantile": quantile, "clip_index": clip,
+                                    "class_name": classes[clip // clips_per_class],
+                                    "predicted_class": classes[clip // clips_per_class], "activation": value,
+                                    "composite": media["composite"], "poster": media["composite_poster"]})  # fmt: skip
             for rank in range(1, TOP_CLIPS + 1):
                 true = preferred if rng.random() < 0.7 else int(rng.integers(n_classes))
                 predicted = true if rng.random() < 0.85 else int(rng.integers(n_classes))
@@ -321,6 +335,8 @@ def make_fake_atlas(
         ("confusions", confusion_rows),
         ("top_clips", clip_rows),
         ("tuning", tuning_rows),
+        ("activation_histograms", hist_rows),
+        ("clip_samples", sample_rows),
     ):
         write_table(name, rows, table_path(root, name), metadata)
 

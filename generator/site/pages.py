@@ -15,6 +15,7 @@ from generator.site.data import AtlasData, Row
 from generator.site.escape import bibtex_key, bibtex_text, safe_title
 from generator.site.paths import chi_segment, class_page, failure_page, layer_page, page_url, unit_folder, unit_page
 from generator.site.plots import histogram, line_chart
+from generator.site.evidence_view import evidence_view
 from generator.site.tuning_findings import class_tuning
 from generator.site.tuning_view import tuning_view
 from generator.site.stats import (
@@ -174,6 +175,8 @@ def unit_pages(data: AtlasData, info: SiteInfo) -> Iterator[Page]:
                     "embed_file": f"{unit_folder(unit['unit_id'])}/embed.html",
                     "settings_hash": data.manifest.get("config_hash"),
                     "tuning": tuning_view(unit, data.tuning.get(unit["unit_id"], [])),
+                    "evidence": evidence_view(unit, data.histograms.get(unit["unit_id"], []),
+                                              data.clip_samples.get(unit["unit_id"], [])),
                 },
                 meta=_open_graph(unit, info, src),
             )

@@ -53,6 +53,8 @@ def unit_record(unit: Row, data: AtlasData, info: SiteInfo) -> dict[str, Any]:
         ],
         "top_clips": [_urls(r, MEDIA_COLUMNS["top_clips"], info) for r in data.top_clips.get(unit_id, [])],
         "tuning": [{k: r[k] for k in ("direction", "speed", "response")} for r in data.tuning.get(unit_id, [])],
+        "activation_histogram": [{k: r[k] for k in ("low", "high", "clips")} for r in data.histograms.get(unit_id, [])],
+        "clip_samples": [_urls(r, MEDIA_COLUMNS["clip_samples"], info) for r in data.clip_samples.get(unit_id, [])],
     }
 
 

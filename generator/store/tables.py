@@ -42,6 +42,8 @@ TABLE_FILES = {
     "confusions": "confusions.parquet",
     "top_clips": "top_clips.parquet",
     "tuning": "tuning.parquet",
+    "activation_histograms": "activation_histograms.parquet",
+    "clip_samples": "clip_samples.parquet",
 }
 MANIFEST_FILE = "manifest.json"
 TABLES_DIR = "tables"
@@ -54,6 +56,15 @@ def _field(name: str, type_: pa.DataType, description: str, nullable: bool = Tru
 
 
 _STR, _F64, _I32, _BOOL = pa.string(), pa.float64(), pa.int32(), pa.bool_()
+
+_CLIP_FIELDS = (  # every table that shows held-out clips
+    _field("clip_index", _I32, "Index of the clip in the held-out set.", False),
+    _field("class_name", _STR, "True class of the clip."),
+    _field("predicted_class", _STR, "Class the model predicted for the clip; null if not recorded."),
+    _field("activation", _F64, "The unit's response to the clip.", False),
+    _field("composite", _STR, "Composite MP4 of the clip (appearance | colour wheel | x/y/magnitude)."),
+    _field("poster", _STR, "Poster PNG of the clip."),
+)
 
 SCHEMAS: dict[str, pa.Schema] = {
     "units": pa.schema(
@@ -136,12 +147,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         [
             _field("unit_id", _STR, "The unit (units.unit_id).", False),
             _field("rank", _I32, "1 = the clip that drives the unit most.", False),
-            _field("clip_index", _I32, "Index of the clip in the held-out set.", False),
-            _field("class_name", _STR, "True class of the clip."),
-            _field("predicted_class", _STR, "Class the model predicted for the clip; null if not recorded."),
-            _field("activation", _F64, "The unit's response to the clip.", False),
-            _field("composite", _STR, "Composite MP4 of the clip (appearance | colour wheel | x/y/magnitude)."),
-            _field("poster", _STR, "Poster PNG of the clip."),
+            *_CLIP_FIELDS,
         ]
     ),
     "tuning": pa.schema(
@@ -155,6 +161,23 @@ SCHEMAS: dict[str, pa.Schema] = {
                    False),
         ]
     ),
+    "activation_histograms": pa.schema(
+        [
+            _field("unit_id", _STR, "The unit (units.unit_id).", False),
+            _field("bin", _I32, "Bin index, 0 = lowest responses.", False),
+            _field("low", _F64, "Lower edge of the bin (the unit's response to a clip).", False),
+            _field("high", _F64, "Upper edge of the bin.", False),
+            _field("clips", _I32, "Held-out clips whose response falls in the bin.", False),
+        ]
+    ),
+    "clip_samples": pa.schema(
+        [
+            _field("unit_id", _STR, "The unit (units.unit_id).", False),
+            _field("quantile", _F64, "Quantile of the unit's responses over held-out clips that the clip "
+                   "was sampled at (the clips nearest it).", False),
+            *_CLIP_FIELDS,
+        ]
+    ),
 }
 
 KEYS: dict[str, tuple[str, ...]] = {
@@ -164,6 +187,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "confusions": ("true_class", "predicted_class"),
     "top_clips": ("unit_id", "rank"),
     "tuning": ("unit_id", "direction", "speed"),
+    "activation_histograms": ("unit_id", "bin"),
+    "clip_samples": ("unit_id", "clip_index"),
 }
 
 # Allowed values: (test, what would be valid), checked on non-null values.
