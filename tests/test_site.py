@@ -463,3 +463,14 @@ def test_unit_page_shows_clips_across_the_activation_range(built: dict) -> None:
     record = json.loads((site / f"units/{unit_id}/unit.json").read_text(encoding="utf-8"))
     assert sum(b["clips"] for b in record["activation_histogram"]) == sum(b["clips"] for b in bins)
     assert len(record["clip_samples"]) == len(samples)
+
+
+def test_receptive_field_is_outlined_where_the_unit_sees_part_of_the_frame(built: dict) -> None:
+    site = built["site"]
+    layers = {l["name"]: l for l in json.loads((built["atlas"] / "manifest.json").read_text())["layers"]}
+    motion = unescape((site / "units/motion/conv1_1/0003/index.html").read_text(encoding="utf-8"))
+    rf, size = layers["motion/conv1_1"]["receptive_field"], layers["motion/conv1_1"]["input_size"]
+    width = round(100 * rf / size, 2)
+    assert f"width: {width}%; height: {width}%" in motion and f"{rf} of the frame's {size} pixels" in motion
+    fusion = unescape((site / "units/fusion/conv5_fusion/0001/index.html").read_text(encoding="utf-8"))
+    assert 'class="atlas-rf"' not in fusion  # a fusion unit's objective is the whole channel

@@ -235,7 +235,9 @@ def write_atlas(
         config_hash=metadata["config_hash"],
         layers=[
             {"name": info.name, "kind": info.kind, "units": info.units, "depth": info.depth, "stride": info.stride,
-             "receptive_field": info.receptive_field, "streams": list(info.streams)}
+             "receptive_field": info.receptive_field, "streams": list(info.streams),
+             "input_size": max((spec.width for spec in desc.inputs if not info.streams or spec.name in info.streams),
+                               default=None)}
             for info in desc.layers if info.name in visualised
         ],  # fmt: skip
         chis=config.visualize.chi,

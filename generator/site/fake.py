@@ -360,6 +360,7 @@ def make_fake_atlas(
             "depth": depth,
             "stride": 2 ** min(depth - 1, 4) if _kind(name) in ("conv2d", "conv3d") else 1,
             "receptive_field": 3 + 4 * depth,
+            "input_size": 64,
             "streams": ["appearance", "motion"] if _stream(name) in ("fusion", "head", "class") else [_stream(name)],
         }
         for depth, (name, count) in enumerate(layers, start=1)

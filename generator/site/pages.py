@@ -98,6 +98,20 @@ def absent_kinds(layer: Row) -> tuple[str, ...]:
     return tuple(kind for kind, stream in _KIND_STREAM.items() if stream not in streams)
 
 
+def receptive_field_box(layer: Row, objective: str) -> dict[str, float] | None:
+    """The receptive field of the neuron a visualisation drives, as a centred square in
+    percent of the frame: for convolutional layers of one stream, whose objective is the
+    centre neuron (engine.objectives.objective_mode); None where the unit sees the whole frame."""
+    rf, size = layer.get("receptive_field"), layer.get("input_size")
+    one_stream = len(layer.get("streams") or ()) == 1
+    if objective == "mean" or not one_stream or layer.get("kind") not in ("conv2d", "conv3d") or not rf or not size:
+        return None
+    if rf >= size:
+        return None
+    width = 100.0 * rf / size
+    return {"width": round(width, 2), "offset": round((100.0 - width) / 2, 2), "rf": rf, "size": size}
+
+
 def _kinds(rows: list[Row]) -> list[tuple[str, str]]:
     return [(k, label) for k, label in VIDEO_KINDS if any(r.get(k) for r in rows)]
 
@@ -144,6 +158,7 @@ def unit_pages(data: AtlasData, info: SiteInfo) -> Iterator[Page]:
     """One page per unit, at ``units/<unit id>/``."""
     labels = chi_labels(data.chis)
     classes = data.classes
+    objective = str((data.manifest.get("config") or {}).get("visualize", {}).get("objective", "centre"))
     for layer in data.layers:
         members = data.by_layer[layer["name"]]
         similar = similar_units(members)
@@ -161,6 +176,7 @@ def unit_pages(data: AtlasData, info: SiteInfo) -> Iterator[Page]:
                     "labels": labels,
                     "kinds": _kinds(rows),
                     "absent": absent_kinds(layer),
+                    "rf_box": receptive_field_box(layer, objective),
                     "clips": data.top_clips.get(unit["unit_id"], []),
                     "preferred": _preferred(unit, classes),
                     "previous": members[index - 1] if index > 0 else None,

@@ -411,7 +411,8 @@ MANIFEST_KEYS: dict[str, str] = {
     "model": "{name, hash, card}: the model and its model card (test accuracy, confusions, probes)",
     "config": "the configuration used (dict)",
     "config_hash": "hash of the configuration",
-    "layers": "list of {name, kind, units, depth, stride, receptive_field, streams}",
+    "layers": "list of {name, kind, units, depth, stride, receptive_field, streams} "
+              "(and input_size: the side in pixels of the inputs it sees)",
     "chis": "the chi values visualised (list of numbers)",
     "counts": "numbers of units, visualisations, failed visualisations, classes",
     "failure_cases": "list of {slug, kind (pair|probe), title, classes, numbers, ...}",
