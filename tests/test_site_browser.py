@@ -250,3 +250,26 @@ def test_tuning_plots_are_drawn(browser: object, base_url: str) -> None:
     assert "prefers" in page.locator(".atlas-tuning-words").text_content()
     assert problems == []
     page.context.close()
+
+
+def test_grid_panels_are_large_and_column_labels_stay_on_phones(browser: object, base_url: str) -> None:
+    page, problems = _open(browser, base_url, PAGES["layer"], viewport={"width": 1280, "height": 900})
+    width = page.locator(".atlas-thumb img").first.bounding_box()["width"]
+    assert width / 3 >= 128, f"a grid thumbnail panel is {width / 3:.0f} px wide"  # appearance | wheel | x,y,mag
+    page.context.close()
+    import json
+
+    index = json.loads((BUILT["site"] / "data/unit-index.json").read_text(encoding="utf-8"))
+    col = {name: i for i, name in enumerate(index["columns"])}
+    live = next(r for r in index["rows"] if r[col["stream"]] == "motion" and not r[col["dead"]])  # it has clips
+    phone, problems_phone = _open(browser, base_url, live[col["page"]], viewport={"width": 390, "height": 844},
+                                  is_mobile=True, has_touch=True)  # fmt: skip
+    heads = phone.locator(".atlas-chis").first.locator(".atlas-chi-head .atlas-key")
+    assert heads.count() >= 1 and all(heads.nth(i).is_visible() for i in range(heads.count()))
+    clip = phone.locator("video[data-click-play]").first
+    clip.scroll_into_view_if_needed()
+    clip.click()
+    phone.wait_for_function("() => { const v = document.querySelector('video[data-click-play]');"
+                            " return v && !v.paused; }", timeout=15_000)  # fmt: skip
+    assert problems == [] and problems_phone == []
+    phone.context.close()
