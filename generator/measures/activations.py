@@ -38,6 +38,7 @@ class LayerActivations:
     mean_peaks: np.ndarray  # (units,): largest per-clip channel-mean response (rho of a mean objective)
     top_clips: np.ndarray  # (units, k): clip indices, strongest first
     top_values: np.ndarray  # (units, k): their ``mean`` responses
+    clip_means: np.ndarray | None = None  # (clips, units): every clip's ``mean`` response (histograms, quantiles)
 
 
 def reduce_response(
@@ -111,6 +112,7 @@ def collect_activations(
             mean_peaks=mean_peaks[info.name],
             top_clips=order,
             top_values=np.take_along_axis(per_clip.T, order, axis=1),
+            clip_means=per_clip.astype(np.float32),
         )
     return result
 

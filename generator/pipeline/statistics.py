@@ -33,7 +33,7 @@ from generator.world.dataset import world_code_digest
 from generator.zoo import LoadedModel
 
 STATS_DIR = "statistics"
-_FIELDS = ("class_means", "peaks", "mean_peaks", "top_clips", "top_values")
+_FIELDS = ("class_means", "peaks", "mean_peaks", "top_clips", "top_values", "clip_means")
 
 
 @dataclass(frozen=True)

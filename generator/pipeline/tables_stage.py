@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from generator.engine.objectives import objective_mode
+from generator.measures.evidence import histogram_bins, quantile_samples
 from generator.measures.activations import objective_peaks
 from generator.measures.invariance import chi_invariance, chi_reaches, converged
 from generator.measures.selectivity import class_selectivity, dead_units, preferred_class
@@ -137,6 +138,7 @@ def unit_rows(
     speed: Mapping[str, np.ndarray] | None,
     chis: Sequence[float],
     objective: str = "centre",
+    tuning: Mapping[str, Mapping[str, np.ndarray]] | None = None,
 ) -> list[Row]:
     """One row per unit that has at least one stored visualisation (``objective``: visualize.objective)."""
     by_unit: dict[str, list[Row]] = defaultdict(list)
@@ -180,6 +182,8 @@ def unit_rows(
             "class_means": m["class_means"][:, unit].astype(np.float32).tolist() if m else None,
             "poster": shown["poster"] if shown else None,
             "composite": shown["composite"] if shown else None,
+            **{key: _finite(tuning[layer][key][unit]) if tuning and layer in tuning else None
+               for key in ("preferred_direction", "preferred_speed", "direction_selectivity")},
         })  # fmt: skip
     return rows
 
@@ -256,13 +260,59 @@ def top_clip_rows(
         item = stats.layers[unit["layer"]]
         channel = unit["channel"]
         for rank, (clip, value) in enumerate(zip(item.top_clips[channel], item.top_values[channel]), start=1):
-            clip = int(clip)
-            paths = media.get(("test", clip)) or {}
-            rows.append({
-                "unit_id": unit["unit_id"], "rank": rank, "clip_index": clip,
-                "class_name": classes[int(stats.test.labels[clip])],
-                "predicted_class": classes[int(stats.test.predictions[clip])],
-                "activation": float(value),
-                "composite": paths.get("composite"), "poster": paths.get("composite_poster"),
-            })  # fmt: skip
+            rows.append({"unit_id": unit["unit_id"], "rank": rank} | _clip_fields(int(clip), float(value), classes,
+                                                                                   stats, media))  # fmt: skip
+    return rows
+
+
+def _clip_fields(clip: int, value: float, classes: list[str], stats: DataStatistics,
+                 media: Mapping[tuple[str, int], Mapping[str, str] | None]) -> Row:  # fmt: skip
+    """The columns every row that shows a held-out clip has: index, classes, response, media."""
+    paths = media.get(("test", clip)) or {}
+    return {
+        "clip_index": clip,
+        "class_name": classes[int(stats.test.labels[clip])],
+        "predicted_class": classes[int(stats.test.predictions[clip])],
+        "activation": value,
+        "composite": paths.get("composite"), "poster": paths.get("composite_poster"),
+    }  # fmt: skip
+
+
+def histogram_rows(units: Sequence[Row], stats: DataStatistics | None) -> list[Row]:
+    """Per live unit, the histogram of its responses over the held-out clips."""
+    if stats is None:
+        return []
+    rows = []
+    for unit in top_clip_units(units):
+        item = stats.layers[unit["layer"]]
+        if item.clip_means is None:
+            continue
+        rows.extend(histogram_bins(unit["unit_id"], item.clip_means[:, unit["channel"]]))
+    return rows
+
+
+def sampled_clips(units: Sequence[Row], stats: DataStatistics) -> dict[str, list[tuple[float, int, float]]]:
+    """unit id -> (quantile, clip, response) of the clips sampled across its activation range."""
+    found = {}
+    for unit in top_clip_units(units):
+        item = stats.layers[unit["layer"]]
+        if item.clip_means is not None:
+            found[unit["unit_id"]] = quantile_samples(item.clip_means[:, unit["channel"]])
+    return found
+
+
+def clip_sample_rows(
+    description: ModelDescription,
+    units: Sequence[Row],
+    stats: DataStatistics | None,
+    media: Mapping[tuple[str, int], Mapping[str, str] | None],
+) -> list[Row]:
+    """Per live unit, the held-out clips sampled at several quantiles of its responses, with media."""
+    if stats is None:
+        return []
+    classes = list(description.classes)
+    rows = []
+    for unit_id, samples in sampled_clips(units, stats).items():
+        rows.extend({"unit_id": unit_id, "quantile": quantile} | _clip_fields(clip, value, classes, stats, media)
+                    for quantile, clip, value in samples)  # fmt: skip
     return rows

@@ -46,6 +46,9 @@ TABLE_FILES = {
     "classes": "classes.parquet",
     "confusions": "confusions.parquet",
     "top_clips": "top_clips.parquet",
+    "tuning": "tuning.parquet",
+    "activation_histograms": "activation_histograms.parquet",
+    "clip_samples": "clip_samples.parquet",
 }
 MANIFEST_FILE = "manifest.json"
 TABLE_SET_FILE = "table-set.json"
@@ -59,6 +62,15 @@ def _field(name: str, type_: pa.DataType, description: str, nullable: bool = Tru
 
 
 _STR, _F64, _I32, _BOOL = pa.string(), pa.float64(), pa.int32(), pa.bool_()
+
+_CLIP_FIELDS = (  # every table that shows held-out clips
+    _field("clip_index", _I32, "Index of the clip in the held-out set.", False),
+    _field("class_name", _STR, "True class of the clip."),
+    _field("predicted_class", _STR, "Class the model predicted for the clip; null if not recorded."),
+    _field("activation", _F64, "The unit's response to the clip.", False),
+    _field("composite", _STR, "Composite MP4 of the clip (appearance | colour wheel | x/y/magnitude)."),
+    _field("poster", _STR, "Poster PNG of the clip."),
+)
 
 SCHEMAS: dict[str, pa.Schema] = {
     "units": pa.schema(
@@ -84,6 +96,13 @@ SCHEMAS: dict[str, pa.Schema] = {
                    "classes.class_index (the selectivity profile); null without data."),
             _field("poster", _STR, "Representative poster image (PNG), relative path; null if none."),
             _field("composite", _STR, "Representative composite video (MP4), relative path; null if none."),
+            _field("preferred_direction", _F64, "Direction of uniform drifting flow the unit prefers, degrees "
+                   "counter-clockwise from rightward (90 = upward on screen), at its preferred speed; null for "
+                   "units that see no motion or never respond to it (see the tuning table)."),
+            _field("preferred_speed", _F64, "Speed of uniform drifting flow (pixels per flow field) with the "
+                   "largest response; null as preferred_direction."),
+            _field("direction_selectivity", _F64, "Direction-selectivity index in [0, 1]: length of the vector sum "
+                   "of the responses to the 16 directions at the preferred speed over their sum."),
         ]
     ),
     "visualizations": pa.schema(
@@ -138,12 +157,35 @@ SCHEMAS: dict[str, pa.Schema] = {
         [
             _field("unit_id", _STR, "The unit (units.unit_id).", False),
             _field("rank", _I32, "1 = the clip that drives the unit most.", False),
-            _field("clip_index", _I32, "Index of the clip in the held-out set.", False),
-            _field("class_name", _STR, "True class of the clip."),
-            _field("predicted_class", _STR, "Class the model predicted for the clip; null if not recorded."),
-            _field("activation", _F64, "The unit's response to the clip.", False),
-            _field("composite", _STR, "Composite MP4 of the clip (appearance | colour wheel | x/y/magnitude)."),
-            _field("poster", _STR, "Poster PNG of the clip."),
+            *_CLIP_FIELDS,
+        ]
+    ),
+    "tuning": pa.schema(
+        [
+            _field("unit_id", _STR, "The unit (units.unit_id).", False),
+            _field("direction", _F64, "Direction of the drifting flow, degrees counter-clockwise from rightward "
+                   "(90 = upward on screen).", False),
+            _field("speed", _F64, "Speed of the drifting flow, pixels per flow field.", False),
+            _field("response", _F64, "The unit's response (spatial mean after ReLU; raw score for class outputs) "
+                   "to uniform flow of this direction and speed over the whole frame, appearance at the data mean.",
+                   False),
+        ]
+    ),
+    "activation_histograms": pa.schema(
+        [
+            _field("unit_id", _STR, "The unit (units.unit_id).", False),
+            _field("bin", _I32, "Bin index, 0 = lowest responses.", False),
+            _field("low", _F64, "Lower edge of the bin (the unit's response to a clip).", False),
+            _field("high", _F64, "Upper edge of the bin.", False),
+            _field("clips", _I32, "Held-out clips whose response falls in the bin.", False),
+        ]
+    ),
+    "clip_samples": pa.schema(
+        [
+            _field("unit_id", _STR, "The unit (units.unit_id).", False),
+            _field("quantile", _F64, "Quantile of the unit's responses over held-out clips that the clip "
+                   "was sampled at (the clips nearest it).", False),
+            *_CLIP_FIELDS,
         ]
     ),
 }
@@ -154,6 +196,9 @@ KEYS: dict[str, tuple[str, ...]] = {
     "classes": ("class_name",),
     "confusions": ("true_class", "predicted_class"),
     "top_clips": ("unit_id", "rank"),
+    "tuning": ("unit_id", "direction", "speed"),
+    "activation_histograms": ("unit_id", "bin"),
+    "clip_samples": ("unit_id", "clip_index"),
 }
 
 # Allowed values: (test, what would be valid), checked on non-null values.
@@ -165,6 +210,10 @@ _CHECKS: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
     ("confusions", "count"): (lambda v: v >= 0, "a count >= 0"),
     ("confusions", "rate"): (lambda v: 0.0 <= v <= 1.0, "a rate in [0, 1]"),
     ("top_clips", "rank"): (lambda v: v >= 1, "a rank >= 1"),
+    ("units", "direction_selectivity"): (lambda v: 0.0 <= v <= 1.0 or v != v, "an index in [0, 1]"),
+    ("units", "preferred_direction"): (lambda v: 0.0 <= v < 360.0 or v != v, "degrees in [0, 360)"),
+    ("tuning", "direction"): (lambda v: 0.0 <= v < 360.0, "degrees in [0, 360)"),
+    ("tuning", "speed"): (lambda v: v >= 0, "a speed >= 0"),
 }
 
 
@@ -417,7 +466,8 @@ MANIFEST_KEYS: dict[str, str] = {
     "model": "{name, hash, card}: the model and its model card (test accuracy, confusions, probes)",
     "config": "the configuration used (dict)",
     "config_hash": "hash of the configuration",
-    "layers": "list of {name, kind, units, depth, stride, receptive_field, streams}",
+    "layers": "list of {name, kind, units, depth, stride, receptive_field, streams} "
+              "(and input_size: the side in pixels of the inputs it sees)",
     "chis": "the chi values visualised (list of numbers)",
     "counts": "numbers of units, visualisations, failed visualisations, classes",
     "failure_cases": "list of {slug, kind (pair|probe), title, classes, numbers, ...}",
