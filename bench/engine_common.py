@@ -64,6 +64,21 @@ def header(device: torch.device) -> str:
     )
 
 
+def load_model() -> tuple[nn.Module, ModelDescription, str]:
+    """The embedded trained default model, or small_fusion() with random weights (same shapes
+    and cost) when its checkpoint is missing; with a label saying which."""
+    from generator import zoo  # lazily: the zoo is only needed here
+    from generator.errors import AtlasError
+
+    try:
+        loaded = zoo.load("default")
+        return loaded.model, loaded.description, "default (trained checkpoint)"
+    except AtlasError:
+        torch.manual_seed(0)
+        model = zoo.small_fusion()
+        return model, model.describe(), "small_fusion (random weights; no default checkpoint yet)"
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -130,7 +145,7 @@ def naive_reference(
                         x.copy_(project_norm(new, spec, 2 * settings.bound))
             with torch.no_grad():
                 net(*xs)
-                activations.append(float(objective(captured["out"])[0]))
+                activations.append(float(objective(captured["out"], info.own_slope)[0]))
         synchronize(device)
         seconds = time.perf_counter() - start
     finally:

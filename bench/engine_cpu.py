@@ -16,21 +16,8 @@ from pathlib import Path
 
 import torch
 
-from engine_common import compare, header  # type: ignore[import-not-found]
+from engine_common import compare, header, load_model  # type: ignore[import-not-found]
 from generator.engine import EngineSettings
-from generator.errors import AtlasError
-
-
-def load_model() -> tuple[torch.nn.Module, object, str]:
-    from generator import zoo  # lazily: the zoo is only needed here
-
-    try:
-        loaded = zoo.load("default")
-        return loaded.model, loaded.description, "default (trained checkpoint)"
-    except AtlasError:
-        torch.manual_seed(0)
-        model = zoo.small_fusion()
-        return model, model.describe(), "small_fusion (random weights; no default checkpoint yet)"
 
 
 def main() -> None:

@@ -49,21 +49,73 @@ SetOption = typer.Option(
 )
 
 
+@app.callback()
+def _options(
+    debug: bool = typer.Option(
+        False, "--debug", help="On an error, also print the traceback (e.g. of a failing model function)."
+    ),
+) -> None:
+    """Options for every command (give them before the command: `atlas --debug build`)."""
+
+
+def _debugging() -> bool:
+    from typer._click.globals import get_current_context  # typer's own click, which runs the commands
+
+    context = get_current_context(silent=True)
+    return bool(context is not None and context.find_root().params.get("debug"))
+
+
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Report AtlasError as a one-paragraph message and exit 2."""
+    """Report AtlasError (and a full disk) as a one-paragraph message and exit 2; the traceback
+    only with --debug."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except AtlasError as error:
+            if _debugging() and error.__cause__ is not None:
+                import traceback
+
+                traceback.print_exception(error.__cause__, file=sys.stderr)
             typer.secho(f"Error: {error}", fg=typer.colors.RED, err=True)
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt:
             typer.secho("Interrupted; finished results are kept and a rerun continues.", err=True)
             raise typer.Exit(code=130) from None
+        except Exception as error:
+            if not _disk_full(error) or _debugging():
+                raise
+            typer.secho(f"Error: {_disk_full_message(error, kwargs)}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(code=2) from None
 
     return wrapper
+
+
+def _disk_full(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) is 'no space left on device'."""
+    import errno
+
+    seen: BaseException | None = error
+    while seen is not None:
+        if getattr(seen, "errno", None) == errno.ENOSPC or "No space left on device" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _disk_full_message(error: BaseException, options: dict[str, Any]) -> str:
+    try:
+        output = str(resolve_config(options.get("config"), options.get("sets"), output=options.get("output")).output)
+    except AtlasError:
+        output = str(options.get("output") or "the output folder")
+    where = getattr(error, "filename", None)
+    return (
+        f"The disk holding the output folder {output} is full (no space left on device"
+        f"{f' while writing {where}' if where else ''}). Free space there or choose another folder with "
+        "--output; finished results are kept and a rerun continues where this one stopped "
+        "(`atlas build --dry-run` estimates what is still to do)."
+    )
 
 
 def resolve_config(config: Optional[Path], sets: Optional[list[str]], **fields: Any) -> AtlasConfig:
@@ -87,7 +139,8 @@ def train(
     epochs: Optional[int] = typer.Option(None, min=1, help="Training epochs (train.epochs)."),
     seed: Optional[int] = typer.Option(None, min=0, help="Training seed (train.seed)."),
 ) -> None:
-    """Train the default two-stream network on the synthetic world.
+    """Train the default two-stream network on the synthetic world, or (data.source folder) the
+    train.recipe network on a data set on disk with the paper's recipe.
 
     Writes the checkpoint and, beside it, the model card. The same configuration and seed give
     the same weights. Clips are rendered once and cached in data.cache_dir. The card records
@@ -97,6 +150,16 @@ def train(
     from generator.train import command_line, train_default
 
     cfg = resolve_config(config, sets, **{"train.checkpoint": checkpoint, "train.epochs": epochs, "train.seed": seed})
+    if cfg.data.source == "folder":  # the recipe's network on a data set on disk (README "Train the paper's network")
+        from generator.training.run import train_on_folder
+
+        folder_card = train_on_folder(cfg, command=command_line(), progress=sys.stderr.isatty())
+        if folder_card is not None:  # rank 0
+            pair = folder_card["most_confused_pairs"][0] if folder_card["most_confused_pairs"] else None
+            typer.echo(f"Test accuracy {100 * folder_card['test_accuracy']:.1f} % on {folder_card['test_clips']} "
+                       f"clips" + (f"; most confused pair {pair['classes'][0]} / {pair['classes'][1]}" if pair else "")
+                       + ".")  # fmt: skip
+        return
     card = train_default(cfg, command=command_line(), progress=sys.stderr.isatty())
     pair = card["most_confused_pairs"][0]
     typer.echo(
@@ -131,6 +194,8 @@ def layers(
             f"  {'+'.join(layer.streams)}"
         )
     typer.echo(f"{len(desc.layers)} layers, {total} units")
+    for note in desc.notes:
+        typer.echo(f"note: {note}")
 
 
 LayersOption = typer.Option(None, "--layers", help="Comma-separated layer names (default: the configured layers).")
@@ -139,6 +204,9 @@ OutputOption = typer.Option(None, "--output", "-o", help="Output folder (output)
 DeviceOption = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (visualize.device).")
 DryRunOption = typer.Option(
     False, "--dry-run", help="Print the plan (layers, unit counts, chi, seeds, rows, time estimate) and stop."
+)
+PublishOption = typer.Option(
+    False, "--publish", help="The site is to be published: refuse to build it without site.site_url (site.publish)."
 )
 WorkersOption = typer.Option(
     2, "--workers", min=1,
@@ -169,8 +237,8 @@ def _dry_run(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], with
 
     if not detect(os.environ).is_main:
         return
-    plan, _ = make_plan(cfg, layers, units)
-    for line in format_plan(plan, with_media=with_media, workers=workers):
+    plan, _ = make_plan(cfg, layers, units, workers=workers)
+    for line in format_plan(plan, with_media=with_media):
         typer.echo(line)
 
 
@@ -193,9 +261,17 @@ def _prepare(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], prog
         else:
             loaded = load(cfg.model.source, cfg.model.checkpoint, weights=cfg.model.weights)
         selection = select_units(cfg, loaded.description, layers, units)
-        return loaded, selection, load_statistics(loaded, cfg, cfg.output, device, progress=progress)
+        return loaded, selection
 
-    loaded, selection, stats = main_first(cluster, load_all)
+    loaded, selection = main_first(cluster, load_all)
+    if cfg.data.source == "folder" and cluster.distributed:
+        from generator.data.source import prepare_share
+        from generator.pipeline.distributed import barrier
+
+        # Decoding and flow, the costly part of a data set, split over the ranks; rank 0 measures from the cache.
+        prepare_share(loaded, cfg, cluster.rank, cluster.world, progress=progress)
+        barrier(cluster)
+    stats = main_first(cluster, lambda: load_statistics(loaded, cfg, cfg.output, device, progress=progress))
     return loaded, selection, device, stats
 
 
@@ -247,9 +323,15 @@ def _measure(cfg: AtlasConfig, loaded, selection, device, stats, workers: int, p
 def _render_site(cfg: AtlasConfig) -> Path:
     from generator.site import render_site
 
+    if not cfg.site.site_url:
+        typer.secho(
+            "WARNING: site.site_url is not set, so this site is not citable: permalinks, BibTeX entries, copied "
+            "links and the unit JSON files hold site-relative URLs. Set site.site_url (and site.publish: true) "
+            "before publishing it.", err=True, fg=typer.colors.YELLOW, bold=True,
+        )  # fmt: skip
     site = render_site(
         cfg.output, cfg.output / SITE_DIR, title=cfg.site.title, site_url=cfg.site.site_url, author=cfg.site.author,
-        log=lambda line: typer.echo(f"  site {line}"),
+        publish=cfg.site.publish, log=lambda line: typer.echo(f"  site {line}"),
     )  # fmt: skip
     return site
 
@@ -269,14 +351,15 @@ def visualize(
     """Run activation maximisation for the selected units at every chi and seed.
 
     Results are stored one file per (unit, chi, seed) under OUTPUT/results, keyed by the model
-    hash and the settings; existing results are never recomputed, so an interrupted run continues
-    where it stopped. Under torchrun each rank visualises its share of the units.
+    hash and the settings; finished results are never recomputed, so an interrupted run continues
+    where it stopped (a damaged result file is recomputed, a failed result retried). Under torchrun
+    each rank visualises its share of the units.
     """
     cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device})
     if dry_run:
         _dry_run(cfg, layers, units, with_media=False, workers=workers)
         return
-    with _session(cfg) as cluster:
+    with _locked(cfg), _session(cfg) as cluster:
         _visualize(cfg, layers, units, _progress(cluster), cluster, workers)
 
 
@@ -300,7 +383,7 @@ def measure(
     units into part files and rank 0 merges them.
     """
     cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device})
-    with _session(cfg) as cluster:
+    with _locked(cfg), _session(cfg) as cluster:
         progress = _progress(cluster)
         loaded, selection, run_on, stats = _prepare(cfg, layers, units, progress, train_missing=False, cluster=cluster)
         _measure(cfg, loaded, selection, run_on, stats, workers, progress, cluster)
@@ -312,6 +395,7 @@ def site(
     config: Optional[Path] = ConfigOption,
     sets: Optional[list[str]] = SetOption,
     output: Optional[Path] = OutputOption,
+    publish: bool = PublishOption,
 ) -> None:
     """Render the static site from OUTPUT's tables and media into OUTPUT/site.
 
@@ -319,8 +403,9 @@ def site(
     site.site_url and site.author of the configuration. Run `atlas measure` (or `atlas build`)
     first.
     """
-    cfg = resolve_config(config, sets, **{"output": output})
-    built = _render_site(cfg)
+    cfg = resolve_config(config, sets, **{"output": output, "site.publish": publish or None})
+    with _locked(cfg, create=False):
+        built = _render_site(cfg)
     typer.echo(f"Site built in {built}; open {built / 'index.html'} or run `atlas serve`.")
 
 
@@ -354,6 +439,12 @@ def build(
     device: Optional[str] = DeviceOption,
     workers: int = WorkersOption,
     dry_run: bool = DryRunOption,
+    verify: bool = typer.Option(
+        False, "--verify",
+        help="First check every stored file in OUTPUT (results, statistics, videos, images, tables) and remove "
+        "the damaged ones, which the build then recomputes; with --dry-run only report them.",
+    ),
+    publish: bool = PublishOption,
 ) -> None:
     """Build the atlas: model, statistics, visualisations, videos, tables, site.
 
@@ -365,17 +456,22 @@ def build(
     and machines sharing OUTPUT): the units are sharded across the ranks and rank 0 merges the
     tables and renders the site.
     """
-    cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device})
+    cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device, "site.publish": publish or None})
     if dry_run:
+        if verify:
+            _verify_output(cfg.output, heal=False)
         _dry_run(cfg, layers, units, with_media=True, workers=workers)
         return
-    with _session(cfg) as cluster:
-        progress = _progress(cluster)
-        loaded, selection, run_on, stats, visualised = _visualize(cfg, layers, units, progress, cluster, workers)
-        measured = _measure(cfg, loaded, selection, run_on, stats, workers, progress, cluster)
-    if measured is None:  # a rank other than 0: its share is in, rank 0 merges the tables and renders the site
-        return
-    built = _render_site(cfg)
+    with _locked(cfg):
+        if verify:
+            _verify_output(cfg.output, heal=True)
+        with _session(cfg) as cluster:
+            progress = _progress(cluster)
+            loaded, selection, run_on, stats, visualised = _visualize(cfg, layers, units, progress, cluster, workers)
+            measured = _measure(cfg, loaded, selection, run_on, stats, workers, progress, cluster)
+        if measured is None:  # a rank other than 0: its share is in, rank 0 merges the tables and renders the site
+            return
+        built = _render_site(cfg)
     done = measured.units - len({what.split(" chi=")[0] for what, _ in measured.failed})
     typer.echo(
         f"Atlas built: {done} of {measured.units} units done; {visualised.computed} visualisations computed, "
@@ -384,6 +480,62 @@ def build(
     for what, reason in measured.failed:
         typer.echo(f"  failed: {what}: {reason}")
     typer.echo(f"Open {built / 'index.html'}")
+
+
+def _locked(cfg: AtlasConfig, create: bool = True):
+    """Hold the output folder's lock for a run that writes it (under torchrun, rank 0 holds it for
+    all ranks); leftovers of killed runs are removed once it is held."""
+    import os
+
+    from generator.pipeline.distributed import detect
+    from generator.store.lock import output_lock
+
+    return output_lock(cfg.output, enabled=detect(os.environ).is_main, log=typer.echo, create=create)
+
+
+def _verify_output(output: Path, heal: bool) -> None:
+    """Check every stored file of the output folder; remove the damaged ones when ``heal``."""
+    from generator.store.verify import verify_folder
+
+    damaged = verify_folder(output, heal=heal, log=typer.echo)
+    action = "removed; this build recomputes them" if heal else "run without --dry-run to recompute them"
+    typer.echo(f"Verified {output}: {len(damaged)} damaged file(s)" + (f" ({action})." if damaged else "."))
+
+
+world_app = typer.Typer(help="The synthetic action world.", no_args_is_help=True)
+app.add_typer(world_app, name="world")
+
+
+@world_app.command("export")
+@user_errors
+def world_export(
+    directory: Path = typer.Argument(..., help="Folder to write the data set into (created if missing)."),
+    layout: str = typer.Option("frames", "--layout", help="ucf101 (MP4s + classInd.txt + testlist01.txt) or "
+                               "frames (img_/flow_x_/flow_y_ JPEGs in the paper's coding + list.txt)."),
+    split: str = typer.Option("test", "--split", help="test or train: which clips of the world to write."),
+    clips_per_class: Optional[int] = typer.Option(None, "--clips-per-class", min=1,
+                                                  help="Clips per class; default the data section's count."),
+    config: Optional[Path] = ConfigOption,
+    sets: Optional[list[str]] = SetOption,
+) -> None:
+    """Write the synthetic world as a data set on disk that `data.source: folder` reads.
+
+    An example data set for the folder source (README "Your own data set"), and a test of it:
+    the default model measured on the exported frames layout gives the synthetic path's numbers.
+    """
+    from generator.data.export import LAYOUTS, export_world
+    from generator.errors import ConfigError
+    from generator.train import world_spec
+
+    if layout not in LAYOUTS:
+        raise ConfigError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}.")
+    if split not in ("test", "train"):
+        raise ConfigError(f"--split must be test or train, got {split!r}.")
+    cfg = resolve_config(config, sets)
+    count = clips_per_class or (cfg.data.test_clips_per_class if split == "test" else cfg.data.train_clips_per_class)
+    out = export_world(world_spec(cfg), split, count, cfg.data.cache_dir, directory, layout,
+                       progress=sys.stderr.isatty())  # fmt: skip
+    typer.echo(f"Wrote {count} {split} clips per class as a {layout} data set in {out}.")
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -28,11 +30,45 @@ from pydantic import (
 from generator.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "atlas_config.yaml"
+# The clip caches of the synthetic world (every split and probe set) may not exceed this:
+# a count typed with a few zeros too many would otherwise fill the disk and memory first.
+MAX_CLIP_CACHE_BYTES = 64 * 2**30
+WORLD_CLASSES = 12
+
+
+def _wants_number(annotation: Any) -> bool:
+    """Whether a field's type is (or holds) int or float, and never bool."""
+    args = typing.get_args(annotation)
+    if annotation is bool or bool in args:
+        return False
+    if annotation in (int, float):
+        return True
+    return any(_wants_number(arg) for arg in args if arg is not Ellipsis)
+
+
+def _holds_boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_holds_boolean(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_boolean(v) for v in value.values())
+    return False
 
 
 class _Section(BaseModel):
-    # Unknown keys are errors: a typo must not silently fall back to a default.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Unknown keys are errors: a typo must not silently fall back to a default. Infinity and
+    # NaN are never a valid setting (YAML reads .inf and .nan as floats).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_as_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # YAML reads yes/true as a boolean, which pydantic would take as the number 1.
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and _wants_number(field.annotation) and _holds_boolean(value):
+            raise ValueError("a boolean is not a number here; give a number")
+        return value
 
 
 class ModelConfig(_Section):
@@ -49,7 +85,9 @@ class ModelConfig(_Section):
     checkpoint: Path | None = Field(None, description="Checkpoint file to load; the default model ships its own.")
     weights: str | None = Field(
         None,
-        description="For torchvision or VGG towers: a weights file, 'cache' (local torch cache) or 'random'.",
+        description="Required for fusion_vgg16 and torchvision sources without a checkpoint: 'imagenet' "
+        "(fusion_vgg16 towers) or 'kinetics400' (torchvision), each one fixed file from the local torch cache; "
+        "a weights file; or 'random' (an untrained network).",
     )
 
     @field_validator("source")
@@ -64,9 +102,64 @@ class ModelConfig(_Section):
         )
 
 
-class DataConfig(_Section):
-    """The synthetic action world that trains the default model and supplies held-out clips."""
+class FolderSampling(_Section):
+    """Which snippets of a real clip the network sees."""
 
+    snippets: int = Field(
+        3, ge=1, le=64,
+        description="Snippets per clip, spread evenly over the clip (first and last valid start included); "
+        "predictions average them, as two-stream evaluation does.",
+    )
+
+
+class FolderDataConfig(_Section):
+    """A data set of real videos (or precomputed frames and flow) on disk; used when data.source is 'folder'."""
+
+    root: Path | None = Field(None, description="The data set's folder (videos, frames or list files live under it).")
+    layout: Literal["ucf101", "folders", "frames", "list"] = Field(
+        "folders",
+        description="'ucf101' (UCF101 / HMDB51 releases with classInd.txt and split files), 'folders' (one "
+        "folder of videos per class), 'frames' (per-video folders of img_/flow_x_/flow_y_ JPEGs and a list "
+        "file 'path num_frames label'), 'list' (a CSV 'path,label[,start,end]').",
+    )
+    split: int = Field(1, ge=1, le=9, description="Split number N of the split files (testlist0N.txt, _test_splitN).")
+    subset: Literal["test", "train"] = Field("test", description="Which part of the split the atlas measures.")
+    list_file: Path | None = Field(
+        None, description="'frames' and 'list' layouts: the list file (relative to root); default list.txt / list.csv."
+    )
+    classes: tuple[str, ...] | None = Field(
+        None, description="Class names in label order; clips of other classes are left out. Empty = every class "
+        "of classInd.txt, the split files, the class folders or the list (sorted).",
+    )
+    class_map: dict[str, str] = Field(
+        default_factory=dict, description="Data set class name -> the model's class name, where they differ."
+    )
+    sampling: FolderSampling = FolderSampling()
+    flow: Literal["precomputed", "tvl1", "raft"] = Field(
+        "tvl1",
+        description="Where motion comes from: 'precomputed' (flow JPEGs of the frames layout), 'tvl1' (OpenCV "
+        "contrib, CPU workers) or 'raft' (torchvision, weights from a local file or the torch cache).",
+    )
+    raft_weights: Path | None = Field(None, description="RAFT weights file; empty = the torch cache.")
+    workers: int = Field(2, ge=1, le=256, description="Worker processes that decode clips and compute flow.")
+    max_clips_per_class: int | None = Field(None, ge=1, description="Cap on clips per class (first in list order).")
+
+    @field_validator("class_map")
+    @classmethod
+    def _class_map(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(not str(k).strip() or not str(v).strip() for k, v in value.items()):
+            raise ValueError("class names must not be empty")
+        return dict(value)
+
+
+class DataConfig(_Section):
+    """The synthetic action world that trains the default model and supplies held-out clips, or a folder
+    of real clips (``source: folder``) that supplies the held-out clips instead."""
+
+    source: Literal["synthetic", "folder"] = Field(
+        "synthetic", description="'synthetic' (the rendered world) or 'folder' (a data set on disk, see data.folder)."
+    )
+    folder: FolderDataConfig = FolderDataConfig()
     size: int = Field(64, ge=16, le=512, description="Frame side in pixels.")
     flow_fields: int = Field(4, ge=1, le=20, description="Flow fields L per snippet (motion input has 2L channels).")
     snippets: int = Field(3, ge=1, le=16, description="Snippets T per training clip.")
@@ -74,10 +167,10 @@ class DataConfig(_Section):
     speed_range: tuple[float, float] = Field((0.5, 2.5), description="Range of the random speed factor.")
     flow_noise: float = Field(0.0, ge=0.0, le=5.0, description="Std (px) of Gaussian noise added to the flow.")
     seed: int = Field(0, ge=0, description="World seed: the same seed renders the same clips everywhere.")
-    train_clips_per_class: int = Field(250, ge=1)
-    val_clips_per_class: int = Field(40, ge=1)
-    test_clips_per_class: int = Field(60, ge=1)
-    probe_clips_per_class: int = Field(60, ge=1)
+    train_clips_per_class: int = Field(250, ge=1, le=20_000)
+    val_clips_per_class: int = Field(40, ge=1, le=20_000)
+    test_clips_per_class: int = Field(60, ge=1, le=20_000)
+    probe_clips_per_class: int = Field(60, ge=1, le=20_000)
     cache_dir: Path = Field(Path(".atlas_cache"), description="Where rendered clips are cached.")
 
     @field_validator("speed_range")
@@ -89,6 +182,32 @@ class DataConfig(_Section):
         if high / low < 4.0:
             raise ValueError("must span at least 4x (high / low >= 4) so that speed invariance is worth learning")
         return value
+
+    @model_validator(mode="after")
+    def _cache_fits(self) -> "DataConfig":
+        # Each clip is stored as uint8 RGB (3 channels) and flow (2L channels), T snippets of size^2.
+        per_clip = (3 + 2 * self.flow_fields) * self.snippets * self.size**2
+        counts = {
+            "train_clips_per_class": self.train_clips_per_class,
+            "val_clips_per_class": self.val_clips_per_class,
+            "test_clips_per_class": self.test_clips_per_class,
+            "probe_clips_per_class": self.probe_clips_per_class,
+        }
+        total = sum(counts.values()) * WORLD_CLASSES * per_clip
+        if total > MAX_CLIP_CACHE_BYTES:
+            largest = max(counts, key=counts.__getitem__)
+            raise ValueError(
+                f"the clip counts ({', '.join(f'{k}={v}' for k, v in counts.items())}) at size {self.size}, "
+                f"{self.snippets} snippets and {self.flow_fields} flow fields need {total / 2**30:.0f} GiB of clip "
+                f"cache, above the {MAX_CLIP_CACHE_BYTES // 2**30} GiB limit; lower {largest} first"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _folder_root(self) -> "DataConfig":
+        if self.source == "folder" and self.folder.root is None:
+            raise ValueError("data.source is 'folder' but data.folder.root is empty: give the data set's folder")
+        return self
 
 
 class ArchitectureConfig(_Section):
@@ -106,10 +225,89 @@ class ArchitectureConfig(_Section):
         return value
 
 
+class StageConfig(_Section):
+    """One stage of the two-stream recipe (generator/training/recipe.py names the source of each default)."""
+
+    epochs: int = Field(1, ge=1, le=10000)
+    learning_rate: float = Field(1e-3, gt=0, le=1.0, description="Start of the step schedule.")
+    lr_steps: tuple[float, ...] = Field(
+        (0.7,), description="Fractions of the stage's steps at which the learning rate drops by lr_gamma."
+    )
+    dropout: float = Field(0.85, ge=0.0, lt=1.0, description="Dropout after fc6 and fc7 of the heads trained.")
+
+    @field_validator("lr_steps")
+    @classmethod
+    def _fractions(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 < f < 1 for f in value) or list(value) != sorted(value):
+            raise ValueError("must be increasing fractions strictly between 0 and 1")
+        return value
+
+
+class RecipeConfig(_Section):
+    """Training a fusion network on the data set of data.folder (``atlas train`` with data.source folder).
+
+    Defaults are the paper's recipe; generator/training/recipe.py gives the source of every value."""
+
+    network: Literal["small_fusion", "fusion_vgg16"] = Field(
+        "fusion_vgg16", description="'fusion_vgg16' (the paper's network) or 'small_fusion' (train.architecture)."
+    )
+    tower_weights: str = Field(
+        "imagenet", description="fusion_vgg16 towers: a torchvision VGG-16 state-dict file, 'imagenet' (the "
+        "vgg16-*.pth in the torch hub cache; never downloaded) or 'random'.",
+    )
+    width_multiplier: float = Field(1.0, gt=0.0, le=1.0, description="Scales fusion_vgg16's widths (tests only).")
+    image_size: int | None = Field(None, ge=16, le=512, description="Input side; empty = 224 (VGG) or data.size.")
+    flow_fields: int | None = Field(None, ge=1, le=20, description="L; empty = 10 (VGG) or data.flow_fields.")
+    train_root: Path | None = Field(
+        None, description="The training split's folder when it is a separate data set in data.folder's layout "
+        "(a frames or list data set holds one list); empty = data.folder.root, its train part.",
+    )
+    val_every: int = Field(10, ge=2, le=1000, description="Every n-th training clip is held out for validation.")
+    snippets: int = Field(5, ge=1, le=16, description="T snippets per training clip.")
+    positions: int = Field(11, ge=1, le=64, description="Snippet positions stored per training clip, evenly spread.")
+    tau_steps: tuple[int, int] = Field((1, 1), description="Range of the stride tau between sampled snippets, in "
+                                       "stored positions.")  # fmt: skip
+    crop_scales: tuple[float, ...] = Field((1.0, 0.875, 0.75, 0.66), min_length=1)
+    store_ratio: float = Field(256 / 224, ge=1.0, le=2.0, description="Stored side / input side.")
+    stages: tuple[Literal["appearance", "motion", "fusion"], ...] = Field(
+        ("appearance", "motion", "fusion"), min_length=1
+    )
+    appearance: StageConfig = StageConfig(epochs=30, learning_rate=1e-3, lr_steps=(0.7,), dropout=0.85)
+    motion: StageConfig = StageConfig(epochs=60, learning_rate=1e-3, lr_steps=(0.625, 0.875), dropout=0.9)
+    fusion: StageConfig = StageConfig(epochs=30, learning_rate=1e-3, lr_steps=(0.7,), dropout=0.85)
+    lr_gamma: float = Field(0.1, gt=0.0, le=1.0)
+    optimizer: Literal["sgd", "adamw"] = Field(
+        "sgd", description="'sgd' (the paper's, for ImageNet-initialised towers) or 'adamw' (a small network "
+        "trained from scratch, as the default model is: SGD barely moves its 0.01-scaled fc layers).",
+    )
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(5e-4, ge=0.0, le=1.0)
+    batch_size: int = Field(96, ge=1, le=4096, description="Clips per step over all ranks.")
+    loader_workers: int = Field(0, ge=0, le=64, description="DataLoader worker processes per rank.")
+    checkpoint_minutes: float = Field(5.0, ge=0.0, le=1440.0, description="Resume state written this often; 0 = "
+                                      "every step.")  # fmt: skip
+    bf16: bool = Field(True, description="bf16 autocast on CUDA (fp32 on CPU).")
+
+    @field_validator("tau_steps")
+    @classmethod
+    def _tau(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= value[0] <= value[1]:
+            raise ValueError("must be two integers 1 <= low <= high")
+        return value
+
+    @field_validator("crop_scales")
+    @classmethod
+    def _scales(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0.3 <= s <= 1.0 for s in value):
+            raise ValueError("every crop scale must be between 0.3 and 1")
+        return value
+
+
 class TrainConfig(_Section):
     """Training of the default network on the synthetic world (``atlas train``)."""
 
     architecture: ArchitectureConfig = ArchitectureConfig()
+    recipe: RecipeConfig = RecipeConfig()
     epochs: int = Field(14, ge=1, le=1000)
     batch_size: int = Field(32, ge=1, le=4096)
     learning_rate: float = Field(2e-3, gt=0, le=1.0)
@@ -143,6 +341,12 @@ class VisualizeConfig(_Section):
     )
     lr_scale: float = Field(0.05, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
+    rms_decay: float = Field(0.9, ge=0, lt=1, description="Decay of the optimiser's running mean square.")
+    norm_projection: bool = Field(True, description="Project each input onto the norm ball of radius 2B after every step.")
+    alpha_scale: dict[Literal["rgb", "flow"], float] = Field(
+        default_factory=lambda: {"rgb": 1.0, "flow": 1.0},
+        description="Per input kind, a factor on the alpha-norm weight lam_alpha = (1 / B)^alpha (1 = the paper).",
+    )
     jitter: bool = True
     leaky_slope: float = Field(0.05, ge=0, lt=1)
     leaky_fraction: float = Field(
@@ -153,6 +357,15 @@ class VisualizeConfig(_Section):
         "dct",
         description="Basis of the optimised time axis: 'dct' (same optimum, steps not throttled by "
         "the chi term) or 'pixel' (the paper's optimisation path).",
+    )
+    spatial_decay: float = Field(1.0, ge=0, le=4, description="'fourier' preset: spatial 1/f exponent.")
+    temporal_decay: float = Field(0.5, ge=0, le=4, description="'fourier' preset: temporal 1/f exponent.")
+    decorrelate_colour: bool = Field(True, description="'fourier' preset: optimise RGB in a decorrelated colour basis.")
+    robust_scale: float | None = Field(
+        None, ge=0, lt=0.5, description="Largest relative random scale per step; empty = the preset's (0.1 for 'robust')."
+    )
+    robust_rotation: float | None = Field(
+        None, ge=0, le=45, description="Largest random rotation in degrees per step; empty = the preset's (10 for 'robust')."
     )
     objective: Literal["centre", "mean"] = "centre"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
@@ -174,7 +387,16 @@ class VisualizeConfig(_Section):
             raise ValueError("chi values must be distinct")
         return value
 
-    @field_validator("tv_scale")
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(seed < 0 for seed in value):
+            raise ValueError("every seed must be >= 0")
+        if len(set(value)) != len(value):
+            raise ValueError("seeds must be distinct (each (unit, chi, seed) is stored once)")
+        return value
+
+    @field_validator("tv_scale", "alpha_scale")
     @classmethod
     def _tv_scale(cls, value: dict[str, float]) -> dict[str, float]:
         if set(value) != {"rgb", "flow"}:
@@ -198,6 +420,18 @@ class SiteConfig(_Section):
     site_url: str | None = Field(None, description="Public URL, used in permalinks and citations.")
     author: str = "The Video Feature Atlas authors"
     top_clips: int = Field(8, ge=1, le=100)
+    publish: bool = Field(False, description="The site is published: site_url must then be set (permalinks, "
+                          "citations and the unit JSON files carry it).")
+
+    @model_validator(mode="after")
+    def _published_sites_have_a_url(self) -> "SiteConfig":
+        if self.publish and not self.site_url:
+            raise ValueError("site.publish is true but site.site_url is empty: give the public base URL of the "
+                             "published atlas (e.g. https://example.org/atlas/), or set site.publish to false")
+        if self.site_url and not self.site_url.startswith(("https://", "http://")):
+            raise ValueError(f"site.site_url {self.site_url!r} must be an absolute http(s) URL, e.g. "
+                             f"https://example.org/atlas/")
+        return self
 
 
 class AtlasConfig(_Section):

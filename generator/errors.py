@@ -17,3 +17,7 @@ class CheckpointError(AtlasError):
 
 class ModelError(AtlasError):
     """A model cannot be built, imported or described."""
+
+
+class DataError(AtlasError):
+    """A data set on disk is missing, unreadable, or does not fit the model."""

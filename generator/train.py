@@ -1,5 +1,8 @@
 """Training the default two-stream fusion network on the synthetic world, and its model card.
 
+The evaluation helpers (predictions, confusion matrix, confused pairs, probe records) live in
+generator/measures/classification.py and are re-exported here for existing callers.
+
 ``train_default`` is reproducible from the configuration's seeds: the same configuration on
 the same torch build gives the same weights. It writes the checkpoint and a JSON model card
 (accuracy, confusion matrix, the probe results, the command, configuration and hashes).
@@ -12,9 +15,8 @@ import json
 import platform
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import torch
@@ -24,6 +26,14 @@ from tqdm.auto import tqdm
 
 import generator
 from generator.config import AtlasConfig, config_hash
+from generator.measures.classification import (  # noqa: F401 - also this module's public names
+    Evaluation,
+    confused_pairs,
+    confusion_matrix,
+    evaluate,
+    probe_record,
+    probe_summary,
+)
 from generator.store.atomic import write_json
 from generator.world import CLASSES, PROBES, SyntheticClips, WorldSpec
 from generator.world.classes import TUNING as WORLD_TUNING
@@ -64,61 +74,6 @@ def default_architecture(config: AtlasConfig) -> dict:
     }
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    """Predictions of a model on one set of clips."""
-
-    labels: np.ndarray
-    predictions: np.ndarray
-
-    @property
-    def accuracy(self) -> float:
-        return float((self.labels == self.predictions).mean()) if len(self.labels) else float("nan")
-
-
-def evaluate(
-    model: nn.Module,
-    clips: SyntheticClips,
-    batch_size: int = 64,
-    device: torch.device | str = "cpu",
-    progress: bool = False,
-) -> Evaluation:
-    """Top-1 predictions of ``model`` (in eval mode, on ``device``) on every clip of ``clips``."""
-    loader = DataLoader(clips, batch_size=batch_size, shuffle=False)
-    predictions = []
-    model.eval()
-    with torch.inference_mode():
-        for *inputs, _ in tqdm(loader, desc="predictions", disable=not progress, leave=False):
-            predictions.append(model(*(x.to(device) for x in inputs)).argmax(dim=1).cpu().numpy())
-    stacked = np.concatenate(predictions).astype(np.int64) if predictions else np.zeros(0, dtype=np.int64)
-    return Evaluation(labels=np.asarray(clips.labels, dtype=np.int64), predictions=stacked)
-
-
-def confusion_matrix(evaluation: Evaluation, num_classes: int) -> np.ndarray:
-    """Counts: row = true class, column = predicted class."""
-    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(matrix, (evaluation.labels, evaluation.predictions), 1)
-    return matrix
-
-
-def confused_pairs(matrix: np.ndarray, classes: tuple[str, ...]) -> list[dict]:
-    """Unordered class pairs ranked by their mutual confusion (a->b rate + b->a rate)."""
-    totals = matrix.sum(axis=1).clip(min=1)
-    rates = matrix / totals[:, None]
-    pairs = []
-    for a in range(len(classes)):
-        for b in range(a + 1, len(classes)):
-            pairs.append(
-                {
-                    "classes": [classes[a], classes[b]],
-                    "rate": float(rates[a, b] + rates[b, a]),
-                    "a_as_b": float(rates[a, b]),
-                    "b_as_a": float(rates[b, a]),
-                }
-            )
-    return sorted(pairs, key=lambda p: -p["rate"])
-
-
 def probe_results(model: nn.Module, spec: WorldSpec, config: AtlasConfig, test: Evaluation) -> dict:
     """How the counterfactual probe sets move the model's answers (synthetic_world.md)."""
     results = {}
@@ -126,47 +81,6 @@ def probe_results(model: nn.Module, spec: WorldSpec, config: AtlasConfig, test: 
         clips = SyntheticClips(spec, f"probe:{name}", config.data.probe_clips_per_class, config.data.cache_dir)
         results[name] = probe_record(name, evaluate(model, clips), test, CLASSES)
     return results
-
-
-def probe_record(name: str, probe: Evaluation, test: Evaluation, classes: Sequence[str]) -> dict:
-    """One probe set's result: per probed class its accuracy against the clean test accuracy and
-    where its clips went, plus the probe's summary numbers (see :func:`probe_summary`)."""
-    per_class = {}
-    for index in sorted(set(int(label) for label in probe.labels)):
-        class_name = classes[index]
-        predicted = probe.predictions[probe.labels == index]
-        clean = test.predictions[test.labels == index]
-        counts = np.bincount(predicted, minlength=len(classes))
-        wrong = counts.copy()
-        wrong[index] = 0
-        per_class[class_name] = {
-            "clips": int(len(predicted)),
-            "accuracy": float((predicted == index).mean()) if len(predicted) else 0.0,
-            "clean_accuracy": float((clean == index).mean()) if len(clean) else 0.0,
-            "predicted_as": {classes[i]: int(c) for i, c in enumerate(counts) if c},
-            "top_wrong_class": classes[int(wrong.argmax())] if wrong.sum() else None,
-        }
-    try:
-        summary = probe_summary(name, per_class)
-    except KeyError:  # a probe whose classes have no clips here
-        summary = {}
-    return {"accuracy": probe.accuracy, "per_class": per_class, **summary}
-
-
-def probe_summary(name: str, per_class: dict) -> dict:
-    if name == "eyemakeup_blink":
-        item = per_class["ApplyEyeMakeup"]
-        errors = item["clips"] - item["predicted_as"].get("ApplyEyeMakeup", 0)
-        to_lipstick = item["predicted_as"].get("ApplyLipstick", 0)
-        return {
-            "accuracy_drop_points": 100.0 * (item["clean_accuracy"] - item["accuracy"]),
-            "errors_to_ApplyLipstick": to_lipstick / errors if errors else 0.0,
-        }
-    if name == "cello_violin_swap":
-        cello, violin = per_class["PlayingCello"], per_class["PlayingViolin"]
-        flipped = cello["predicted_as"].get("PlayingViolin", 0) + violin["predicted_as"].get("PlayingCello", 0)
-        return {"flipped_fraction": flipped / max(cello["clips"] + violin["clips"], 1)}
-    return {}
 
 
 def code_hash() -> str:

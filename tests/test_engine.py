@@ -15,10 +15,10 @@ from generator.engine.optimizer import MomentumState, learning_rate, momentum_ad
 from generator.engine.parameterization import (
     FourierParameterization,
     TemporalDCTParameterization,
-    paper_noise,
     temporal_dct_matrix,
 )
-from generator.engine.plan import draw_row_noise
+from generator.engine.noise import paper_noise
+from generator.engine.plan import draw_initial_inputs, draw_row_noise, row_seed
 from generator.engine.regularizers import alpha_norm, regularizer_terms, spatiotemporal_variation, variation_terms
 from generator.engine.transforms import affine_rows, jitter_radius, roll_rows, transform_inputs
 from generator.errors import ConfigError, ModelError
@@ -121,7 +121,7 @@ def test_defaults_are_the_papers() -> None:
 
 
 def test_presets() -> None:
-    assert set(PRESETS) == {"paper", "fourier", "robust"}
+    assert set(PRESETS) == {"paper", "atlas", "fourier", "robust"}
     assert PRESETS["paper"]() == EngineSettings()
     assert PRESETS["fourier"]().parameterization == "fourier"
     robust = PRESETS["robust"](steps=7)
@@ -273,9 +273,37 @@ def test_roll_rows_shifts_each_row_by_its_own_amount() -> None:
 
 
 def test_init_noise_percentile() -> None:
-    x = paper_noise((3, 1, 20, 20), torch.Generator().manual_seed(0), 80.0)
-    assert torch.quantile(x.abs().flatten(), 0.95).item() == pytest.approx(80 / math.sqrt(3), rel=0.01)
-    assert x.abs().max() <= 80 / math.sqrt(3) / 0.9
+    uniform = torch.rand(3, 1, 1, 20, 20, generator=torch.Generator().manual_seed(0))
+    x = paper_noise(uniform, 80.0)
+    for row in x:
+        assert torch.quantile(row.abs().flatten(), 0.95).item() == pytest.approx(80 / math.sqrt(3), rel=0.01)
+        assert row.abs().max() <= 80 / math.sqrt(3) / 0.9
+
+
+def test_starting_noise_is_the_rows_own_and_rescaled_per_row() -> None:
+    """Each row's noise is its generator's uniforms rescaled alone, whatever batch it is in:
+    bit for bit the per-row host computation (rand, kthvalue, reciprocal times B/sqrt(3))."""
+    _, desc = direction_model()
+    rows = [Row(0, 1.0, 0), Row(1, 1.0, 0), Row(0, 5.0, 0), Row(0, 1.0, 1)]
+    batch = draw_initial_inputs("motion/conv", rows, desc.inputs, 80.0, "cpu")
+    for b, row in enumerate(rows):
+        generator = torch.Generator().manual_seed(row_seed("motion/conv", row))
+        for x, spec in zip(batch, desc.inputs):
+            noise = torch.rand(spec.shape, generator=generator) * 2.0 - 1.0
+            flat = noise.abs().flatten()
+            pct = flat.kthvalue(math.ceil(0.95 * flat.numel())).values.clamp_min(1e-12)
+            assert torch.equal(x[b], noise * (80.0 / math.sqrt(3.0) / pct))
+    assert torch.equal(batch[1][0], batch[1][2])  # chi is not part of the seed
+    assert not torch.equal(batch[1][0], batch[1][1]) and not torch.equal(batch[1][0], batch[1][3])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_starting_noise_is_the_same_on_cuda() -> None:
+    _, desc = direction_model()
+    rows = [Row(0, 1.0, 0), Row(1, 1.0, 3)]
+    cpu = draw_initial_inputs("motion/conv", rows, desc.inputs, 80.0, "cpu")
+    cuda = draw_initial_inputs("motion/conv", rows, desc.inputs, 80.0, "cuda")
+    assert all(torch.equal(a, b.cpu()) for a, b in zip(cpu, cuda))
 
 
 def test_fourier_parameterization_projects_exactly() -> None:
@@ -515,13 +543,27 @@ def test_rows_differing_only_in_chi_share_the_network_and_match_separate_runs() 
     from generator.zoo import load
 
     loaded = load("default")
-    settings = EngineSettings(steps=12)
+    settings = EngineSettings(steps=12, batch_size=8)
     layer = "appearance/conv2_1"
-    together = visualize_layer(loaded.model, loaded.description, layer, [0, 3], [1.0, 100.0], [0, 1], settings, "cpu")
-    for result in together:
-        alone = visualize_layer(
-            loaded.model, loaded.description, layer, [result.unit], [result.chi], [result.seed], settings, "cpu"
-        )[0]
+    # Count the rows (clips x snippets) that reach the layer: the engine's copy of the network
+    # keeps the hook (prepare_model deep-copies the module with its hooks).
+    seen = []
+    target = loaded.model.get_submodule(loaded.description.layer(layer).module)
+    handle = target.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[0]))
+    try:
+        together = visualize_layer(loaded.model, loaded.description, layer, [0, 3], [1.0, 100.0], [0, 1], settings, "cpu")
+        rows_together, seen[:] = sum(seen), []
+        alone_runs = []
+        for result in together:
+            alone_runs.append(visualize_layer(
+                loaded.model, loaded.description, layer, [result.unit], [result.chi], [result.seed], settings, "cpu"
+            )[0])  # fmt: skip
+        rows_alone = sum(seen)
+    finally:
+        handle.remove()
+    # 8 rows (2 units x 2 chis x 2 seeds) share 4 networks (unit x seed): half the rows of separate runs.
+    assert rows_alone > 0 and rows_together * 2 == rows_alone
+    for result, alone in zip(together, alone_runs):
         for name, value in alone.inputs.items():
             np.testing.assert_allclose(result.inputs[name], value, rtol=1e-4, atol=1e-3)
         np.testing.assert_allclose(result.loss, alone.loss, rtol=1e-4, atol=1e-4)
@@ -628,3 +670,12 @@ def test_a_unit_that_starts_off_is_driven_on_with_the_networks_own_relus() -> No
     result = visualize_layer(model, fused_description(True), "fusion/fuse", [0], [1.0], [0],
                              fast(steps=100, leaky_fraction=0.0), "cpu", hold=["motion"])[0]  # fmt: skip
     assert result.activation > 10.0, result.activation
+
+
+def test_roll_rows_keeps_a_channels_last_clip_channels_last() -> None:
+    """The network's inputs are converted to channels-last once per batch, not at every step."""
+    x = torch.randn(3, 4, 2, 9, 7).contiguous(memory_format=torch.channels_last_3d)
+    shifts = torch.tensor([[1, 2], [0, -1], [2, 2]])
+    out = roll_rows(x, shifts)
+    assert out.is_contiguous(memory_format=torch.channels_last_3d)
+    assert torch.equal(out, roll_rows(x.contiguous(), shifts))

@@ -174,6 +174,31 @@ def test_imagenet_tower_initialisation(vgg: nn.Module) -> None:
     assert torch.allclose(ours, theirs, atol=1e-4)
 
 
+def test_tower_weights_are_explicit_and_never_read_from_whatever_the_cache_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No choice is an error naming the CLI key, even with VGG-16 weights in the cache; 'imagenet'
+    reads only torchvision's one published file, never another vgg16-*.pth that happens to be there."""
+    from generator.zoo.fusion import VGG16_FILE, _vgg16_file
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    hub = tmp_path / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    (hub / "vgg16-0123abcd.pth").write_bytes(b"another VGG-16")
+    with pytest.raises(CheckpointError, match="imagenet") as error:
+        _vgg16_file("imagenet")
+    assert VGG16_FILE in str(error.value)
+    (hub / VGG16_FILE).write_bytes(b"stand-in")
+    with pytest.raises(ModelError, match=r"model\.weights is not set for fusion_vgg16.*imagenet.*random"):
+        _vgg16_file(None)
+    assert _vgg16_file("imagenet") == hub / VGG16_FILE
+    assert _vgg16_file("random") is None
+    with pytest.raises(ModelError, match=r"model\.weights is not set"):
+        load("fusion_vgg16")
+    with pytest.raises(ModelError, match=r"model\.weights = 'kinetics400' does not apply to fusion_vgg16"):
+        _vgg16_file("kinetics400")
+
+
 def test_imagenet_towers_are_never_downloaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(CheckpointError, match="hub cache") as error:
@@ -416,7 +441,9 @@ def test_r3d_18_random_weights_describe_and_run() -> None:
 
 def test_torchvision_weights_are_never_downloaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with pytest.raises(CheckpointError, match=r"r3d_18-b3b3357e\.pth.*weights='random'"):
+    with pytest.raises(ModelError, match=r"model\.weights is not set for torchvision:r3d_18.*kinetics400.*random"):
         load("torchvision:r3d_18")
+    with pytest.raises(CheckpointError, match=r"r3d_18-b3b3357e\.pth.*model\.weights to random"):
+        load("torchvision:r3d_18", weights="kinetics400")
     with pytest.raises(ModelError, match="r2plus1d_18"):
         load("torchvision:resnet50")

@@ -27,25 +27,35 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from generator.engine.capture import Capture, StopForward, cut_at, forward_to
 from generator.engine.objectives import UnitObjective, unit_objective
 from generator.engine.optimizer import MomentumState, learning_rate, masked_momentum_step
 from generator.engine.parameterization import Parameterization, make_parameterization
-from generator.engine.plan import Row, RowNoise, draw_row_noise, iter_batches, plan_rows
+from generator.engine.plan import (
+    Row,
+    RowMoves,
+    draw_row,
+    initial_inputs,
+    iter_batches,
+    plan_rows,
+    row_seed,
+)
 from generator.engine.regularizers import regularizer_terms, temporal_variation
 from generator.engine.results import VisualizationResult
 from generator.engine.runtime import (
     CPU_BATCH_SIZE,
+    MAX_AUTO_BATCH,
     PreparedModel,
     autocast,
+    available_cuda_memory,
     cuda_batch_size,
+    numerics,
     own_relus,
     prepare_model,
     resolve_device,
     to_layout,
     use_bf16,
-    warn_compile_fallback,
 )
+from generator.engine.truncate import TruncatedNetwork
 from generator.engine.settings import EngineSettings
 from generator.engine.transforms import jitter_radius, transform_inputs
 from generator.errors import ConfigError, ModelError
@@ -100,47 +110,63 @@ def visualize_layer(
     rhos = {u: _effective_rho((unit_scale or {}).get(u)) for u in units}
 
     run = _BatchRunner(prepared, description, info, settings, rhos, _check_hold(description, hold))
-    batch_size = _initial_batch_size(run, rows, settings)
+    memory = prepared.memory  # what earlier calls learned about this layer, for the rest of the run
+    if settings.batch_size is not None:
+        size = settings.batch_size
+    else:
+        if info.name not in memory.batch_rows:
+            memory.batch_rows[info.name] = _automatic_batch_size(run, rows)
+        size = memory.batch_rows[info.name]
+    size = min(size, memory.max_rows.get(info.name, size), len(rows))
     results: list[VisualizationResult] = []
-    pending: deque[tuple[Row, ...]] = deque(iter_batches(rows, batch_size))
+    pending: deque[tuple[Row, ...]] = deque(iter_batches(rows, size))
     while pending:
         batch = pending.popleft()
         out_of_memory = False
         try:
-            results.extend(run(batch))
+            done = run(batch)
         except torch.cuda.OutOfMemoryError:
             if len(batch) == 1:
                 raise
             out_of_memory = True
         if out_of_memory:
-            # Handled outside the except block so the failed batch's tensors are freed first.
-            torch.cuda.empty_cache()
-            batch_size = max(1, len(batch) // 2)
+            # Handled outside the except block: the traceback, and with it the failed
+            # batch's tensors, is gone before the cache is emptied and half the rows retried.
+            if prepared.device.type == "cuda":
+                torch.cuda.empty_cache()
+            memory.max_rows[info.name] = max(1, len(batch) // 2)  # for every later call on this layer too
             remaining = [row for chunk in (batch, *pending) for row in chunk]
-            pending = deque(iter_batches(remaining, batch_size))
+            pending = deque(iter_batches(remaining, memory.max_rows[info.name]))
             continue
+        results.extend(done)
         if progress is not None:
             progress(len(batch))
     return results
 
 
-def _initial_batch_size(run: "_BatchRunner", rows: Sequence[Row], settings: EngineSettings) -> int:
-    if settings.batch_size is not None:
-        return min(settings.batch_size, len(rows))
+def _automatic_batch_size(run: "_BatchRunner", rows: Sequence[Row]) -> int:
+    """Rows per batch for the layer of ``run`` when the settings leave it open.
+
+    On CUDA one eager step of a two-row batch is measured once per layer and run, and the
+    memory this process can still use is filled with rows like them (MAX_AUTO_BATCH at
+    most); later calls on the layer reuse the answer (see RunMemory)."""
     device = run.prepared.device
     if device.type != "cuda":
-        return min(CPU_BATCH_SIZE, len(rows))
-    # Measure one step of a two-row batch and fill the free memory with rows like them.
+        return CPU_BATCH_SIZE
     probe = rows[: min(2, len(rows))]
     torch.cuda.synchronize(device)
     base = torch.cuda.memory_allocated(device)
     torch.cuda.reset_peak_memory_stats(device)
+    fits = True
     try:
-        run(probe, steps=1)
+        run(probe, steps=1, eager=True)
     except torch.cuda.OutOfMemoryError:
+        fits = False
+    if not fits:
+        torch.cuda.empty_cache()
         return 1  # not even two rows fit; the loop re-raises if one does not
     per_row = (torch.cuda.max_memory_allocated(device) - base) / len(probe)
-    return cuda_batch_size(per_row, device, len(rows))
+    return cuda_batch_size(per_row, available_cuda_memory(device), MAX_AUTO_BATCH)
 
 
 def _check_units(info: LayerInfo, units: Sequence[int]) -> list[int]:
@@ -221,7 +247,7 @@ class _Sharing:
     sources: Tensor  # (D,) long: their representatives (row indices)
 
 
-def _sharing(rows: Sequence[Row], noise: Sequence[RowNoise], feeds: Sequence[bool], device: torch.device) -> "_Sharing | None":
+def _sharing(layer: str, rows: Sequence[Row], moves: Sequence[RowMoves], device: torch.device) -> "_Sharing | None":
     """Groups of rows that can share the network, or None when every row needs its own."""
     position: dict[tuple[int, int], int] = {}  # (unit, seed) -> index into reps
     reps: list[int] = []
@@ -237,9 +263,10 @@ def _sharing(rows: Sequence[Row], noise: Sequence[RowNoise], feeds: Sequence[boo
     source = [reps[g] for g in group]  # each row's representative
     for b, rep in enumerate(source):
         # The seeds of a row exclude chi, so this holds; checked because sharing relies on it.
-        same = all(torch.equal(noise[b].init[i], noise[rep].init[i]) for i, fed in enumerate(feeds) if fed)
-        moves = (torch.equal(getattr(noise[b], n), getattr(noise[rep], n)) for n in ("shifts", "scales", "angles"))
-        if not same or not all(moves):
+        # Equal row seeds mean equal starting noise (drawn from the seed's generator alone).
+        same = row_seed(layer, rows[b]) == row_seed(layer, rows[rep])
+        moved = (torch.equal(getattr(moves[b], n), getattr(moves[rep], n)) for n in ("shifts", "scales", "angles"))
+        if not same or not all(moved):
             return None
     copies = [b for b, rep in enumerate(source) if rep != b]
     as_long = functools.partial(torch.tensor, dtype=torch.long, device=device)
@@ -280,8 +307,13 @@ class _BatchRunner:
         # With settings.compile the element-wise work of a step (regularisers and their
         # gradients, the update) is compiled too; on a GPU it otherwise costs a memory pass
         # per operation, comparable to the convolutions of a large network.
-        self._regularize = torch.compile(regularizer_terms) if settings.compile else regularizer_terms
-        self._update = torch.compile(masked_momentum_step) if settings.compile else masked_momentum_step
+        # One compiled copy per input (and layer: the weights depend on its kind): an input's
+        # spec and learning rate are constants of its graph.
+        self._regularize = [prepared.function(("regularize", info.name, s.name), regularizer_terms) for s in self.specs]
+        self._update = [prepared.function(("update", info.name, s.name), masked_momentum_step) for s in self.specs]
+        # The final evaluation runs once per batch (no gradient, own ReLUs): eagerly, so that
+        # it adds no graph to compile.
+        self._eager = TruncatedNetwork(prepared.module, info.module)
         streams = set(info.streams)
         self.feeds = [not streams or spec.name in streams for spec in self.specs]
         self.lam_alpha = [settings.lam_alpha(s.kind) for s in self.specs]
@@ -291,19 +323,25 @@ class _BatchRunner:
             for s in self.specs
         ]
 
-    def __call__(self, rows: Sequence[Row], steps: int | None = None) -> list[VisualizationResult]:
+    def __call__(self, rows: Sequence[Row], steps: int | None = None, eager: bool = False) -> list[VisualizationResult]:
+        """Solve ``rows`` in one batch (``steps`` overrides the settings'; ``eager``: never compiled)."""
+        with numerics(self.prepared.device, self.bf16):
+            return self._solve(rows, steps, eager)
+
+    def _solve(self, rows: Sequence[Row], steps: int | None, eager: bool) -> list[VisualizationResult]:
         started = time.perf_counter()
         steps = self.settings.steps if steps is None else steps
         device = self.prepared.device
-        noise = [self._noise(row) for row in rows]
-        param = self._parameterization(noise, device)
-        shifts = torch.stack([n.shifts for n in noise], dim=1).to(device) if self.settings.jitter else None
-        scales = torch.stack([n.scales for n in noise], dim=1).to(device)
-        angles = torch.stack([n.angles for n in noise], dim=1).to(device)
+        drawn = [self._draw(row) for row in rows]
+        moves = [m for _, m in drawn]
+        param = self._parameterization([u for u, _ in drawn], device)
+        shifts = torch.stack([n.shifts for n in moves], dim=1).to(device) if self.settings.jitter else None
+        scales = torch.stack([n.scales for n in moves], dim=1).to(device)
+        angles = torch.stack([n.angles for n in moves], dim=1).to(device)
         chi = torch.tensor([row.chi for row in rows], dtype=torch.float32, device=device)
         weight = torch.tensor([1.0 / self.rhos[row.unit] for row in rows], dtype=torch.float32, device=device)
         units = torch.tensor([row.unit for row in rows], dtype=torch.long, device=device)
-        share = self._shared_rows(rows, noise, device)
+        share = self._shared_rows(rows, moves, device)
         objective = unit_objective(self.info, self.settings.objective, units if share is None else units[share.reps])
 
         state = _RunState.start(param, len(rows), steps, device)
@@ -311,28 +349,33 @@ class _BatchRunner:
         # The target's own rectification leaks in both phases: when the switch to the network's
         # own ReLUs turns a whole channel off, a plain ReLU there would leave no gradient to turn
         # it back on. Once it is on the two agree; the reported activation uses the own slope.
+        # The objective rectifies the truncated network's response outside the compiled graph,
+        # so the float slope adds no recompilation.
         leaky, own = self.settings.leaky_slope, self.info.own_slope
-        with cut_at(self.prepared.module, self.info.module) as capture:
-            for k in range(steps):
-                view_args = (
-                    shifts[k] if shifts is not None else None,
-                    scales[k] if self.affine else None,
-                    angles[k] if self.affine else None,
-                )
-                if k < leaky_steps:
-                    self._step(k, param, state, capture, view_args, objective, weight, chi, share, leaky)
-                else:
-                    with own_relus(self.prepared):
-                        self._step(k, param, state, capture, view_args, objective, weight, chi, share, leaky)
-            with torch.no_grad():
-                xs = self._inputs(param)
-                energy, terms = self._energy(self.prepared.module, capture, xs, xs, objective, weight, chi, share, leaky)
-                with own_relus(self.prepared) as plain, autocast(device, self.bf16):
-                    net_in = [to_layout(x, self.prepared.channels_last) for x in _network_rows(xs, share)]
-                    own_act = objective(forward_to(plain, net_in, capture), own)
-                    own_act = own_act if share is None else own_act[share.group]
-                for spec, x in zip(self.specs, xs):
-                    terms[f"temporal_variation/{spec.name}"] = temporal_variation(x.float(), spec)
+
+        def step(k: int) -> None:
+            view_args = (
+                shifts[k] if shifts is not None else None,
+                scales[k] if self.affine else None,
+                angles[k] if self.affine else None,
+            )
+            self._step(k, param, state, view_args, objective, weight, chi, share, leaky, eager)
+
+        # The phase switches once per batch (PhaseReLU: no recompilation in between).
+        for k in range(leaky_steps):
+            step(k)
+        with own_relus(self.prepared):
+            for k in range(leaky_steps, steps):
+                step(k)
+        with torch.no_grad():
+            xs = self._inputs(param)
+            energy, terms = self._energy(self._eager, xs, xs, objective, weight, chi, share, leaky, eager=True)
+            with own_relus(self.prepared), autocast(device, self.bf16):
+                net_in = [to_layout(x, self.prepared.channels_last) for x in _network_rows(xs, share)]
+                own_act = objective(self._eager(*net_in), own)
+                own_act = own_act if share is None else own_act[share.group]
+            for spec, x in zip(self.specs, xs):
+                terms[f"temporal_variation/{spec.name}"] = temporal_variation(x.float(), spec)
         # A row whose final evaluation is not finite fails "at step <steps>".
         final_ok = torch.isfinite(energy) & torch.isfinite(own_act)
         failed_at = torch.where((state.failed_at < 0) & ~final_ok, steps, state.failed_at)
@@ -344,13 +387,13 @@ class _BatchRunner:
         k: int,
         param: Parameterization,
         state: "_RunState",
-        capture: Capture,
         view_args: tuple[Tensor | None, Tensor | None, Tensor | None],
         objective: UnitObjective,
         weight: Tensor,
         chi: Tensor,
         share: _Sharing | None,
         slope: float,
+        eager: bool = False,
     ) -> None:
         """One optimisation step for every row; rows that turn non-finite are frozen.
         ``slope``: the negative slope of the activations in this phase."""
@@ -358,7 +401,8 @@ class _BatchRunner:
         tensors = list(param.tensors)
         xs = self._inputs(param)
         view = transform_inputs(xs, self.specs, *view_args)
-        energy, _ = self._energy(self._forward, capture, xs, view, objective, weight, chi, share, slope)
+        network = self._eager if eager else self._network
+        energy, _ = self._energy(network, xs, view, objective, weight, chi, share, slope, eager)
         finite = torch.isfinite(energy)
         # Only the optimised tensors are differentiated: no parameter gradient exists.
         grads = torch.autograd.grad(torch.where(state.alive & finite, energy, 0.0).sum(), tensors, allow_unused=True)
@@ -373,8 +417,9 @@ class _BatchRunner:
             for i, (p, g) in enumerate(zip(tensors, grads)):
                 keep = ok.view(-1, *([1] * (p.ndim - 1)))
                 # Failed rows stay frozen at their last finite values.
-                new_p, velocity, accum = self._update(
-                    p, g, state.moments[i].velocity, state.moments[i].accum, keep,
+                update = masked_momentum_step if eager else self._update[i]
+                new_p, velocity, accum = update(
+                    _plain(p), g, state.moments[i].velocity, state.moments[i].accum, keep,
                     lr=self.lrs[i], momentum=s.momentum, decay=s.rms_decay,
                 )
                 state.moments[i] = MomentumState(velocity, accum)
@@ -396,29 +441,31 @@ class _BatchRunner:
         """The rendered inputs, with held inputs at zero (so they get no gradient and stay there)."""
         return [torch.zeros_like(x) if held else x for x, held in zip(param(), self.held)]
 
-    def _shared_rows(self, rows: Sequence[Row], noise: Sequence[RowNoise], device: torch.device) -> _Sharing | None:
+    def _shared_rows(self, rows: Sequence[Row], moves: Sequence[RowMoves], device: torch.device) -> _Sharing | None:
         """Row sharing (see :class:`_Sharing`) when no input the layer sees has a time axis."""
         seen = [spec for fed, held, spec in zip(self.feeds, self.held, self.specs) if fed and not held]
         if not seen or any(spec.temporal for spec in seen):
             return None
-        return _sharing(rows, noise, self.feeds, device)
+        return _sharing(self.info.name, rows, moves, device)
 
-    def _noise(self, row: Row) -> RowNoise:
+    def _draw(self, row: Row) -> tuple[list[Tensor], RowMoves]:
         s = self.settings
-        return draw_row_noise(
+        return draw_row(
             self.info.name,
             row,
             self.specs,
             steps=s.steps,
-            bound=s.bound,
             jitter=self.radius,
             scale_range=s.scale_range,
             rotation_degrees=s.rotation_range,
         )
 
-    def _parameterization(self, noise: Sequence[RowNoise], device: torch.device) -> Parameterization:
-        init = [torch.stack([n.init[i] for n in noise]).to(device) for i in range(len(self.specs))]
+    def _parameterization(self, uniform: Sequence[Sequence[Tensor]], device: torch.device) -> Parameterization:
+        """The batch's parameterisation, started from the rows' noise (rescaled on ``device``).
+        Pixels are kept channels-last when the network runs so: the inputs are then converted
+        once per batch, not at every step."""
         s = self.settings
+        init = [to_layout(x, self.prepared.channels_last) for x in initial_inputs(uniform, s.bound, device)]
         return make_parameterization(
             s.parameterization,
             self.specs,
@@ -428,22 +475,13 @@ class _BatchRunner:
             decorrelate_colour=s.decorrelate_colour,
         ).to(device)
 
-    def _forward(self, *inputs: Tensor) -> object:
-        try:
-            return self.prepared.forward(*inputs)
-        except StopForward:
-            raise
-        except Exception as error:  # noqa: BLE001 - a failing compiled forward falls back to eager
-            if self.prepared.forward is self.prepared.module:
-                raise
-            warn_compile_fallback(error)
-            self.prepared = dataclasses.replace(self.prepared, forward=self.prepared.module)
-            return self.prepared.forward(*inputs)
+    def _network(self, *inputs: Tensor) -> Tensor:
+        """The response of the network cut at the layer (compiled with the settings)."""
+        return self.prepared.network(self.info.module)(*inputs)
 
     def _energy(
         self,
-        forward: Callable[..., object],
-        capture: Capture,
+        network: Callable[..., Tensor],
         xs: Sequence[Tensor],
         view: Sequence[Tensor],
         objective: UnitObjective,
@@ -451,19 +489,21 @@ class _BatchRunner:
         chi: Tensor,
         share: _Sharing | None,
         slope: float,
+        eager: bool = False,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """E = -w a(view) + sum over inputs of the regularisers of xs (the un-transformed clip),
         with a the rectified response whose activation leaks with ``slope``.
 
         With ``share`` the network sees the representative rows only; every row gets its
         representative's activation, differentiable in the representative alone (so its
-        seen inputs get the objective gradient once, as in a separate run)."""
+        seen inputs get the objective gradient once, as in a separate run). ``eager``: the
+        regularisers run uncompiled (the final evaluation, the sizing probe)."""
         net_in = [
-            to_layout(x if self.feeds[i] else x.detach(), self.prepared.channels_last)
+            to_layout(_plain(x) if self.feeds[i] else _plain(x.detach()), self.prepared.channels_last)
             for i, x in enumerate(_network_rows(view, share))
         ]
         with autocast(self.prepared.device, self.bf16):
-            response = forward_to(forward, net_in, capture)
+            response = network(*net_in)
         act = objective(response, slope)
         if share is not None:
             act = torch.where(share.is_rep, act[share.group], act[share.group].detach())
@@ -471,8 +511,9 @@ class _BatchRunner:
         energy = -objective_term
         terms: dict[str, Tensor] = {"objective_term": objective_term}
         for i, (spec, x) in enumerate(zip(self.specs, xs)):
-            r_alpha, r_tv = self._regularize(
-                x,
+            regularize = regularizer_terms if eager else self._regularize[i]
+            r_alpha, r_tv = regularize(
+                _plain(x),
                 spec,
                 chi,
                 alpha=self.settings.alpha,
@@ -528,6 +569,14 @@ class _BatchRunner:
                 )
             )
         return results
+
+
+def _plain(x: Tensor) -> Tensor:
+    """``x`` as a plain tensor (a view of a Parameter). TorchDynamo keeps the shapes of
+    Parameters static, so every new batch size (a smaller last batch, a halved one) would
+    compile the graphs again; a plain tensor's batch size becomes a variable at the first
+    change (one recompilation, and one more for a batch of 1)."""
+    return x.view_as(x) if isinstance(x, nn.Parameter) else x
 
 
 def _network_rows(xs: Sequence[Tensor], share: _Sharing | None) -> list[Tensor]:

@@ -17,28 +17,12 @@ from torch import Tensor, nn
 from generator.engine.optimizer import project_norm
 from generator.zoo.spec import InputSpec
 
-# method.md: uniform noise in [-1, 1], rescaled so that its 95th percentile is B / sqrt(3).
-INIT_PERCENTILE = 0.95
-
 # Square root of the ImageNet RGB colour covariance (found by SVD), columns normalised to
 # a largest norm of 1: the "decorrelated colour" basis of Lucid and captum. Rows are R, G, B.
 _COLOUR_SQRT = torch.tensor(
     [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], dtype=torch.float64
 )
 COLOUR_MATRIX = (_COLOUR_SQRT / _COLOUR_SQRT.norm(dim=0).max()).float()
-
-
-def paper_noise(shape: Sequence[int], generator: torch.Generator, bound: float) -> Tensor:
-    """Uniform [-1, 1] noise whose 95th percentile of |x| is B / sqrt(3) (CPU, float32).
-
-    *(choice)* the percentile is taken of the absolute values of the whole sample, so
-    that it is a statement about magnitude whatever the sign.
-    """
-    noise = torch.rand(tuple(shape), generator=generator, dtype=torch.float32) * 2.0 - 1.0
-    flat = noise.abs().flatten()
-    k = max(1, math.ceil(INIT_PERCENTILE * flat.numel()))
-    pct = flat.kthvalue(k).values.clamp_min(1e-12)
-    return noise * (bound / math.sqrt(3.0) / pct)
 
 
 class Parameterization(nn.Module):

@@ -1,9 +1,10 @@
 """Rows and batches: which (unit, chi, seed) problems are solved together, and their randomness.
 
 Every row draws all its randomness (initial noise, jitter shifts, scales, rotations)
-from its own ``torch.Generator`` on the CPU, seeded from (seed, layer, unit). A row's
-result therefore does not depend on the batch it runs in, on the device, or on the
-global RNG.
+from its own ``torch.Generator`` on the CPU, seeded from (seed, layer, unit); the noise's
+rescaling to the paper's percentile runs on the device for the whole batch
+(:mod:`generator.engine.noise`), with the same result on every device. A row's result
+therefore does not depend on the batch it runs in, on the device, or on the global RNG.
 
 *(choice)* chi is deliberately not part of the seed: the rows of a chi sweep start from
 the same noise and see the same jitter sequence, so their differences come from chi
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from generator.engine.parameterization import paper_noise
+from generator.engine.noise import paper_noise, uniform_draw
 from generator.zoo.spec import InputSpec
 
 
@@ -53,13 +54,54 @@ def row_seed(layer: str, row: Row) -> int:
 
 
 @dataclass(frozen=True)
-class RowNoise:
-    """Everything random about one row, drawn up front on the CPU."""
+class RowMoves:
+    """The per-step transformations of one row (small: drawn on the CPU)."""
 
-    init: tuple[Tensor, ...]  # per input, (C, T, H, W) network units
     shifts: Tensor  # (steps, 2) integer (dy, dx) jitter
     scales: Tensor  # (steps,) scale factors of the robust transform
     angles: Tensor  # (steps,) rotation angles in radians
+
+
+@dataclass(frozen=True)
+class RowNoise(RowMoves):
+    """Everything random about one row: its initial inputs and its moves."""
+
+    init: tuple[Tensor, ...] = ()  # per input, (C, T, H, W) network units
+
+
+def draw_row(
+    layer: str,
+    row: Row,
+    specs: Sequence[InputSpec],
+    *,
+    steps: int,
+    jitter: int,
+    scale_range: float,
+    rotation_degrees: float,
+) -> tuple[list[Tensor], RowMoves]:
+    """The row's raw uniform numbers per input (CPU; see :func:`noise.paper_noise`) and its
+    per-step transformations, in a fixed draw order from the row's generator."""
+    generator = torch.Generator(device="cpu").manual_seed(row_seed(layer, row))
+    uniform = [uniform_draw(spec.shape, generator) for spec in specs]
+    shifts = torch.randint(-jitter, jitter + 1, (steps, 2), generator=generator)
+    unit = torch.rand(steps, 2, generator=generator, dtype=torch.float64) * 2.0 - 1.0
+    scales = (1.0 + scale_range * unit[:, 0]).float()
+    angles = (math.radians(rotation_degrees) * unit[:, 1]).float()
+    return uniform, RowMoves(shifts, scales, angles)
+
+
+def initial_inputs(uniform: Sequence[Sequence[Tensor]], bound: float, device: torch.device | str) -> list[Tensor]:
+    """Per input, the rows' starting noise (B, C, T, H, W) on ``device`` from their raw
+    uniforms (one list per row): copied once, rescaled there for the whole batch."""
+    return [paper_noise(torch.stack([u[i] for u in uniform]).to(device), bound) for i in range(len(uniform[0]))]
+
+
+def draw_initial_inputs(
+    layer: str, rows: Sequence[Row], specs: Sequence[InputSpec], bound: float, device: torch.device | str
+) -> list[Tensor]:
+    """Per input, the rows' starting noise stacked as (B, C, T, H, W) on ``device``."""
+    uniform = [draw_row(layer, row, specs, steps=0, jitter=0, scale_range=0.0, rotation_degrees=0.0)[0] for row in rows]
+    return initial_inputs(uniform, bound, device)
 
 
 def draw_row_noise(
@@ -72,12 +114,12 @@ def draw_row_noise(
     jitter: int,
     scale_range: float,
     rotation_degrees: float,
+    device: torch.device | str = "cpu",
 ) -> RowNoise:
-    """The row's initial inputs and per-step transformations, in a fixed draw order."""
-    generator = torch.Generator(device="cpu").manual_seed(row_seed(layer, row))
-    init = tuple(paper_noise(spec.shape, generator, bound) for spec in specs)
-    shifts = torch.randint(-jitter, jitter + 1, (steps, 2), generator=generator)
-    unit = torch.rand(steps, 2, generator=generator, dtype=torch.float64) * 2.0 - 1.0
-    scales = (1.0 + scale_range * unit[:, 0]).float()
-    angles = (math.radians(rotation_degrees) * unit[:, 1]).float()
-    return RowNoise(init, shifts, scales, angles)
+    """The row's initial inputs (on ``device``) and per-step transformations: what the
+    engine draws for it in any batch."""
+    uniform, moves = draw_row(
+        layer, row, specs, steps=steps, jitter=jitter, scale_range=scale_range, rotation_degrees=rotation_degrees
+    )
+    init = tuple(x[0] for x in initial_inputs([uniform], bound, device))
+    return RowNoise(moves.shifts, moves.scales, moves.angles, init)

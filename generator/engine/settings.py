@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
+from pydantic import ValidationError
+
+from generator.config import VisualizeConfig
 from generator.errors import ConfigError
 
 PresetName = Literal["paper", "fourier", "robust"]
-KINDS = ("rgb", "flow")
-PRESET_NAMES = ("paper", "fourier", "robust")
 
 KindScales = tuple[tuple[str, float], ...]
 _UNIT_SCALES: KindScales = (("flow", 1.0), ("rgb", 1.0))
@@ -74,32 +74,26 @@ class EngineSettings:
     robust_rotation: float | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "alpha_scale", _kind_scales("alpha_scale", self.alpha_scale))
-        object.__setattr__(self, "tv_scale", _kind_scales("tv_scale", self.tv_scale))
-        _check_choice("preset", self.preset, PRESET_NAMES)
-        _check_choice("objective", self.objective, ("centre", "mean"))
-        _check_choice("precision", self.precision, ("auto", "fp32", "bf16"))
-        _check_choice("temporal_basis", self.temporal_basis, ("pixel", "dct"))
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            _fail("steps", self.steps, "an integer >= 1")
-        if self.batch_size is not None and (
-            isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1
-        ):
-            _fail("batch_size", self.batch_size, "an integer >= 1, or None to choose one for the device")
-        for name in ("alpha", "bound", "tv_bound_ratio", "beta", "lr_scale"):
-            _check_range(name, getattr(self, name), low=0.0, low_open=True)
-        for name in ("momentum", "rms_decay", "leaky_slope"):
-            _check_range(name, getattr(self, name), low=0.0, high=1.0)
-        _check_range("leaky_fraction", self.leaky_fraction, low=0.0, high=1.0, high_open=False)
-        for name in ("spatial_decay", "temporal_decay"):
-            _check_range(name, getattr(self, name), low=0.0, high=4.0, high_open=False)
-        if self.robust_scale is not None:
-            _check_range("robust_scale", self.robust_scale, low=0.0, high=0.5)
-        if self.robust_rotation is not None:
-            _check_range("robust_rotation", self.robust_rotation, low=0.0, high=45.0, high_open=False)
-        for name in ("jitter", "channels_last", "compile", "norm_projection", "decorrelate_colour"):
-            if not isinstance(getattr(self, name), bool):
-                _fail(name, getattr(self, name), "true or false")
+        # One schema: every value is checked (and normalised, e.g. 1 -> True) by the
+        # configuration's ``visualize`` section, so YAML, ``--set`` and Python share the rules.
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in ("alpha_scale", "tv_scale"):
+            values[name] = _merged_scales(name, values[name])
+        try:
+            checked = VisualizeConfig.model_validate(values)
+        except ValidationError as error:
+            raise ConfigError(_engine_errors(error)) from error
+        for name in values:
+            value = getattr(checked, name)
+            if name in ("alpha_scale", "tv_scale"):
+                value = tuple(sorted(value.items()))
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_config(cls, visualize: VisualizeConfig) -> "EngineSettings":
+        """The engine's settings of a validated ``visualize`` section (YAML and ``--set``)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in visualize.model_dump().items() if k in names})
 
     # Derived values -------------------------------------------------------------------
     @property
@@ -145,41 +139,19 @@ class EngineSettings:
         return EngineSettings(**values)  # type: ignore[arg-type]
 
 
-def _fail(name: str, value: object, valid: str) -> None:
-    raise ConfigError(f"Engine setting {name!r} is {value!r}; it must be {valid}.")
+def _merged_scales(name: str, value: object) -> object:
+    """Per-kind multipliers given as a mapping or pairs, completed with 1.0 for missing kinds."""
+    try:
+        items = dict(value.items()) if isinstance(value, Mapping) else dict(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return value  # the schema names the problem
+    return {**dict(_UNIT_SCALES), **items}
 
 
-def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        _fail(name, value, "one of " + ", ".join(repr(c) for c in choices))
-
-
-def _check_range(
-    name: str,
-    value: object,
-    low: float,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = True,
-) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        lo = f"> {low}" if low_open else f">= {low}"
-        hi = "" if high is None else (f" and < {high}" if high_open else f" and <= {high}")
-        _fail(name, value, f"a finite number {lo}{hi}")
-
-
-def _kind_scales(name: str, value: object) -> KindScales:
-    items = dict(value.items()) if isinstance(value, Mapping) else dict(value)  # type: ignore[arg-type]
-    unknown = set(items) - set(KINDS)
-    if unknown:
-        _fail(name, value, "a mapping from input kinds ('rgb', 'flow') to multipliers")
-    merged = dict(_UNIT_SCALES)
-    for kind, scale in items.items():
-        _check_range(f"{name}[{kind!r}]", scale, low=0.0)
-        merged[kind] = float(scale)
-    return tuple(sorted(merged.items()))
+def _engine_errors(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        field = ".".join(str(p) for p in item["loc"])
+        message = item["msg"].removeprefix("Value error, ").rstrip(".")
+        problems.append(f"Engine setting {field!r} is {item.get('input')!r}: {message}")
+    return "; ".join(problems) + " (the same key as visualize.<name> in atlas_config.yaml)."

@@ -45,16 +45,33 @@ def roll_rows(x: Tensor, shifts: Tensor) -> Tensor:
 
     *(choice)* a circular shift keeps every pixel inside the image, so the gradient of
     every optimised pixel is defined at every step (a crop would leave borders without it).
+    A channels-last input gives a channels-last result (the gather runs on the view whose
+    memory order is the logical one), so the network's inputs are not converted per step.
     """
-    b, h, w = x.shape[0], x.shape[-2], x.shape[-1]
+    if x.ndim in (4, 5) and x.shape[1] > 1 and _is_channels_last(x):
+        return _roll_hw(x.movedim(1, -1), shifts, -3, -2).movedim(-1, 1)
+    return _roll_hw(x, shifts, -2, -1)
+
+
+def _is_channels_last(x: Tensor) -> bool:
+    layout = torch.channels_last_3d if x.ndim == 5 else torch.channels_last
+    return x.is_contiguous(memory_format=layout) and not x.is_contiguous()
+
+
+def _roll_hw(x: Tensor, shifts: Tensor, h_dim: int, w_dim: int) -> Tensor:
+    """:func:`roll_rows` with the image axes at ``h_dim`` and ``w_dim`` (negative indices)."""
+    b, h, w = x.shape[0], x.shape[h_dim], x.shape[w_dim]
     shifts = shifts.to(device=x.device, dtype=torch.long)
     rows = torch.arange(h, device=x.device)
     cols = torch.arange(w, device=x.device)
     index_y = (rows[None, :] - shifts[:, 0:1]) % h
     index_x = (cols[None, :] - shifts[:, 1:2]) % w
-    lead = (1,) * (x.ndim - 3)
-    x = x.gather(-2, index_y.view(b, *lead, h, 1).expand(x.shape))
-    return x.gather(-1, index_x.view(b, *lead, 1, w).expand(x.shape))
+    shape_y = [b] + [1] * (x.ndim - 1)
+    shape_y[h_dim] = h
+    shape_x = [b] + [1] * (x.ndim - 1)
+    shape_x[w_dim] = w
+    x = x.gather(h_dim, index_y.view(shape_y).expand(x.shape))
+    return x.gather(w_dim, index_x.view(shape_x).expand(x.shape))
 
 
 def affine_rows(x: Tensor, spec: InputSpec, scales: Tensor, angles: Tensor) -> Tensor:

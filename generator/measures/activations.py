@@ -41,6 +41,7 @@ class LayerActivations:
     mean_peaks: np.ndarray  # (units,): largest per-clip ``mean`` response (rho of a channel-mean objective)
     top_clips: np.ndarray  # (units, k): clip indices, largest ``peak`` first
     top_values: np.ndarray  # (units, k): their ``peak`` responses (spatial maximum of the rectified response)
+    clip_means: np.ndarray | None = None  # (clips, units): every clip's ``mean`` response (histograms, quantiles)
 
 
 def reduce_response(
@@ -120,6 +121,7 @@ def collect_activations(
             mean_peaks=mean_peaks[info.name],
             top_clips=order,
             top_values=np.take_along_axis(per_clip.T, order, axis=1),
+            clip_means=np.concatenate(means_per_clip[info.name]).astype(np.float32),
         )
     return result
 

@@ -31,6 +31,10 @@ from generator.media.frames import (
 from generator.media.video import write_mp4, write_poster
 
 
+# Every kind of video a media set can hold, in display order (the composite last).
+MEDIA_KINDS = ("appearance", "colorwheel", "xymag", "composite")
+
+
 def _relative(path: Path, root: Path) -> str:
     return path.resolve().relative_to(root.resolve()).as_posix()
 

@@ -3,7 +3,7 @@
 Steps: find the selection's stored results; write the media of every finished
 visualisation (skipping media that exist); compute speed invariance (cached); build the
 units and visualizations rows; draft the failure cases; write the media of every real
-clip the tables and cases show (skipping existing ones); write the five tables and the
+clip the tables and cases show (skipping existing ones); write the tables and the
 manifest. Media are written once; tables and manifest are always rewritten from what is
 stored (cheap, atomic), so they always describe exactly what is on disk.
 """
@@ -20,29 +20,39 @@ import torch
 from tqdm.auto import tqdm
 
 from generator.config import AtlasConfig, config_hash
+from generator.data.source import source_record
 from generator.pipeline.catalog import find_results
 from generator.pipeline.failures import draft_failure_cases, finish_case, probe_record
+from generator.pipeline.interventions import InterventionAnswers, load_interventions, probe_unit_means
+from generator.site.stats import drivers
 from generator.pipeline.media_stage import (
     MEDIA_WORKERS,
     ClipMediaJob,
+    FolderClipMediaJob,
     ResultMediaJob,
     media_folder,
     run_media_jobs,
 )
 from generator.pipeline.select import Selection
 from generator.pipeline.speed import speed_invariance
+from generator.pipeline.tuning import tuning_responses, tuning_rows, tuning_summary
 from generator.pipeline.statistics import DataStatistics, unit_scales
 from generator.pipeline.tables_stage import (
     appearance_changes,
     class_rows,
+    clip_sample_rows,
     confusion_rows,
+    histogram_rows,
     read_stored,
+    sampled_clips,
     top_clip_rows,
     top_clip_units,
     unit_rows,
     visualization_rows,
 )
-from generator.store.tables import make_manifest, manifest_path, table_path, write_manifest, write_table
+from generator.store.tables import (
+    make_manifest, manifest_path, table_path, write_manifest, write_table, write_table_set,
+)
 from generator.train import card_path, confused_pairs, confusion_matrix, world_spec
 from generator.world import SyntheticClips
 from generator.zoo import LoadedModel
@@ -100,6 +110,10 @@ class ClipPart:
     written: int
     cached: int
     failed: tuple[tuple[str, str], ...]
+
+
+SHARED_UNITS = 3
+"""Top shared units measured on probe clips against ordinary clips on each probe page."""
 
 
 def assemble(
@@ -170,7 +184,10 @@ def measure_units(run: Measuring, selection: Selection) -> UnitPart:
     )  # fmt: skip
     units = list(dict.fromkeys((ref.layer, ref.unit) for ref in refs))
     changes = appearance_changes(stored, vis_rows, rgb.name) if rgb else None
-    u_rows = unit_rows(desc, units, vis_rows, stats, speed, config.visualize.chi, config.visualize.objective, changes)
+    tuning = tuning_summary(loaded, tuning_responses(loaded, device, output))
+    u_rows = unit_rows(
+        desc, units, vis_rows, stats, speed, config.visualize.chi, config.visualize.objective, changes, tuning
+    )
     seconds["measures"] = time.perf_counter() - clock
     return UnitPart(u_rows, vis_rows, vis_media.written, vis_media.cached, vis_media.failed, speed is not None, seconds)
 
@@ -180,7 +197,20 @@ def failure_cases_and_clips(run: Measuring, units: list[dict]) -> tuple[dict[str
     top clips of ``units`` (all units of the selection) and the cases show."""
     stats = run.stats
     card = model_card(run.loaded, stats)
-    drafts = draft_failure_cases(stats, list(run.loaded.description.classes), card) if stats is not None else []
+    drafts = []
+    if stats is not None:
+        classes = list(run.loaded.description.classes)
+        index = {name: i for i, name in enumerate(classes)}
+
+        def shared(a: str, b: str) -> list[str]:
+            # Dead units are left out by drivers(), which reads the units table's `dead` flag.
+            return [u["unit_id"] for u in drivers(units, index, a, b, count=SHARED_UNITS)["shared"]]
+
+        def means(probe: str, twins: Any, unit_ids: list[str]) -> dict[str, dict[str, float]]:
+            return probe_unit_means(run.loaded, run.config, run.device, probe, twins, unit_ids)
+
+        answers = intervention_answers(run)
+        drafts = draft_failure_cases(stats, classes, answers, shared, means)
     jobs = real_clip_jobs(run.config, stats, units, drafts) if stats is not None else {}
     return card, drafts, jobs
 
@@ -190,6 +220,12 @@ def write_clip_media(run: Measuring, jobs: dict) -> ClipPart:
     outcome = run_media_jobs(list(jobs.values()), run.output, run.workers, run.progress, desc="clip media")
     paths = {key: outcome.paths[job] for key, job in jobs.items()}
     return ClipPart(paths, outcome.written, outcome.cached, outcome.failed)
+
+
+def intervention_answers(run: Measuring) -> InterventionAnswers:
+    """The model's answers on the edited held-out clips (cached beside the statistics)."""
+    assert run.stats is not None
+    return load_interventions(run.loaded, run.config, run.output, run.device, run.stats, run.progress)
 
 
 def table_metadata(loaded: LoadedModel, config: AtlasConfig) -> dict[str, str]:
@@ -209,16 +245,20 @@ def failed_visualizations(rows: list[dict]) -> tuple[tuple[str, str], ...]:
 def write_atlas(
     run: Measuring, u_rows: list[dict], vis_rows: list[dict], clip_paths: dict, card: dict[str, Any], drafts: list
 ) -> Path:
-    """Write the five tables and the manifest from every unit's rows and the real clips' media."""
+    """Write the tables and the manifest from every unit's rows and the real clips' media."""
     loaded, config, output, stats = run.loaded, run.config, run.output, run.stats
     desc = loaded.description
     metadata = table_metadata(loaded, config)
     tables = {
         "units": u_rows,
         "visualizations": vis_rows,
-        "classes": class_rows(desc, stats),
+        "classes": class_rows(desc, stats, intervention_answers(run) if stats is not None else None),
         "confusions": confusion_rows(desc, stats),
         "top_clips": top_clip_rows(desc, u_rows, stats, clip_paths),
+        "activation_histograms": histogram_rows(u_rows, stats),
+        "clip_samples": clip_sample_rows(desc, u_rows, stats, clip_paths),
+        "tuning": tuning_rows({(r["layer"], r["channel"]): r["unit_id"] for r in u_rows},
+                              tuning_responses(loaded, run.device, output)),  # cached by measure_units
     }
     for name, rows in tables.items():
         write_table(name, rows, table_path(output, name), metadata)
@@ -230,7 +270,9 @@ def write_atlas(
         config_hash=metadata["config_hash"],
         layers=[
             {"name": info.name, "kind": info.kind, "units": info.units, "depth": info.depth, "stride": info.stride,
-             "receptive_field": info.receptive_field, "streams": list(info.streams)}
+             "receptive_field": info.receptive_field, "streams": list(info.streams),
+             "input_size": max((spec.width for spec in desc.inputs if not info.streams or spec.name in info.streams),
+                               default=None)}
             for info in desc.layers if info.name in visualised
         ],  # fmt: skip
         chis=config.visualize.chi,
@@ -244,8 +286,22 @@ def write_atlas(
             "failure_cases": len(drafts),
         },
         failure_cases=[finish_case(draft, clip_paths) for draft in drafts],
+        data=data_record(stats, config),
     )
-    return write_manifest(manifest_path(output), manifest)
+    path = write_manifest(manifest_path(output), manifest)
+    write_table_set(output)  # last: only now are the tables and the manifest one finished set
+    return path
+
+
+def data_record(stats: DataStatistics | None, config: AtlasConfig) -> dict[str, Any]:
+    """The manifest's record of the data source: for a data set on disk its file-list hash, the flow
+    method, and every skipped clip with its reason (not the per-clip cache paths)."""
+    if stats is None:
+        return source_record(config, None)
+    record = {k: v for k, v in stats.source.items() if k not in ("clips", "cache", "inputs", "input_kinds")}
+    if record.get("source") == "folder":
+        record["accuracy"] = stats.test.accuracy  # the card's figure is from the data the model was trained on
+    return record
 
 
 def summarise(
@@ -305,9 +361,14 @@ def real_clip_jobs(config: AtlasConfig, stats: DataStatistics, units: list[dict]
     for unit in top_clip_units(units):
         for clip in stats.layers[unit["layer"]].top_clips[unit["channel"]]:
             wanted[("test", int(clip))] = None
+    for samples in sampled_clips(units, stats).values():
+        for _, clip, _ in samples:
+            wanted[("test", clip)] = None
     for draft in drafts:
         for clip in draft.clips:
             wanted[(clip.split, clip.index)] = None
+    if stats.source.get("source") == "folder":
+        return folder_clip_jobs(stats.source, list(wanted))
     sets: dict[str, SyntheticClips] = {}
     jobs = {}
     for split, index in wanted:
@@ -319,3 +380,13 @@ def real_clip_jobs(config: AtlasConfig, stats: DataStatistics, units: list[dict]
             split, index, clips.clip_classes[index], int(clips.seeds[index]), clips.probe, spec
         )
     return jobs
+
+
+def folder_clip_jobs(source: dict[str, Any], wanted: list[tuple[str, int]]) -> dict:
+    """(split, index) -> media job of clips of a data set on disk (from their prepared cache folders)."""
+    inputs = source.get("inputs", [])
+    kinds = source.get("input_kinds", {})
+    rgb = next((n for n in inputs if kinds.get(n) == "rgb"), None)
+    flow = next((n for n in inputs if kinds.get(n) == "flow"), None)
+    return {(split, index): FolderClipMediaJob(split, index, Path(source["cache"][index]), rgb, flow)
+            for split, index in wanted}  # fmt: skip

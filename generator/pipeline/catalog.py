@@ -18,7 +18,7 @@ from generator.pipeline.select import Selection
 from generator.pipeline.views import JOINT, layer_views, view_identity
 from generator.pipeline.visualize import engine_settings, settings_identity
 from generator.store.keys import result_key
-from generator.store.results import result_file
+from generator.store.results import result_file, stored_status
 from generator.zoo import LoadedModel
 
 
@@ -43,9 +43,11 @@ def identities(config: AtlasConfig, device: torch.device) -> list[dict]:
 
 
 def find_results(
-    loaded: LoadedModel, config: AtlasConfig, selection: Selection, output: Path, device: torch.device
+    loaded: LoadedModel, config: AtlasConfig, selection: Selection, output: Path, device: torch.device,
+    remove_damaged: bool = True,
 ) -> list[StoredRef]:
-    """Every stored result of the selection at the configured chi values and seeds, in selection order."""
+    """Every stored result of the selection at the configured chi values and seeds, in selection order.
+    A damaged file is left out (and logged); ``remove_damaged`` also deletes it, to be recomputed."""
     desc = loaded.description
     variants = identities(config, device)
     found = []
@@ -59,7 +61,7 @@ def find_results(
                         for identity in variants:
                             key = result_key(loaded.model_hash, view_identity(identity, view), unit_id, chi, seed)
                             path = result_file(output, unit_id, chi, seed, key)
-                            if path.is_file():
+                            if stored_status(path, remove=remove_damaged) is not None:
                                 found.append(StoredRef(layer, unit, unit_id, float(chi), int(seed), path, view))
                                 break
     return found

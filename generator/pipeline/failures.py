@@ -1,19 +1,22 @@
 """Failure cases of the manifest: the most-confused class pairs and the counterfactual bias probes.
 
 Pairs come from the held-out confusion matrix (the two pairs with the largest mutual
-confusion, a->b rate + b->a rate as in the model card); probes from the model card's probe
-results, or, for a model without a card, from the probe-set predictions cached with the
-statistics. Each case lists a few misclassified clips, whose media the media stage writes.
+confusion, a->b rate + b->a rate as in the model card); probes from the probe-set
+predictions cached with the statistics (measured in this build, not copied from the card).
+Each case lists a few misclassified clips, whose media the media stage writes, and, where
+the world feeds the model, its evidence (generator.pipeline.evidence).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from generator.pipeline.evidence import confusion_table, conclusions, cue_sentence, cue_verdict, flip_row
+from generator.pipeline.interventions import SINGLE_STREAM, InterventionAnswers
 from generator.pipeline.statistics import DataStatistics
 from generator.store.tables import failure_slug
 from generator.train import Evaluation, confused_pairs, confusion_matrix, probe_record
@@ -36,7 +39,9 @@ PROBE_DESCRIPTIONS = {
     ),
     "cello_violin_swap": (
         "Held-out PlayingCello clips re-rendered with the instrument horizontal and PlayingViolin clips with it "
-        "vertical, the bowing unchanged: a model that keys on the instrument's alignment flips its answer."
+        "vertical, the bow turned with it so that it still strokes across the strings: a model that keys on the "
+        "instrument's alignment or on the bow's stroke direction flips its answer. The single-stream versions "
+        "below tell which."
     ),
 }
 
@@ -59,10 +64,20 @@ class CaseDraft:
     clips: tuple[CaseClip, ...]
 
 
+UnitMeans = Callable[[str, np.ndarray, list[str]], dict[str, dict[str, float]]]
+"""(probe, twins, unit ids) -> unit id -> {"probe": mean, "ordinary": mean}."""
+
+
 def draft_failure_cases(
-    stats: DataStatistics, classes: Sequence[str], card: Mapping[str, Any]
+    stats: DataStatistics,
+    classes: Sequence[str],
+    answers: InterventionAnswers | None = None,
+    shared_units: Callable[[str, str], list[str]] | None = None,
+    unit_means: UnitMeans | None = None,
 ) -> list[CaseDraft]:
-    """The top confused pairs and one case per probe (empty without data)."""
+    """The top confused pairs and one case per probe (empty without data). With ``answers`` each
+    case also gets its evidence (interventions, the probe's own confusion matrix, the top shared
+    units (``shared_units(a, b)``, measured by ``unit_means``) and conclusions)."""
     drafts = []
     matrix = confusion_matrix(stats.test, len(classes))
     for pair in confused_pairs(matrix, tuple(classes))[:PAIR_CASES]:
@@ -79,14 +94,16 @@ def draft_failure_cases(
             "numbers": {"rate": (pair["a_as_b"] + pair["b_as_a"]) / 2, "a_as_b": pair["a_as_b"],
                         "b_as_a": pair["b_as_a"]},  # fmt: skip
         }
+        if answers is not None:
+            record["evidence"] = case_evidence(stats, classes, (a, b), answers, None, [], None)
         clips = _misclassified(stats.test, "test", classes, [(ia, ib), (ib, ia)])
         drafts.append(CaseDraft(record, clips))
-    probes = card.get("probes") if isinstance(card.get("probes"), Mapping) else {}
     for name, evaluation in stats.probes.items():
         a, b = PROBE_CLASSES.get(name, (None, None))
         if a not in classes or b not in classes:
             continue
-        result = probes.get(name) or probe_record(name, evaluation, stats.test, classes)
+        # Measured in this build (its probe and test sets), not taken from the model card.
+        result = probe_record(name, evaluation, stats.test, classes)
         record = {
             "slug": failure_slug(["probe", name]),
             "kind": "probe",
@@ -96,9 +113,48 @@ def draft_failure_cases(
             "description": PROBE_DESCRIPTIONS.get(name, ""),
             "numbers": probe_numbers(result),
         }
+        if answers is not None:
+            units = shared_units(a, b) if shared_units is not None else []
+            record["evidence"] = case_evidence(stats, classes, (a, b), answers, name, units, unit_means)
         wrong = [(classes.index(c), None) for c in (a, b) if c in _probe_classes(evaluation, classes)]
         drafts.append(CaseDraft(record, _misclassified(evaluation, f"probe:{name}", classes, wrong)))
     return drafts
+
+
+def case_evidence(
+    stats: DataStatistics,
+    classes: Sequence[str],
+    pair: tuple[str, str],
+    answers: InterventionAnswers,
+    probe: str | None,
+    unit_ids: list[str],
+    unit_means: UnitMeans | None,
+) -> dict[str, Any]:
+    """The evidence record of one case (see docs/tables.md, "Failure cases")."""
+    ia, ib = classes.index(pair[0]), classes.index(pair[1])
+    other = {ia: ib, ib: ia}
+    labels, before = stats.test.labels, stats.test.predictions
+    evidence: dict[str, Any] = {"interventions": []}
+    if probe is not None:
+        evaluation, twins = stats.probes[probe], answers.twins[probe]
+        has_twin = twins >= 0
+        probe_labels = evaluation.labels[has_twin]
+        twin_answers = before[twins[has_twin]]
+        evidence["probe_confusion"] = confusion_table(evaluation.labels, evaluation.predictions, classes, pair)
+        versions = {"probe": evaluation.predictions, **answers.probes[probe]}
+        for name in ("probe", *SINGLE_STREAM):
+            row = flip_row(name, probe_labels, twin_answers, versions[name][has_twin], other)
+            evidence["interventions"].append(row)
+        evidence["cue"] = cue_verdict(evidence["interventions"])
+        if unit_ids and unit_means is not None:
+            means = unit_means(probe, twins, unit_ids)
+            evidence["units"] = [{"unit_id": u, **means[u]} for u in unit_ids]
+    chosen = np.flatnonzero((labels == ia) | (labels == ib))
+    for name, after in answers.test.items():
+        evidence["interventions"].append(flip_row(name, labels[chosen], before[chosen], after[chosen], other))
+    evidence["conclusions"] = conclusions(evidence, pair, probe)
+    evidence["cue_sentence"] = cue_sentence(evidence, probe)
+    return evidence
 
 
 def probe_numbers(result: Mapping[str, Any]) -> dict[str, float]:

@@ -2,8 +2,8 @@
 
 A visualisation's media go to ``media/<unit path>/<result file stem>_<kind>.mp4|png``, so
 they are keyed like the result they show; a real clip's go to
-``clips/<split>_<index>/clip_<kind>.mp4|png``. A job whose files all exist is skipped
-(files are written atomically, so an existing file is complete): the stage is idempotent
+``clips/<split>_<index>/clip_<kind>.mp4|png``. A job whose files all exist and read back
+whole is skipped (a damaged file is removed, logged and written again): the stage is idempotent
 and an interrupted run continues where it stopped. Jobs run in a small process pool; a job
 that fails (an encoder error) is reported and leaves its row without media, it never stops
 the build.
@@ -11,6 +11,7 @@ the build.
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from tqdm.auto import tqdm
 
 from generator.pipeline.workers import exit_with_parent
 from generator.store.keys import unit_path
+from generator.store.verify import file_problem, sound
 from generator.world.spec import WorldSpec
 
 MEDIA_DIR = "media"
@@ -117,7 +119,46 @@ class ClipMediaJob:
         return write_frame_set(root / self.folder, CLIP_STEM, rgb=clip.frames, flow=clip.flow, root=root)
 
 
-Job = Union[ResultMediaJob, ClipMediaJob]
+@dataclass(frozen=True)
+class FolderClipMediaJob:
+    """The media of one clip of a data set on disk: the snippets the network saw (their frames and flow
+    stacks), read from the clip's prepared cache folder."""
+
+    split: str
+    index: int
+    cache: Path
+    rgb: str | None  # name of the RGB input, if any
+    flow: str | None  # name of the flow input, if any
+
+    @property
+    def folder(self) -> str:
+        return clip_folder(self.split, self.index)
+
+    @property
+    def label(self) -> str:
+        return self.folder
+
+    def expected(self) -> dict[str, str]:
+        return expected_media(self.folder, CLIP_STEM, self.rgb is not None, self.flow is not None)
+
+    def write(self, root: Path) -> dict[str, str]:
+        import numpy as np
+
+        from generator.media import write_frame_set
+        from generator.world.flow import bytes_to_code, decode_flow
+
+        rgb = flow = None
+        if self.rgb:
+            rgb = np.load(self.cache / f"{self.rgb}.npy").transpose(1, 2, 3, 0)  # (T, H, W, 3)
+        if self.flow:
+            codes = np.load(self.cache / f"{self.flow}.npy")  # (2L, T, H, W) bytes
+            c, t, h, w = codes.shape
+            pixels = decode_flow(bytes_to_code(codes)).reshape(c // 2, 2, t, h, w)
+            flow = pixels.transpose(2, 0, 3, 4, 1)  # (T, L, H, W, 2)
+        return write_frame_set(root / self.folder, CLIP_STEM, rgb=rgb, flow=flow, root=root)
+
+
+Job = Union[ResultMediaJob, ClipMediaJob, FolderClipMediaJob]
 
 
 @dataclass(frozen=True)
@@ -139,7 +180,8 @@ def run_media_jobs(
     todo: list[Job] = []
     for job in dict.fromkeys(jobs):
         expected = job.expected()
-        if all((root / p).is_file() for p in expected.values()):
+        # Every file is checked (a list, not a short-cut), so each damaged one is logged; the job rewrites them.
+        if all([sound(root / p, file_problem) for p in expected.values()]):
             paths[job] = expected
         else:
             todo.append(job)
@@ -159,6 +201,9 @@ def run_media_jobs(
             for job in todo:
                 _collect(job, _write(job, root), paths, failed)
                 bar.update(1)
+    full = next((reason for _, reason in failed if "No space left on device" in reason), None)
+    if full is not None:  # not one bad encode: every further write fails too, so stop the build here
+        raise OSError(errno.ENOSPC, "No space left on device", str(root))
     return MediaOutcome(paths=paths, written=len(todo) - len(failed), cached=cached, failed=tuple(failed))
 
 

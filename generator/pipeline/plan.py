@@ -1,18 +1,24 @@
 """The plan of a run (``--dry-run``): what would be visualised, what is cached, and a time estimate.
 
-Nothing is stored. The device-time estimate comes from a quick timing: one warm-up step,
-then the best of two timed runs of two steps, of a small batch (``TIMING_ROWS`` rows) of the
-first and of the deepest selected layer. Every row still to compute is then priced at the first layer's
-cost per row and step (cheapest: the shortest forward/backward) and at the deepest layer's
-(dearest), giving a range. Larger batches on a GPU usually make real runs faster than the
-upper end. Media time is estimated from the measured per-result cost in
-:mod:`generator.pipeline.media_stage`.
+Nothing is stored. The device-time estimate is a short calibration on the device itself:
+each selected layer runs a few real optimisation steps of the batch the build will run
+(the same rows per batch, chi values, seeds and engine settings, channels-last included),
+once with one step and once with ``1 + CALIBRATION_STEPS``. The difference gives the
+seconds per step of that batch, the rest the fixed cost of a batch (noise, set-up, result
+records). A layer then costs its batches times (fixed cost + steps x step time). With CPU
+worker processes the calibration runs in such processes, started as the build starts them
+and timed while they compete for the cores as in the build; their start is timed too, and
+the layers' cost is shared between them. Media time is estimated from the measured per-result cost in
+:mod:`generator.pipeline.media_stage`. ``bench/dry_run_estimate.py`` compares the estimate
+with measured runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -22,14 +28,36 @@ from generator.pipeline.catalog import find_results
 from generator.pipeline.media_stage import MEDIA_WORKERS, SECONDS_PER_RESULT
 from generator.pipeline.select import Selection, resolve_device, select_units
 from generator.pipeline.statistics import world_matches
+from generator.engine.runtime import CPU_BATCH_SIZE
+from generator.engine import EngineSettings, PreparedModel, prepare_model, visualize_layer
 from generator.pipeline.views import layer_views
-from generator.pipeline.visualize import engine_settings
+from generator.pipeline.visualize import (
+    _WORKER,
+    CHUNK_ROWS,
+    CHUNK_ROWS_PARALLEL,
+    _pickled,
+    _start_worker,
+    engine_settings,
+)
+from generator.zoo.spec import ModelDescription
 from generator.zoo import DEFAULT_CHECKPOINT, LoadedModel, build_from_architecture, load
 from generator.zoo.loading import fixed_init_seed
 
-TIMING_ROWS = 4
-TIMED_STEPS = 2
-TIMING_REPEATS = 2
+CALIBRATION_STEPS = 3
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """The calibrated cost of one layer's rows still to compute."""
+
+    layer: str
+    batch: int  # rows per batch, as the build runs them
+    batches: int
+    step_seconds: float  # one optimisation step of a batch
+    batch_seconds: float  # the fixed cost of a batch besides its steps
+
+    def seconds(self, steps: int) -> float:
+        return self.batches * (self.batch_seconds + steps * self.step_seconds)
 
 
 @dataclass(frozen=True)
@@ -44,8 +72,9 @@ class Plan:
     seeds: tuple[int, ...]
     steps: int
     has_data: bool
-    row_step_seconds: tuple[float, float] | None  # (first layer, deepest layer)
-    timed_layers: tuple[str, ...] = ()
+    layer_seconds: tuple[LayerCost, ...] | None  # None: not timed
+    workers: int = 1  # processes the optimisation is shared between
+    start_seconds: float = 0.0  # measured start of a worker process (interpreter and imports)
 
     @property
     def rows(self) -> int:
@@ -58,6 +87,14 @@ class Plan:
     @property
     def units(self) -> int:
         return sum(units for _, units, _, _ in self.layers)
+
+    @property
+    def estimate_seconds(self) -> float | None:
+        """Estimated wall time of the optimisation (None: not timed)."""
+        if self.layer_seconds is None:
+            return None
+        compute = sum(cost.seconds(self.steps) for cost in self.layer_seconds) / max(1, self.workers)
+        return self.start_seconds + compute
 
 
 def plan_model(config: AtlasConfig) -> tuple[LoadedModel, bool]:
@@ -75,9 +112,11 @@ def plan_model(config: AtlasConfig) -> tuple[LoadedModel, bool]:
 
 
 def make_plan(
-    config: AtlasConfig, layers: str | None = None, units: str | None = None, timing: bool = True
+    config: AtlasConfig, layers: str | None = None, units: str | None = None, timing: bool = True,
+    workers: int = 1,
 ) -> tuple[Plan, Selection]:
-    """The plan of visualising the selection; ``timing`` runs the quick timing (a few seconds)."""
+    """The plan of visualising the selection; ``timing`` runs the calibration (a few steps per
+    layer); ``workers`` is the number of CPU worker processes the build would run."""
     device = resolve_device(config.visualize.device)
     loaded, untrained = plan_model(config)
     selection = select_units(config, loaded.description, layers, units)
@@ -89,12 +128,26 @@ def make_plan(
         (layer, len(chosen), len(chosen) * per_unit * views[layer], found.get(layer, 0))
         for layer, chosen in selection.layers
     )
-    cost, timed = None, ()
+    todo = {layer: rows - cached for layer, _, rows, cached in records}
+    # As the build: worker processes on the CPU only, and no more than there are chunks of rows.
+    chunk_units = max(1, CHUNK_ROWS_PARALLEL // per_unit)
+    chunks = sum(-(-(rows // per_unit) // chunk_units) for rows in todo.values())
+    payload = _pickled(loaded.model) if device.type == "cpu" and workers > 1 and chunks > 1 else None
+    parallel = min(workers, chunks) if payload is not None else 1
+    costs, start = None, 0.0
     if timing and selection.layers:
-        first = selection.layers[0]
-        deepest = max(selection.layers, key=lambda item: loaded.description.layer(item[0]).depth)
-        cost = (_row_step_seconds(loaded, config, *first, device), _row_step_seconds(loaded, config, *deepest, device))
-        timed = (first[0], deepest[0])
+        settings = engine_settings(config.visualize)
+        jobs = [
+            CalibrationJob(layer, tuple(chosen), tuple(config.visualize.chi), tuple(config.visualize.seeds),
+                           batch_rows(config, device, todo[layer], parallel > 1), todo[layer])
+            for layer, chosen in selection.layers
+            if todo[layer] > 0
+        ]  # fmt: skip
+        if payload is not None and parallel > 1:
+            costs, start = _calibrate_in_workers(payload, loaded.description, settings, jobs, parallel)
+        else:
+            prepared = prepare_model(loaded.model, settings, device)
+            costs = tuple(_time_layer(prepared, loaded.description, settings, job, device) for job in jobs)
     plan = Plan(
         model=loaded.description.name,
         model_hash=None if untrained else loaded.model_hash,
@@ -104,14 +157,15 @@ def make_plan(
         seeds=tuple(config.visualize.seeds),
         steps=config.visualize.steps,
         has_data=world_matches(loaded, config),
-        row_step_seconds=cost,
-        timed_layers=timed,
+        layer_seconds=costs,
+        workers=parallel,
+        start_seconds=start,
     )
     return plan, selection
 
 
-def format_plan(plan: Plan, with_media: bool = False, workers: int = 1) -> list[str]:
-    """The plan as lines for the terminal (``workers``: CPU worker processes of the optimisation)."""
+def format_plan(plan: Plan, with_media: bool = False) -> list[str]:
+    """The plan as lines for the terminal."""
     state = f"hash {plan.model_hash[:16]}" if plan.model_hash else "not trained yet: the build trains it first"
     lines = [f"Plan: model {plan.model} ({state}) on {plan.device}"]
     lines.append(f"{'layer':<28}{'units':>7}{'rows':>8}{'cached':>8}")
@@ -123,18 +177,16 @@ def format_plan(plan: Plan, with_media: bool = False, workers: int = 1) -> list[
     )
     lines.append(f"{plan.units} units in {len(plan.layers)} layers: {plan.rows} rows, {plan.cached} cached, "
                  f"{todo} to compute.")  # fmt: skip
-    if plan.row_step_seconds is not None:
-        low, high = sorted(plan.row_step_seconds)
+    total = plan.estimate_seconds
+    if total is not None and plan.layer_seconds is not None:
+        batches = sorted({cost.batch for cost in plan.layer_seconds})
+        shared = (f", shared by {plan.workers} worker processes, {plan.start_seconds:.0f} s to start them"
+                  if plan.workers > 1 else "")  # fmt: skip
         lines.append(
-            f"Estimated device time: {_duration(todo * plan.steps * low)} to {_duration(todo * plan.steps * high)} "
-            f"({low * 1e3:.2f} to {high * 1e3:.2f} ms per row and step, timed on {TIMING_ROWS}-row batches of "
-            f"{' and '.join(dict.fromkeys(plan.timed_layers))})."
+            f"Estimated device time: {_duration(total)} (calibrated on {plan.device}: {CALIBRATION_STEPS} real "
+            f"steps of each layer's batch of {'/'.join(map(str, batches))} rows{shared}; within 2x of measured "
+            f"runs in bench/results/dry_run_estimate.txt)."
         )
-        if workers > 1 and plan.device == "cpu":
-            lines.append(
-                f"That is for one process; the build runs {workers} CPU worker processes, which for a small "
-                f"network finish sooner (2 workers on 2 cores: 1.3-1.8x)."
-            )
     if not plan.has_data:
         lines.append("The synthetic world does not fit this model: data-driven measures will be empty (rho = 1).")
     if with_media:
@@ -150,34 +202,77 @@ def _cached_rows(
     loaded: LoadedModel, config: AtlasConfig, selection: Selection, device: torch.device
 ) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for ref in find_results(loaded, config, selection, config.output, device):
+    for ref in find_results(loaded, config, selection, config.output, device, remove_damaged=False):
         counts[ref.layer] = counts.get(ref.layer, 0) + 1
     return counts
 
 
-def _row_step_seconds(
-    loaded: LoadedModel, config: AtlasConfig, layer: str, units: tuple[int, ...], device: torch.device
-) -> float:
-    """Seconds per row and step of a small batch of ``layer`` (after one warm-up step)."""
-    from generator.engine import prepare_model, visualize_layer
+def batch_rows(config: AtlasConfig, device: torch.device, rows: int, parallel: bool) -> int:
+    """Rows per engine batch in the build: the configured batch size, else on the CPU the
+    engine's batch and on CUDA the whole chunk (the engine fills the memory with rows)."""
+    if config.visualize.batch_size is not None:
+        return max(1, min(config.visualize.batch_size, rows))
+    chunk = CHUNK_ROWS_PARALLEL if parallel else CHUNK_ROWS
+    return max(1, min(CPU_BATCH_SIZE if device.type == "cpu" else chunk, rows))
 
-    settings = engine_settings(config.visualize)
-    rows = list(units[:TIMING_ROWS])
-    prepared = prepare_model(loaded.model, settings, device)
-    chi, seed = [config.visualize.chi[0]], [config.visualize.seeds[0]]
-    warm_up = dataclasses.replace(settings, steps=1)
-    visualize_layer(prepared, loaded.description, layer, rows, chi, seed, warm_up, device)
-    timed = dataclasses.replace(settings, steps=TIMED_STEPS)
-    best = float("inf")
-    for _ in range(TIMING_REPEATS):  # the best of a few: a busy machine only ever slows a run down
+
+@dataclass(frozen=True)
+class CalibrationJob:
+    """One layer to calibrate: a batch of its rows as the build runs them."""
+
+    layer: str
+    units: tuple[int, ...]
+    chis: tuple[float, ...]
+    seeds: tuple[int, ...]
+    batch: int  # rows per batch in the build
+    rows: int  # rows still to compute
+
+
+def _time_layer(
+    prepared: PreparedModel, desc: ModelDescription, settings: EngineSettings, job: CalibrationJob,
+    device: torch.device,
+) -> LayerCost:
+    """Time a batch of ``job.layer`` with 1 and with 1 + CALIBRATION_STEPS steps (after a warm-up)."""
+    per_unit = len(job.chis) * len(job.seeds)
+    chosen = list(job.units[: max(1, job.batch // per_unit)])  # one batch's worth of units
+
+    def timed(steps: int) -> float:
+        run = dataclasses.replace(settings, steps=steps, batch_size=job.batch)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         started = time.perf_counter()
-        visualize_layer(prepared, loaded.description, layer, rows, chi, seed, timed, device)
+        visualize_layer(prepared, desc, job.layer, chosen, list(job.chis), list(job.seeds), run, device)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        best = min(best, time.perf_counter() - started)
-    return best / (len(rows) * TIMED_STEPS)
+        return time.perf_counter() - started
+
+    timed(1)  # warm-up: first-call costs (kernel selection, allocations) are not per batch
+    one, more = timed(1), timed(1 + CALIBRATION_STEPS)
+    # Scaled to a full batch (rows cost in proportion on the timed sizes).
+    scale = job.batch / (len(chosen) * per_unit)
+    step = max(0.0, more - one) / CALIBRATION_STEPS * scale
+    fixed = max(0.0, one * scale - step)
+    return LayerCost(job.layer, job.batch, -(-job.rows // job.batch), step, fixed)
+
+
+def _calibrate_in_workers(
+    payload: bytes, desc: ModelDescription, settings: EngineSettings, jobs: list[CalibrationJob], workers: int
+) -> tuple[tuple[LayerCost, ...], float]:
+    """Calibrate in worker processes started as the build starts them (spawned, the model
+    unpickled, each with its share of the threads), all at once so that they compete for the
+    cores as in the build. Returns the costs and the seconds until the first worker was ready."""
+    threads = max(1, torch.get_num_threads() // workers)
+    context = multiprocessing.get_context("spawn")
+    started = time.time()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
+                             initargs=(payload, desc, settings, threads)) as pool:  # fmt: skip
+        ready = pool.submit(time.time).result()  # the first worker has started and loaded the model
+        costs = tuple(pool.map(_time_layer_in_worker, jobs))
+    return costs, max(0.0, ready - started)
+
+
+def _time_layer_in_worker(job: CalibrationJob) -> LayerCost:
+    return _time_layer(_WORKER["prepared"], _WORKER["desc"], _WORKER["settings"], job, torch.device("cpu"))
 
 
 def _duration(seconds: float) -> str:

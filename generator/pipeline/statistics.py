@@ -1,25 +1,31 @@
-"""Data statistics of the model on held-out clips of the synthetic world, cached per model.
+"""Data statistics of the model on held-out clips (of the synthetic world, or of a data set on disk
+when ``data.source`` is ``folder``), cached per model.
 
 They give the engine each unit's data maximum rho (the objective is normalised by it, as
 in the paper) and give the measures class selectivity and top clips. The same cache file
 holds the model's predictions on the test split and on every probe set, which the
 classes, confusions and top-clips tables and the failure cases need. Models whose inputs
 or classes do not match the synthetic world have no data here: rho is then 1 for every
-unit and data-driven measures are left empty.
+unit and data-driven measures are left empty. A data set on disk feeds the same functions
+(collect_activations, evaluate) through generator.data.FolderClips; it has no probe sets.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from generator.config import AtlasConfig
+from generator.data.source import CheckedSource, check_folder_source, folder_clips, source_key, source_record
 from generator.engine.objectives import objective_mode
 from generator.measures.activations import LayerActivations, collect_activations, objective_peaks
 from generator.store.atomic import atomic_path
+from generator.store.verify import npz_problem, sound
 from generator.store.keys import digest
 from generator.train import Evaluation, evaluate, world_spec
 from generator.world import CLASSES, PROBES, SyntheticClips
@@ -30,7 +36,7 @@ STATS_DIR = "statistics"
 # What the statistics reduce (measures.activations): the rectified response, top clips by its
 # spatial maximum. Part of the cache key, so statistics of an earlier definition are measured afresh.
 RESPONSE = "rectified; top clips by spatial max"
-_FIELDS = ("class_means", "peaks", "mean_peaks", "top_clips", "top_values")
+_FIELDS = ("class_means", "peaks", "mean_peaks", "top_clips", "top_values", "clip_means")
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class DataStatistics:
     test: Evaluation  # the test split, in SyntheticClips order
     probes: dict[str, Evaluation]  # probe name -> its probe set (labels are the true classes)
     key: str  # identifies model, data and top-k; later caches derived from these statistics use it
+    source: dict[str, Any] = field(default_factory=lambda: {"source": "synthetic"})  # see data.source_record
 
 
 def world_matches(loaded: LoadedModel, config: AtlasConfig) -> bool:
@@ -54,12 +61,17 @@ def world_matches(loaded: LoadedModel, config: AtlasConfig) -> bool:
     return (app.height, app.width, mot.height, mot.width) == (size,) * 4 and mot.flow_fields == config.data.flow_fields
 
 
-def statistics_key(loaded: LoadedModel, config: AtlasConfig) -> str:
+def statistics_key(loaded: LoadedModel, config: AtlasConfig, folder: CheckedSource | None = None) -> str:
     """The cache key of the statistics of this model on this configuration's data (and the world's code,
-    so that clips rendered differently are measured afresh)."""
-    return digest({"model": loaded.model_hash, "data": config.data.model_dump(mode="json", exclude={"cache_dir"}),
-                   "layers": loaded.description.layer_names, "top_k": config.site.top_clips,
-                   "world": world_code_digest(), "response": RESPONSE})  # fmt: skip
+    so that clips rendered differently are measured afresh; for a data set on disk, its file list, the
+    way clips are prepared and the flow method; and what the statistics reduce, RESPONSE)."""
+    payload = {"model": loaded.model_hash, "layers": loaded.description.layer_names, "top_k": config.site.top_clips,
+               "response": RESPONSE}  # fmt: skip
+    if folder is None:
+        data = config.data.model_dump(mode="json", exclude={"cache_dir", "source", "folder"})
+        return digest({**payload, "data": data, "world": world_code_digest()})
+    settings = config.data.folder.model_dump(mode="json", exclude={"workers"})  # workers do not change numbers
+    return digest({**payload, "folder": settings, "source": source_key(folder)})
 
 
 def statistics_path(output: Path, key: str) -> Path:
@@ -73,21 +85,30 @@ def load_statistics(
     device: torch.device,
     progress: bool = True,
 ) -> DataStatistics | None:
-    """Statistics and predictions on held-out clips, computed once and cached (None without a fitting world)."""
-    if not world_matches(loaded, config):
+    """Statistics and predictions on held-out clips, computed once and cached (None without a fitting world).
+
+    For a data set on disk its classes are matched to the model first: a mismatch stops here, before
+    any clip is decoded."""
+    folder = check_folder_source(loaded, config) if config.data.source == "folder" else None
+    if folder is None and not world_matches(loaded, config):
         return None
-    key = statistics_key(loaded, config)
+    probe_names = () if folder is not None else tuple(PROBES)
+    key = statistics_key(loaded, config, folder)
     path = statistics_path(output, key)
     layers = loaded.description.layer_names
-    arrays = _read(path) if path.is_file() else {}
+    arrays = _read(path) if sound(path, npz_problem) else {}  # a damaged file is removed and recomputed
     missing_layers = not all(f"{i}/{field}" in arrays for i in range(len(layers)) for field in _FIELDS)
-    missing_predictions = not all(k in arrays for k in _prediction_keys())
+    missing_predictions = not all(k in arrays for k in _prediction_keys(probe_names))
     if missing_layers or missing_predictions:
         data = config.data
         spec = world_spec(config)
         model = loaded.model.to(device)
-        test = SyntheticClips(spec, "test", data.test_clips_per_class, data.cache_dir, progress=progress)
+        if folder is not None:
+            test = folder_clips(loaded, config, progress=progress, checked=folder)
+        else:
+            test = SyntheticClips(spec, "test", data.test_clips_per_class, data.cache_dir, progress=progress)
         arrays = dict(arrays)
+        arrays["source"] = np.array(json.dumps(_source(config, test)))
         if missing_layers:
             stats = collect_activations(
                 model, loaded.description, test, test.labels, layers,
@@ -98,7 +119,7 @@ def load_statistics(
         if missing_predictions:
             clean = evaluate(model, test, device=device, progress=progress)
             arrays["test/labels"], arrays["test/predictions"] = clean.labels, clean.predictions
-            for name in PROBES:
+            for name in probe_names:
                 probe = SyntheticClips(spec, f"probe:{name}", data.probe_clips_per_class, data.cache_dir,
                                        progress=progress)  # fmt: skip
                 probed = evaluate(model, probe, device=device, progress=progress)
@@ -112,9 +133,10 @@ def load_statistics(
         test=Evaluation(labels=arrays["test/labels"], predictions=arrays["test/predictions"]),
         probes={
             name: Evaluation(labels=arrays[f"probe/{name}/labels"], predictions=arrays[f"probe/{name}/predictions"])
-            for name in PROBES
+            for name in probe_names
         },
         key=key,
+        source=json.loads(str(arrays["source"])) if "source" in arrays else source_record(config, None),
     )
 
 
@@ -130,9 +152,18 @@ def data_statistics(
     return None if bundle is None else bundle.layers
 
 
-def _prediction_keys() -> list[str]:
+def _source(config: AtlasConfig, test: Any) -> dict[str, Any]:
+    """The data source's record, with (for a data set on disk) each measured clip's name and cache folder."""
+    if config.data.source != "folder":
+        return source_record(config, None)
+    return {**source_record(config, test), "clips": list(test.names), "cache": [str(f) for f in test.folders],
+            "inputs": [spec.name for spec in test.plan.inputs],
+            "input_kinds": {spec.name: spec.kind for spec in test.plan.inputs}}  # fmt: skip
+
+
+def _prediction_keys(probe_names: tuple[str, ...]) -> list[str]:
     keys = ["test/labels", "test/predictions"]
-    for name in PROBES:
+    for name in probe_names:
         keys += [f"probe/{name}/labels", f"probe/{name}/predictions"]
     return keys
 

@@ -19,12 +19,14 @@ from typing import Any
 import numpy as np
 
 from generator.engine.objectives import objective_mode
+from generator.measures.evidence import histogram_bins, quantile_samples
 from generator.measures.activations import objective_peaks
 from generator.measures.coupling import unit_appearance_change
 from generator.measures.invariance import chi_invariance, chi_reaches, converged
 from generator.measures.selectivity import class_selectivity, dead_on_data, preferred_class
 from generator.measures.status import OK, result_status
 from generator.pipeline.catalog import StoredRef
+from generator.pipeline.interventions import InterventionAnswers
 from generator.pipeline.statistics import DataStatistics
 from generator.pipeline.views import JOINT
 from generator.store.tables import STREAMS
@@ -176,6 +178,7 @@ def unit_rows(
     chis: Sequence[float],
     objective: str = "centre",
     appearance_change: Mapping[str, float | None] | None = None,
+    tuning: Mapping[str, Mapping[str, np.ndarray]] | None = None,
 ) -> list[Row]:
     """One row per unit that has at least one stored visualisation (``objective``: visualize.objective;
     ``appearance_change``: unit id -> measures.coupling's change of its appearance across chi)."""
@@ -226,12 +229,22 @@ def unit_rows(
             "composite": shown["composite"] if shown else None,
             "ok_visualizations": sum(r["status"] == OK for r in mine),
             "appearance_chi_change": _finite((appearance_change or {}).get(unit_id)),
+            **{key: _finite(tuning[layer][key][unit]) if tuning and layer in tuning else None
+               for key in ("preferred_direction", "preferred_speed", "direction_selectivity")},
         })  # fmt: skip
     return rows
 
 
-def class_rows(description: ModelDescription, stats: DataStatistics | None) -> list[Row]:
-    """Per class: accuracy and most-confused class on held-out clips (names and indices only without data)."""
+RELIANCE = ("motion_zeroed", "appearance_zeroed")
+"""The interventions whose per-class accuracy is the classes table's stream reliance."""
+
+
+def class_rows(
+    description: ModelDescription, stats: DataStatistics | None, answers: InterventionAnswers | None = None
+) -> list[Row]:
+    """Per class: accuracy and most-confused class on held-out clips (names and indices only without
+    data), and with ``answers`` its stream reliance: accuracy on the same clips with the motion
+    stream zeroed and with the appearance held at the mean frame."""
     classes = list(description.classes)
     has_class_layer = "class" in description.layer_names
     matrix = confusion_matrix(stats.test, len(classes)) if stats is not None else None
@@ -250,6 +263,12 @@ def class_rows(description: ModelDescription, stats: DataStatistics | None) -> l
                 confusion_rate=float(wrong[worst] / total) if total else None,
                 clips=total,
             )
+        if answers is not None and stats is not None:
+            mine = stats.test.labels == i
+            row.update({
+                f"accuracy_{name}": float((answers.test[name][mine] == i).mean()) if mine.any() else None
+                for name in RELIANCE
+            })  # fmt: skip
         rows.append(row)
     return rows
 
@@ -288,13 +307,59 @@ def top_clip_rows(
         item = stats.layers[unit["layer"]]
         channel = unit["channel"]
         for rank, (clip, value) in enumerate(zip(item.top_clips[channel], item.top_values[channel]), start=1):
-            clip = int(clip)
-            paths = media.get(("test", clip)) or {}
-            rows.append({
-                "unit_id": unit["unit_id"], "rank": rank, "clip_index": clip,
-                "class_name": classes[int(stats.test.labels[clip])],
-                "predicted_class": classes[int(stats.test.predictions[clip])],
-                "activation": float(value),
-                "composite": paths.get("composite"), "poster": paths.get("composite_poster"),
-            })  # fmt: skip
+            rows.append({"unit_id": unit["unit_id"], "rank": rank} | _clip_fields(int(clip), float(value), classes,
+                                                                                   stats, media))  # fmt: skip
+    return rows
+
+
+def _clip_fields(clip: int, value: float, classes: list[str], stats: DataStatistics,
+                 media: Mapping[tuple[str, int], Mapping[str, str] | None]) -> Row:  # fmt: skip
+    """The columns every row that shows a held-out clip has: index, classes, response, media."""
+    paths = media.get(("test", clip)) or {}
+    return {
+        "clip_index": clip,
+        "class_name": classes[int(stats.test.labels[clip])],
+        "predicted_class": classes[int(stats.test.predictions[clip])],
+        "activation": value,
+        "composite": paths.get("composite"), "poster": paths.get("composite_poster"),
+    }  # fmt: skip
+
+
+def histogram_rows(units: Sequence[Row], stats: DataStatistics | None) -> list[Row]:
+    """Per live unit, the histogram of its responses over the held-out clips."""
+    if stats is None:
+        return []
+    rows = []
+    for unit in top_clip_units(units):
+        item = stats.layers[unit["layer"]]
+        if item.clip_means is None:
+            continue
+        rows.extend(histogram_bins(unit["unit_id"], item.clip_means[:, unit["channel"]]))
+    return rows
+
+
+def sampled_clips(units: Sequence[Row], stats: DataStatistics) -> dict[str, list[tuple[float, int, float]]]:
+    """unit id -> (quantile, clip, response) of the clips sampled across its activation range."""
+    found = {}
+    for unit in top_clip_units(units):
+        item = stats.layers[unit["layer"]]
+        if item.clip_means is not None:
+            found[unit["unit_id"]] = quantile_samples(item.clip_means[:, unit["channel"]])
+    return found
+
+
+def clip_sample_rows(
+    description: ModelDescription,
+    units: Sequence[Row],
+    stats: DataStatistics | None,
+    media: Mapping[tuple[str, int], Mapping[str, str] | None],
+) -> list[Row]:
+    """Per live unit, the held-out clips sampled at several quantiles of its responses, with media."""
+    if stats is None:
+        return []
+    classes = list(description.classes)
+    rows = []
+    for unit_id, samples in sampled_clips(units, stats).items():
+        rows.extend({"unit_id": unit_id, "quantile": quantile} | _clip_fields(clip, value, classes, stats, media)
+                    for quantile, clip, value in samples)  # fmt: skip
     return rows

@@ -1,7 +1,8 @@
 """The visualisation stage: every selected unit at every chi and seed, stored one result per file.
 
 Results are keyed by (model hash, the settings that change the optimisation, unit, chi,
-seed). Units whose results all exist are skipped; the rest run in chunks through the
+seed). Units whose results all exist, read back whole and succeeded are skipped (a failed
+result is retried on every rerun, a damaged one recomputed); the rest run in chunks through the
 engine and are saved as each chunk finishes, so an interrupted run loses at most one
 chunk and a rerun continues where it stopped.
 """
@@ -23,12 +24,12 @@ from tqdm.auto import tqdm
 
 from generator.config import AtlasConfig, VisualizeConfig
 from generator.engine import EngineSettings, VisualizationResult, prepare_model, visualize_layer
-from generator.engine.runtime import PreparedModel, use_bf16
+from generator.engine.runtime import MAX_AUTO_BATCH, PreparedModel, use_bf16
 from generator.pipeline.select import Selection
 from generator.pipeline.views import JOINT, held_inputs, layer_views, view_identity
 from generator.pipeline.workers import exit_with_parent
 from generator.store.keys import result_key
-from generator.store.results import result_file, save_result
+from generator.store.results import result_file, save_result, stored_status
 from generator.zoo import LoadedModel
 from generator.zoo.spec import ModelDescription
 
@@ -39,6 +40,9 @@ CHUNK_ROWS = 96
 CHUNK_ROWS_PARALLEL = 48
 # The quantity a unit's objective maximises; part of every result's key.
 RESPONSE = "rectified, target leaks in every step"
+# On CUDA a chunk is as large as the engine's largest automatic batch, so chunks do not cap
+# the batches the card's memory allows.
+CHUNK_ROWS_CUDA = MAX_AUTO_BATCH
 
 
 @dataclass(frozen=True)
@@ -52,9 +56,7 @@ class StageSummary:
 
 def engine_settings(visualize: VisualizeConfig) -> EngineSettings:
     """The engine's settings for the ``visualize`` section."""
-    names = {f.name for f in dataclasses.fields(EngineSettings)}
-    values = {k: v for k, v in visualize.model_dump().items() if k in names}
-    return EngineSettings(**values)
+    return EngineSettings.from_config(visualize)
 
 
 def settings_identity(settings: EngineSettings, device: torch.device) -> dict:
@@ -105,7 +107,10 @@ def visualize_stage(
         for view in layer_views(desc.layer(layer), desc, config.visualize.stream_views):
             groups: dict[tuple[tuple[float, int], ...], list[int]] = {}
             for unit in units:
-                missing = tuple((c, s) for c in chis for s in seeds if not path_of(layer, unit, c, s, view).exists())
+                # Absent, damaged (removed and logged) or failed: computed (again); a failure is retried.
+                missing = tuple(
+                    (c, s) for c in chis for s in seeds if stored_status(path_of(layer, unit, c, s, view)) != "ok"
+                )
                 cached += per_unit - len(missing)
                 if missing:
                     groups.setdefault(missing, []).append(unit)
@@ -118,7 +123,9 @@ def visualize_stage(
     # The model travels to the workers pickled once here (None: it cannot, stay in this process).
     payload = _pickled(loaded.model) if device.type == "cpu" and workers > 1 else None
     parallel = payload is not None
-    chunk_rows = settings.batch_size or (CHUNK_ROWS_PARALLEL if parallel else CHUNK_ROWS)
+    chunk_rows = settings.batch_size or (
+        CHUNK_ROWS_PARALLEL if parallel else CHUNK_ROWS_CUDA if device.type == "cuda" else CHUNK_ROWS
+    )
     chunks = []
     for layer, view, grid_chis, grid_seeds, units in todo:
         rows_per_unit = len(grid_chis) * len(grid_seeds)

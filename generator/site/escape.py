@@ -11,6 +11,7 @@ hold :func:`safe_title` text.
 
 from __future__ import annotations
 
+import html
 import re
 
 from markupsafe import Markup
@@ -32,6 +33,12 @@ def md_escape(value: object) -> Markup:
     if isinstance(value, Markup):
         return value
     return Markup(_ESCAPE.sub(lambda m: _ENTITIES[m.group()], str(value)))
+
+
+def html_text(value: object) -> str:
+    """Text for a template that prints it raw (MkDocs' theme: site_name, copyright): HTML's
+    special characters, quotes included, become entities."""
+    return html.escape(str(value), quote=True)
 
 
 def safe_title(text: str) -> str:

@@ -8,13 +8,16 @@ template is rendered, relative to the page's own URL.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from generator.site.data import AtlasData, Row
 from generator.site.escape import bibtex_key, bibtex_text, safe_title
-from generator.site.paths import class_page, failure_page, layer_page, page_url, unit_page
+from generator.site.paths import chi_segment, class_page, failure_page, layer_page, page_url, unit_folder, unit_page
 from generator.site.plots import histogram, line_chart
+from generator.site.evidence_view import evidence_view
+from generator.site.tuning_findings import class_tuning
+from generator.site.tuning_view import tuning_view
 from generator.site.stats import (
     appearance_change_by_stream,
     drivers,
@@ -43,6 +46,7 @@ class Page:
     title: str  # plain text shown in the browser tab, nav and search (already safe)
     context: dict[str, Any]
     hide: tuple[str, ...] = ()  # Material page parts to hide, e.g. ("toc",) for full-width grids
+    meta: dict[str, str] = field(default_factory=dict)  # extra front matter, e.g. OpenGraph fields
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,11 @@ class SiteInfo:
     directory_urls: bool = True
 
     def permalink(self, src: str) -> str:
-        path = page_url(src, self.directory_urls)
-        return f"{self.site_url.rstrip('/')}/{path}" if self.site_url else f"/{path}"
+        return self.absolute(page_url(src, self.directory_urls))
+
+    def absolute(self, site_path: str) -> str:
+        """URL of a site path: absolute under ``site_url``; without one, relative to the site's root."""
+        return f"{self.site_url.rstrip('/')}/{site_path}" if self.site_url else f"/{site_path}"
 
 
 def chi_labels(chis: list[float]) -> dict[float, str]:
@@ -83,6 +90,32 @@ def _model(data: AtlasData) -> dict[str, Any]:
         "accuracy": card.get("test_accuracy"),
         "parameters": card.get("parameters"),
     }
+
+
+_KIND_STREAM = {"appearance": "appearance", "colorwheel": "motion", "xymag": "motion"}
+
+
+def absent_kinds(layer: Row) -> tuple[str, ...]:
+    """Video kinds of an input stream the layer does not see: their panels only show what the
+    optimiser left untouched (a grey frame, or noise scaled up), so the page says so instead."""
+    streams = set(layer.get("streams") or ())
+    if not streams:
+        return ()
+    return tuple(kind for kind, stream in _KIND_STREAM.items() if stream not in streams)
+
+
+def receptive_field_box(layer: Row, objective: str) -> dict[str, float] | None:
+    """The receptive field of the neuron a visualisation drives, as a centred square in
+    percent of the frame: for convolutional layers of one stream, whose objective is the
+    centre neuron (engine.objectives.objective_mode); None where the unit sees the whole frame."""
+    rf, size = layer.get("receptive_field"), layer.get("input_size")
+    one_stream = len(layer.get("streams") or ()) == 1
+    if objective == "mean" or not one_stream or layer.get("kind") not in ("conv2d", "conv3d") or not rf or not size:
+        return None
+    if rf >= size:
+        return None
+    width = 100.0 * rf / size
+    return {"width": round(width, 2), "offset": round((100.0 - width) / 2, 2), "rf": rf, "size": size}
 
 
 def _kinds(rows: list[Row]) -> list[tuple[str, str]]:
@@ -128,10 +161,24 @@ def _cite(unit: Row, data: AtlasData, info: SiteInfo, src: str) -> str:
     )
 
 
+def _open_graph(unit: Row, info: SiteInfo, src: str) -> dict[str, str]:
+    """OpenGraph fields of a unit page (link previews): its title, one line and its poster."""
+    meta = {"og_title": safe_title(f"Unit {unit['unit_id']}"), "og_url": info.permalink(src)}
+    if unit.get("dead"):
+        meta["og_description"] = "A unit that never responds on held-out clips."
+    elif unit.get("selectivity") is not None:
+        meta["og_description"] = safe_title(f"{unit['stream']} stream, class selectivity {unit['selectivity']:.2f}"
+                                            + (f", preferred class {unit['preferred_class']}" if unit.get("preferred_class") else ""))  # fmt: skip
+    if unit.get("poster"):
+        meta["og_image"] = info.absolute(unit["poster"])
+    return meta
+
+
 def unit_pages(data: AtlasData, info: SiteInfo) -> Iterator[Page]:
     """One page per unit, at ``units/<unit id>/``."""
     labels = chi_labels(data.chis)
     classes = data.classes
+    objective = str((data.manifest.get("config") or {}).get("visualize", {}).get("objective", "centre"))
     for layer in data.layers:
         members = data.by_layer[layer["name"]]
         similar = similar_units(members)
@@ -149,6 +196,8 @@ def unit_pages(data: AtlasData, info: SiteInfo) -> Iterator[Page]:
                     "labels": labels,
                     "kinds": _kinds(rows),
                     "stream_views": view_grid(rows, data.views.get(unit["unit_id"], {})),
+                    "absent": absent_kinds(layer),
+                    "rf_box": receptive_field_box(layer, objective),
                     "clips": data.top_clips.get(unit["unit_id"], []),
                     "preferred": _preferred(unit, classes),
                     "previous": members[index - 1] if index > 0 else None,
@@ -157,14 +206,28 @@ def unit_pages(data: AtlasData, info: SiteInfo) -> Iterator[Page]:
                     "class_row": data.class_by_name.get(unit["class_name"]) if unit["class_name"] else None,
                     "permalink": info.permalink(src),
                     "cite": _cite(unit, data, info, src),
+                    "chi_links": [(chi, info.permalink(src) + "#" + chi_segment(chi)) for chi in data.chis],
+                    "embed_url": info.absolute(f"{unit_folder(unit['unit_id'])}/embed.html"),
+                    "json_file": f"{unit_folder(unit['unit_id'])}/unit.json",
+                    "embed_file": f"{unit_folder(unit['unit_id'])}/embed.html",
+                    "settings_hash": data.manifest.get("config_hash"),
+                    "tuning": tuning_view(unit, data.tuning.get(unit["unit_id"], [])),
+                    "evidence": evidence_view(unit, data.histograms.get(unit["unit_id"], []),
+                                              data.clip_samples.get(unit["unit_id"], [])),
                 },
+                meta=_open_graph(unit, info, src),
             )
 
 
 def layer_pages(data: AtlasData) -> Iterator[Page]:
     """One page per layer (a grid of every unit), plus the layers index."""
     summaries = [layer_summary(layer, data.by_layer[layer["name"]], data.visualizations) for layer in data.layers]
-    yield Page("layers/index.md", "layers.md.j2", "Layers", {"layers": summaries})
+    thumbs = {}
+    for layer in data.layers:
+        shown = sorted((u for u in data.by_layer[layer["name"]] if u["poster"] and not u["dead"]),
+                       key=lambda u: -(u["selectivity"] or 0.0))  # fmt: skip
+        thumbs[layer["name"]] = shown[0] if shown else None
+    yield Page("layers/index.md", "layers.md.j2", "Layers", {"layers": summaries, "thumbs": thumbs})
     for summary in summaries:
         yield Page(
             src=layer_page(summary["name"]),
@@ -232,6 +295,9 @@ def failure_pages(data: AtlasData, notes: Mapping[str, str]) -> Iterator[Page]:
         found = drivers(data.units, index, a, b) if a and b else {"shared": [], "by_class": []}
         sentence = pair_explanation(case, data.class_by_name, rates, found["shared"]) if case["kind"] == "pair" \
             else probe_explanation(case)  # fmt: skip
+        verdict = (case.get("evidence") or {}).get("cue_sentence")
+        if verdict:
+            sentence += " " + verdict  # the single-stream probes' verdict, with its numbers
         summaries.append((case, found, sentence))
     yield Page("failures/index.md", "failures.md.j2", "Failure cases", {"cases": [(c, s) for c, _, s in summaries]})
     for case, found, sentence in summaries:
@@ -346,6 +412,7 @@ def findings_page(data: AtlasData) -> Page:
                              for u in fusion_units],
             "labels": chi_labels(data.chis),
             "cases": data.manifest["failure_cases"],
+            "class_tuning": class_tuning(data),
         },
     )  # fmt: skip
 
@@ -361,6 +428,7 @@ def home_page(data: AtlasData, intro: str | None) -> Page:
             "intro": intro,
             "layers": summaries,
             "counts": data.manifest.get("counts", {}),
+            "data_source": data.manifest.get("data") or {"source": "synthetic"},
             "cases": data.manifest["failure_cases"],
             "labels": chi_labels(data.chis),
             "created": data.manifest.get("created"),

@@ -1,13 +1,17 @@
 """Preview a built site over HTTP on this machine (the search and videos need a server, not file://).
 
 A small threaded static server with HTTP range requests, which browsers use to stream and
-loop videos. It serves exactly the built folder, as a static host would.
+loop videos. It serves exactly the built folder, as a static host would: folders without an
+index.html are not listed.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +29,11 @@ class RangeRequestHandler(SimpleHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - signature of the base class
         pass
+
+    def list_directory(self, path):  # type: ignore[no-untyped-def]
+        # A folder without index.html is not a page: answer 404 like a static host, never list it.
+        self.send_error(HTTPStatus.NOT_FOUND, "Not found")
+        return None
 
     def send_head(self):  # type: ignore[no-untyped-def]
         match = _RANGE.match(self.headers.get("Range", "").strip())
@@ -77,6 +86,19 @@ def make_server(site_dir: Path | str, host: str = "127.0.0.1", port: int = 8000)
         return ThreadingHTTPServer((host, port), handler)
     except OSError as error:
         raise AtlasError(f"Cannot serve on {host}:{port} ({error}); choose another port.") from None
+
+
+@contextmanager
+def serving(site_dir: Path | str, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve the built site from a background thread for the block; yields its base URL."""
+    server = make_server(site_dir, host, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def serve_site(site_dir: Path | str, host: str = "127.0.0.1", port: int = 8000) -> None:

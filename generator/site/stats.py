@@ -177,9 +177,11 @@ def pair_explanation(case: Row, class_by_name: Mapping[str, Row], rates: Mapping
         layers = sorted({u["layer"] for u in shared})
         text += (
             f" {len(shared)} units respond strongly to both classes, in {', '.join(layers)}; the strongest is "
-            f"{shared[0]['unit_id']}. What both classes' visualisations share below is what the model relies on, "
-            f"and where they differ is the cue it underuses."
+            f"{shared[0]['unit_id']}."
         )
+    stream = next((c for c in (case.get("evidence") or {}).get("conclusions", []) if c.startswith("These two")), None)
+    if stream:
+        text += f" {stream.rstrip('.')}, as the interventions below show."
     return text
 
 
@@ -197,11 +199,28 @@ def probe_explanation(case: Row) -> str:
         text += f"Accuracy on the probe clips is {percent(probe)}."
     share = next((v for k, v in numbers.items() if k.startswith("errors_to")), None)
     if share is not None and b:
-        text += f" {percent(share)} of the errors go to {b}: the model has learnt the cue, not the action."
+        text += f" {percent(share)} of the errors go to {b}."
     flipped = numbers.get("flipped_fraction")
     if flipped is not None:
         text += f" {percent(flipped)} of the probe clips flip their answer."
     return text.strip() or f"See the numbers of this probe of {a}."
+
+
+def reliance_sentence(row: Row) -> str:
+    """What a class keeps without each stream, from its classes-table row."""
+    accuracy, motion, appearance = row.get("accuracy"), row.get("accuracy_motion_zeroed"), \
+        row.get("accuracy_appearance_zeroed")  # fmt: skip
+    if accuracy is None or motion is None or appearance is None:
+        return ""
+    lost_motion, lost_appearance = accuracy - motion, accuracy - appearance
+    text = (f"Accuracy {percent(accuracy)}; with the motion stream zeroed {percent(motion)} "
+            f"({-100 * lost_motion:+.0f} points), with the appearance at the mean frame {percent(appearance)} "
+            f"({-100 * lost_appearance:+.0f} points).")  # fmt: skip
+    if max(lost_motion, lost_appearance) < 0.1:
+        return text + " The class keeps its accuracy without either stream alone."
+    if abs(lost_motion - lost_appearance) < 0.1:
+        return text + " The class loses about as much without either stream."
+    return text + f" The class relies more on the {'motion' if lost_motion > lost_appearance else 'appearance'} stream."
 
 
 def number_label(key: str, classes: Sequence[str]) -> str:

@@ -22,10 +22,16 @@ def digest(payload: Any, length: int = 16) -> str:
     return hashlib.sha256(blob).hexdigest()[:length]
 
 
+# File systems allow 255 bytes per name; results add "chi..._seed..._<key>.npz" and media
+# "<stem>_colorwheel.mp4" inside a unit's folder, and pages ".md"; 80 leaves room for all.
+MAX_SEGMENT = 80
+
+
 def safe_segment(name: str) -> str:
-    """A file-name-safe version of ``name``; names that had to change get a hash suffix to stay unique."""
+    """A file-name-safe version of ``name``; names that had to change (unsafe characters, or longer
+    than MAX_SEGMENT) keep their first 60 characters and get a hash suffix to stay unique."""
     cleaned = _SAFE.sub("_", name).strip("._") or "_"
-    if cleaned != name:
+    if cleaned != name or len(cleaned) > MAX_SEGMENT:
         cleaned = f"{cleaned[:60]}-{digest(name, 8)}"
     return cleaned
 

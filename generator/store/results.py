@@ -1,8 +1,9 @@
 """Finished visualisations on disk: one ``.npz`` per (unit, chi, seed), found by its result key.
 
 A result file holds the optimised inputs (float16 is enough to re-render and re-analyse
-them), the loss curve and a JSON metadata record. Files are written atomically, so a file
-that exists is complete: a resumed build skips it and never recomputes it.
+them), the loss curve and a JSON metadata record. Files are written atomically, and a file
+is trusted only once it reads back whole (:func:`stored_status`): a resumed build skips a
+finished result, recomputes a damaged one (logging its path) and retries a failed one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from generator.store.atomic import write_bytes
 from generator.store.keys import unit_path
+from generator.store.verify import Log, result_problem, sound
 
 RESULTS_DIR = "results"
 
@@ -51,3 +53,13 @@ def load_result(path: Path) -> StoredResult:
         inputs = {k[len("input_"):]: data[k].astype(np.float32) for k in data.files if k.startswith("input_")}
         meta = json.loads(bytes(data["meta"]).decode())
         return StoredResult(inputs=inputs, loss=data["loss"].copy(), meta=meta)
+
+
+def stored_status(path: Path, log: Log | None = None, remove: bool = True) -> str | None:
+    """The status of the result stored at ``path`` ("ok" or "failed: ..."), or None when there is
+    none: absent, or damaged (then its path is logged and, when ``remove``, it is removed so
+    that it is recomputed)."""
+    if not sound(path, result_problem, log, remove):
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        return str(json.loads(bytes(data["meta"]).decode())["status"])

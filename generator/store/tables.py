@@ -11,10 +11,15 @@ atlas folder.
 Writers validate before anything touches the disk: an unknown or missing column, a value of
 the wrong type, a null in a required column, a value outside its allowed set or a duplicate
 key raises :class:`~generator.errors.AtlasError` naming the table, the column and the row.
+
+The tables and the manifest are one set: after writing them, a build records every file's
+sha256 in ``table-set.json`` (written last, atomically), and readers check it, so a build
+killed while rewriting the tables of an older atlas leaves a mix that is refused, not shown.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import numbers
@@ -41,8 +46,12 @@ TABLE_FILES = {
     "classes": "classes.parquet",
     "confusions": "confusions.parquet",
     "top_clips": "top_clips.parquet",
+    "tuning": "tuning.parquet",
+    "activation_histograms": "activation_histograms.parquet",
+    "clip_samples": "clip_samples.parquet",
 }
 MANIFEST_FILE = "manifest.json"
+TABLE_SET_FILE = "table-set.json"
 TABLES_DIR = "tables"
 STREAMS = ("appearance", "motion", "fusion", "head", "class")
 REQUIRED_METADATA = ("model_hash", "config_hash")
@@ -53,6 +62,17 @@ def _field(name: str, type_: pa.DataType, description: str, nullable: bool = Tru
 
 
 _STR, _F64, _I32, _BOOL = pa.string(), pa.float64(), pa.int32(), pa.bool_()
+
+def _clip_fields(activation: str) -> tuple[pa.Field, ...]:
+    """The fields of every table that shows held-out clips; ``activation`` describes the response."""
+    return (
+        _field("clip_index", _I32, "Index of the clip in the held-out set.", False),
+        _field("class_name", _STR, "True class of the clip."),
+        _field("predicted_class", _STR, "Class the model predicted for the clip; null if not recorded."),
+        _field("activation", _F64, activation, False),
+        _field("composite", _STR, "Composite MP4 of the clip (appearance | colour wheel | x/y/magnitude)."),
+        _field("poster", _STR, "Poster PNG of the clip."),
+    )
 
 SCHEMAS: dict[str, pa.Schema] = {
     "units": pa.schema(
@@ -88,6 +108,13 @@ SCHEMAS: dict[str, pa.Schema] = {
             _field("appearance_chi_change", _F64, "Relative change of the optimised appearance across chi: RMS "
                    "deviation from its mean over chi, over the mean's norm, averaged over seeds (0: the "
                    "appearance ignores chi); null without an RGB input or with fewer than two chi values."),
+            _field("preferred_direction", _F64, "Direction of uniform drifting flow the unit prefers, degrees "
+                   "counter-clockwise from rightward (90 = upward on screen), at its preferred speed; null for "
+                   "units that see no motion or never respond to it (see the tuning table)."),
+            _field("preferred_speed", _F64, "Speed of uniform drifting flow (pixels per flow field) with the "
+                   "largest response; null as preferred_direction."),
+            _field("direction_selectivity", _F64, "Direction-selectivity index in [0, 1]: length of the vector sum "
+                   "of the responses to the 16 directions at the preferred speed over their sum."),
         ]
     ),
     "visualizations": pa.schema(
@@ -130,6 +157,10 @@ SCHEMAS: dict[str, pa.Schema] = {
             _field("confusion_rate", _F64, "Fraction of its clips predicted as most_confused_with."),
             _field("unit_id", _STR, 'Its class-output unit, "class/<name>".', False),
             _field("clips", _I32, "Held-out clips of the class."),
+            _field("accuracy_motion_zeroed", _F64, "Accuracy on the same held-out clips with the motion stream "
+                   "zeroed (no motion): what the class keeps without motion."),
+            _field("accuracy_appearance_zeroed", _F64, "Accuracy on the same held-out clips with the appearance "
+                   "held at the mean frame: what the class keeps without appearance."),
         ]
     ),
     "confusions": pa.schema(
@@ -144,13 +175,37 @@ SCHEMAS: dict[str, pa.Schema] = {
         [
             _field("unit_id", _STR, "The unit (units.unit_id).", False),
             _field("rank", _I32, "1 = the clip that drives the unit most.", False),
-            _field("clip_index", _I32, "Index of the clip in the held-out set.", False),
-            _field("class_name", _STR, "True class of the clip."),
-            _field("predicted_class", _STR, "Class the model predicted for the clip; null if not recorded."),
-            _field("activation", _F64, "The unit's response to the clip: the spatial maximum of its rectified "
-                   "response (a class output's score).", False),
-            _field("composite", _STR, "Composite MP4 of the clip (appearance | colour wheel | x/y/magnitude)."),
-            _field("poster", _STR, "Poster PNG of the clip."),
+            *_clip_fields("The unit's response to the clip: the spatial maximum of its rectified response "
+                          "(a class output's score)."),
+        ]
+    ),
+    "tuning": pa.schema(
+        [
+            _field("unit_id", _STR, "The unit (units.unit_id).", False),
+            _field("direction", _F64, "Direction of the drifting flow, degrees counter-clockwise from rightward "
+                   "(90 = upward on screen).", False),
+            _field("speed", _F64, "Speed of the drifting flow, pixels per flow field.", False),
+            _field("response", _F64, "The unit's response (spatial mean after ReLU; raw score for class outputs) "
+                   "to uniform flow of this direction and speed over the whole frame, appearance at the data mean.",
+                   False),
+        ]
+    ),
+    "activation_histograms": pa.schema(
+        [
+            _field("unit_id", _STR, "The unit (units.unit_id).", False),
+            _field("bin", _I32, "Bin index, 0 = lowest responses.", False),
+            _field("low", _F64, "Lower edge of the bin (the unit's response to a clip).", False),
+            _field("high", _F64, "Upper edge of the bin.", False),
+            _field("clips", _I32, "Held-out clips whose response falls in the bin.", False),
+        ]
+    ),
+    "clip_samples": pa.schema(
+        [
+            _field("unit_id", _STR, "The unit (units.unit_id).", False),
+            _field("quantile", _F64, "Quantile of the unit's responses over held-out clips that the clip "
+                   "was sampled at (the clips nearest it).", False),
+            *_clip_fields("The unit's response to the clip: the spatial mean of its rectified response "
+                          "(a class output's softmax probability)."),
         ]
     ),
 }
@@ -161,6 +216,9 @@ KEYS: dict[str, tuple[str, ...]] = {
     "classes": ("class_name",),
     "confusions": ("true_class", "predicted_class"),
     "top_clips": ("unit_id", "rank"),
+    "tuning": ("unit_id", "direction", "speed"),
+    "activation_histograms": ("unit_id", "bin"),
+    "clip_samples": ("unit_id", "clip_index"),
 }
 
 # Allowed values: (test, what would be valid), checked on non-null values.
@@ -174,6 +232,10 @@ _CHECKS: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
     ("confusions", "count"): (lambda v: v >= 0, "a count >= 0"),
     ("confusions", "rate"): (lambda v: 0.0 <= v <= 1.0, "a rate in [0, 1]"),
     ("top_clips", "rank"): (lambda v: v >= 1, "a rank >= 1"),
+    ("units", "direction_selectivity"): (lambda v: 0.0 <= v <= 1.0 or v != v, "an index in [0, 1]"),
+    ("units", "preferred_direction"): (lambda v: 0.0 <= v < 360.0 or v != v, "degrees in [0, 360)"),
+    ("tuning", "direction"): (lambda v: 0.0 <= v < 360.0, "degrees in [0, 360)"),
+    ("tuning", "speed"): (lambda v: v >= 0, "a speed >= 0"),
 }
 
 
@@ -186,6 +248,51 @@ def table_path(atlas_dir: Path | str, name: str) -> Path:
 def manifest_path(atlas_dir: Path | str) -> Path:
     """Where the manifest lives inside an atlas folder."""
     return Path(atlas_dir) / MANIFEST_FILE
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _set_members(atlas_dir: Path) -> list[Path]:
+    return [table_path(atlas_dir, name) for name in TABLE_FILES] + [manifest_path(atlas_dir)]
+
+
+def write_table_set(atlas_dir: Path | str) -> Path:
+    """Record the sha256 of every table and of the manifest in ``table-set.json`` (after writing them all)."""
+    root = Path(atlas_dir)
+    files = {path.relative_to(root).as_posix(): _sha256(path) for path in _set_members(root)}
+    target = root / TABLE_SET_FILE
+    write_json(target, {"format": 1, "files": files})
+    return target
+
+
+def check_table_set(atlas_dir: Path | str) -> None:
+    """Raise AtlasError unless the tables and manifest are the set ``table-set.json`` records."""
+    root = Path(atlas_dir)
+    record_path = root / TABLE_SET_FILE
+    rerun = "rerun `atlas measure` (or `atlas build`) to write them again as one set"
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        files = dict(record["files"])
+    except FileNotFoundError:
+        raise AtlasError(f"{record_path} is missing: the tables of {root} were not finished; {rerun}.") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise AtlasError(f"{record_path} is unreadable ({error}); {rerun}.") from None
+    changed = []
+    for path in _set_members(root):
+        name = path.relative_to(root).as_posix()
+        if not path.is_file() or files.get(name) != _sha256(path):
+            changed.append(name)
+    if changed:
+        raise AtlasError(
+            f"The tables of {root} are not one set: {', '.join(changed)} differ from what {TABLE_SET_FILE} "
+            f"records (a build stopped while writing them, or a file was changed); {rerun}."
+        )
 
 
 def package_versions() -> dict[str, str]:
@@ -381,7 +488,8 @@ MANIFEST_KEYS: dict[str, str] = {
     "model": "{name, hash, card}: the model and its model card (test accuracy, confusions, probes)",
     "config": "the configuration used (dict)",
     "config_hash": "hash of the configuration",
-    "layers": "list of {name, kind, units, depth, stride, receptive_field, streams}",
+    "layers": "list of {name, kind, units, depth, stride, receptive_field, streams} "
+              "(and input_size: the side in pixels of the inputs it sees)",
     "chis": "the chi values visualised (list of numbers)",
     "counts": "numbers of units, visualisations, failed visualisations, classes",
     "failure_cases": "list of {slug, kind (pair|probe), title, classes, numbers, ...}",
@@ -399,6 +507,7 @@ def make_manifest(
     chis: Sequence[float],
     counts: Mapping[str, int],
     failure_cases: Sequence[Mapping[str, Any]] = (),
+    data: Mapping[str, Any] | None = None,
     created: str | None = None,
     versions: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
@@ -414,6 +523,7 @@ def make_manifest(
         "chis": [float(c) for c in chis],
         "counts": dict(counts),
         "failure_cases": [dict(case) for case in failure_cases],
+        "data": dict(data) if data is not None else {"source": "synthetic"},
     }
     validate_manifest(manifest)
     return manifest

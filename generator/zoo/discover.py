@@ -304,10 +304,12 @@ def discover_layers(
 ) -> tuple[LayerInfo, ...]:
     """The registry of ``model``: every Conv2d, Conv3d and Linear module, in execution order.
 
-    Names are module paths (``strip_prefix`` removed). The class layer is the last
-    ``ClassScores`` module if there is one, else the last Linear whose output is the
-    model's output; it is named "class". A final conv/linear that only produces the
-    class scores is not listed separately. ``model`` is not modified (hooks are removed).
+    Names are module paths (``strip_prefix`` removed). The class layer, named "class", is
+    the last ``ClassScores`` module if there is one, else the last Linear whose output is
+    the model's output, else the model's output itself (module path "", the whole network).
+    Only a layer whose output tensor is fed straight into a ClassScores module is not listed
+    separately; ``describe_by_probe`` records a note for every module not listed and why.
+    ``model`` is not modified (hooks are removed).
     """
     return _discover(model, inputs, classes, strip_prefix)[0]
 
@@ -322,13 +324,13 @@ def describe_by_probe(
 ) -> ModelDescription:
     """A ModelDescription whose layers come from ``discover_layers``; classes default to
     placeholder names, one per output score."""
-    layers, names = _discover(model, inputs, classes, strip_prefix)
-    return ModelDescription(name, tuple(inputs), layers, names)
+    layers, names, notes = _discover(model, inputs, classes, strip_prefix)
+    return ModelDescription(name, tuple(inputs), layers, names, notes)
 
 
 def _discover(
     model: nn.Module, inputs: Sequence[InputSpec], classes: Sequence[str] | None, strip_prefix: str
-) -> tuple[tuple[LayerInfo, ...], tuple[str, ...]]:
+) -> tuple[tuple[LayerInfo, ...], tuple[str, ...], tuple[str, ...]]:
     if not inputs:
         raise ModelError("Layer discovery needs at least one InputSpec.")
     probe = _probe(model, inputs, classes)
@@ -340,12 +342,41 @@ def _discover(
             f"{type(model).__name__} returns {num_classes} class scores but {len(names)} class names were given."
         )
 
+    notes = [
+        f"{name} ({type(module).__name__}): not listed, it did not run in the forward pass (or returned no tensor)"
+        for name, module in model.named_modules()
+        if name and _probe_kind(module) is not None and all(r.name != name for r in records)
+    ]
     class_index = _class_index(records, output)
-    if class_index is not None:
-        body = [r for i, r in enumerate(records) if i < class_index and r.kind != "class"]
-        ordered = [*_without_classifiers(body, records[class_index], num_classes), records[class_index]]
+    if class_index is None:
+        # No marked or returned module holds the scores: the network's own output is the class layer.
+        scores = _Record("", "class", num_classes, output)
+        ordered = [*(r for r in records if r.kind != "class"), scores]
+        notes.append(
+            f"class: the network's output ({num_classes} scores) computed after its last layer; "
+            "registered on the whole network"
+        )
     else:
-        ordered = [r for r in records if r.kind != "class"]
+        scores = records[class_index]
+        body = [r for r in records[:class_index] if r.kind != "class"]
+        kept, fed = _without_classifiers(body, scores)
+        ordered = [*kept, scores]
+        notes.extend(
+            f"{_strip(r.name, strip_prefix)} ({r.units} units): not listed, its output is the class scores "
+            f"registered as 'class' ({scores.name})"
+            for r in fed
+        )
+        notes.extend(
+            f"{_strip(r.name, strip_prefix)}: not listed, it runs after the class scores ({scores.name})"
+            for r in records[class_index + 1 :]
+        )
+        notes.extend(
+            f"{_strip(r.name, strip_prefix)}: not listed, an earlier ClassScores module ({scores.name} is the class layer)"
+            for r in records[:class_index]
+            if r.kind == "class"
+        )
+        if scores.kind != "class":
+            notes.append(f"class: the output of {scores.name} ({num_classes} units), the network's output")
 
     height = max(spec.height for spec in inputs)
     layers: list[LayerInfo] = []
@@ -354,9 +385,9 @@ def _discover(
             _centre(record.output, record.kind), probe.inputs, retain_graph=True, allow_unused=True
         )
         used = [i for i, g in enumerate(gradients) if g is not None and bool(g.abs().sum() > 0)]
-        input_height = max((inputs[i].height for i in used), default=height)
         spatial = record.kind in ("conv2d", "conv3d") and record.output.dim() >= 4
-        is_class = class_index is not None and record is records[class_index]
+        is_class = record is scores
+        input_height = max((inputs[i].height for i in used), default=height)
         layers.append(
             LayerInfo(
                 name="class" if is_class else _strip(record.name, strip_prefix),
@@ -364,29 +395,29 @@ def _discover(
                 kind="class" if is_class else record.kind,
                 units=num_classes if is_class else record.units,
                 stride=max(1, round(input_height / record.output.shape[-2])) if spatial else 1,
-                receptive_field=max((_extent(gradients[i]) for i in used), default=0) if spatial else input_height,
+                # The rows of the input the unit's response depends on: measured for every kind,
+                # so a class output that sees only a crop of the input says so.
+                receptive_field=max((_extent(gradients[i]) for i in used), default=0),
                 depth=depth,
                 streams=tuple(inputs[i].name for i in used),
                 unit_names=names if is_class else None,
             )
         )
-    return tuple(layers), names
+    return tuple(layers), names, tuple(notes)
 
 
-def _without_classifiers(body: list[_Record], scores: _Record, num_classes: int) -> list[_Record]:
-    """Drop the layers whose response is only the class scores already registered as "class":
-    those feeding a ClassScores module directly, else the last layer if it has num_classes units."""
+def _without_classifiers(body: list[_Record], scores: _Record) -> tuple[list[_Record], list[_Record]]:
+    """(kept, dropped): a layer is dropped only when its output tensor itself is fed to the
+    ClassScores module, i.e. it holds nothing but the class scores already registered as "class".
+    A layer that merely has as many units as there are classes is a real layer and is kept."""
     if scores.kind != "class":
-        return body
+        return body, []
     fed = [r for r in body if any(r.output is argument for argument in scores.arguments)]
-    if fed:
-        return [r for r in body if all(r is not f for f in fed)]
-    if body and body[-1].units == num_classes:
-        return body[:-1]
-    return body
+    return [r for r in body if all(r is not f for f in fed)], fed
 
 
 def _class_index(records: Sequence[_Record], output: torch.Tensor) -> int | None:
+    """The last ClassScores module, else the last Linear whose output tensor is the network's output."""
     scores = [i for i, r in enumerate(records) if r.kind == "class"]
     if scores:
         return scores[-1]

@@ -24,6 +24,7 @@ from generator.zoo.activations import ReLU
 from generator.zoo.checkpoint import read_state_dict
 from generator.zoo.scores import ScoreAverage, default_class_names
 from generator.zoo.spec import InputSpec, LayerInfo, ModelDescription
+from generator.zoo.weights_choice import KEY, Weights, resolve
 
 IMAGENET_RGB_MEAN = (123.68, 116.78, 103.94)
 VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
@@ -330,21 +331,24 @@ def fusion_vgg16(
     image_size: int = 224,
     classes: Sequence[str] | None = None,
     tower_weights: Path | str | None = None,
+    width_multiplier: float = 1.0,
 ) -> TwoStreamFusionNet:
     """The paper's network: VGG-16 towers, conv5 fusion, fc6/fc7 of 4096 units.
 
-    ``tower_weights``: a torchvision VGG-16 state-dict file; ``None`` uses torchvision's
-    vgg16-*.pth from the local torch hub cache if present (random init otherwise);
-    ``"imagenet"`` (or ``"cache"``) requires that cached file; ``"random"`` never loads one.
-    Nothing is downloaded.
+    ``width_multiplier`` (< 1 only in tests) scales every conv width and fc6/fc7, so that a tiny
+    network runs every stage of the training recipe.
+
+    ``tower_weights`` (``model.weights``) must be given: ``"imagenet"`` loads torchvision's
+    vgg16-397923af.pth from the local torch hub cache, a path loads that VGG-16 state dict,
+    ``"random"`` loads none. Nothing is downloaded (see generator/zoo/weights_choice.py).
     """
     names = _classes(classes, num_classes)
     config = FusionConfig(
         name="fusion_vgg16",
-        blocks=VGG16_BLOCKS,
+        blocks=tuple(tuple(max(1, round(w * width_multiplier)) for w in block) for block in VGG16_BLOCKS),
         flow_fields=flow_fields,
         image_size=image_size,
-        fc=4096,
+        fc=max(1, round(4096 * width_multiplier)),
         num_classes=num_classes,
         classes=names,
     )
@@ -355,6 +359,7 @@ def fusion_vgg16(
             "flow_fields": flow_fields,
             "image_size": image_size,
             "classes": list(names),
+            **({"width_multiplier": width_multiplier} if width_multiplier != 1.0 else {}),
         },
     }
     source = _vgg16_file(tower_weights)  # before building: a missing file fails fast
@@ -368,30 +373,22 @@ def _hub_checkpoints() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-_FROM_CACHE = ("imagenet", "cache")
+VGG16_FILE = "vgg16-397923af.pth"  # torchvision's VGG16_Weights.IMAGENET1K_V1
 
 
 def _vgg16_file(tower_weights: Path | str | None) -> Path | None:
-    if isinstance(tower_weights, str) and tower_weights == "random":
+    choice = resolve(tower_weights, network="fusion_vgg16 (its VGG-16 towers)", named=Weights.IMAGENET,
+                     what=f"torchvision's {VGG16_FILE} from the torch hub cache")  # fmt: skip
+    if choice is Weights.RANDOM:
         return None
-    if tower_weights is not None and not (isinstance(tower_weights, str) and tower_weights in _FROM_CACHE):
-        path = Path(tower_weights)
-        if not path.is_file():
-            raise CheckpointError(
-                f"VGG-16 tower weights file {str(path)!r} does not exist; give the path of torchvision's "
-                "vgg16-*.pth state dict."
-            )
-        return path
-    cached = sorted(_hub_checkpoints().glob("vgg16-*.pth"))
-    if cached:
-        return cached[0]
-    if tower_weights in _FROM_CACHE:
+    path = _hub_checkpoints() / VGG16_FILE if choice is Weights.IMAGENET else Path(choice)
+    if not path.is_file():
+        where = "in the torch hub cache, and nothing is downloaded. Copy it there (or set TORCH_HOME)"
         raise CheckpointError(
-            f"ImageNet VGG-16 tower weights were requested but no vgg16-*.pth file is in the torch hub cache "
-            f"{str(_hub_checkpoints())!r}, and nothing is downloaded. Copy torchvision's vgg16-397923af.pth "
-            f"there (or set TORCH_HOME), or pass the file's path as tower_weights."
+            f"{KEY} = {str(tower_weights)!r}: the VGG-16 weights file {str(path)!r} does not exist"
+            + (f" {where}, or give the file's path as {KEY}." if choice is Weights.IMAGENET else "; give the path of a VGG-16 state dict.")
         )
-    return None
+    return path
 
 
 def imagenet_tower_state(

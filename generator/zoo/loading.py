@@ -2,7 +2,8 @@
 
 Sources: "default" (the embedded trained small model), "small_fusion", "fusion_vgg16",
 "torchvision:<name>" and "package.module:function" (a user model). A plain ``architecture``
-dict (builder name + keyword arguments) rebuilds any of them.
+dict (builder name + keyword arguments) rebuilds any of the atlas's own networks; user code
+is imported only when the user names it as the source, never because a checkpoint says so.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from generator.errors import CheckpointError, ModelError
 from generator.zoo.checkpoint import is_atlas_checkpoint, load_state, model_hash, read_checkpoint
 from generator.zoo.discover import describe_by_probe
 from generator.zoo.fusion import fusion_vgg16, small_fusion
+from generator.zoo.registry import build_checked, checked_arguments
 from generator.zoo.spec import InputSpec, ModelDescription
 from generator.zoo.video_nets import VIDEO_NETS, torchvision_video
 
@@ -57,32 +59,18 @@ def fixed_init_seed() -> Iterator[None]:
 
 def build_from_architecture(architecture: Mapping[str, Any]) -> nn.Module:
     """A freshly initialised network (seeded random weights) for an architecture dict."""
-    return _instantiate(architecture)[0]
+    return _instantiate(architecture, "architecture")[0]
 
 
-def _instantiate(architecture: Mapping[str, Any]) -> tuple[nn.Module, ModelDescription]:
-    builder = architecture.get("builder")
-    kwargs = dict(architecture.get("kwargs") or {})
-    if builder == "import":
-        return _import_model(str(kwargs.get("target", "")))
-    builders = {
-        "small_fusion": small_fusion,
-        "fusion_vgg16": lambda **kw: fusion_vgg16(**kw, tower_weights="random"),
-        "torchvision": lambda **kw: torchvision_video(**kw, weights="random"),
-    }
-    if builder not in builders:
-        raise ModelError(
-            f"Unknown architecture builder {builder!r}; expected one of {', '.join(builders)} or import."
-        )
-    try:
-        # Fresh weights come from a fixed seed so an untrained network (a speed benchmark,
-        # a random baseline) is the same network, with the same hash, on every run.
-        with fixed_init_seed():
-            net = builders[builder](**kwargs)
-    except TypeError as error:
-        raise ModelError(
-            f"Architecture {dict(architecture)!r} has arguments its builder does not take ({error})."
-        ) from error
+def _instantiate(
+    architecture: Mapping[str, Any], origin: str, state: Mapping[str, Any] | None = None
+) -> tuple[nn.Module, ModelDescription]:
+    """The network an architecture record names, from the atlas's own builders only (never an
+    import): its arguments are checked and its size bounded before anything is allocated."""
+    # Fresh weights come from a fixed seed so an untrained network (a speed benchmark,
+    # a random baseline) is the same network, with the same hash, on every run.
+    with fixed_init_seed():
+        net = build_checked(architecture, origin, state)
     return net, net.describe()
 
 
@@ -91,10 +79,10 @@ def load(source: str, checkpoint: Path | str | None = None, *, weights: str | No
 
     * "default": the embedded checkpoint generator/zoo/weights/default.pt (or ``checkpoint``).
     * "small_fusion" / "fusion_vgg16": an atlas checkpoint or a plain state dict, or fresh
-      weights when ``checkpoint`` is None (fusion_vgg16: ``weights`` "cache"/"imagenet",
-      "random" or a VGG-16 file chooses the tower initialisation, see ``fusion_vgg16``).
-    * "torchvision:<name>": Kinetics-400 weights from ``checkpoint`` or a ``weights`` file,
-      else the torch hub cache; ``weights="random"`` for an untrained network.
+      weights when ``checkpoint`` is None (fusion_vgg16 then needs ``weights``: "imagenet",
+      "random" or a VGG-16 file for the towers, see ``fusion_vgg16``).
+    * "torchvision:<name>": weights from ``checkpoint``, or ``weights`` (required otherwise):
+      "kinetics400" (the torch hub cache's file), a file, or "random" (untrained).
     * "package.module:function": the function returns (module, ModelDescription) or
       (module, inputs[, classes]); ``checkpoint`` optionally holds its weights.
     """
@@ -102,8 +90,8 @@ def load(source: str, checkpoint: Path | str | None = None, *, weights: str | No
     if weights is not None and not (source == "fusion_vgg16" or source.startswith("torchvision:")):
         if not (source == "small_fusion" and weights == "random"):
             raise ModelError(
-                f"weights={weights!r} applies only to 'fusion_vgg16' (tower weights) and 'torchvision:<name>'; "
-                f"give the weights of {source!r} as a checkpoint instead."
+                f"model.weights = {weights!r} applies only to 'fusion_vgg16' (tower weights) and "
+                f"'torchvision:<name>'; give the weights of {source!r} as model.checkpoint instead."
             )
     if source == "default":
         path = checkpoint or DEFAULT_CHECKPOINT
@@ -151,12 +139,12 @@ def _from_atlas_checkpoint(path: Path, data: Mapping[str, Any], expected_builder
             "Load it with the source naming its architecture (e.g. 'small_fusion'), or save it with save_checkpoint."
         )
     architecture = data["architecture"]
-    builder = architecture.get("builder")
+    builder, _ = checked_arguments(architecture, repr(str(path)))  # before anything else reads the record
     if expected_builder is not None and builder != expected_builder:
         raise CheckpointError(
             f"{str(path)!r} holds a {builder!r} network, not {expected_builder!r}; load it with source {builder!r}."
         )
-    model, description = _instantiate(architecture)
+    model, description = _instantiate(architecture, repr(str(path)), data["state_dict"])
     load_state(model, data["state_dict"], repr(str(path)), str(builder))
     classes = tuple(data.get("classes") or ())
     if classes and classes != description.classes:
@@ -164,7 +152,7 @@ def _from_atlas_checkpoint(path: Path, data: Mapping[str, Any], expected_builder
             f"{str(path)!r} lists classes {list(classes)} but its architecture has {list(description.classes)}."
         )
     # The rebuilt network's own record has every default filled in, so equal networks hash equally.
-    canonical = architecture if builder == "import" else getattr(model, "architecture", None) or architecture
+    canonical = getattr(model, "architecture", None) or architecture
     return _finish(model, description, canonical, path, data.get("extra"))
 
 
@@ -216,10 +204,15 @@ def _import_model(target: str) -> tuple[nn.Module, ModelDescription]:
         raise ModelError(
             f"Cannot import module {module_name!r} for model {target!r} ({error}); is it on PYTHONPATH?"
         ) from error
+    except Exception as error:  # noqa: BLE001 - the user's module failed while being imported
+        raise _user_code_error(target, f"importing module {module_name!r}", error) from error
     function = getattr(module, function_name, None)
     if not callable(function):
         raise ModelError(f"Module {module_name!r} has no function {function_name!r} (from model path {target!r}).")
-    result = function()
+    try:
+        result = function()
+    except Exception as error:  # noqa: BLE001 - whatever the user's function raises, say where it came from
+        raise _user_code_error(target, f"calling {function_name}()", error) from error
     if not isinstance(result, tuple) or len(result) not in (2, 3) or not isinstance(result[0], nn.Module):
         raise ModelError(
             f"{target} must return (nn.Module, ModelDescription) or (nn.Module, tuple[InputSpec, ...][, classes]); "
@@ -236,6 +229,16 @@ def _import_model(target: str) -> tuple[nn.Module, ModelDescription]:
         return model, describe_by_probe(target, model, inputs, classes)
     raise ModelError(
         f"{target} returned {type(second).__name__} as its second item; expected a ModelDescription or InputSpecs."
+    )
+
+
+def _user_code_error(target: str, doing: str, error: Exception) -> ModelError:
+    """One paragraph for a failure inside the user's model code (its traceback is kept as the cause)."""
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return ModelError(
+        f"The model given as model.source = {target!r} failed while {doing}: {type(error).__name__}"
+        f"{': ' + first if first else ''}. This is an error in that code, not in the atlas; fix it there "
+        "(run with `atlas --debug ...` to see its traceback)."
     )
 
 

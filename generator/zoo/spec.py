@@ -99,6 +99,8 @@ class ModelDescription:
     inputs: tuple[InputSpec, ...]
     layers: tuple[LayerInfo, ...]
     classes: tuple[str, ...]
+    # One line per module that discovery did not list as a layer, or registered differently, and why.
+    notes: tuple[str, ...] = ()
 
     @property
     def layer_names(self) -> tuple[str, ...]:

@@ -4,7 +4,7 @@ r3d_18, mc3_18, r2plus1d_18 and s3d take one RGB clip (B, 3, T, H, W). Our netwo
 are 0..255 minus the Kinetics mean (in 0..255 units); torchvision's models expect
 (x/255 - mean) / std, so the wrapper divides by 255 x std inside ``forward``. Weights
 come from a given file or torchvision's file in the local torch hub cache, never from
-the network; random weights only when asked for with ``weights="random"``. Class names
+the network; random weights only when asked for with ``model.weights: random``. Class names
 are Kinetics-400's, made URL-safe ("hurling (sport)" -> "hurling_sport") for unit ids.
 """
 
@@ -26,6 +26,7 @@ from generator.zoo.checkpoint import read_state_dict, state_dict_mismatch
 from generator.zoo.discover import describe_by_probe
 from generator.zoo.scores import ClassScores
 from generator.zoo.spec import InputSpec, ModelDescription
+from generator.zoo.weights_choice import KEY, Weights, resolve
 
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)  # 0..1 units, as torchvision's transforms
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
@@ -90,8 +91,8 @@ def torchvision_video(
 ) -> VideoNet:
     """Build ``name`` (r3d_18, mc3_18, r2plus1d_18, s3d) with Kinetics-400 weights.
 
-    ``weights``: a state-dict file (torchvision's), ``None`` (or ``"cache"``) for torchvision's
-    file in the torch hub cache, or ``"random"`` for an untrained network. ``frames``/``size`` set the
+    ``weights`` (``model.weights``, required): ``"kinetics400"`` (or ``"cache"``) for torchvision's
+    file in the torch hub cache, a state-dict file, or ``"random"`` for an untrained network. ``frames``/``size`` set the
     clip used for visualisation (defaults: 16 frames at 112 x 112; s3d 224 x 224).
     """
     spec = VIDEO_NETS.get(name)
@@ -106,8 +107,10 @@ def torchvision_video(
         )
     classes = class_slugs(spec.weights.meta["categories"])
     net = spec.build(weights=None)
-    if not (isinstance(weights, str) and weights == "random"):
-        state = _read_state(_weights_file(name, spec, weights))
+    choice = resolve(weights, network=f"torchvision:{name}", named=Weights.KINETICS400,
+                     what=f"torchvision's {hub_file(spec).name} from the torch hub cache")  # fmt: skip
+    if choice is not Weights.RANDOM:
+        state = _read_state(_weights_file(name, spec, choice))
         _check_fits(state, net.state_dict(), name)
         net.load_state_dict(state)
     return VideoNet(net, name, frames, size, classes)
@@ -126,19 +129,19 @@ def hub_file(spec: VideoNetSpec) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(spec.weights.url).name
 
 
-def _weights_file(name: str, spec: VideoNetSpec, weights: Path | str | None) -> Path:
-    if weights is not None and not (isinstance(weights, str) and weights in ("cache", "kinetics", "kinetics400")):
-        path = Path(weights)
+def _weights_file(name: str, spec: VideoNetSpec, choice: Weights | Path) -> Path:
+    if choice is Weights.KINETICS400:
+        path = hub_file(spec)
         if not path.is_file():
-            raise CheckpointError(f"Weights file {str(path)!r} for torchvision:{name} does not exist.")
+            raise CheckpointError(
+                f"No Kinetics-400 weights for torchvision:{name}: {str(path)!r} is not in the local torch hub cache "
+                f"and nothing is downloaded. Copy torchvision's {path.name} there (or set TORCH_HOME), give the "
+                f"file as model.checkpoint, or set {KEY} to random for an untrained network."
+            )
         return path
-    path = hub_file(spec)
+    path = Path(choice)
     if not path.is_file():
-        raise CheckpointError(
-            f"No Kinetics-400 weights for torchvision:{name}: {str(path)!r} is not in the local torch hub cache "
-            f"and nothing is downloaded. Copy torchvision's {path.name} there (or set TORCH_HOME), pass the "
-            f"file as the checkpoint, or ask for an untrained network with weights='random'."
-        )
+        raise CheckpointError(f"{KEY} = {str(path)!r}: the weights file for torchvision:{name} does not exist.")
     return path
 
 
