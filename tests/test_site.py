@@ -284,6 +284,12 @@ def test_fusion_unit_pages_show_the_per_stream_views_beside_the_joint_one(built:
     assert "Per-stream views" not in single
     class_page_html = unescape(next((site / "classes").glob("*/index.html")).read_text(encoding="utf-8"))
     assert "Per-stream views" in class_page_html
+    # The unit's JSON keeps the views apart: its visualisations are the joint rows only.
+    record = json.loads((site / f"units/{unit_id}/unit.json").read_text(encoding="utf-8"))
+    joint = [r for r in rows if r["unit_id"] == unit_id and r["view"] == "joint"]
+    assert [r["view"] for r in record["visualizations"]] == ["joint"] * len(joint)
+    assert sorted(record["stream_views"]) == ["appearance_only", "motion_only"]
+    assert all(r["view"] == view for view, shown in record["stream_views"].items() for r in shown)
 
 
 def test_speed_invariance_claim_is_tested_by_the_data_driven_score() -> None:
@@ -465,6 +471,7 @@ def test_every_table_downloads_as_parquet_and_csv_and_the_unit_index_lists_every
         assert len(rows) == original.num_rows and list(rows[0]) == original.column_names if rows else True
         assert f"{name}.csv" in html and f"{name}.parquet" in html
     units = read_table(table_path(atlas, "units")).to_pylist()
+    vis = read_table(table_path(atlas, "visualizations")).to_pylist()
     index = json.loads((site / "data/unit-index.json").read_text(encoding="utf-8"))
     assert len(index["rows"]) == len(units)
     column = {name: i for i, name in enumerate(index["columns"])}
@@ -475,6 +482,9 @@ def test_every_table_downloads_as_parquet_and_csv_and_the_unit_index_lists_every
         assert row[column["poster"]] is None or (site / row[column["poster"]]).is_file()
         if unit["selectivity"] is not None:
             assert row[column["si"]] == pytest.approx(unit["selectivity"], abs=5e-4)
+        mine = [r["status"] for r in vis if r["unit_id"] == unit["unit_id"] and r["view"] == "joint"]
+        worst = next((s for s in ("failed", "weak") if any(m.startswith(s) for m in mine)), "ok" if mine else "none")
+        assert row[column["status"]] == worst, unit["unit_id"]  # per-stream views do not count
     page = unescape((site / "units/index.html").read_text(encoding="utf-8"))
     assert page.count("<tr") < 5  # rows come from the JSON, not from a table of every unit
 

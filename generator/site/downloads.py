@@ -77,12 +77,22 @@ def _round(value: Any, digits: int = 3) -> Any:
     return round(value, digits) if isinstance(value, float) else value
 
 
+def _unit_status(statuses: list[str]) -> str:
+    """A unit's status in the index from its joint view's results: the worst of them
+    ("none" without any); weak results drive the unit, but less than half as hard as rho."""
+    if not statuses:
+        return "none"
+    if any(s.startswith("failed") for s in statuses):
+        return "failed"
+    return "weak" if any(s == "weak" for s in statuses) else "ok"
+
+
 def unit_index(data: AtlasData, info: SiteInfo) -> dict[str, Any]:
     """The unit index's data: column names and one row per unit (links relative to the site root)."""
     rows = []
     for unit in data.units:
         vis = data.visualizations.get(unit["unit_id"], [])
-        status = "none" if not vis else ("failed" if any(r["status"] != "ok" for r in vis) else "ok")
+        status = _unit_status([r["status"] for r in vis])
         rows.append([
             unit["unit_id"], unit["layer"], unit["stream"], unit["layer_depth"], unit["channel"],
             unit["class_name"] or unit["preferred_class"], _round(unit["selectivity"]), _round(unit["invariance_chi"]),

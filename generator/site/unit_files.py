@@ -51,6 +51,11 @@ def unit_record(unit: Row, data: AtlasData, info: SiteInfo) -> dict[str, Any]:
             _urls(r, MEDIA_COLUMNS["visualizations"], info) | {"anchor": info.permalink(src) + "#" + chi_segment(r["chi"])}
             for r in data.visualizations.get(unit_id, [])
         ],
+        # Per-stream views (fusion and class units): each input alone, the others held at their data mean.
+        "stream_views": {
+            view: [_urls(r, MEDIA_COLUMNS["visualizations"], info) for r in rows]
+            for view, rows in data.views.get(unit_id, {}).items()
+        },
         "top_clips": [_urls(r, MEDIA_COLUMNS["top_clips"], info) for r in data.top_clips.get(unit_id, [])],
         "tuning": [{k: r[k] for k in ("direction", "speed", "response")} for r in data.tuning.get(unit_id, [])],
         "activation_histogram": [{k: r[k] for k in ("low", "high", "clips")} for r in data.histograms.get(unit_id, [])],
