@@ -9,7 +9,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-SHIPPED = ("templates", "site_src", "mkdocs.yml")
+SHIPPED = ("templates", "site_src", "site_theme", "mkdocs.yml")
 
 
 class BuildWithResources(build_py):

@@ -126,7 +126,7 @@ def naive_reference(
             for k in range(settings.steps):
                 view = transform_inputs(xs, specs, noise.shifts[k : k + 1].to(device))
                 net(*view)  # the whole network runs; the hook only records the layer
-                energy = -objective(captured["out"])
+                energy = -objective(captured["out"], settings.leaky_slope)
                 for spec, x in zip(specs, xs):
                     r_a, r_tv = regularizer_terms(
                         x, spec, chis, alpha=settings.alpha, beta=settings.beta,
@@ -145,7 +145,7 @@ def naive_reference(
                         x.copy_(project_norm(new, spec, 2 * settings.bound))
             with torch.no_grad():
                 net(*xs)
-                activations.append(float(objective(captured["out"])[0]))
+                activations.append(float(objective(captured["out"], info.own_slope)[0]))
         synchronize(device)
         seconds = time.perf_counter() - start
     finally:
@@ -160,7 +160,7 @@ def engine_step_flops(model: nn.Module, description: ModelDescription, layer: st
     xs = [torch.zeros((1, *s.shape), device=device, requires_grad=True) for s in description.inputs]
     objective = unit_objective(info, settings.objective, torch.tensor([0], device=device))
     with FlopCounterMode(display=False) as counter, cut_at(prepared.module, info.module) as capture:
-        act = objective(forward_to(prepared.module, xs, capture))
+        act = objective(forward_to(prepared.module, xs, capture), settings.leaky_slope)
         # .backward() rather than autograd.grad (which the counter's hooks do not support);
         # the parameters are frozen, so only the input gradients are computed either way.
         act.sum().backward()

@@ -86,7 +86,7 @@ def step_flops(model: nn.Module, description: ModelDescription, layer: str, trun
             response = captured[0]
         # .backward() rather than autograd.grad (which the counter's hooks do not support);
         # the parameters are frozen, so only the input gradients are computed either way.
-        objective(response).sum().backward()
+        objective(response, 0.0).sum().backward()
     return float(counter.get_total_flops())
 
 

@@ -205,6 +205,9 @@ DeviceOption = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (v
 DryRunOption = typer.Option(
     False, "--dry-run", help="Print the plan (layers, unit counts, chi, seeds, rows, time estimate) and stop."
 )
+PublishOption = typer.Option(
+    False, "--publish", help="The site is to be published: refuse to build it without site.site_url (site.publish)."
+)
 WorkersOption = typer.Option(
     2, "--workers", min=1,
     help="Processes writing videos, and on the CPU running the optimisation (each with its share of the threads).",
@@ -320,9 +323,15 @@ def _measure(cfg: AtlasConfig, loaded, selection, device, stats, workers: int, p
 def _render_site(cfg: AtlasConfig) -> Path:
     from generator.site import render_site
 
+    if not cfg.site.site_url:
+        typer.secho(
+            "WARNING: site.site_url is not set, so this site is not citable: permalinks, BibTeX entries, copied "
+            "links and the unit JSON files hold site-relative URLs. Set site.site_url (and site.publish: true) "
+            "before publishing it.", err=True, fg=typer.colors.YELLOW, bold=True,
+        )  # fmt: skip
     site = render_site(
         cfg.output, cfg.output / SITE_DIR, title=cfg.site.title, site_url=cfg.site.site_url, author=cfg.site.author,
-        log=lambda line: typer.echo(f"  site {line}"),
+        publish=cfg.site.publish, log=lambda line: typer.echo(f"  site {line}"),
     )  # fmt: skip
     return site
 
@@ -386,6 +395,7 @@ def site(
     config: Optional[Path] = ConfigOption,
     sets: Optional[list[str]] = SetOption,
     output: Optional[Path] = OutputOption,
+    publish: bool = PublishOption,
 ) -> None:
     """Render the static site from OUTPUT's tables and media into OUTPUT/site.
 
@@ -393,7 +403,7 @@ def site(
     site.site_url and site.author of the configuration. Run `atlas measure` (or `atlas build`)
     first.
     """
-    cfg = resolve_config(config, sets, **{"output": output})
+    cfg = resolve_config(config, sets, **{"output": output, "site.publish": publish or None})
     with _locked(cfg, create=False):
         built = _render_site(cfg)
     typer.echo(f"Site built in {built}; open {built / 'index.html'} or run `atlas serve`.")
@@ -434,6 +444,7 @@ def build(
         help="First check every stored file in OUTPUT (results, statistics, videos, images, tables) and remove "
         "the damaged ones, which the build then recomputes; with --dry-run only report them.",
     ),
+    publish: bool = PublishOption,
 ) -> None:
     """Build the atlas: model, statistics, visualisations, videos, tables, site.
 
@@ -445,7 +456,7 @@ def build(
     and machines sharing OUTPUT): the units are sharded across the ranks and rank 0 merges the
     tables and renders the site.
     """
-    cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device})
+    cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device, "site.publish": publish or None})
     if dry_run:
         if verify:
             _verify_output(cfg.output, heal=False)

@@ -373,6 +373,10 @@ class VisualizeConfig(_Section):
     batch_size: int | None = Field(None, ge=1, description="Rows per batch; empty = chosen for the device.")
     compile: bool = False
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
+    stream_views: bool = Field(
+        True, description="Also visualise fusion units and class outputs with all inputs but one held at "
+        "their data mean (one view per stream)."
+    )
 
     @field_validator("chi")
     @classmethod
@@ -416,6 +420,18 @@ class SiteConfig(_Section):
     site_url: str | None = Field(None, description="Public URL, used in permalinks and citations.")
     author: str = "The Video Feature Atlas authors"
     top_clips: int = Field(8, ge=1, le=100)
+    publish: bool = Field(False, description="The site is published: site_url must then be set (permalinks, "
+                          "citations and the unit JSON files carry it).")
+
+    @model_validator(mode="after")
+    def _published_sites_have_a_url(self) -> "SiteConfig":
+        if self.publish and not self.site_url:
+            raise ValueError("site.publish is true but site.site_url is empty: give the public base URL of the "
+                             "published atlas (e.g. https://example.org/atlas/), or set site.publish to false")
+        if self.site_url and not self.site_url.startswith(("https://", "http://")):
+            raise ValueError(f"site.site_url {self.site_url!r} must be an absolute http(s) URL, e.g. "
+                             f"https://example.org/atlas/")
+        return self
 
 
 class AtlasConfig(_Section):

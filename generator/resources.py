@@ -11,11 +11,11 @@ from importlib import resources
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ("templates", "site_src", "mkdocs.yml")
+SHIPPED = ("templates", "site_src", "site_theme", "mkdocs.yml")
 
 
 def resource_path(name: str) -> Path:
-    """The file system path of ``templates``, ``site_src`` or ``mkdocs.yml``."""
+    """The file system path of ``templates``, ``site_src``, ``site_theme`` or ``mkdocs.yml``."""
     if name not in SHIPPED:
         raise ValueError(f"Unknown packaged resource {name!r}; resources are {', '.join(SHIPPED)}.")
     packaged = resources.files("generator").joinpath("_resources", name)

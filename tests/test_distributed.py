@@ -64,7 +64,8 @@ def test_parts_merge_in_selection_order_and_are_removed(tmp_path: Path) -> None:
     order = unit_order(selection, lambda layer, unit: f"{layer}/{unit:04d}")
 
     def rows(*units: int) -> list[dict]:
-        return [{"unit_id": f"x/{u:04d}", "chi": chi, "seed": 0, "status": "ok"} for u in units for chi in (1.0, 2.0)]
+        return [{"unit_id": f"x/{u:04d}", "view": "joint", "chi": chi, "seed": 0, "status": "ok"}
+                for u in units for chi in (1.0, 2.0)]
 
     metadata = {"model_hash": "m", "config_hash": "c"}
     write_part(tmp_path, "visualizations", rows(0, 2), 0, 2, metadata)
@@ -125,20 +126,22 @@ def test_every_table_equals_the_single_process_one(runs: dict, name: str) -> Non
 
 def test_manifest_equals_the_single_process_one(runs: dict) -> None:
     single, multi = (json.loads((runs[run] / "manifest.json").read_text()) for run in ("single", "multi"))
-    assert multi["counts"]["units"] == 6 and multi["counts"]["visualizations"] == 12
+    # 6 units x 2 chi, and the 2 class outputs' two per-stream views: 12 + 2 x 2 x 2 rows.
+    assert multi["counts"]["units"] == 6 and multi["counts"]["visualizations"] == 20
     assert {**multi, "created": None} == {**single, "created": None}
 
 
 def test_both_ranks_worked_and_only_rank_0_reports(runs: dict) -> None:
     output = runs["output"]
     for rank in (0, 1):
-        assert f"[rank {rank}/2] visualised 6 results, 0 found cached" in output
-        assert f"[rank {rank}/2] measured 3 units and 6 visualisations; media sets written 6" in output
-    assert output.count("Visualised 12 (unit, chi, seed) results") == 1 and output.count("Atlas built") == 1
+        # Each rank holds one class output, with its two per-stream views.
+        assert f"[rank {rank}/2] visualised 10 results, 0 found cached" in output
+        assert f"[rank {rank}/2] measured 3 units and 10 visualisations; media sets written 10" in output
+    assert output.count("Visualised 20 (unit, chi, seed) results") == 1 and output.count("Atlas built") == 1
     assert "[rank" not in runs["single_output"]
     results = {run: sorted(p.relative_to(runs[run]) for p in (runs[run] / "results").rglob("*.npz"))
                for run in ("single", "multi")}  # fmt: skip
-    assert len(results["multi"]) == 12 and results["multi"] == results["single"]
+    assert len(results["multi"]) == 20 and results["multi"] == results["single"]
 
 
 def test_no_part_files_remain_and_the_site_is_built(runs: dict) -> None:

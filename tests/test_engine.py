@@ -346,13 +346,16 @@ def test_objectives_pick_centre_neuron_or_channel() -> None:
     assert objective_mode(conv, "centre") == "centre" and objective_mode(fusion, "centre") == "mean"
     assert objective_mode(conv, "mean") == "mean"
     tower = torch.arange(2 * 3 * 3 * 5 * 5.0).view(6, 3, 5, 5)  # B=2 rows, T=3 snippets folded
-    values = unit_objective(conv, "centre", torch.tensor([2, 0]))(tower)
+    values = unit_objective(conv, "centre", torch.tensor([2, 0]))(tower, 0.0)
     assert values.tolist() == [tower[1, 2, 2, 2].item(), tower[4, 0, 2, 2].item()]
     cube = torch.randn(2, 3, 3, 4, 4)
-    values = unit_objective(fusion, "centre", torch.tensor([1, 2]))(cube)
-    assert values.tolist() == pytest.approx([cube[0, 1].mean().item(), cube[1, 2].mean().item()])
+    values = unit_objective(fusion, "centre", torch.tensor([1, 2]))(cube, 0.0)
+    relu = cube.clamp(min=0)
+    assert values.tolist() == pytest.approx([relu[0, 1].mean().item(), relu[1, 2].mean().item()])
     fc = LayerInfo("h/fc", "fc", "fc", 3, 1, 9, 3, ("m",))
-    assert unit_objective(fc, "centre", torch.tensor([2]))(torch.tensor([[1.0, 2.0, 7.0]])).tolist() == [7.0]
+    assert unit_objective(fc, "centre", torch.tensor([2]))(torch.tensor([[1.0, 2.0, -7.0]]), 0.05).tolist() == [
+        pytest.approx(-0.35)
+    ]
 
 
 def test_plan_order_and_batches() -> None:
@@ -568,6 +571,105 @@ def test_rows_differing_only_in_chi_share_the_network_and_match_separate_runs() 
     # The flow the unit does not see is still shaped by each row's own chi.
     by_chi = {r.chi: r.terms["temporal_variation/motion"] for r in together if r.unit == 0 and r.seed == 0}
     assert by_chi[100.0] < by_chi[1.0]
+
+
+# ----------------------------------------------------------------------------------------
+# Streams couple through the fused unit's ReLU (method.md: the rectified objective)
+
+
+class FusedPixel(nn.Module):
+    """A 1x1 fusion convolution over [appearance | motion] channels, then a ReLU.
+
+    Its unit is z = brightness + flicker - 200, with brightness = (r + g + b) / sqrt(3) and
+    flicker = u1 - u2 + u3 - u4. Appearance alone (norm <= 160 per pixel) cannot open the
+    ReLU; flickering flow can, and small chi allows it while large chi forbids it. Where
+    the ReLU is open the appearance gets the full gradient, elsewhere 0.05 of it: the
+    optimised appearance depends on chi through the ReLU alone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fuse = nn.Conv2d(3 + 2 * FIELDS, 1, 1)
+        with torch.no_grad():
+            self.fuse.weight.zero_()
+            self.fuse.weight[0, :3] = 1 / math.sqrt(3)
+            self.fuse.weight[0, 3::2] = torch.tensor([1.0, -1.0, 1.0, -1.0]).view(FIELDS, 1, 1)
+            self.fuse.bias.fill_(-200.0)
+        self.relu = ReLU()
+
+    def forward(self, app: torch.Tensor, mot: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.fuse(torch.cat([fold(app), fold(mot)], dim=1))).mean((2, 3))
+
+
+def fused_description(rectified: bool) -> ModelDescription:
+    rgb = InputSpec("appearance", "rgb", 3, 1, 9, 9, (123.68, 116.78, 103.94))
+    layer = LayerInfo("fusion/fuse", "fuse", "conv2d", 1, 1, 1, 1, ("appearance", "motion"), rectified=rectified)
+    return ModelDescription("fused", (rgb, flow_spec(9)), (layer,), ())
+
+
+def test_a_fused_unit_couples_the_streams_through_its_relu() -> None:
+    from generator.measures.coupling import appearance_change
+
+    chis = [0.01, 1e4]
+    change = {}
+    for rectified in (True, False):
+        results = visualize_layer(FusedPixel(), fused_description(rectified), "fusion/fuse", [0], chis, [0],
+                                  fast(steps=150), "cpu")  # fmt: skip
+        assert all(r.ok for r in results)
+        flicker = [r.terms["temporal_variation/motion"] for r in results]
+        assert flicker[0] > 10 * flicker[1]  # chi did change the motion
+        change[rectified] = appearance_change({r.chi: r.inputs["appearance"] for r in results})
+    # Rectified: the flicker that small chi allows opens the ReLU and the appearance follows.
+    assert change[True] > 0.1, change
+    # Linear (no ReLU follows): the objective splits into appearance + motion parts, so the
+    # appearance is the same at every chi.
+    assert change[False] < 1e-6, change
+
+
+def test_objective_rectifies_before_reducing() -> None:
+    fusion = LayerInfo("f/c", "f", "conv3d", 2, 4, 9, 2, ("a", "m"))
+    cube = torch.tensor([-3.0, 1.0]).view(1, 1, 2, 1, 1).expand(1, 2, 2, 1, 1).contiguous()
+    objective = unit_objective(fusion, "centre", torch.tensor([1]))
+    assert objective(cube, 0.0).tolist() == [0.5]  # mean of relu, not relu of the mean (0)
+    assert objective(cube, 0.1).tolist() == pytest.approx([(-0.3 + 1.0) / 2])
+    scores = LayerInfo("class", "s", "class", 2, 1, 9, 3, ("a",))
+    assert unit_objective(scores, "centre", torch.tensor([0]))(torch.tensor([[-4.0, 1.0]]), 0.0).tolist() == [-4.0]
+
+
+def test_per_stream_views_hold_the_other_input_at_its_mean() -> None:
+    """Holding the motion at zero flow leaves the appearance alone to drive the fused unit (it
+    cannot open the ReLU: brightness <= 160 < 200) and makes chi irrelevant; holding the
+    appearance at its mean frame leaves the flicker alone, which can (up to 320)."""
+    desc = fused_description(rectified=True)
+    chis = [0.01, 1e4]
+    settings = fast(steps=150)
+    appearance_only = visualize_layer(FusedPixel(), desc, "fusion/fuse", [0], chis, [0], settings, "cpu",
+                                      hold=["motion"])  # fmt: skip
+    motion_only = visualize_layer(FusedPixel(), desc, "fusion/fuse", [0], chis, [0], settings, "cpu",
+                                  hold=["appearance"])  # fmt: skip
+    for result in appearance_only:
+        assert not result.inputs["motion"].any() and result.inputs["appearance"].any()
+        assert result.activation == 0.0  # the unit's real ReLU stays shut
+    np.testing.assert_array_equal(appearance_only[0].inputs["appearance"], appearance_only[1].inputs["appearance"])
+    for result in motion_only:
+        assert not result.inputs["appearance"].any() and result.inputs["motion"].any()
+    assert motion_only[0].activation > 50 and motion_only[1].activation == 0.0  # flicker only where chi allows it
+    with pytest.raises(ConfigError, match="hold"):
+        visualize_layer(FusedPixel(), desc, "fusion/fuse", [0], chis, [0], settings, "cpu",
+                        hold=["appearance", "motion"])  # fmt: skip
+
+
+def test_a_unit_that_starts_off_is_driven_on_with_the_networks_own_relus() -> None:
+    """With the network's own ReLUs throughout (leaky_fraction 0), the fused unit starts shut
+    (see below). Its own ReLU would pass no gradient; the objective's
+    rectification leaks during optimisation, so the appearance still learns to open it, and
+    the activation is then measured through the real ReLU."""
+    model = FusedPixel()
+    with torch.no_grad():  # brightness x 2 (<= 320), minus 180: the noise (<= 3 x 48 per pixel) cannot open it
+        model.fuse.weight[0, :3] *= 2
+        model.fuse.bias.fill_(-180.0)
+    result = visualize_layer(model, fused_description(True), "fusion/fuse", [0], [1.0], [0],
+                             fast(steps=100, leaky_fraction=0.0), "cpu", hold=["motion"])[0]  # fmt: skip
+    assert result.activation > 10.0, result.activation
 
 
 def test_roll_rows_keeps_a_channels_last_clip_channels_last() -> None:

@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from generator.measures.activations import collect_activations
-from generator.measures.selectivity import class_selectivity, dead_units, preferred_class
+from generator.measures.selectivity import class_selectivity, dead_on_data, dead_units, preferred_class
 from generator.zoo.spec import InputSpec, LayerInfo, ModelDescription
 
 
@@ -70,6 +70,44 @@ def test_collect_activations_recovers_planted_class_units() -> None:
         assert stats[name].top_clips.tolist() == [[3, 2], [7, 6], [11, 10]]
     assert stats["conv"].peaks == pytest.approx(video.amax(dim=(0, 2, 3, 4)).numpy())
     assert stats["class"].class_means.sum(axis=1) == pytest.approx(np.ones(3))
+
+
+def test_rho_is_the_data_maximum_of_the_rectified_objective() -> None:
+    """Unit 0 never responds (always negative); unit 1 is +a on one half of the frame and -3a on
+    the other, so its pre-ReLU mean is negative while its rectified mean is a / 2."""
+    classes = ("a", "b")
+    inputs = (InputSpec("video", "rgb", 2, 1, 4, 4),)
+    layers = (
+        LayerInfo("fusion", "conv", "conv2d", 2, 1, 1, 1, ("video", "other")),
+        LayerInfo("fc", "fc", "fc", 2, 1, 4, 2, ("video",)),
+    )
+    description = ModelDescription("phantom", inputs, layers, classes)
+    labels = np.array([0, 0, 1, 1])
+    a = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    video = torch.full((4, 2, 1, 4, 4), -5.0)
+    video[:, 1, :, :, :2] = a.view(4, 1, 1, 1)
+    video[:, 1, :, :, 2:] = -3 * a.view(4, 1, 1, 1)
+    video[0, 1, 0, 0, 0] = 40.0  # clip 0: the largest single value, the smallest mean
+    data = TensorDataset(video, torch.as_tensor(labels))
+    stats = collect_activations(_ChannelMeans(), description, data, labels, ["fusion", "fc"], top_k=2, batch_size=3)
+
+    conv = stats["fusion"]
+    rectified_means = video.clamp(min=0).mean(dim=(2, 3, 4))  # (clips, units)
+    assert conv.mean_peaks == pytest.approx(rectified_means.amax(dim=0).numpy())  # the fusion (mean) rho
+    assert conv.mean_peaks[1] == pytest.approx((7 * 1.0 + 40.0) / 16) and conv.mean_peaks[0] == 0.0
+    assert conv.peaks.tolist() == [0.0, 40.0]  # spatial maximum: rectified, never negative
+    assert np.all(conv.class_means <= conv.mean_peaks + 1e-6)  # no class mean above rho
+    # Top clips are ranked by the rectified response's spatial maximum, and carry it.
+    assert conv.top_clips[1].tolist() == [0, 3] and conv.top_values[1].tolist() == [40.0, 4.0]
+    # fc (the phantom's fc unit is the channel's pre-ReLU mean): its rectified value, 0 for unit 0
+    assert stats["fc"].peaks.tolist() == [0.0, pytest.approx(23 / 16)]
+    assert dead_on_data(conv.mean_peaks).tolist() == [True, False]
+
+
+def test_dead_units_are_negligible_against_their_layer() -> None:
+    rho = np.array([10.0, 12.0, 0.03, 0.2, 9.0, 11.0, float("nan"), -1.0])  # median 4.6 (nan, -1 count as 0)
+    assert dead_on_data(rho).tolist() == [False, False, True, False, False, False, True, True]
+    assert dead_on_data(np.zeros(3)).tolist() == [True, True, True]
 
 
 def test_chi_reaches_only_units_fed_by_a_temporal_input() -> None:

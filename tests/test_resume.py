@@ -93,7 +93,7 @@ def test_a_unit_cut_between_two_chi_values_computes_only_the_missing_one(tmp_pat
 
     args = ["visualize", "--output", str(tmp_path), "--layers", "class", "--units", "0-1",
             "--set", "visualize.steps=3", "--set", "visualize.chi=[1.0, 10.0]", "--set", "data.test_clips_per_class=2",
-            "--set", f"data.cache_dir={tmp_path / 'cache'}"]  # fmt: skip
+            "--set", f"data.cache_dir={tmp_path / 'cache'}", "--set", "visualize.stream_views=false"]  # fmt: skip
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
     files = _results(tmp_path)

@@ -62,7 +62,10 @@ def _html_files(site: Path) -> list[Path]:
 def test_build_is_strict_and_complete(built: dict) -> None:
     site = built["site"]
     assert (site / "index.html").is_file() and (site / "search" / "search_index.json").is_file()
-    assert [line.split(":")[0] for line in built["log"]] == ["read", "pages", "mkdocs", "media"]
+    assert [line.split(":")[0] for line in built["log"]] == ["read", "pages", "mkdocs", "media", "size"]
+    hand = {"how-to-read", "python-api"}  # hand-written pages (site_src), not counted as rendered
+    generated = [p for p in _html_files(site) if p.name == "index.html" and p.parent.name not in hand]
+    assert built["log"][-1].startswith(f"size: {len(generated)} pages, ")
     for page in ("layers/index.html", "classes/index.html", "failures/index.html", "findings/index.html",
                  "how-to-read/index.html", "layers/motion/conv1_1/index.html", "classes/Billiards/index.html"):
         assert (site / page).is_file(), page  # fmt: skip
@@ -112,12 +115,15 @@ def test_unit_page_has_videos_numbers_permalink_and_citation(built: dict) -> Non
     html = unescape(page.read_text(encoding="utf-8"))  # text as the browser shows it
     rows = [r for r in read_table(table_path(atlas, "visualizations")).to_pylist() if r["unit_id"] == unit_id]
     videos = {value for tag, attribute, value in _links(page) if tag == "video" and attribute == "src"}
+    assert "Not an input of this unit" in html  # a motion unit: its appearance panel says so
     for row in rows:
-        for kind in ("appearance", "colorwheel", "xymag"):
+        for kind in ("colorwheel", "xymag"):
             if row[kind]:
-                assert f"../../../../files/{row[kind]}" in videos
-                assert (site / "files" / row[kind]).read_bytes() == (atlas / row[kind]).read_bytes()
-    assert len(videos) >= 3 * sum(r["status"] == "ok" for r in rows)
+                # Served under the unit's permalink by chi and kind, not under the settings-hashed atlas name.
+                assert f"chi-{row['chi']:g}/{kind}.mp4" in videos
+                served = site / f"units/{unit_id}/chi-{row['chi']:g}/{kind}.mp4"
+                assert served.read_bytes() == (atlas / row[kind]).read_bytes()
+    assert len(videos) >= 2 * sum(r["status"] == "ok" for r in rows)
     assert f"{SITE_URL}units/motion/conv1_1/0003/" in html
     assert "@misc{atlas-motion-conv1-1-0003," in html
     assert "fake0123456789abcdef" in html  # the model hash, in the citation
@@ -130,7 +136,8 @@ def test_unit_pages_are_searchable_but_not_in_the_navigation(built: dict) -> Non
     locations = {doc["location"] for doc in index["docs"]}
     assert "units/motion/conv1_1/0003/" in locations
     home = (site / "index.html").read_text(encoding="utf-8")
-    assert "units/" not in home  # the nav (copied into every page) lists no unit page
+    # the nav (copied into every page) lists no unit page, only the index of all units
+    assert re.findall(r'href="(units/[^"]*)"', home) and set(re.findall(r'href="(units/[^"]*)"', home)) == {"units/"}
     assert len((site / "units/motion/conv1_1/0003/index.html").read_text(encoding="utf-8")) < 200_000
 
 
@@ -243,3 +250,296 @@ def test_first_to_last_layer_comparison_weighs_the_change_against_its_standard_e
     by_layer["class"] = [{"score": 0.2 + d - 0.5} for d in spread]
     assert "a clear fall" in first_to_last_sentence("mean score", "score", layers, by_layer)
     assert first_to_last_sentence("mean score", "score", layers[:1], by_layer).startswith("Too few")
+
+
+def test_joint_feature_claim_is_printed_only_when_the_measurement_shows_it() -> None:
+    from generator.site.stats import appearance_change_by_stream, joint_feature_sentence
+
+    def unit(stream: str, change: float | None, dead: bool = False) -> dict:
+        return {"stream": stream, "appearance_chi_change": change, "dead": dead}
+
+    single = [unit("appearance", 0.0), unit("motion", 0.0), unit("motion", None)]
+    coupled = [unit("fusion", v) for v in (0.08, 0.12, 0.2, 0.3)] + [unit("fusion", 50.0, dead=True)]
+    rows = appearance_change_by_stream(single + coupled)
+    fusion = next(r for r in rows if r["stream"] == "fusion")
+    assert fusion["count"] == 4 and fusion["median"] == pytest.approx(0.16)  # the dead unit is left out
+    sentence = joint_feature_sentence(rows, seeds=1)
+    assert sentence.startswith("Shown here:") and "16.0 %" in sentence and "one seed" in sentence
+    # Bit-identical appearances across chi (a linear fused unit): the claim is not printed, the number is.
+    flat = appearance_change_by_stream(single + [unit("fusion", 0.0), unit("fusion", 0.001)])
+    sentence = joint_feature_sentence(flat, seeds=2)
+    assert sentence.startswith("Not shown here:") and "0.1 %" in sentence and "mean over 2 seeds" in sentence
+
+
+def test_fusion_unit_pages_show_the_per_stream_views_beside_the_joint_one(built: dict) -> None:
+    site, atlas = built["site"], built["atlas"]
+    rows = read_table(table_path(atlas, "visualizations")).to_pylist()
+    unit_id = "fusion/conv5_fusion/0002"
+    views = {r["view"] for r in rows if r["unit_id"] == unit_id}
+    assert views == {"joint", "appearance_only", "motion_only"}
+    html = unescape((site / "units/fusion/conv5_fusion/0002/index.html").read_text(encoding="utf-8"))
+    assert "Per-stream views" in html
+    assert "appearance only (the other held at its data mean)" in html and "motion only" in html
+    single = unescape((site / "units/motion/conv1_1/0003/index.html").read_text(encoding="utf-8"))
+    assert "Per-stream views" not in single
+    class_page_html = unescape(next((site / "classes").glob("*/index.html")).read_text(encoding="utf-8"))
+    assert "Per-stream views" in class_page_html
+    # The unit's JSON keeps the views apart: its visualisations are the joint rows only.
+    record = json.loads((site / f"units/{unit_id}/unit.json").read_text(encoding="utf-8"))
+    joint = [r for r in rows if r["unit_id"] == unit_id and r["view"] == "joint"]
+    assert [r["view"] for r in record["visualizations"]] == ["joint"] * len(joint)
+    assert sorted(record["stream_views"]) == ["appearance_only", "motion_only"]
+    assert all(r["view"] == view for view, shown in record["stream_views"].items() for r in shown)
+
+
+def test_speed_invariance_claim_is_tested_by_the_data_driven_score() -> None:
+    from generator.site.stats import class_range_sentence, speed_claim_sentence, stream_lines
+
+    layers = [{"name": f"motion/conv{d}", "depth": d} for d in (1, 2, 3, 4)]
+
+    def by_layer(means: list[float]) -> dict:
+        return {layer["name"]: [{"dead": False, "invariance_speed": m + e, "invariance_chi": 1.0 - m}
+                                for e in (-0.02, 0.0, 0.02)] + [{"dead": True, "invariance_speed": 0.0}]
+                for layer, m in zip(layers, means)}  # fmt: skip
+
+    rising = speed_claim_sentence(layers, by_layer([0.2, 0.4, 0.5, 0.8]))
+    assert rising.startswith("Shown here:") and "+1.00" in rising and "0.20" in rising and "0.80" in rising
+    flat = speed_claim_sentence(layers, by_layer([0.5, 0.3, 0.6, 0.5]))
+    assert flat.startswith("Not shown here:") and "0.50" in flat
+    units = [{"selectivity": v} for v in (0.05, 0.1, 0.3, 0.45, 0.7)]
+    assert class_range_sentence(units).startswith("Shown here:")
+    assert class_range_sentence([{"selectivity": v} for v in (0.3, 0.31, 0.32, 0.33)]).startswith("Not shown here:")
+    summaries = [{"stream": "appearance", "depth": 1, "x": 0.1}, {"stream": "motion", "depth": 1, "x": 0.2},
+                 {"stream": "appearance", "depth": 2, "x": 0.3}, {"stream": "fusion", "depth": 3, "x": 0.4}]
+    assert stream_lines(summaries, "x") == [("appearance", [(1, 0.1), (2, 0.3)]), ("motion", [(1, 0.2)]),
+                                            ("fusion", [(3, 0.4)])]  # fmt: skip
+
+
+def _rehash_media(atlas: Path, out: Path) -> Path:
+    """A copy of ``atlas`` whose visualisation files carry other names, as a rebuild with other
+    settings stores them (the settings hash is in the atlas's file names)."""
+    import shutil
+
+    from generator.store.tables import read_metadata, write_table, write_table_set
+
+    shutil.copytree(atlas, out)
+    path = table_path(out, "visualizations")
+    rows = read_table(path).to_pylist()
+    renamed: dict[str, str] = {}
+    for row in rows:
+        for column in ("array", "appearance", "colorwheel", "xymag", "composite", "poster", "appearance_poster",
+                       "colorwheel_poster", "xymag_poster"):
+            old = row[column]
+            if old:
+                if old not in renamed:
+                    renamed[old] = f"media/other-settings/{len(renamed):05d}{Path(old).suffix}"
+                    (out / renamed[old]).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(atlas / old, out / renamed[old])
+                row[column] = renamed[old]
+    write_table("visualizations", rows, path, read_metadata(path))
+    write_table_set(out)  # the rebuild writes its tables as one set
+    return out
+
+
+def _media_urls(site: Path) -> set[str]:
+    urls = set()
+    for page in site.glob("units/motion/conv1_1/*/index.html"):
+        here = page.parent.relative_to(site).as_posix()
+        for tag, attribute, value in _links(page):
+            if tag == "video" and attribute in ("src", "poster"):
+                urls.add(posixpath.normpath(posixpath.join(here, value)))
+    return urls
+
+
+def test_media_urls_stay_the_same_when_the_settings_change(built: dict, tmp_path: Path) -> None:
+    other = _rehash_media(built["atlas"], tmp_path / "atlas")
+    again = render_site(other, tmp_path / "site", title="Test Atlas", site_url=SITE_URL)
+    before, after = _media_urls(built["site"]), _media_urls(again)
+    assert before and before == after
+    visualised = [u for u in before if not u.startswith("files/media/clips/")]  # real clips name no settings
+    assert visualised and all(
+        re.fullmatch(r"units/motion/conv1_1/\d{4}/chi-[0-9.]+/(appearance|colorwheel|xymag)\.(mp4|png)", u)
+        for u in visualised), sorted(visualised)[:5]  # fmt: skip
+
+
+def test_publishing_needs_a_site_url(built: dict, tmp_path: Path) -> None:
+    with pytest.raises(AtlasError, match="site.site_url"):
+        render_site(built["atlas"], tmp_path / "site", publish=True)
+    assert not (tmp_path / "site").exists()
+
+
+def test_unit_json_holds_every_number_and_media_url(built: dict) -> None:
+    site, atlas = built["site"], built["atlas"]
+    unit_id = "motion/conv1_1/0003"
+    record = json.loads((site / f"units/{unit_id}/unit.json").read_text(encoding="utf-8"))
+    unit = next(r for r in read_table(table_path(atlas, "units")).to_pylist() if r["unit_id"] == unit_id)
+    assert record["permalink"] == f"{SITE_URL}units/{unit_id}/"
+    for key in ("selectivity", "invariance_chi", "invariance_speed", "act_peak", "act_mean", "dead", "channel"):
+        assert record["unit"][key] == pytest.approx(unit[key]), key
+    assert record["unit"]["class_means"] == pytest.approx(unit["class_means"])
+    rows = sorted((r for r in read_table(table_path(atlas, "visualizations")).to_pylist() if r["unit_id"] == unit_id),
+                  key=lambda r: (r["chi"], r["seed"]))  # fmt: skip
+    assert [r["activation"] for r in record["visualizations"]] == pytest.approx([r["activation"] for r in rows])
+    urls = [r[k] for r in record["visualizations"] for k in ("colorwheel", "xymag", "array") if r[k]]
+    assert urls
+    for url in urls:  # absolute, and the file is served there
+        assert url.startswith(SITE_URL) and (site / url[len(SITE_URL):]).is_file(), url
+    assert record["visualizations"][0]["anchor"].endswith(f"#chi-{rows[0]['chi']:g}")
+    assert record["settings_hash"] and record["model"]["hash"] == "fake0123456789abcdef"
+
+
+def test_unit_page_links_durably(built: dict) -> None:
+    site = built["site"]
+    unit_id = "motion/conv1_1/0003"
+    html = unescape((site / f"units/{unit_id}/index.html").read_text(encoding="utf-8"))  # as the browser reads it
+    # a link can point at one chi: every chi row has its anchor and a copy button with the absolute link
+    for chi in (0.1, 1.0, 10.0):
+        assert f'id="chi-{chi:g}"' in html
+        assert f'data-copy="{SITE_URL}units/{unit_id}/#chi-{chi:g}"' in html
+    assert f'data-copy="{SITE_URL}units/{unit_id}/"' in html
+    assert f'<meta property="og:image" content="{SITE_URL}units/{unit_id}/poster.png">' in html
+    assert (site / f"units/{unit_id}/poster.png").is_file()
+    assert f'<meta property="og:url" content="{SITE_URL}units/{unit_id}/">' in html
+    assert f'<iframe src="{SITE_URL}units/{unit_id}/embed.html"' in html  # shown as text, to copy
+    assert "howpublished = {\\url{" + f"{SITE_URL}units/{unit_id}/" + "}}" in html
+
+
+def test_embed_view_is_self_contained(built: dict) -> None:
+    site = built["site"]
+    page = site / "units/motion/conv1_1/0003/embed.html"
+    html = page.read_text(encoding="utf-8")
+    videos = [v for tag, a, v in _links(page) if tag == "video" and a == "src"]
+    rows = [r for r in read_table(table_path(built["atlas"], "visualizations")).to_pylist()
+            if r["unit_id"] == "motion/conv1_1/0003"]  # fmt: skip
+    assert len(videos) == sum(bool(r[k]) for r in rows for k in ("appearance", "colorwheel", "xymag")) > 0
+    for value in videos:  # beside the file: it plays from a copy of the folder, offline
+        assert not value.startswith(("/", "http")) and (page.parent / value).is_file(), value
+    assert "<script" not in html and "<link" not in html and "http" not in html.replace(SITE_URL, "")
+    assert f'href="{SITE_URL}units/motion/conv1_1/0003/"' in html and "motion/conv1_1/0003" in html
+
+
+def test_tuning_plots_arrows_and_search(built: dict) -> None:
+    from generator.measures.tuning import arrow, direction_word
+
+    site, atlas = built["site"], built["atlas"]
+    units = {r["unit_id"]: r for r in read_table(table_path(atlas, "units")).to_pylist()}
+    unit = units["motion/conv1_1/0003"]
+    html = unescape((site / "units/motion/conv1_1/0003/index.html").read_text(encoding="utf-8"))
+    assert f'data-preferred-direction="{unit["preferred_direction"]:.1f}"' in html
+    assert html.count('class="atlas-polar-speed"') == 5 and "Speed tuning of motion/conv1_1/0003" in html
+    assert f"{direction_word(unit['preferred_direction'])} ({arrow(unit['preferred_direction'])})" in html
+    appearance = unescape((site / "units/appearance/conv1_1/0001/index.html").read_text(encoding="utf-8"))
+    assert "atlas-polar" not in appearance  # sees no motion: no tuning
+    grid = unescape((site / "layers/motion/conv1_1/index.html").read_text(encoding="utf-8"))
+    live = [u for u in units.values() if u["layer"] == "motion/conv1_1" and u["preferred_direction"] is not None]
+    assert live and grid.count('class="atlas-dir"') == len(live)
+    record = json.loads((site / "units/motion/conv1_1/0003/unit.json").read_text(encoding="utf-8"))
+    best = max(record["tuning"], key=lambda r: r["response"])
+    assert len(record["tuning"]) == 16 * 5 and best["speed"] == pytest.approx(unit["preferred_speed"])
+    index = json.loads((site / "search" / "search_index.json").read_text(encoding="utf-8"))
+    words = direction_word(unit["preferred_direction"])
+    found = [d for d in index["docs"] if d["location"].startswith("units/motion/conv1_1/0003/") and words in d["text"]]
+    assert found, "the preferred direction is searchable"
+
+
+def test_findings_compare_class_tuning_with_the_planted_axes(built: dict) -> None:
+    from generator.measures.tuning import axis
+    from generator.world.classes import PLANTED_AXES
+
+    units = {r["unit_id"]: r for r in read_table(table_path(built["atlas"], "units")).to_pylist()}
+    checked = [c for c in CLASSES if c in PLANTED_AXES]
+    matches = sum(axis(units[f"class/{c}"]["preferred_direction"]) == PLANTED_AXES[c] for c in checked)
+    html = unescape((built["site"] / "findings/index.html").read_text(encoding="utf-8"))
+    assert "Direction tuning of the class outputs" in html
+    assert f"lies along the planted axis for {matches} of {len(checked)}" in html
+
+
+def test_every_table_downloads_as_parquet_and_csv_and_the_unit_index_lists_every_unit(built: dict) -> None:
+    import csv
+
+    import pyarrow.parquet as pq
+
+    from generator.store.tables import SCHEMAS
+
+    site, atlas = built["site"], built["atlas"]
+    html = unescape((site / "downloads/index.html").read_text(encoding="utf-8"))
+    for name in SCHEMAS:
+        original = read_table(table_path(atlas, name))
+        assert pq.read_table(site / f"data/{name}.parquet").equals(original)
+        with open(site / f"data/{name}.csv", newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        assert len(rows) == original.num_rows and list(rows[0]) == original.column_names if rows else True
+        assert f"{name}.csv" in html and f"{name}.parquet" in html
+    units = read_table(table_path(atlas, "units")).to_pylist()
+    vis = read_table(table_path(atlas, "visualizations")).to_pylist()
+    index = json.loads((site / "data/unit-index.json").read_text(encoding="utf-8"))
+    assert len(index["rows"]) == len(units)
+    column = {name: i for i, name in enumerate(index["columns"])}
+    by_id = {r[column["id"]]: r for r in index["rows"]}
+    for unit in units:
+        row = by_id[unit["unit_id"]]
+        assert (site / row[column["page"]] / "index.html").is_file()
+        assert row[column["poster"]] is None or (site / row[column["poster"]]).is_file()
+        if unit["selectivity"] is not None:
+            assert row[column["si"]] == pytest.approx(unit["selectivity"], abs=5e-4)
+        mine = [r["status"] for r in vis if r["unit_id"] == unit["unit_id"] and r["view"] == "joint"]
+        worst = next((s for s in ("failed", "weak") if any(m.startswith(s) for m in mine)), "ok" if mine else "none")
+        assert row[column["status"]] == worst, unit["unit_id"]  # per-stream views do not count
+    page = unescape((site / "units/index.html").read_text(encoding="utf-8"))
+    assert page.count("<tr") < 5  # rows come from the JSON, not from a table of every unit
+
+
+def test_site_has_no_source_maps_or_unused_search_languages(built: dict) -> None:
+    site = built["site"]
+    assert not list(site.rglob("*.map"))
+    assert not (site / "assets/javascripts/lunr").exists()  # English only: no stemmers of other languages
+    for path in list(site.glob("assets/**/*.min.js")) + list(site.glob("assets/**/*.min.css")):
+        assert b"sourceMappingURL" not in path.read_bytes(), path
+    assert list(site.glob("assets/javascripts/workers/search.*.min.js"))  # search itself is kept
+
+
+def test_legibility_keys_absent_inputs_clips_and_layer_thumbnails(built: dict) -> None:
+    site = built["site"]
+    unit = unescape((site / "units/motion/conv1_1/0003/index.html").read_text(encoding="utf-8"))
+    assert "hue = direction (→ red, ↑ violet, ← cyan, ↓ yellow)" in unit  # beside the flow columns
+    assert "Not an input of this unit" in unit
+    fusion = unescape((site / "units/fusion/conv5_fusion/0001/index.html").read_text(encoding="utf-8"))
+    assert "Not an input of this unit" not in fusion  # sees both streams
+    clips = [a for tag, a, v in _links(site / "units/motion/conv1_1/0003/index.html") if tag == "video"]
+    assert clips and "controls" not in unit  # small clips: poster and click to play, no native controls
+    assert 'data-click-play' in unit
+    layers = site / "layers/index.html"
+    thumbs = [v for tag, a, v in _links(layers) if tag == "img" and a == "src"]
+    assert len(thumbs) >= 3  # one thumbnail per layer with a live unit
+    assert "→ red, ↑ violet" in unescape((site / "layers/motion/conv1_1/index.html").read_text(encoding="utf-8"))
+
+
+def test_unit_page_shows_clips_across_the_activation_range(built: dict) -> None:
+    site, atlas = built["site"], built["atlas"]
+    unit_id = "motion/conv1_1/0003"
+    samples = [r for r in read_table(table_path(atlas, "clip_samples")).to_pylist() if r["unit_id"] == unit_id]
+    bins = [r for r in read_table(table_path(atlas, "activation_histograms")).to_pylist() if r["unit_id"] == unit_id]
+    assert len({r["quantile"] for r in samples}) == 4 and len(bins) == 20
+    page = site / f"units/{unit_id}/index.html"
+    html = unescape(page.read_text(encoding="utf-8"))
+    assert f"Responses of {unit_id} over the held-out clips" in html
+    assert html.count('class="atlas-mark"') == 4
+    for q in (10, 50, 90, 99):
+        assert f"quantile {q}" in html
+    videos = {v for tag, a, v in _links(page) if tag == "video" and a == "src"}
+    for row in samples:  # every sampled clip is shown
+        assert any(v.endswith(row["composite"]) for v in videos), row["composite"]
+    record = json.loads((site / f"units/{unit_id}/unit.json").read_text(encoding="utf-8"))
+    assert sum(b["clips"] for b in record["activation_histogram"]) == sum(b["clips"] for b in bins)
+    assert len(record["clip_samples"]) == len(samples)
+
+
+def test_receptive_field_is_outlined_where_the_unit_sees_part_of_the_frame(built: dict) -> None:
+    site = built["site"]
+    layers = {l["name"]: l for l in json.loads((built["atlas"] / "manifest.json").read_text())["layers"]}
+    motion = unescape((site / "units/motion/conv1_1/0003/index.html").read_text(encoding="utf-8"))
+    rf, size = layers["motion/conv1_1"]["receptive_field"], layers["motion/conv1_1"]["input_size"]
+    width = round(100 * rf / size, 2)
+    assert f"width: {width}%; height: {width}%" in motion and f"{rf} of the frame's {size} pixels" in motion
+    fusion = unescape((site / "units/fusion/conv5_fusion/0001/index.html").read_text(encoding="utf-8"))
+    assert 'class="atlas-rf"' not in fusion  # a fusion unit's objective is the whole channel

@@ -31,17 +31,19 @@ ROWS = {
         {"unit_id": "motion/conv3_1/0017", "stream": "motion", "layer": "motion/conv3_1", "layer_depth": 7,
          "channel": 17, "selectivity": 0.41, "preferred_class": "Billiards", "invariance_chi": 0.5,
          "invariance_speed": 0.7, "dead": False, "act_peak": 3.2, "act_mean": 0.4, "class_means": [0.1, 0.9],
-         "poster": "media/a.png", "composite": "media/a.mp4"},
+         "poster": "media/a.png", "composite": "media/a.mp4", "preferred_direction": 90.0, "preferred_speed": 2.0,
+         "direction_selectivity": 0.6},
         {"unit_id": "motion/conv3_1/0018", "stream": "motion", "layer": "motion/conv3_1", "layer_depth": 7,
          "channel": 18, "selectivity": float("nan"), "dead": True},
         {"unit_id": "class/Billiards", "stream": "class", "layer": "class", "layer_depth": 12, "channel": 0,
          "class_name": "Billiards", "dead": False},
     ],
     "visualizations": [
-        {"unit_id": "motion/conv3_1/0017", "chi": 0.1, "seed": 0, "objective": -1.5, "activation": 4.0,
+        {"unit_id": "motion/conv3_1/0017", "view": "joint", "chi": 0.1, "seed": 0, "objective": -1.5, "activation": 4.0,
          "normalised_activation": 1.25, "steps": 300, "converged": True, "wall_seconds": 1.5, "status": "ok",
          "array": "results/x.npz", "composite": "media/x.mp4", "poster": "media/x.png", "temporal_variation": 2.0},
-        {"unit_id": "motion/conv3_1/0017", "chi": 10.0, "seed": 0, "status": "failed: objective became NaN"},
+        {"unit_id": "motion/conv3_1/0017", "view": "joint", "chi": 10.0, "seed": 0,
+         "status": "failed: objective became NaN"},
     ],
     "classes": [
         {"class_name": "Billiards", "class_index": 0, "accuracy": 0.9, "most_confused_with": "Swing",
@@ -54,6 +56,18 @@ ROWS = {
     "top_clips": [
         {"unit_id": "motion/conv3_1/0017", "rank": 1, "clip_index": 12, "class_name": "Billiards",
          "predicted_class": "Billiards", "activation": 5.0, "composite": "media/c.mp4", "poster": "media/c.png"},
+    ],
+    "activation_histograms": [
+        {"unit_id": "motion/conv3_1/0017", "bin": 0, "low": 0.0, "high": 0.5, "clips": 12},
+        {"unit_id": "motion/conv3_1/0017", "bin": 1, "low": 0.5, "high": 1.0, "clips": 3},
+    ],
+    "clip_samples": [
+        {"unit_id": "motion/conv3_1/0017", "quantile": 0.5, "clip_index": 7, "class_name": "Billiards",
+         "predicted_class": "Swing", "activation": 0.4, "composite": "media/d.mp4", "poster": "media/d.png"},
+    ],
+    "tuning": [
+        {"unit_id": "motion/conv3_1/0017", "direction": 0.0, "speed": 0.5, "response": 0.2},
+        {"unit_id": "motion/conv3_1/0017", "direction": 22.5, "speed": 0.5, "response": 0.3},
     ],
 }  # fmt: skip
 

@@ -75,8 +75,14 @@ def visualize_layer(
     device: torch.device | str,
     unit_scale: Mapping[int, float] | None = None,
     progress: ProgressCallback | None = None,
+    hold: Sequence[str] = (),
 ) -> list[VisualizationResult]:
     """Visualise ``units`` of ``layer`` at every chi from every seed.
+
+    ``hold`` names inputs held at zero, their data mean in network units (the mean frame of
+    an RGB input, zero flow): only the other inputs are optimised, so a unit fed by several
+    streams shows what each stream alone drives (a per-stream view). Held inputs are stored
+    as zeros.
 
     Returns one result per (unit, chi, seed) in that nesting order (see plan_rows).
     ``unit_scale`` maps a unit to rho_u, its largest response on real data (w_u = 1/rho_u);
@@ -103,7 +109,7 @@ def visualize_layer(
         )
     rhos = {u: _effective_rho((unit_scale or {}).get(u)) for u in units}
 
-    run = _BatchRunner(prepared, description, info, settings, rhos)
+    run = _BatchRunner(prepared, description, info, settings, rhos, _check_hold(description, hold))
     memory = prepared.memory  # what earlier calls learned about this layer, for the rest of the run
     if settings.batch_size is not None:
         size = settings.batch_size
@@ -172,6 +178,16 @@ def _check_units(info: LayerInfo, units: Sequence[int]) -> list[int]:
             )
         checked.append(int(unit))
     return checked
+
+
+def _check_hold(description: ModelDescription, hold: Sequence[str]) -> frozenset[str]:
+    names = [spec.name for spec in description.inputs]
+    unknown = [name for name in hold if name not in names]
+    if unknown or len(set(hold)) >= len(names):
+        raise ConfigError(
+            f"Inputs to hold at their mean must be some (not all) of {', '.join(names)}; got {list(hold)!r}."
+        )
+    return frozenset(hold)
 
 
 def _check_chis(chis: Sequence[float]) -> list[float]:
@@ -273,8 +289,10 @@ class _BatchRunner:
         info: LayerInfo,
         settings: EngineSettings,
         rhos: Mapping[int, float],
+        hold: frozenset[str] = frozenset(),
     ) -> None:
         self.prepared = prepared
+        self.held = [spec.name in hold for spec in description.inputs]
         self.specs = description.inputs
         self.info = info
         self.settings = settings
@@ -328,6 +346,12 @@ class _BatchRunner:
 
         state = _RunState.start(param, len(rows), steps, device)
         leaky_steps = leaky_step_count(self.settings, steps)
+        # The target's own rectification leaks in both phases: when the switch to the network's
+        # own ReLUs turns a whole channel off, a plain ReLU there would leave no gradient to turn
+        # it back on. Once it is on the two agree; the reported activation uses the own slope.
+        # The objective rectifies the truncated network's response outside the compiled graph,
+        # so the float slope adds no recompilation.
+        leaky, own = self.settings.leaky_slope, self.info.own_slope
 
         def step(k: int) -> None:
             view_args = (
@@ -335,7 +359,7 @@ class _BatchRunner:
                 scales[k] if self.affine else None,
                 angles[k] if self.affine else None,
             )
-            self._step(k, param, state, view_args, objective, weight, chi, share, eager)
+            self._step(k, param, state, view_args, objective, weight, chi, share, leaky, eager)
 
         # The phase switches once per batch (PhaseReLU: no recompilation in between).
         for k in range(leaky_steps):
@@ -344,11 +368,11 @@ class _BatchRunner:
             for k in range(leaky_steps, steps):
                 step(k)
         with torch.no_grad():
-            xs = param()
-            energy, terms = self._energy(self._eager, xs, xs, objective, weight, chi, share, eager=True)
+            xs = self._inputs(param)
+            energy, terms = self._energy(self._eager, xs, xs, objective, weight, chi, share, leaky, eager=True)
             with own_relus(self.prepared), autocast(device, self.bf16):
                 net_in = [to_layout(x, self.prepared.channels_last) for x in _network_rows(xs, share)]
-                own_act = objective(self._eager(*net_in))
+                own_act = objective(self._eager(*net_in), own)
                 own_act = own_act if share is None else own_act[share.group]
             for spec, x in zip(self.specs, xs):
                 terms[f"temporal_variation/{spec.name}"] = temporal_variation(x.float(), spec)
@@ -367,16 +391,18 @@ class _BatchRunner:
         objective: UnitObjective,
         weight: Tensor,
         chi: Tensor,
-        share: _Sharing | None = None,
+        share: _Sharing | None,
+        slope: float,
         eager: bool = False,
     ) -> None:
-        """One optimisation step for every row; rows that turn non-finite are frozen."""
+        """One optimisation step for every row; rows that turn non-finite are frozen.
+        ``slope``: the negative slope of the activations in this phase."""
         s = self.settings
         tensors = list(param.tensors)
-        xs = param()
+        xs = self._inputs(param)
         view = transform_inputs(xs, self.specs, *view_args)
         network = self._eager if eager else self._network
-        energy, _ = self._energy(network, xs, view, objective, weight, chi, share, eager)
+        energy, _ = self._energy(network, xs, view, objective, weight, chi, share, slope, eager)
         finite = torch.isfinite(energy)
         # Only the optimised tensors are differentiated: no parameter gradient exists.
         grads = torch.autograd.grad(torch.where(state.alive & finite, energy, 0.0).sum(), tensors, allow_unused=True)
@@ -411,9 +437,13 @@ class _BatchRunner:
                         )
             state.losses[k] = energy.detach()
 
+    def _inputs(self, param: Parameterization) -> list[Tensor]:
+        """The rendered inputs, with held inputs at zero (so they get no gradient and stay there)."""
+        return [torch.zeros_like(x) if held else x for x, held in zip(param(), self.held)]
+
     def _shared_rows(self, rows: Sequence[Row], moves: Sequence[RowMoves], device: torch.device) -> _Sharing | None:
         """Row sharing (see :class:`_Sharing`) when no input the layer sees has a time axis."""
-        seen = [spec for fed, spec in zip(self.feeds, self.specs) if fed]
+        seen = [spec for fed, held, spec in zip(self.feeds, self.held, self.specs) if fed and not held]
         if not seen or any(spec.temporal for spec in seen):
             return None
         return _sharing(self.info.name, rows, moves, device)
@@ -457,10 +487,12 @@ class _BatchRunner:
         objective: UnitObjective,
         weight: Tensor,
         chi: Tensor,
-        share: _Sharing | None = None,
+        share: _Sharing | None,
+        slope: float,
         eager: bool = False,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """E = -w a(view) + sum over inputs of the regularisers of xs (the un-transformed clip).
+        """E = -w a(view) + sum over inputs of the regularisers of xs (the un-transformed clip),
+        with a the rectified response whose activation leaks with ``slope``.
 
         With ``share`` the network sees the representative rows only; every row gets its
         representative's activation, differentiable in the representative alone (so its
@@ -472,7 +504,7 @@ class _BatchRunner:
         ]
         with autocast(self.prepared.device, self.bf16):
             response = network(*net_in)
-        act = objective(response)
+        act = objective(response, slope)
         if share is not None:
             act = torch.where(share.is_rep, act[share.group], act[share.group].detach())
         objective_term = weight * act
@@ -565,13 +597,15 @@ def visualize_rows(
     settings: EngineSettings,
     device: torch.device | str,
     unit_scale: Mapping[int, float] | None = None,
+    hold: Sequence[str] = (),
 ) -> list[VisualizationResult]:
-    """Solve exactly ``rows`` as one batch (no splitting); for planners that batch themselves."""
+    """Solve exactly ``rows`` as one batch (no splitting); for planners that batch themselves
+    (``hold``: as in :func:`visualize_layer`)."""
     info = description.layer(layer)
     _check_units(info, [r.unit for r in rows])
     _check_chis([r.chi for r in rows])
     device = resolve_device(device)
     prepared = model if isinstance(model, PreparedModel) else prepare_model(model, settings, device)
     rhos = {r.unit: _effective_rho((unit_scale or {}).get(r.unit)) for r in rows}
-    return _BatchRunner(prepared, description, info, settings, rhos)(rows)
+    return _BatchRunner(prepared, description, info, settings, rhos, _check_hold(description, hold))(rows)
 

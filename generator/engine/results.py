@@ -15,7 +15,8 @@ class VisualizationResult:
     units. ``loss`` is the energy E = -w a + sum of regularisers at every step (float32,
     evaluated on the jittered clip the step used). ``objective`` is E at the final inputs
     (no jitter, leaky ReLUs: the function that was minimised); ``activation`` is the
-    unit's response to the final inputs through the network's own ReLUs, and
+    unit's rectified response (see engine.objectives) to the final inputs through the
+    network's own ReLUs, and
     ``normalized_activation`` is activation / rho. ``terms`` holds the final parts of E
     ("objective_term" = w a with leaky ReLUs, "alpha/<input>", "stv/<input>") and the RMS
     temporal variation of each input ("temporal_variation/<input>"). ``wall_time`` is this

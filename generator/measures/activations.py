@@ -1,17 +1,20 @@
 """One pass over held-out clips that records, for every unit of the chosen layers, what the
 measures need: class-conditional mean responses, the largest response and the top clips.
 
-Per clip, a convolutional unit's response is reduced over snippets and positions:
-* ``mean``: the spatially (and temporally) averaged post-ReLU response, the quantity class
-  selectivity is defined on (Morcos et al.);
-* ``peak``: the largest pre-ReLU response at any position, the data maximum rho that
-  normalises a centre-neuron objective (any position stands for the centre, since the
-  network is translation equivariant);
-* ``mean peak``: the largest spatially (and temporally) averaged pre-ReLU response, the
-  data maximum of a channel-mean objective (fusion units): normalising a mean by the
-  largest single value would make such units look 10-100x weaker than they are.
-For the class layer the per-clip response is the softmax probability (``mean``) and the
-pre-softmax score (``peak``), so that selectivity compares non-negative quantities.
+Every quantity is of the RECTIFIED response, the one the engine's objective maximises: the
+output of the ReLU that follows the layer (``LayerInfo.rectified``, with the trained
+network's own slope), so none of them is negative for a ReLU network. Per clip, a
+convolutional unit's rectified response is reduced over snippets and positions:
+* ``mean``: its spatial (and temporal) average, the quantity class selectivity is defined on
+  (Morcos et al.); it is also the channel-mean objective of fusion units, so the largest
+  ``mean`` over clips (``mean_peaks``) is their rho;
+* ``peak``: its largest value at any position, the data maximum rho of a centre-neuron
+  objective (any position stands for the centre, since the network is translation
+  equivariant); top clips are ranked by it (method.md: "ranked by the rectified response's
+  spatial maximum").
+For fc units both are the rectified value. For the class layer the per-clip response is the
+softmax probability (``mean``, so that selectivity compares non-negative quantities) and the
+pre-softmax score (``peak``), the quantity class outputs are optimised for.
 """
 
 from __future__ import annotations
@@ -30,30 +33,34 @@ from generator.zoo.spec import LayerInfo, ModelDescription
 
 @dataclass(frozen=True)
 class LayerActivations:
-    """Per-unit statistics of one layer over a labelled set of clips."""
+    """Per-unit statistics of one layer over a labelled set of clips (see the module doc)."""
 
     layer: str
     class_means: np.ndarray  # (classes, units): mean per-clip ``mean`` response by true class
     peaks: np.ndarray  # (units,): largest per-clip ``peak`` response (rho of a centre objective)
-    mean_peaks: np.ndarray  # (units,): largest per-clip channel-mean response (rho of a mean objective)
-    top_clips: np.ndarray  # (units, k): clip indices, strongest first
-    top_values: np.ndarray  # (units, k): their ``mean`` responses
+    mean_peaks: np.ndarray  # (units,): largest per-clip ``mean`` response (rho of a channel-mean objective)
+    top_clips: np.ndarray  # (units, k): clip indices, largest ``peak`` first
+    top_values: np.ndarray  # (units, k): their ``peak`` responses (spatial maximum of the rectified response)
+    clip_means: np.ndarray | None = None  # (clips, units): every clip's ``mean`` response (histograms, quantiles)
 
 
 def reduce_response(
     response: torch.Tensor, layer: LayerInfo, batch: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(mean, peak, mean peak) per clip and unit, each (batch, units), from a layer's raw hook output."""
+    """(mean, peak, mean peak) per clip and unit, each (batch, units), from a layer's raw hook
+    output; ``mean peak`` equals ``mean`` except for the class layer (see the module doc)."""
     if layer.kind == "class":
         return response.softmax(dim=1), response, response
+    rectified = layer.rectify(response, layer.own_slope)
     if layer.kind == "fc":
-        return response.clamp(min=0), response, response
+        return rectified, rectified, rectified
     if layer.kind == "conv2d":
         # Tower layers fold snippets into the batch: (B*T, C, h, w) -> (B, C, T*h*w).
-        flat = response.reshape(batch, -1, *response.shape[1:]).transpose(1, 2).flatten(2)
+        flat = rectified.reshape(batch, -1, *rectified.shape[1:]).transpose(1, 2).flatten(2)
     else:  # conv3d: (B, C, T, h, w)
-        flat = response.flatten(2)
-    return flat.clamp(min=0).mean(dim=2), flat.amax(dim=2), flat.mean(dim=2)
+        flat = rectified.flatten(2)
+    mean = flat.mean(dim=2)
+    return mean, flat.amax(dim=2), mean
 
 
 def collect_activations(
@@ -74,6 +81,7 @@ def collect_activations(
     peaks = {i.name: np.full(i.units, -np.inf) for i in infos}
     mean_peaks = {i.name: np.full(i.units, -np.inf) for i in infos}
     means_per_clip: dict[str, list[np.ndarray]] = {i.name: [] for i in infos}
+    peaks_per_clip: dict[str, list[np.ndarray]] = {i.name: [] for i in infos}
     counts = np.bincount(np.asarray(labels), minlength=num_classes).astype(float)
 
     captured: dict[str, torch.Tensor] = {}
@@ -92,16 +100,18 @@ def collect_activations(
                     mean, peak, mean_peak = reduce_response(captured[info.name].float(), info, len(batch_labels))
                     mean_peaks[info.name] = np.maximum(mean_peaks[info.name], mean_peak.cpu().numpy().max(axis=0))
                     mean_np = mean.cpu().numpy()
+                    peak_np = peak.cpu().numpy()
                     np.add.at(sums[info.name], batch_labels.numpy(), mean_np)
-                    peaks[info.name] = np.maximum(peaks[info.name], peak.cpu().numpy().max(axis=0))
+                    peaks[info.name] = np.maximum(peaks[info.name], peak_np.max(axis=0))
                     means_per_clip[info.name].append(mean_np)
+                    peaks_per_clip[info.name].append(peak_np)
     finally:
         for handle in handles:
             handle.remove()
 
     result = {}
     for info in infos:
-        per_clip = np.concatenate(means_per_clip[info.name])  # (clips, units)
+        per_clip = np.concatenate(peaks_per_clip[info.name])  # (clips, units)
         k = min(top_k, len(per_clip))
         order = np.argsort(-per_clip, axis=0, kind="stable")[:k].T  # (units, k)
         result[info.name] = LayerActivations(
@@ -111,6 +121,7 @@ def collect_activations(
             mean_peaks=mean_peaks[info.name],
             top_clips=order,
             top_values=np.take_along_axis(per_clip.T, order, axis=1),
+            clip_means=np.concatenate(means_per_clip[info.name]).astype(np.float32),
         )
     return result
 

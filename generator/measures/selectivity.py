@@ -4,7 +4,9 @@ SI = (mu_max - mu_rest) / (mu_max + mu_rest), where mu_c is the class-conditiona
 unit's spatially averaged post-ReLU response on held-out clips, mu_max = max_c mu_c and
 mu_rest is the mean of mu_c over the other classes. SI lies in [0, 1]: 0 when every class
 drives the unit equally, 1 when only one class does. A unit that never responds (all
-mu_c below ``dead_threshold``) is dead and its SI is undefined (NaN).
+mu_c below ``dead_threshold``) has no SI (NaN). Whether a unit is dead on the data is
+decided from rho against its layer (:func:`dead_on_data`); the atlas leaves the SI of such
+units undefined too.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 DEAD_THRESHOLD = 1e-6
+# *(choice; method.md's example)* A unit is dead on the data when its rho is below 1 % of its
+# layer's median rho.
+DEAD_FRACTION = 0.01
 
 
 def class_selectivity(class_means: np.ndarray, dead_threshold: float = DEAD_THRESHOLD) -> np.ndarray:
@@ -29,6 +34,19 @@ def class_selectivity(class_means: np.ndarray, dead_threshold: float = DEAD_THRE
 def dead_units(class_means: np.ndarray, dead_threshold: float = DEAD_THRESHOLD) -> np.ndarray:
     """True for units whose response is (numerically) zero for every class."""
     return np.asarray(class_means).max(axis=0) <= dead_threshold
+
+
+def dead_on_data(rho: np.ndarray, fraction: float = DEAD_FRACTION) -> np.ndarray:
+    """True for units of one layer whose rho is negligible against the layer's: rho <= ``fraction``
+    of the layer's median rho, or not positive (method.md: such a unit is dead on the data).
+
+    ``rho`` is the data maximum of the rectified objective of every unit of the layer.
+    Non-finite values count as dead. A layer whose median rho is not positive (most units
+    never respond) keeps only its units with a positive rho alive."""
+    rho = np.asarray(rho, dtype=np.float64)
+    finite = np.where(np.isfinite(rho), rho, 0.0)
+    median = float(np.median(finite)) if finite.size else 0.0
+    return (finite <= 0.0) | (finite <= fraction * max(median, 0.0))
 
 
 def preferred_class(class_means: np.ndarray) -> np.ndarray:

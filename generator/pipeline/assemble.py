@@ -3,7 +3,7 @@
 Steps: find the selection's stored results; write the media of every finished
 visualisation (skipping media that exist); compute speed invariance (cached); build the
 units and visualizations rows; draft the failure cases; write the media of every real
-clip the tables and cases show (skipping existing ones); write the five tables and the
+clip the tables and cases show (skipping existing ones); write the tables and the
 manifest. Media are written once; tables and manifest are always rewritten from what is
 stored (cheap, atomic), so they always describe exactly what is on disk.
 """
@@ -35,11 +35,16 @@ from generator.pipeline.media_stage import (
 )
 from generator.pipeline.select import Selection
 from generator.pipeline.speed import speed_invariance
+from generator.pipeline.tuning import tuning_responses, tuning_rows, tuning_summary
 from generator.pipeline.statistics import DataStatistics, unit_scales
 from generator.pipeline.tables_stage import (
+    appearance_changes,
     class_rows,
+    clip_sample_rows,
     confusion_rows,
+    histogram_rows,
     read_stored,
+    sampled_clips,
     top_clip_rows,
     top_clip_units,
     unit_rows,
@@ -174,10 +179,15 @@ def measure_units(run: Measuring, selection: Selection) -> UnitPart:
             for unit in units:
                 peaks[desc.unit_id(layer, unit)] = float(scales[layer][unit])
     vis_rows = visualization_rows(
-        stored, {path: vis_media.paths[job] for path, job in jobs.items()}, peaks, output, flow.name if flow else None
-    )
+        stored, {path: vis_media.paths[job] for path, job in jobs.items()}, peaks, output, flow.name if flow else None,
+        scores={info.name for info in desc.layers if not info.rectified},
+    )  # fmt: skip
     units = list(dict.fromkeys((ref.layer, ref.unit) for ref in refs))
-    u_rows = unit_rows(desc, units, vis_rows, stats, speed, config.visualize.chi, config.visualize.objective)
+    changes = appearance_changes(stored, vis_rows, rgb.name) if rgb else None
+    tuning = tuning_summary(loaded, tuning_responses(loaded, device, output))
+    u_rows = unit_rows(
+        desc, units, vis_rows, stats, speed, config.visualize.chi, config.visualize.objective, changes, tuning
+    )
     seconds["measures"] = time.perf_counter() - clock
     return UnitPart(u_rows, vis_rows, vis_media.written, vis_media.cached, vis_media.failed, speed is not None, seconds)
 
@@ -226,15 +236,16 @@ def table_metadata(loaded: LoadedModel, config: AtlasConfig) -> dict[str, str]:
 def failed_visualizations(rows: list[dict]) -> tuple[tuple[str, str], ...]:
     """(what, reason) of every visualizations row that failed."""
     return tuple(
-        (f"{r['unit_id']} chi={r['chi']:g} seed={r['seed']}", r["status"].removeprefix("failed: "))
-        for r in rows if r["status"] != "ok"
+        (f"{r['unit_id']} chi={r['chi']:g} seed={r['seed']}{'' if r['view'] == 'joint' else ' ' + r['view']}",
+         r["status"].removeprefix("failed: "))
+        for r in rows if r["status"].startswith("failed")
     )  # fmt: skip
 
 
 def write_atlas(
     run: Measuring, u_rows: list[dict], vis_rows: list[dict], clip_paths: dict, card: dict[str, Any], drafts: list
 ) -> Path:
-    """Write the five tables and the manifest from every unit's rows and the real clips' media."""
+    """Write the tables and the manifest from every unit's rows and the real clips' media."""
     loaded, config, output, stats = run.loaded, run.config, run.output, run.stats
     desc = loaded.description
     metadata = table_metadata(loaded, config)
@@ -244,6 +255,10 @@ def write_atlas(
         "classes": class_rows(desc, stats, intervention_answers(run) if stats is not None else None),
         "confusions": confusion_rows(desc, stats),
         "top_clips": top_clip_rows(desc, u_rows, stats, clip_paths),
+        "activation_histograms": histogram_rows(u_rows, stats),
+        "clip_samples": clip_sample_rows(desc, u_rows, stats, clip_paths),
+        "tuning": tuning_rows({(r["layer"], r["channel"]): r["unit_id"] for r in u_rows},
+                              tuning_responses(loaded, run.device, output)),  # cached by measure_units
     }
     for name, rows in tables.items():
         write_table(name, rows, table_path(output, name), metadata)
@@ -255,7 +270,9 @@ def write_atlas(
         config_hash=metadata["config_hash"],
         layers=[
             {"name": info.name, "kind": info.kind, "units": info.units, "depth": info.depth, "stride": info.stride,
-             "receptive_field": info.receptive_field, "streams": list(info.streams)}
+             "receptive_field": info.receptive_field, "streams": list(info.streams),
+             "input_size": max((spec.width for spec in desc.inputs if not info.streams or spec.name in info.streams),
+                               default=None)}
             for info in desc.layers if info.name in visualised
         ],  # fmt: skip
         chis=config.visualize.chi,
@@ -263,6 +280,7 @@ def write_atlas(
             "units": len(u_rows),
             "visualizations": len(vis_rows),
             "failed": len(failed),
+            "weak": sum(r["status"] == "weak" for r in vis_rows),
             "classes": len(desc.classes),
             "top_clips": len(tables["top_clips"]),
             "failure_cases": len(drafts),
@@ -343,6 +361,9 @@ def real_clip_jobs(config: AtlasConfig, stats: DataStatistics, units: list[dict]
     for unit in top_clip_units(units):
         for clip in stats.layers[unit["layer"]].top_clips[unit["channel"]]:
             wanted[("test", int(clip))] = None
+    for samples in sampled_clips(units, stats).values():
+        for _, clip, _ in samples:
+            wanted[("test", clip)] = None
     for draft in drafts:
         for clip in draft.clips:
             wanted[(clip.split, clip.index)] = None

@@ -15,6 +15,7 @@ import torch
 
 from generator.config import AtlasConfig
 from generator.pipeline.select import Selection
+from generator.pipeline.views import JOINT, layer_views, view_identity
 from generator.pipeline.visualize import engine_settings, settings_identity
 from generator.store.keys import result_key
 from generator.store.results import result_file, stored_status
@@ -31,6 +32,7 @@ class StoredRef:
     chi: float
     seed: int
     path: Path
+    view: str = JOINT  # see pipeline.views
 
 
 def identities(config: AtlasConfig, device: torch.device) -> list[dict]:
@@ -50,14 +52,16 @@ def find_results(
     variants = identities(config, device)
     found = []
     for layer, units in selection.layers:
+        views = layer_views(desc.layer(layer), desc, config.visualize.stream_views)
         for unit in units:
             unit_id = desc.unit_id(layer, unit)
-            for chi in config.visualize.chi:
-                for seed in config.visualize.seeds:
-                    for identity in variants:
-                        key = result_key(loaded.model_hash, identity, unit_id, chi, seed)
-                        path = result_file(output, unit_id, chi, seed, key)
-                        if stored_status(path, remove=remove_damaged) is not None:
-                            found.append(StoredRef(layer, unit, unit_id, float(chi), int(seed), path))
-                            break
+            for view in views:
+                for chi in config.visualize.chi:
+                    for seed in config.visualize.seeds:
+                        for identity in variants:
+                            key = result_key(loaded.model_hash, view_identity(identity, view), unit_id, chi, seed)
+                            path = result_file(output, unit_id, chi, seed, key)
+                            if stored_status(path, remove=remove_damaged) is not None:
+                                found.append(StoredRef(layer, unit, unit_id, float(chi), int(seed), path, view))
+                                break
     return found

@@ -30,6 +30,7 @@ from generator.pipeline.select import Selection, resolve_device, select_units
 from generator.pipeline.statistics import world_matches
 from generator.engine.runtime import CPU_BATCH_SIZE
 from generator.engine import EngineSettings, PreparedModel, prepare_model, visualize_layer
+from generator.pipeline.views import layer_views
 from generator.pipeline.visualize import (
     _WORKER,
     CHUNK_ROWS,
@@ -121,8 +122,11 @@ def make_plan(
     selection = select_units(config, loaded.description, layers, units)
     found = {} if untrained else _cached_rows(loaded, config, selection, device)
     per_unit = len(config.visualize.chi) * len(config.visualize.seeds)
+    desc = loaded.description
+    views = {layer: len(layer_views(desc.layer(layer), desc, config.visualize.stream_views)) for layer, _ in selection.layers}
     records = tuple(
-        (layer, len(chosen), len(chosen) * per_unit, found.get(layer, 0)) for layer, chosen in selection.layers
+        (layer, len(chosen), len(chosen) * per_unit * views[layer], found.get(layer, 0))
+        for layer, chosen in selection.layers
     )
     todo = {layer: rows - cached for layer, _, rows, cached in records}
     # As the build: worker processes on the CPU only, and no more than there are chunks of rows.

@@ -39,6 +39,7 @@ from generator.pipeline.distributed import Cluster, barrier, gather, main_first,
 from generator.pipeline.parts import merge_parts, remove_parts, unit_order, write_part
 from generator.pipeline.select import Selection
 from generator.pipeline.speed import speed_invariance
+from generator.pipeline.tuning import tuning_responses
 from generator.pipeline.visualize import StageSummary, visualize_stage
 from generator.zoo import LoadedModel
 
@@ -101,6 +102,7 @@ def _measure_shard(run: Measuring, selection: Selection, cluster: Cluster) -> Un
     loaded, stats = run.loaded, run.stats
     if stats is not None:  # cached on disk: rank 0 computes it, measure_units then reads it on every rank
         main_first(cluster, lambda: speed_invariance(loaded, run.config, stats, run.output, run.device, run.progress))
+    main_first(cluster, lambda: tuning_responses(loaded, run.device, run.output))  # data-free, cached
     part = measure_units(run, shard_selection(selection, cluster.rank, cluster.world))
     metadata = table_metadata(loaded, run.config)
     for name in PART_TABLES:

@@ -33,7 +33,10 @@ from generator.world.dataset import world_code_digest
 from generator.zoo import LoadedModel
 
 STATS_DIR = "statistics"
-_FIELDS = ("class_means", "peaks", "mean_peaks", "top_clips", "top_values")
+# What the statistics reduce (measures.activations): the rectified response, top clips by its
+# spatial maximum. Part of the cache key, so statistics of an earlier definition are measured afresh.
+RESPONSE = "rectified; top clips by spatial max"
+_FIELDS = ("class_means", "peaks", "mean_peaks", "top_clips", "top_values", "clip_means")
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,9 @@ def world_matches(loaded: LoadedModel, config: AtlasConfig) -> bool:
 def statistics_key(loaded: LoadedModel, config: AtlasConfig, folder: CheckedSource | None = None) -> str:
     """The cache key of the statistics of this model on this configuration's data (and the world's code,
     so that clips rendered differently are measured afresh; for a data set on disk, its file list, the
-    way clips are prepared and the flow method)."""
-    payload = {"model": loaded.model_hash, "layers": loaded.description.layer_names, "top_k": config.site.top_clips}
+    way clips are prepared and the flow method; and what the statistics reduce, RESPONSE)."""
+    payload = {"model": loaded.model_hash, "layers": loaded.description.layer_names, "top_k": config.site.top_clips,
+               "response": RESPONSE}  # fmt: skip
     if folder is None:
         data = config.data.model_dump(mode="json", exclude={"cache_dir", "source", "folder"})
         return digest({**payload, "data": data, "world": world_code_digest()})

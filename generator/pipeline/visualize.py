@@ -26,6 +26,7 @@ from generator.config import AtlasConfig, VisualizeConfig
 from generator.engine import EngineSettings, VisualizationResult, prepare_model, visualize_layer
 from generator.engine.runtime import MAX_AUTO_BATCH, PreparedModel, use_bf16
 from generator.pipeline.select import Selection
+from generator.pipeline.views import JOINT, held_inputs, layer_views, view_identity
 from generator.pipeline.workers import exit_with_parent
 from generator.store.keys import result_key
 from generator.store.results import result_file, save_result, stored_status
@@ -37,6 +38,8 @@ from generator.zoo.spec import ModelDescription
 # chunks are smaller, so that the last ones leave few workers idle.
 CHUNK_ROWS = 96
 CHUNK_ROWS_PARALLEL = 48
+# The quantity a unit's objective maximises; part of every result's key.
+RESPONSE = "rectified, target leaks in every step"
 # On CUDA a chunk is as large as the engine's largest automatic batch, so chunks do not cap
 # the batches the card's memory allows.
 CHUNK_ROWS_CUDA = MAX_AUTO_BATCH
@@ -62,6 +65,9 @@ def settings_identity(settings: EngineSettings, device: torch.device) -> dict:
     for name in ("batch_size", "compile", "channels_last", "precision"):
         values.pop(name)
     values["bf16"] = use_bf16(settings, device)
+    # What the objective is (method.md): the rectified response, weighted by its rectified data
+    # maximum. Results of an earlier definition (the pre-ReLU response) must not be reused.
+    values["response"] = RESPONSE
     return values
 
 
@@ -88,25 +94,29 @@ def visualize_stage(
     desc = loaded.description
     per_unit = len(chis) * len(seeds)
 
-    def path_of(layer: str, unit: int, chi: float, seed: int) -> Path:
+    def path_of(layer: str, unit: int, chi: float, seed: int, view: str = JOINT) -> Path:
         unit_id = desc.unit_id(layer, unit)
-        return result_file(output, unit_id, chi, seed, result_key(loaded.model_hash, identity, unit_id, chi, seed))
+        key = result_key(loaded.model_hash, view_identity(identity, view), unit_id, chi, seed)
+        return result_file(output, unit_id, chi, seed, key)
 
     # Work is grouped by the rows each unit still lacks, so a unit interrupted between two of
     # its chi values only computes the missing ones (rows are independent of each other).
-    todo: list[tuple[str, tuple[float, ...], tuple[int, ...], list[int]]] = []
+    todo: list[tuple[str, str, tuple[float, ...], tuple[int, ...], list[int]]] = []
     cached = 0
     for layer, units in selection.layers:
-        groups: dict[tuple[tuple[float, int], ...], list[int]] = {}
-        for unit in units:
-            # Absent, damaged (removed and logged) or failed: computed (again); a failure is retried.
-            missing = tuple((c, s) for c in chis for s in seeds if stored_status(path_of(layer, unit, c, s)) != "ok")
-            cached += per_unit - len(missing)
-            if missing:
-                groups.setdefault(missing, []).append(unit)
-        for missing, group in groups.items():
-            for grid_chis, grid_seeds in _grids(missing):
-                todo.append((layer, grid_chis, grid_seeds, group))
+        for view in layer_views(desc.layer(layer), desc, config.visualize.stream_views):
+            groups: dict[tuple[tuple[float, int], ...], list[int]] = {}
+            for unit in units:
+                # Absent, damaged (removed and logged) or failed: computed (again); a failure is retried.
+                missing = tuple(
+                    (c, s) for c in chis for s in seeds if stored_status(path_of(layer, unit, c, s, view)) != "ok"
+                )
+                cached += per_unit - len(missing)
+                if missing:
+                    groups.setdefault(missing, []).append(unit)
+            for missing, group in groups.items():
+                for grid_chis, grid_seeds in _grids(missing):
+                    todo.append((layer, view, grid_chis, grid_seeds, group))
     if not todo:
         return StageSummary(cached=cached)
 
@@ -117,24 +127,26 @@ def visualize_stage(
         CHUNK_ROWS_PARALLEL if parallel else CHUNK_ROWS_CUDA if device.type == "cuda" else CHUNK_ROWS
     )
     chunks = []
-    for layer, grid_chis, grid_seeds, units in todo:
+    for layer, view, grid_chis, grid_seeds, units in todo:
         rows_per_unit = len(grid_chis) * len(grid_seeds)
         chunk_units = max(1, chunk_rows // rows_per_unit)
         for start in range(0, len(units), chunk_units):
             chunk = tuple(units[start : start + chunk_units])
             scale = {u: float(rho[layer][u]) for u in chunk} if rho is not None and layer in rho else None
-            chunks.append(Chunk(layer, tuple(grid_chis), tuple(grid_seeds), chunk, scale))
+            chunks.append(Chunk(layer, tuple(grid_chis), tuple(grid_seeds), chunk, scale, view,
+                                held_inputs(view, desc)))  # fmt: skip
     failed: list[tuple[str, str]] = []
     computed = 0
     total_rows = sum(chunk.rows for chunk in chunks)
 
-    def keep(results: list[VisualizationResult]) -> None:
+    def keep(results: list[VisualizationResult], view: str) -> None:
         nonlocal computed
         for result in results:
-            _save(path_of(result.layer, result.unit, result.chi, result.seed), result, loaded, desc)
+            _save(path_of(result.layer, result.unit, result.chi, result.seed, view), result, loaded, desc, view)
             computed += 1
             if not result.ok:
-                failed.append((f"{desc.unit_id(result.layer, result.unit)} chi={result.chi:g}", result.status))
+                where = "" if view == JOINT else f" {view}"
+                failed.append((f"{desc.unit_id(result.layer, result.unit)} chi={result.chi:g}{where}", result.status))
 
     with tqdm(total=total_rows / per_unit, desc="visualise", unit="unit", disable=not progress,
               dynamic_ncols=True) as bar:  # fmt: skip
@@ -148,13 +160,13 @@ def visualize_stage(
                 # Deepest layers first: they cost the most per row, and cheap chunks then fill the tail.
                 futures = {pool.submit(_run_chunk, chunk): chunk for chunk in reversed(chunks)}
                 for future in as_completed(futures):
-                    keep(future.result())
+                    keep(future.result(), futures[future].view)
                     bar.update(futures[future].rows / per_unit)
         else:
             prepared = prepare_model(loaded.model, settings, device)
             for chunk in chunks:
                 bar.set_postfix_str(chunk.layer)
-                keep(chunk.run(prepared, desc, settings, device, lambda rows: bar.update(rows / per_unit)))
+                keep(chunk.run(prepared, desc, settings, device, lambda rows: bar.update(rows / per_unit)), chunk.view)
     return StageSummary(computed=computed, cached=cached, failed=tuple(failed))
 
 
@@ -167,6 +179,8 @@ class Chunk:
     seeds: tuple[int, ...]
     units: tuple[int, ...]
     scale: dict[int, float] | None  # rho per unit, None without data
+    view: str = JOINT  # see pipeline.views
+    hold: tuple[str, ...] = ()  # inputs the view holds at their data mean
 
     @property
     def rows(self) -> int:
@@ -182,7 +196,7 @@ class Chunk:
     ) -> list[VisualizationResult]:
         return visualize_layer(
             prepared, desc, self.layer, self.units, self.chis, self.seeds, settings, device,
-            unit_scale=self.scale, progress=progress,
+            unit_scale=self.scale, progress=progress, hold=self.hold,
         )  # fmt: skip
 
 
@@ -218,8 +232,9 @@ def _grids(rows: tuple[tuple[float, int], ...]) -> list[tuple[tuple[float, ...],
     return [((c,), (s,)) for c, s in rows]
 
 
-def _save(path: Path, result: VisualizationResult, loaded: LoadedModel, desc) -> None:
+def _save(path: Path, result: VisualizationResult, loaded: LoadedModel, desc, view: str = JOINT) -> None:
     meta = {
+        "view": view,
         "unit_id": desc.unit_id(result.layer, result.unit),
         "layer": result.layer,
         "unit": result.unit,

@@ -50,12 +50,17 @@ from generator.site.pages import (
     unit_pages,
 )
 from generator.resources import resource_path
-from generator.site.paths import class_page, failure_page, inside, layer_page, link, unit_page
+from generator.site.paths import chi_segment, class_page, failure_page, inside, layer_page, link, unit_page
+from generator.site.unit_files import write_unit_files
+from generator.site.tidy import tidy_site
+from generator.site.downloads import INDEX_FILE, table_downloads, write_downloads, write_unit_index
+from generator.measures.tuning import arrow, direction_word
 from generator.store.atomic import clean_leftovers, owner_tag, write_json
 
 # Package data in an installed wheel, the repository's files in a checkout (generator/resources.py).
 TEMPLATES_DIR = resource_path("templates")
 PAGES_DIR = resource_path("site_src")
+THEME_DIR = resource_path("site_theme")  # Material overrides (OpenGraph tags)
 BASE_CONFIG = resource_path("mkdocs.yml")
 HOOKS = Path(__file__).with_name("mkdocs_hooks.py")
 SITE_MARKER = ".atlas-site.json"
@@ -118,7 +123,8 @@ def make_environment(templates_dir: Path) -> jinja2.Environment:
     env.filters.update(num=_num, pct=_pct, auto_number=_auto_number)
     env.globals.update(
         unit_page=unit_page, layer_page=layer_page, class_page=class_page, failure_page=failure_page, kinds_of=_kinds,
-        number_label=number_label, reliance_sentence=reliance_sentence,
+        number_label=number_label, reliance_sentence=reliance_sentence, chi_segment=chi_segment, arrow=arrow,
+        direction_word=direction_word,
     )
     return env
 
@@ -140,6 +146,7 @@ def _front_matter(page: Page) -> str:
     lines = [f"title: {json.dumps(safe_title(page.title))}"]
     if page.hide:
         lines.append(f"hide: {json.dumps(list(page.hide))}")
+    lines.extend(f"{key}: {json.dumps(value)}" for key, value in page.meta.items())
     return "---\n" + "\n".join(lines) + "\n---\n\n"
 
 
@@ -177,6 +184,9 @@ def _pages(data: AtlasData, info: SiteInfo, hand: Mapping[str, Path]) -> Iterabl
     yield from class_pages(data)
     yield from failure_pages(data, notes)
     yield findings_page(data)
+    yield Page("units/index.md", "units_index.md.j2", "All units",
+               {"index_file": INDEX_FILE, "count": len(data.units), "layers": data.layers}, hide=("toc",))
+    yield Page("downloads.md", "downloads.md.j2", "Data", {"tables": table_downloads(data.root)})
     yield from unit_pages(data, info)
 
 
@@ -192,6 +202,8 @@ def _nav(data: AtlasData, hand: Mapping[str, Path]) -> list[Any]:
     nav.append({"Findings": "findings.md"})
     if PYTHON_API in hand:
         nav.append({"Python API": PYTHON_API})
+    nav.append({"All units": "units/index.md"})
+    nav.append({"Data": "downloads.md"})
     known = (*MERGED_PAGES, HOW_TO_READ, PYTHON_API)
     extra = [rel for rel in hand if rel.endswith(".md") and "/" not in rel and rel not in known]
     nav.extend(sorted(extra))
@@ -270,6 +282,8 @@ def mkdocs_config(base_config: Path, *, info: SiteInfo, docs_dir: Path, site_dir
         copyright=html_text(f"{info.author} \u00b7 model {model['name']} ({str(model['hash'])[:12]})"),
         hooks=[*(base.get("hooks") or []), str(HOOKS)],
     )
+    if THEME_DIR.is_dir():
+        config["theme"] = dict(base.get("theme") or {"name": "material"}) | {"custom_dir": str(THEME_DIR)}
     if info.site_url:
         config["site_url"] = info.site_url
     else:
@@ -310,6 +324,24 @@ def link_media(data: AtlasData, site_dir: Path) -> int:
     return len(data.media)
 
 
+def site_size(site_dir: Path, pages: int) -> str:
+    """One line on what the site holds: pages, files and bytes (media apart), for the build log."""
+    files = total = media = 0
+    stack = [str(site_dir)]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    size = entry.stat(follow_symlinks=False).st_size
+                    files += 1
+                    total += size
+                    if entry.name.endswith((".mp4", ".png", ".npz")):
+                        media += size
+    return f"size: {pages} pages, {files} files, {total / 1e6:.1f} MB ({media / 1e6:.1f} MB of media)"
+
+
 def _check_folders(atlas_dir: Path, site_dir: Path) -> None:
     atlas, site = atlas_dir.resolve(), site_dir.resolve()
     if site == atlas or site in atlas.parents:
@@ -334,6 +366,7 @@ def render_site(
     pages_dir: Path | str | None = PAGES_DIR,
     base_config: Path | str = BASE_CONFIG,
     keep_sources: bool = False,
+    publish: bool = False,
     log: Log | None = None,
 ) -> Path:
     """Build the static site of the atlas in ``atlas_dir`` into ``site_dir`` and return it.
@@ -342,7 +375,15 @@ def render_site(
     MkDocs warnings are errors. ``directory_urls=False`` gives ``.html`` URLs, for browsing
     from the file system. ``keep_sources`` keeps the generated Markdown and mkdocs.yml in
     ``<site_dir>.src/`` for inspection. ``log`` receives one line per stage with its time.
+    ``publish``: the site is meant to be published, so it must have an absolute ``site_url``
+    (permalinks, citations, the copy-link button and the JSON files are built from it).
     """
+    if publish and not site_url:
+        raise AtlasError(
+            "site.site_url is empty, but a published atlas needs its public base URL (e.g. "
+            "https://example.org/atlas/): citations, copied links and the unit JSON files carry it. "
+            "Set site.site_url, or build without publishing."
+        )
     # Absolute paths: the generated mkdocs.yml lives in a work folder and MkDocs resolves
     # relative paths against it.
     atlas_dir, site_dir = Path(atlas_dir).resolve(), Path(site_dir).resolve()
@@ -370,12 +411,18 @@ def render_site(
 
         started = time.perf_counter()
         run_mkdocs(config_file, strict=strict)
+        tidy_site(built, config)
         say(f"mkdocs: built in {time.perf_counter() - started:.1f} s")
 
         started = time.perf_counter()
         linked = link_media(data, built)
+        units = write_unit_files(data, info, built, Path(templates_dir))
+        write_unit_index(data, info, built)
+        linked += write_downloads(data.root, built)
         write_json(built / SITE_MARKER, {"model_hash": data.manifest["model"]["hash"], "pages": count})
-        say(f"media: {linked} files linked in {time.perf_counter() - started:.1f} s")
+        say(f"media: {linked} files linked, {units} unit JSON files and embed views in "
+            f"{time.perf_counter() - started:.1f} s")
+        say(site_size(built, count))
 
         old = site_dir.parent / f".{site_dir.name}.old-{owner_tag()}"
         if site_dir.exists():

@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from generator.errors import AtlasError
-from generator.site.paths import media_file
+from generator.site.paths import media_file, unit_folder, visualization_file
 from generator.store.tables import (
     check_table_set, manifest_path, read_manifest, read_metadata, read_table, table_path,
 )
@@ -27,7 +27,9 @@ MEDIA_COLUMNS = {
         "appearance_poster", "colorwheel_poster", "xymag_poster",
     ),
     "top_clips": ("composite", "poster"),
+    "clip_samples": ("composite", "poster"),
 }  # fmt: skip
+OPTIONAL_TABLES = ("tuning", "activation_histograms", "clip_samples")  # atlases written before them lack them
 
 
 @dataclass(frozen=True)
@@ -41,14 +43,19 @@ class AtlasData:
     layers: list[Row]  # manifest layer records that have units, in depth order
     by_layer: dict[str, list[Row]]
     unit_by_id: dict[str, Row]
-    visualizations: dict[str, list[Row]]  # unit id -> rows ordered by chi, seed
+    visualizations: dict[str, list[Row]]  # unit id -> its joint view's rows ordered by chi, seed
     top_clips: dict[str, list[Row]]  # unit id -> rows ordered by rank
+    clip_samples: dict[str, list[Row]]  # unit id -> clips sampled across its activation range, by response
+    histograms: dict[str, list[Row]]  # unit id -> its activation histogram's bins
+    tuning: dict[str, list[Row]]  # unit id -> drifting-flow responses ordered by speed, direction
     classes: list[Row]  # ordered by class_index
     class_by_name: dict[str, Row]
     confusions: list[Row]
     chis: list[float]
     media: dict[str, str] = field(default_factory=dict)  # site path -> atlas-relative path of every file used
     image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # site path of a PNG -> (width, height)
+    # unit id -> per-stream view ("<input>_only") -> rows ordered by chi, seed (pipeline.views)
+    views: dict[str, dict[str, list[Row]]] = field(default_factory=dict)
 
 
 def _number(value: Any) -> float | None:
@@ -60,33 +67,59 @@ def _clean(rows: list[Row]) -> list[Row]:
     return [{k: _number(v) if isinstance(v, float) else v for k, v in row.items()} for row in rows]
 
 
+_STEMS = {"array": "inputs", "appearance_poster": "appearance", "colorwheel_poster": "colorwheel",
+          "xymag_poster": "xymag"}  # other media columns keep their column name as file stem
+
+
+def _stable_name(column: str, atlas_path: str) -> str:
+    return _STEMS.get(column, column) + PurePosixPath(atlas_path).suffix
+
+
+def _stable_site_path(table: str, column: str, row: Row, atlas_path: str, first_seed: dict[str, int]) -> str:
+    """Where a file named in ``table.column`` of ``row`` is served: a unit's own files under its
+    permalink folder by chi and kind (stable when settings change), anything else (real clips)
+    under ``files/`` with its atlas path, which names no settings."""
+    if table == "visualizations":
+        unit = row["unit_id"]
+        return visualization_file(unit, row["chi"], row["seed"], row["seed"] == first_seed.get(unit),
+                                  _stable_name(column, atlas_path))  # fmt: skip
+    if table == "units":
+        return f"{unit_folder(row['unit_id'])}/{_stable_name(column, atlas_path)}"
+    return media_file(atlas_path)
+
+
 def _resolve_media(root: Path, rows_by_table: dict[str, list[Row]], extra: list[Row], strict: bool) -> dict[str, str]:
     """Replace media paths in the rows by site paths (None when missing and not strict); return the file map."""
     media: dict[str, str] = {}
-    known: dict[str, str | None] = {}
+    present: dict[str, bool] = {}
     missing: list[str] = []
+    first_seed: dict[str, int] = {}
+    for row in rows_by_table.get("visualizations", []):
+        first_seed[row["unit_id"]] = min(row["seed"], first_seed.get(row["unit_id"], row["seed"]))
 
-    def resolve(path: str | None) -> str | None:
+    def resolve(path: str | None, site: str) -> str | None:
         if not path:
             return None
-        if path not in known:
-            site = media_file(path)
-            if (root / path).is_file():
-                known[path] = site
-                media[site] = path
-            else:
-                known[path] = None
+        if path not in present:
+            media_file(path)  # checks that the atlas path stays inside the atlas
+            present[path] = (root / path).is_file()
+            if not present[path]:
                 missing.append(path)
-        return known[path]
+        if not present[path]:
+            return None
+        media[site] = path
+        return site
 
     for table, rows in rows_by_table.items():
         columns = MEDIA_COLUMNS[table]
         for row in rows:
             for column in columns:
-                row[column] = resolve(row.get(column))
+                path = row.get(column)
+                row[column] = resolve(path, _stable_site_path(table, column, row, path, first_seed) if path else "")
     for row in extra:
         for column in ("composite", "poster"):
-            row[column] = resolve(row.get(column))
+            path = row.get(column)
+            row[column] = resolve(path, media_file(path) if path else "")
     if missing and strict:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise AtlasError(
@@ -94,6 +127,14 @@ def _resolve_media(root: Path, rows_by_table: dict[str, list[Row]], extra: list[
             f"stage (atlas build), or render with strict=False to leave them out."
         )
     return media
+
+
+def _grouped(rows: list[Row], order: tuple[str, ...]) -> dict[str, list[Row]]:
+    """unit id -> its rows, ordered by the ``order`` columns."""
+    grouped: dict[str, list[Row]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: (r["unit_id"], *(r[k] for k in order))):
+        grouped[row["unit_id"]].append(row)
+    return dict(grouped)
 
 
 def png_size(path: Path) -> tuple[int, int] | None:
@@ -115,6 +156,9 @@ def load_atlas(atlas_dir: Path | str, strict: bool = True) -> AtlasData:
     check_table_set(root)  # a half-rewritten set (killed build) is refused, never shown
     tables = {name: _clean(read_table(table_path(root, name), name).to_pylist()) for name in (
         "units", "visualizations", "classes", "confusions", "top_clips")}  # fmt: skip
+    for name in OPTIONAL_TABLES:
+        path = table_path(root, name)
+        tables[name] = _clean(read_table(path, name).to_pylist()) if path.is_file() else []
     clips_in_cases = [clip for case in manifest["failure_cases"] for clip in case.get("clips", [])]
     clips_in_cases = [dict(clip) for clip in clips_in_cases]
     media = _resolve_media(
@@ -141,11 +185,19 @@ def load_atlas(atlas_dir: Path | str, strict: bool = True) -> AtlasData:
         layers.append({**record, "stream": members[0]["stream"]})
 
     visualizations: dict[str, list[Row]] = defaultdict(list)
+    views: dict[str, dict[str, list[Row]]] = defaultdict(lambda: defaultdict(list))
     for row in sorted(tables["visualizations"], key=lambda r: (r["unit_id"], r["chi"], r["seed"])):
-        visualizations[row["unit_id"]].append(row)
+        view = row.get("view") or "joint"
+        if view == "joint":
+            visualizations[row["unit_id"]].append(row)
+        else:
+            views[row["unit_id"]][view].append(row)
     top_clips: dict[str, list[Row]] = defaultdict(list)
     for row in sorted(tables["top_clips"], key=lambda r: (r["unit_id"], r["rank"])):
         top_clips[row["unit_id"]].append(row)
+    tuning = _grouped(tables["tuning"], ("speed", "direction"))
+    clip_samples = _grouped(tables["clip_samples"], ("activation",))
+    histograms = _grouped(tables["activation_histograms"], ("bin",))
     classes = sorted(tables["classes"], key=lambda r: r["class_index"])
     chis = sorted({float(c) for c in manifest["chis"]} | {r["chi"] for r in tables["visualizations"]})
     sizes = {site: png_size(root / path) for site, path in media.items() if path.endswith(".png")}
@@ -158,7 +210,11 @@ def load_atlas(atlas_dir: Path | str, strict: bool = True) -> AtlasData:
         by_layer=dict(by_layer),
         unit_by_id={u["unit_id"]: u for u in units},
         visualizations=dict(visualizations),
+        views={unit: dict(by_view) for unit, by_view in views.items()},
         top_clips=dict(top_clips),
+        tuning=tuning,
+        clip_samples=clip_samples,
+        histograms=histograms,
         classes=classes,
         class_by_name={c["class_name"]: c for c in classes},
         confusions=tables["confusions"],

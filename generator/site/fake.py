@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from generator.media import write_frame_set
+from generator.measures.evidence import histogram_bins, quantile_samples
+from generator.measures.tuning import SPEEDS, directions, summarise
 from generator.store.atomic import write_bytes
 from generator.store.keys import unit_path
 from generator.store.tables import (
@@ -39,6 +41,14 @@ CONFIG_HASH = "fakeconfig000001"
 TOP_CLIPS = 3
 SEED = 0  # the optimisation seed recorded in the visualizations table
 MEDIA_KINDS = ("appearance", "colorwheel", "xymag", "composite")
+
+
+def _reduction(stream: str, layer: str) -> str:
+    if stream == "class":
+        return "score"
+    if "fc" in layer.rsplit("/", 1)[-1]:
+        return "value"
+    return "channel mean" if stream == "fusion" else "centre neuron"
 
 
 def _stream(layer: str) -> str:
@@ -104,6 +114,25 @@ def _media_for(root: Path, shared: dict[str, str], folder: str, stem: str, per_u
         _link(root / relative, root / target)
         paths[key] = target
     return paths
+
+
+def _tuning_grid(rng: np.random.Generator, level: float) -> np.ndarray:
+    """A planted tuning grid (directions, speeds): a von Mises bump around a random direction,
+    sharper in early layers, times a bump around a random speed, over a baseline."""
+    angles = np.radians(directions())
+    preferred = rng.uniform(0, 2 * np.pi)
+    sharpness = rng.uniform(0.5, 4.0) * (1.5 - level)
+    best = rng.integers(len(SPEEDS))
+    by_direction = np.exp(sharpness * (np.cos(angles - preferred) - 1))
+    by_speed = np.exp(-0.5 * (np.arange(len(SPEEDS)) - best) ** 2)
+    return 0.1 + rng.uniform(0.5, 2.0) * by_direction[:, None] * by_speed[None, :]
+
+
+def _tuning_summary(grid: np.ndarray | None) -> dict[str, float | None]:
+    if grid is None:
+        return {"preferred_direction": None, "preferred_speed": None, "direction_selectivity": None}
+    found = summarise(grid[None], directions(), SPEEDS)
+    return {key: float(value[0]) for key, value in found.items()}
 
 
 def _confusion_matrix(classes: Sequence[str], rng: np.random.Generator, clips: int) -> np.ndarray:
@@ -173,6 +202,9 @@ def make_fake_atlas(
     units_rows: list[dict[str, Any]] = []
     vis_rows: list[dict[str, Any]] = []
     clip_rows: list[dict[str, Any]] = []
+    tuning_rows: list[dict[str, Any]] = []
+    hist_rows: list[dict[str, Any]] = []
+    sample_rows: list[dict[str, Any]] = []
     for depth, (layer, count) in enumerate(layers, start=1):
         stream = _stream(layer)
         level = (depth - 1) / max(depth_count - 1, 1)  # 0 at the input, 1 at the output
@@ -200,6 +232,7 @@ def make_fake_atlas(
                 activation = float(peaks[index] * (2 + depth))
                 row = {
                     "unit_id": unit_id,
+                    "view": "joint",
                     "chi": chi,
                     "seed": SEED,
                     "objective": None if failed else -float(peaks[index]) + 0.1,
@@ -217,7 +250,14 @@ def make_fake_atlas(
                 }
                 vis_rows.append(row)
                 unit_vis.append(row)
+                if stream in ("fusion", "class"):  # per-stream views, with the joint row's media
+                    for view, share in (("appearance_only", 0.4), ("motion_only", 0.7)):
+                        scaled = None if failed else activation * share
+                        vis_rows.append({**row, "view": view, "activation": scaled,
+                                         "normalised_activation": None if failed else float(peaks[index]) * share})
             middle = unit_vis[len(unit_vis) // 2]
+            # Its own generator, so the other fake numbers stay what they were before tuning existed.
+            tuning = _tuning_grid(np.random.default_rng([seed, depth, channel]), level)
             units_rows.append(
                 {
                     "unit_id": unit_id,
@@ -236,10 +276,29 @@ def make_fake_atlas(
                     "class_means": profile.astype(np.float32).tolist(),
                     "poster": middle["poster"],
                     "composite": middle["composite"],
+                    "rho_reduction": _reduction(stream, layer),
+                    "ok_visualizations": sum(r["status"] == "ok" for r in unit_vis),
+                    "appearance_chi_change": float(rng.uniform(0.05, 0.3)) if stream == "fusion" else 0.0,
+                    **_tuning_summary(None if dead or stream == "appearance" else tuning),
                 }
             )
+            if tuning is not None and not dead and stream != "appearance":
+                tuning_rows.extend({"unit_id": unit_id, "direction": float(a), "speed": float(v),
+                                    "response": float(tuning[i, j])}
+                                   for i, a in enumerate(directions()) for j, v in enumerate(SPEEDS))  # fmt: skip
             if dead:
                 continue
+            # Responses of every held-out clip (own generator, as above): histogram and quantile samples.
+            responses = np.random.default_rng([seed, depth, channel, 1]).gamma(2.0, profile.max() / 4 + 0.01,
+                                                                                size=n_classes * clips_per_class)
+            hist_rows.extend(histogram_bins(unit_id, responses))
+            for quantile, clip, value in quantile_samples(responses):
+                media = _media_for(root, clip_pool[clip % len(clip_pool)], f"media/clips/test_{clip}", "clip",
+                                   with_media)  # fmt: skip
+                sample_rows.append({"unit_id": unit_id, "quantile": quantile, "clip_index": clip,
+                                    "class_name": classes[clip // clips_per_class],
+                                    "predicted_class": classes[clip // clips_per_class], "activation": value,
+                                    "composite": media["composite"], "poster": media["composite_poster"]})  # fmt: skip
             for rank in range(1, TOP_CLIPS + 1):
                 true = preferred if rng.random() < 0.7 else int(rng.integers(n_classes))
                 predicted = true if rng.random() < 0.85 else int(rng.integers(n_classes))
@@ -293,6 +352,9 @@ def make_fake_atlas(
         ("classes", class_rows),
         ("confusions", confusion_rows),
         ("top_clips", clip_rows),
+        ("tuning", tuning_rows),
+        ("activation_histograms", hist_rows),
+        ("clip_samples", sample_rows),
     ):
         write_table(name, rows, table_path(root, name), metadata)
 
@@ -316,6 +378,7 @@ def make_fake_atlas(
             "depth": depth,
             "stride": 2 ** min(depth - 1, 4) if _kind(name) in ("conv2d", "conv3d") else 1,
             "receptive_field": 3 + 4 * depth,
+            "input_size": 64,
             "streams": ["appearance", "motion"] if _stream(name) in ("fusion", "head", "class") else [_stream(name)],
         }
         for depth, (name, count) in enumerate(layers, start=1)
@@ -329,7 +392,8 @@ def make_fake_atlas(
         counts={
             "units": len(units_rows),
             "visualizations": len(vis_rows),
-            "failed": sum(r["status"] != "ok" for r in vis_rows),
+            "failed": sum(r["status"].startswith("failed") for r in vis_rows),
+            "weak": sum(r["status"] == "weak" for r in vis_rows),
             "classes": len(classes),
         },
         failure_cases=cases,

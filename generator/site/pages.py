@@ -8,22 +8,31 @@ template is rendered, relative to the page's own URL.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from generator.site.data import AtlasData, Row
 from generator.site.escape import bibtex_key, bibtex_text, safe_title
-from generator.site.paths import class_page, failure_page, layer_page, page_url, unit_page
+from generator.site.paths import chi_segment, class_page, failure_page, layer_page, page_url, unit_folder, unit_page
 from generator.site.plots import histogram, line_chart
+from generator.site.evidence_view import evidence_view
+from generator.site.tuning_findings import class_tuning
+from generator.site.tuning_view import tuning_view
 from generator.site.stats import (
+    appearance_change_by_stream,
     drivers,
     first_to_last_sentence,
+    joint_feature_sentence,
     layer_summary,
     mean,
     pair_explanation,
     probe_explanation,
+    shown,
     similar_units,
     spearman,
+    speed_claim_sentence,
+    stream_lines,
+    class_range_sentence,
     trend_sentence,
 )
 
@@ -37,6 +46,7 @@ class Page:
     title: str  # plain text shown in the browser tab, nav and search (already safe)
     context: dict[str, Any]
     hide: tuple[str, ...] = ()  # Material page parts to hide, e.g. ("toc",) for full-width grids
+    meta: dict[str, str] = field(default_factory=dict)  # extra front matter, e.g. OpenGraph fields
 
 
 @dataclass(frozen=True)
@@ -47,8 +57,11 @@ class SiteInfo:
     directory_urls: bool = True
 
     def permalink(self, src: str) -> str:
-        path = page_url(src, self.directory_urls)
-        return f"{self.site_url.rstrip('/')}/{path}" if self.site_url else f"/{path}"
+        return self.absolute(page_url(src, self.directory_urls))
+
+    def absolute(self, site_path: str) -> str:
+        """URL of a site path: absolute under ``site_url``; without one, relative to the site's root."""
+        return f"{self.site_url.rstrip('/')}/{site_path}" if self.site_url else f"/{site_path}"
 
 
 def chi_labels(chis: list[float]) -> dict[float, str]:
@@ -79,8 +92,48 @@ def _model(data: AtlasData) -> dict[str, Any]:
     }
 
 
+_KIND_STREAM = {"appearance": "appearance", "colorwheel": "motion", "xymag": "motion"}
+
+
+def absent_kinds(layer: Row) -> tuple[str, ...]:
+    """Video kinds of an input stream the layer does not see: their panels only show what the
+    optimiser left untouched (a grey frame, or noise scaled up), so the page says so instead."""
+    streams = set(layer.get("streams") or ())
+    if not streams:
+        return ()
+    return tuple(kind for kind, stream in _KIND_STREAM.items() if stream not in streams)
+
+
+def receptive_field_box(layer: Row, objective: str) -> dict[str, float] | None:
+    """The receptive field of the neuron a visualisation drives, as a centred square in
+    percent of the frame: for convolutional layers of one stream, whose objective is the
+    centre neuron (engine.objectives.objective_mode); None where the unit sees the whole frame."""
+    rf, size = layer.get("receptive_field"), layer.get("input_size")
+    one_stream = len(layer.get("streams") or ()) == 1
+    if objective == "mean" or not one_stream or layer.get("kind") not in ("conv2d", "conv3d") or not rf or not size:
+        return None
+    if rf >= size:
+        return None
+    width = 100.0 * rf / size
+    return {"width": round(width, 2), "offset": round((100.0 - width) / 2, 2), "rf": rf, "size": size}
+
+
 def _kinds(rows: list[Row]) -> list[tuple[str, str]]:
     return [(k, label) for k, label in VIDEO_KINDS if any(r.get(k) for r in rows)]
+
+
+def view_grid(joint: list[Row], views: Mapping[str, list[Row]]) -> list[dict[str, Any]]:
+    """One row per (chi, seed) of the joint view: the joint result beside each per-stream view's
+    result at the same chi and seed (None where a view has none). Empty without per-stream views."""
+    if not views:
+        return []
+    names = sorted(views)
+    index = {name: {(r["chi"], r["seed"]): r for r in rows} for name, rows in views.items()}
+    return [
+        {"chi": r["chi"], "seed": r["seed"],
+         "cells": [("joint", r)] + [(name, index[name].get((r["chi"], r["seed"]))) for name in names]}
+        for r in joint
+    ]  # fmt: skip
 
 
 def _preferred(unit: Row, classes: list[Row], count: int = 5) -> list[dict[str, Any]]:
@@ -108,10 +161,24 @@ def _cite(unit: Row, data: AtlasData, info: SiteInfo, src: str) -> str:
     )
 
 
+def _open_graph(unit: Row, info: SiteInfo, src: str) -> dict[str, str]:
+    """OpenGraph fields of a unit page (link previews): its title, one line and its poster."""
+    meta = {"og_title": safe_title(f"Unit {unit['unit_id']}"), "og_url": info.permalink(src)}
+    if unit.get("dead"):
+        meta["og_description"] = "A unit that never responds on held-out clips."
+    elif unit.get("selectivity") is not None:
+        meta["og_description"] = safe_title(f"{unit['stream']} stream, class selectivity {unit['selectivity']:.2f}"
+                                            + (f", preferred class {unit['preferred_class']}" if unit.get("preferred_class") else ""))  # fmt: skip
+    if unit.get("poster"):
+        meta["og_image"] = info.absolute(unit["poster"])
+    return meta
+
+
 def unit_pages(data: AtlasData, info: SiteInfo) -> Iterator[Page]:
     """One page per unit, at ``units/<unit id>/``."""
     labels = chi_labels(data.chis)
     classes = data.classes
+    objective = str((data.manifest.get("config") or {}).get("visualize", {}).get("objective", "centre"))
     for layer in data.layers:
         members = data.by_layer[layer["name"]]
         similar = similar_units(members)
@@ -128,6 +195,9 @@ def unit_pages(data: AtlasData, info: SiteInfo) -> Iterator[Page]:
                     "rows": rows,
                     "labels": labels,
                     "kinds": _kinds(rows),
+                    "stream_views": view_grid(rows, data.views.get(unit["unit_id"], {})),
+                    "absent": absent_kinds(layer),
+                    "rf_box": receptive_field_box(layer, objective),
                     "clips": data.top_clips.get(unit["unit_id"], []),
                     "preferred": _preferred(unit, classes),
                     "previous": members[index - 1] if index > 0 else None,
@@ -136,14 +206,28 @@ def unit_pages(data: AtlasData, info: SiteInfo) -> Iterator[Page]:
                     "class_row": data.class_by_name.get(unit["class_name"]) if unit["class_name"] else None,
                     "permalink": info.permalink(src),
                     "cite": _cite(unit, data, info, src),
+                    "chi_links": [(chi, info.permalink(src) + "#" + chi_segment(chi)) for chi in data.chis],
+                    "embed_url": info.absolute(f"{unit_folder(unit['unit_id'])}/embed.html"),
+                    "json_file": f"{unit_folder(unit['unit_id'])}/unit.json",
+                    "embed_file": f"{unit_folder(unit['unit_id'])}/embed.html",
+                    "settings_hash": data.manifest.get("config_hash"),
+                    "tuning": tuning_view(unit, data.tuning.get(unit["unit_id"], [])),
+                    "evidence": evidence_view(unit, data.histograms.get(unit["unit_id"], []),
+                                              data.clip_samples.get(unit["unit_id"], [])),
                 },
+                meta=_open_graph(unit, info, src),
             )
 
 
 def layer_pages(data: AtlasData) -> Iterator[Page]:
     """One page per layer (a grid of every unit), plus the layers index."""
-    summaries = [layer_summary(layer, data.by_layer[layer["name"]]) for layer in data.layers]
-    yield Page("layers/index.md", "layers.md.j2", "Layers", {"layers": summaries})
+    summaries = [layer_summary(layer, data.by_layer[layer["name"]], data.visualizations) for layer in data.layers]
+    thumbs = {}
+    for layer in data.layers:
+        shown = sorted((u for u in data.by_layer[layer["name"]] if u["poster"] and not u["dead"]),
+                       key=lambda u: -(u["selectivity"] or 0.0))  # fmt: skip
+        thumbs[layer["name"]] = shown[0] if shown else None
+    yield Page("layers/index.md", "layers.md.j2", "Layers", {"layers": summaries, "thumbs": thumbs})
     for summary in summaries:
         yield Page(
             src=layer_page(summary["name"]),
@@ -168,7 +252,7 @@ def class_pages(data: AtlasData) -> Iterator[Page]:
         "Classes",
         {"classes": data.classes, "units": {c["unit_id"]: data.unit_by_id.get(c["unit_id"]) for c in data.classes}},
     )
-    live = [u for u in data.units if not u["dead"] and u["layer"] != "class" and u["selectivity"] is not None]
+    live = [u for u in data.units if shown(u) and u["layer"] != "class" and u["selectivity"] is not None]
     for row in data.classes:
         name = row["class_name"]
         selective = sorted((u for u in live if u["preferred_class"] == name), key=lambda u: -u["selectivity"])
@@ -188,6 +272,7 @@ def class_pages(data: AtlasData) -> Iterator[Page]:
                 "row": row,
                 "unit": data.unit_by_id.get(row["unit_id"]),
                 "rows": data.visualizations.get(row["unit_id"], []),
+                "stream_views": view_grid(data.visualizations.get(row["unit_id"], []), data.views.get(row["unit_id"], {})),
                 "labels": labels,
                 "selective": selective[:12],
                 "confused": confused[:8],
@@ -220,7 +305,8 @@ def failure_pages(data: AtlasData, notes: Mapping[str, str]) -> Iterator[Page]:
         for name in case["classes"][:2]:
             row = data.class_by_name.get(name)
             unit_id = row["unit_id"] if row else f"class/{name}"
-            visuals.append({"class": name, "row": row, "rows": data.visualizations.get(unit_id, []),
+            ok_rows = [r for r in data.visualizations.get(unit_id, []) if r["status"] == "ok"]
+            visuals.append({"class": name, "row": row, "rows": ok_rows,
                             "unit": data.unit_by_id.get(unit_id)})  # fmt: skip
         yield Page(
             src=failure_page(case["slug"]),
@@ -258,24 +344,25 @@ def depth_labels(layers: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return labels
 
 
+def seed_count(data: AtlasData) -> int:
+    """How many seeds each (unit, chi) was visualised from (the build's visualize.seeds)."""
+    return max(1, len(data.manifest.get("config", {}).get("visualize", {}).get("seeds", [0])))
+
+
 def findings_page(data: AtlasData) -> Page:
     """The paper's claims checked on this model, with tables and inline SVG plots."""
-    summaries = [layer_summary(layer, data.by_layer[layer["name"]]) for layer in data.layers]
+    summaries = [layer_summary(layer, data.by_layer[layer["name"]], data.visualizations) for layer in data.layers]
     measured = summaries  # the class outputs are the last layer of the claim "grows with depth"
     depths = [s["depth"] for s in measured]
     x_labels = depth_labels([(s["depth"], s["name"]) for s in measured])
-    by_depth = line_chart(
-        [
-            ("selectivity", [(s["depth"], s["selectivity"]) for s in measured]),
-            ("invariance across \u03c7", [(s["depth"], s["invariance_chi"]) for s in measured]),
-            ("speed invariance", [(s["depth"], s["invariance_speed"]) for s in measured]),
-        ],
-        x_labels,
-        x_label="layer (by depth)",
-        y_label="layer mean",
-        title="Mean selectivity and invariance by depth",
-        y_range=(0.0, 1.0),
-    )
+    # One chart per measure, one line per stream: layers of several streams share a depth, and
+    # one line through all of them would zigzag between the streams.
+    by_depth = [
+        line_chart(stream_lines(measured, key), x_labels, x_label="layer (by depth)", y_label=f"layer mean {what}",
+                   title=f"Mean {what} by depth, one line per stream", y_range=(0.0, 1.0))
+        for what, key in (("selectivity", "selectivity"), ("speed invariance", "invariance_speed"),
+                          ("invariance across \u03c7", "invariance_chi"))
+    ]  # fmt: skip
     chi_rows = []
     for chi in data.chis:
         rows = [r for rs in data.visualizations.values() for r in rs if r["chi"] == chi and r["status"] == "ok"]
@@ -286,13 +373,14 @@ def findings_page(data: AtlasData) -> Page:
             "normalised_activation": mean(r["normalised_activation"] for r in rows),
         })  # fmt: skip
     tv_rho = spearman([r["chi"] for r in chi_rows], [r["temporal_variation"] for r in chi_rows])
-    live = [u for u in data.units if u["selectivity"] is not None and u["layer"] != "class"]
+    live = [u for u in data.units if shown(u) and u["selectivity"] is not None and u["layer"] != "class"]
     first_layers = {}
     for layer in data.layers:
         if layer["stream"] in ("appearance", "motion") and layer["stream"] not in first_layers:
             first_layers[layer["stream"]] = {"layer": layer, "units": data.by_layer[layer["name"]][:8]}
     fusion = [layer for layer in data.layers if layer["stream"] == "fusion"]
-    fusion_units = [u for u in data.by_layer[fusion[0]["name"]] if not u["dead"]][:4] if fusion else []
+    fusion_units = [u for u in data.by_layer[fusion[0]["name"]] if shown(u)][:4] if fusion else []
+    joint = appearance_change_by_stream(data.units)
     return Page(
         "findings.md",
         "findings.md.j2",
@@ -306,8 +394,8 @@ def findings_page(data: AtlasData) -> Page:
                                           spearman(depths, [s["selectivity"] for s in measured])),
             "inv_sentence": trend_sentence("mean invariance across \u03c7", "depth",
                                            spearman(depths, [s["invariance_chi"] for s in measured])),
-            "speed_sentence": trend_sentence("mean speed invariance", "depth",
-                                             spearman(depths, [s["invariance_speed"] for s in measured])),
+            "speed_claim": speed_claim_sentence(data.layers, data.by_layer),
+            "range_claim": class_range_sentence(live),
             "first_last": [
                 first_to_last_sentence(what, key, data.layers, data.by_layer)
                 for what, key in (("mean selectivity", "selectivity"), ("mean invariance across \u03c7", "invariance_chi"),
@@ -318,16 +406,20 @@ def findings_page(data: AtlasData) -> Page:
             "most_selective": sorted(live, key=lambda u: -u["selectivity"])[:6],
             "least_selective": sorted(live, key=lambda u: u["selectivity"])[:6],
             "first_layers": list(first_layers.values()),
-            "fusion_units": [(u, data.visualizations.get(u["unit_id"], [])) for u in fusion_units],
+            "joint_sentence": joint_feature_sentence(joint, seed_count(data)),
+            "joint_rows": joint,
+            "fusion_units": [(u, [r for r in data.visualizations.get(u["unit_id"], []) if r["status"] == "ok"])
+                             for u in fusion_units],
             "labels": chi_labels(data.chis),
             "cases": data.manifest["failure_cases"],
+            "class_tuning": class_tuning(data),
         },
     )  # fmt: skip
 
 
 def home_page(data: AtlasData, intro: str | None) -> Page:
     """The home page: what the atlas is, the model card, how to read it."""
-    summaries = [layer_summary(layer, data.by_layer[layer["name"]]) for layer in data.layers]
+    summaries = [layer_summary(layer, data.by_layer[layer["name"]], data.visualizations) for layer in data.layers]
     return Page(
         "index.md",
         "home.md.j2",

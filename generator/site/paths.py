@@ -51,6 +51,28 @@ def failure_page(slug: str) -> str:
     return _page("failures", safe_segment(slug))
 
 
+def unit_folder(unit_id: str) -> str:
+    """Site folder of a unit's own files (media, JSON twin, embed view), e.g.
+    ``units/motion/conv3_1/0017``: the unit's permalink without its trailing slash, the same
+    with and without directory URLs."""
+    return unit_page(unit_id)[: -len(".md")]
+
+
+def chi_segment(chi: float) -> str:
+    """The folder (and page anchor) of one chi, e.g. ``chi-10`` or ``chi-0.1``."""
+    return f"chi-{float(chi):g}".replace("+", "")
+
+
+def visualization_file(unit_id: str, chi: float, seed: int, first_seed: bool, name: str) -> str:
+    """Stable site path of one visualisation file, e.g. ``units/motion/conv3_1/0017/chi-10/colorwheel.mp4``.
+
+    The path names only the unit, chi (and seed, beyond the first) and the kind of file, never
+    the settings hash that the atlas folder stores it under, so a link survives a rebuild with
+    other settings."""
+    seed_part = "" if first_seed else f"/seed-{int(seed)}"
+    return f"{unit_folder(unit_id)}/{chi_segment(chi)}{seed_part}/{safe_segment(name)}"
+
+
 def media_file(atlas_path: str) -> str:
     """Site path of an atlas media file given by its atlas-relative path (checked to stay inside)."""
     return f"{FILES_DIR}/{relative_inside(atlas_path)}"

@@ -94,7 +94,7 @@ def line_chart(
                 f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3.5" fill="{colour}">'
                 f"<title>{escape(name)}: {y:.3f}</title></circle>"
             )
-        legend_x = LEFT + 12 + index * 170
+        legend_x = LEFT + 12 + index * min(170, (WIDTH - LEFT - RIGHT) // max(len(series), 1))
         parts.append(
             f'<rect x="{legend_x}" y="{TOP}" width="12" height="4" fill="{colour}"/>'
             f'<text x="{legend_x + 16}" y="{TOP + 6}">{escape(name)}</text>'
@@ -113,9 +113,17 @@ def histogram(values: Sequence[float], *, bins: int = 20, value_range: tuple[flo
             continue
         index = min(max(int((value - low) / (high - low) * bins), 0), bins - 1)
         counts[index] += 1
-    top = max(counts + [1])
+    return bars(counts, low, high, x_label=x_label, title=title)
+
+
+def bars(counts: Sequence[int], low: float, high: float, *, x_label: str, title: str, y_label: str = "units",
+         marks: Sequence[tuple[float, str]] = ()) -> Markup:  # fmt: skip
+    """A histogram of ``counts`` in equal bins from ``low`` to ``high``; ``marks``: (x, label)
+    vertical lines drawn over it (e.g. the quantiles clips were sampled at)."""
+    bins = len(counts)
+    top = max(list(counts) + [1])
     inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    parts = _frame(0, top, "units", x_label, title)
+    parts = _frame(0, top, y_label, x_label, title)
     width = inner_w / bins
     for index, count in enumerate(counts):
         h = inner_h * count / top
@@ -127,5 +135,10 @@ def histogram(values: Sequence[float], *, bins: int = 20, value_range: tuple[flo
     for tick in _ticks(low, high):
         x = LEFT + inner_w * (tick - low) / (high - low)
         parts.append(f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">{tick:g}</text>')
+    for value, label in marks:
+        x = LEFT + inner_w * (value - low) / ((high - low) or 1)
+        parts.append(f'<line class="atlas-mark" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{TOP + inner_h}" '
+                     f'stroke="{COLOURS[1]}" stroke-width="1.5" stroke-dasharray="4 3"/>'
+                     f'<text x="{x + 3:.1f}" y="{TOP + 12}" font-size="10" fill="{COLOURS[1]}">{escape(label)}</text>')  # fmt: skip
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -18,7 +18,19 @@ def mean(values: Iterable[float | None]) -> float | None:
     return sum(kept) / len(kept) if kept else None
 
 
-def layer_summary(layer: Row, units: Sequence[Row]) -> Row:
+def shown(unit: Row) -> bool:
+    """Whether a unit may be featured (findings, galleries' rankings, failure pages): it is not
+    dead on the data and has at least one visualisation with status "ok"."""
+    return not unit["dead"] and bool(unit.get("ok_visualizations", 0))
+
+
+def converged_rate(rows: Iterable[Row]) -> float | None:
+    """Share of the finished visualisations (converged not null) whose loss had levelled off."""
+    flags = [bool(r["converged"]) for r in rows if r.get("converged") is not None]
+    return sum(flags) / len(flags) if flags else None
+
+
+def layer_summary(layer: Row, units: Sequence[Row], visualizations: Mapping[str, Sequence[Row]] | None = None) -> Row:
     """One row of the per-layer table: counts and mean measures."""
     return {
         **layer,
@@ -27,6 +39,9 @@ def layer_summary(layer: Row, units: Sequence[Row]) -> Row:
         "selectivity": mean(u["selectivity"] for u in units),
         "invariance_chi": mean(u["invariance_chi"] for u in units),
         "invariance_speed": mean(u["invariance_speed"] for u in units),
+        "converged": converged_rate(r for u in units for r in (visualizations or {}).get(u["unit_id"], ())),
+        "ok": sum(r["status"] == "ok" for u in units for r in (visualizations or {}).get(u["unit_id"], ())),
+        "results": sum(len((visualizations or {}).get(u["unit_id"], ())) for u in units),
     }
 
 
@@ -128,7 +143,7 @@ def drivers(units: Sequence[Row], class_index: Mapping[str, int], a: str, b: str
     """Units that drive a confusion: ``by_class``, the most selective for ``a`` and for ``b``, and
     ``shared``, those that respond strongly to both (largest min(mean_a, mean_b) relative to the
     unit's mean over classes)."""
-    live = [u for u in units if not u["dead"] and u["layer"] != "class"]
+    live = [u for u in units if shown(u) and u["layer"] != "class"]
     result: dict[str, Any] = {"by_class": []}
     for name in (a, b):
         chosen = [u for u in live if u["preferred_class"] == name and u["selectivity"] is not None]
@@ -226,3 +241,106 @@ def number_label(key: str, classes: Sequence[str]) -> str:
     if key.startswith("errors_to_"):
         return f"errors that go to {key[len('errors_to_'):]}"
     return key.replace("_", " ")
+
+
+# The paper's claim 2 is called shown when the fusion units' median relative change of the
+# optimised appearance across chi reaches this (5 %: a change one can see side by side) and
+# exceeds every single-stream unit's. *(choice)*
+JOINT_CHANGE = 0.05
+
+
+def _spread(values: Sequence[float]) -> Row:
+    array = np.asarray(values, dtype=np.float64)
+    low, middle, high = np.percentile(array, [25, 50, 75])
+    return {"count": len(array), "median": float(middle), "low": float(low), "high": float(high),
+            "max": float(array.max())}  # fmt: skip
+
+
+def appearance_change_by_stream(units: Sequence[Row]) -> list[Row]:
+    """Per stream: the spread over its live units of units.appearance_chi_change."""
+    groups: dict[str, list[float]] = {}
+    for unit in units:
+        value = unit.get("appearance_chi_change")
+        if unit["dead"] or value is None or not math.isfinite(value):
+            continue
+        groups.setdefault(unit["stream"], []).append(float(value))
+    return [{"stream": stream, **_spread(values)} for stream, values in groups.items()]
+
+
+def joint_feature_sentence(by_stream: Sequence[Row], seeds: int) -> str:
+    """The paper's claim 2 (fusion units learn joint features) against this atlas's measurement."""
+    found = {row["stream"]: row for row in by_stream}
+    fusion = found.get("fusion")
+    if fusion is None:
+        return "Not shown here: no fusion unit of this atlas has an appearance measured at two or more \u03c7 values."
+    single = [found[s] for s in ("appearance", "motion") if s in found]
+    single_max = max((row["max"] for row in single), default=None)
+    seeds_note = "one seed, so no spread over seeds" if seeds == 1 else f"mean over {seeds} seeds per unit"
+    measured = (
+        f"the optimised appearance of the fusion units changes across \u03c7 by a median of "
+        f"{100 * fusion['median']:.1f} % (relative RMS change; quartiles {100 * fusion['low']:.1f}-"
+        f"{100 * fusion['high']:.1f} % over {fusion['count']} units, {seeds_note})"
+    )
+    if single_max is not None:
+        measured += f", against at most {100 * single_max:.1f} % for single-stream units"
+    if fusion["median"] >= JOINT_CHANGE and (single_max is None or fusion["median"] > single_max):
+        return f"Shown here: {measured}. Appearance and motion of a fusion unit are optimised jointly."
+    return (f"Not shown here: {measured}; the claim needs a median of at least {100 * JOINT_CHANGE:.0f} % "
+            f"above the single-stream units.")
+
+
+def _layer_values(layers: Sequence[Row], by_layer: Mapping[str, Sequence[Row]], key: str) -> list[tuple[int, str, np.ndarray]]:
+    """(depth, layer, finite values of ``key`` over its live units) for every layer that has any, by depth."""
+    found = []
+    for layer in sorted(layers, key=lambda row: row["depth"]):
+        values = [float(u[key]) for u in by_layer.get(layer["name"], ()) if not u["dead"] and u.get(key) is not None]
+        values = [v for v in values if math.isfinite(v)]
+        if values:
+            found.append((layer["depth"], layer["name"], np.asarray(values)))
+    return found
+
+
+def speed_claim_sentence(layers: Sequence[Row], by_layer: Mapping[str, Sequence[Row]]) -> str:
+    """The paper's claim 4 (invariance to motion speed grows with depth), tested by the data-driven
+    speed score (method.md): shown when the layer means rise with depth (Spearman rho >= 0.5 over
+    the layers) and the last layer's mean exceeds the first's by more than two standard errors."""
+    found = _layer_values(layers, by_layer, "invariance_speed")
+    if len(found) < 3:
+        return "Not shown here: fewer than three layers have a speed-invariance score to test the claim."
+    rho = spearman([d for d, _, _ in found], [float(v.mean()) for _, _, v in found])
+    (_, first, a), (_, last, b) = found[0], found[-1]
+    change = float(b.mean() - a.mean())
+    error = math.sqrt(sum(v.var(ddof=1) / len(v) if len(v) > 1 else 0.0 for v in (a, b)))
+    numbers = (f"the layer means of the speed-invariance score (real clips replayed at several speeds) have "
+               f"Spearman \u03c1 = {rho:+.2f} with depth over {len(found)} layers, and go from "
+               f"{a.mean():.2f} ({first}, {len(a)} units) to {b.mean():.2f} ({last}, {len(b)} units), "
+               f"a change of {change:+.2f} \u00b1 {error:.2f} (standard error over units; the score involves no "
+               f"optimisation seed)") if rho is not None else (
+               f"the speed-invariance layer means have no spread across depth ({len(found)} layers)")  # fmt: skip
+    if rho is not None and rho >= 0.5 and change > 2 * error:
+        return f"Shown here: {numbers}. Deeper units respond more evenly to slow and fast motion."
+    return f"Not shown here: {numbers}."
+
+
+def class_range_sentence(units: Sequence[Row]) -> str:
+    """The paper's claim 3 (units range from class-specific to generic), from the selectivity of
+    the live units: shown when the middle half of the units spans at least 0.2 and the range
+    reaches both below 0.2 and above 0.5. *(choice)*"""
+    values = np.asarray([float(u["selectivity"]) for u in units if u.get("selectivity") is not None], dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) < 4:
+        return "Not shown here: fewer than four live units have a selectivity index."
+    low, q1, q3, high = np.min(values), *np.percentile(values, [25, 75]), np.max(values)
+    numbers = (f"the class selectivity of {len(values)} live units (with an ok visualisation) runs from "
+               f"{low:.2f} to {high:.2f}, quartiles {q1:.2f}-{q3:.2f} (measured on held-out clips; no seed involved)")
+    if q3 - q1 >= 0.2 and low < 0.2 and high > 0.5:
+        return f"Shown here: {numbers}."
+    return f"Not shown here: {numbers}."
+
+
+def stream_lines(summaries: Sequence[Row], key: str) -> list[tuple[str, list[tuple[float, float | None]]]]:
+    """One (stream, [(depth, layer mean of ``key``)]) line per stream, streams in order of first depth."""
+    lines: dict[str, list[tuple[float, float | None]]] = {}
+    for summary in sorted(summaries, key=lambda row: row["depth"]):
+        lines.setdefault(summary["stream"], []).append((summary["depth"], summary[key]))
+    return list(lines.items())

@@ -46,6 +46,9 @@ TABLE_FILES = {
     "classes": "classes.parquet",
     "confusions": "confusions.parquet",
     "top_clips": "top_clips.parquet",
+    "tuning": "tuning.parquet",
+    "activation_histograms": "activation_histograms.parquet",
+    "clip_samples": "clip_samples.parquet",
 }
 MANIFEST_FILE = "manifest.json"
 TABLE_SET_FILE = "table-set.json"
@@ -59,6 +62,17 @@ def _field(name: str, type_: pa.DataType, description: str, nullable: bool = Tru
 
 
 _STR, _F64, _I32, _BOOL = pa.string(), pa.float64(), pa.int32(), pa.bool_()
+
+def _clip_fields(activation: str) -> tuple[pa.Field, ...]:
+    """The fields of every table that shows held-out clips; ``activation`` describes the response."""
+    return (
+        _field("clip_index", _I32, "Index of the clip in the held-out set.", False),
+        _field("class_name", _STR, "True class of the clip."),
+        _field("predicted_class", _STR, "Class the model predicted for the clip; null if not recorded."),
+        _field("activation", _F64, activation, False),
+        _field("composite", _STR, "Composite MP4 of the clip (appearance | colour wheel | x/y/magnitude)."),
+        _field("poster", _STR, "Poster PNG of the clip."),
+    )
 
 SCHEMAS: dict[str, pa.Schema] = {
     "units": pa.schema(
@@ -75,29 +89,52 @@ SCHEMAS: dict[str, pa.Schema] = {
                    "activation reached under the chi values, in [0, 1]."),
             _field("invariance_speed", _F64, "Data-driven speed invariance: flatness of the response to the unit's "
                    "top clips replayed at several speeds, in [0, 1]."),
-            _field("dead", _BOOL, "True when the unit never responds on held-out clips.", False),
-            _field("act_peak", _F64, "Largest response over real data (rho, the objective's normaliser); "
-                   "null without data."),
+            _field("dead", _BOOL, "True when the unit is dead on the data: its rho (act_peak) is below 1 % of "
+                   "its layer's median rho. Never true for class outputs.", False),
+            _field("act_peak", _F64, "rho, the objective's normaliser: the largest value over held-out clips of "
+                   "exactly the quantity the objective maximises (see rho_reduction); null without data."),
+            _field("rho_reduction", _STR, 'What act_peak (and every visualisation\'s activation) measures: '
+                   '"centre neuron" (the rectified response of one position), "channel mean" (the rectified '
+                   'response averaged over all positions), "value" (an fc unit\'s rectified value) or '
+                   '"score" (a class output\'s pre-softmax score).'),
             _field("act_mean", _F64, "Mean spatially averaged post-ReLU response over held-out clips; "
                    "null without data."),
             _field("class_means", pa.list_(pa.float32()), "Class-conditional mean responses, ordered by "
                    "classes.class_index (the selectivity profile); null without data."),
             _field("poster", _STR, "Representative poster image (PNG), relative path; null if none."),
             _field("composite", _STR, "Representative composite video (MP4), relative path; null if none."),
+            _field("ok_visualizations", _I32, 'Visualisations of the unit with status "ok" (only these are '
+                   "shown in galleries, findings and failure pages)."),
+            _field("appearance_chi_change", _F64, "Relative change of the optimised appearance across chi: RMS "
+                   "deviation from its mean over chi, over the mean's norm, averaged over seeds (0: the "
+                   "appearance ignores chi); null without an RGB input or with fewer than two chi values."),
+            _field("preferred_direction", _F64, "Direction of uniform drifting flow the unit prefers, degrees "
+                   "counter-clockwise from rightward (90 = upward on screen), at its preferred speed; null for "
+                   "units that see no motion or never respond to it (see the tuning table)."),
+            _field("preferred_speed", _F64, "Speed of uniform drifting flow (pixels per flow field) with the "
+                   "largest response; null as preferred_direction."),
+            _field("direction_selectivity", _F64, "Direction-selectivity index in [0, 1]: length of the vector sum "
+                   "of the responses to the 16 directions at the preferred speed over their sum."),
         ]
     ),
     "visualizations": pa.schema(
         [
             _field("unit_id", _STR, "The unit (units.unit_id).", False),
+            _field("view", _STR, '"joint" (every input optimised) or "<input>_only" (that input optimised, the '
+                   "others held at their data mean: the mean frame, zero flow); per-stream views exist for fusion "
+                   "units and class outputs.", False),
             _field("chi", _F64, "Temporal-variation weight chi of this optimisation.", False),
             _field("seed", _I32, "Random seed of the initialisation.", False),
             _field("objective", _F64, "Final value of the minimised objective."),
-            _field("activation", _F64, "The unit's response to the result (network units)."),
+            _field("activation", _F64, "The unit's response to the result through the network's own ReLUs, "
+                   "reduced as units.rho_reduction says (network units)."),
             _field("normalised_activation", _F64, "activation / units.act_peak; null without data."),
             _field("steps", _I32, "Optimisation steps run."),
-            _field("converged", _BOOL, "True when the objective had stopped improving."),
+            _field("converged", _BOOL, "True when the loss had levelled off: the mean over its last tenth of "
+                   "the steps differs from the tenth before by at most 1 % of the final objective term w a."),
             _field("wall_seconds", _F64, "Wall-clock seconds of the optimisation (share of its batch)."),
-            _field("status", _STR, '"ok" or "failed: <reason>".', False),
+            _field("status", _STR, '"ok", "weak" (0 < activation < 0.5 act_peak) or "failed: <reason>" '
+                   "(non-finite values, or activation <= 0 for a rectified unit).", False),
             _field("array", _STR, ".npz with the optimised inputs (float16, network units), relative path."),
             _field("appearance", _STR, "Appearance MP4, relative path; null if the unit has no RGB input."),
             _field("colorwheel", _STR, "Flow colour-wheel MP4, relative path; null without flow input."),
@@ -138,22 +175,50 @@ SCHEMAS: dict[str, pa.Schema] = {
         [
             _field("unit_id", _STR, "The unit (units.unit_id).", False),
             _field("rank", _I32, "1 = the clip that drives the unit most.", False),
-            _field("clip_index", _I32, "Index of the clip in the held-out set.", False),
-            _field("class_name", _STR, "True class of the clip."),
-            _field("predicted_class", _STR, "Class the model predicted for the clip; null if not recorded."),
-            _field("activation", _F64, "The unit's response to the clip.", False),
-            _field("composite", _STR, "Composite MP4 of the clip (appearance | colour wheel | x/y/magnitude)."),
-            _field("poster", _STR, "Poster PNG of the clip."),
+            *_clip_fields("The unit's response to the clip: the spatial maximum of its rectified response "
+                          "(a class output's score)."),
+        ]
+    ),
+    "tuning": pa.schema(
+        [
+            _field("unit_id", _STR, "The unit (units.unit_id).", False),
+            _field("direction", _F64, "Direction of the drifting flow, degrees counter-clockwise from rightward "
+                   "(90 = upward on screen).", False),
+            _field("speed", _F64, "Speed of the drifting flow, pixels per flow field.", False),
+            _field("response", _F64, "The unit's response (spatial mean after ReLU; raw score for class outputs) "
+                   "to uniform flow of this direction and speed over the whole frame, appearance at the data mean.",
+                   False),
+        ]
+    ),
+    "activation_histograms": pa.schema(
+        [
+            _field("unit_id", _STR, "The unit (units.unit_id).", False),
+            _field("bin", _I32, "Bin index, 0 = lowest responses.", False),
+            _field("low", _F64, "Lower edge of the bin (the unit's response to a clip).", False),
+            _field("high", _F64, "Upper edge of the bin.", False),
+            _field("clips", _I32, "Held-out clips whose response falls in the bin.", False),
+        ]
+    ),
+    "clip_samples": pa.schema(
+        [
+            _field("unit_id", _STR, "The unit (units.unit_id).", False),
+            _field("quantile", _F64, "Quantile of the unit's responses over held-out clips that the clip "
+                   "was sampled at (the clips nearest it).", False),
+            *_clip_fields("The unit's response to the clip: the spatial mean of its rectified response "
+                          "(a class output's softmax probability)."),
         ]
     ),
 }
 
 KEYS: dict[str, tuple[str, ...]] = {
     "units": ("unit_id",),
-    "visualizations": ("unit_id", "chi", "seed"),
+    "visualizations": ("unit_id", "view", "chi", "seed"),
     "classes": ("class_name",),
     "confusions": ("true_class", "predicted_class"),
     "top_clips": ("unit_id", "rank"),
+    "tuning": ("unit_id", "direction", "speed"),
+    "activation_histograms": ("unit_id", "bin"),
+    "clip_samples": ("unit_id", "clip_index"),
 }
 
 # Allowed values: (test, what would be valid), checked on non-null values.
@@ -161,10 +226,16 @@ _CHECKS: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
     ("units", "stream"): (lambda v: v in STREAMS, f"one of {', '.join(STREAMS)}"),
     ("units", "channel"): (lambda v: v >= 0, "an index >= 0"),
     ("units", "layer_depth"): (lambda v: v >= 1, "a depth >= 1"),
-    ("visualizations", "status"): (lambda v: v == "ok" or v.startswith("failed: "), '"ok" or "failed: <reason>"'),
+    ("visualizations", "status"): (
+        lambda v: v in ("ok", "weak") or v.startswith("failed: "), '"ok", "weak" or "failed: <reason>"'
+    ),
     ("confusions", "count"): (lambda v: v >= 0, "a count >= 0"),
     ("confusions", "rate"): (lambda v: 0.0 <= v <= 1.0, "a rate in [0, 1]"),
     ("top_clips", "rank"): (lambda v: v >= 1, "a rank >= 1"),
+    ("units", "direction_selectivity"): (lambda v: 0.0 <= v <= 1.0 or v != v, "an index in [0, 1]"),
+    ("units", "preferred_direction"): (lambda v: 0.0 <= v < 360.0 or v != v, "degrees in [0, 360)"),
+    ("tuning", "direction"): (lambda v: 0.0 <= v < 360.0, "degrees in [0, 360)"),
+    ("tuning", "speed"): (lambda v: v >= 0, "a speed >= 0"),
 }
 
 
@@ -417,7 +488,8 @@ MANIFEST_KEYS: dict[str, str] = {
     "model": "{name, hash, card}: the model and its model card (test accuracy, confusions, probes)",
     "config": "the configuration used (dict)",
     "config_hash": "hash of the configuration",
-    "layers": "list of {name, kind, units, depth, stride, receptive_field, streams}",
+    "layers": "list of {name, kind, units, depth, stride, receptive_field, streams} "
+              "(and input_size: the side in pixels of the inputs it sees)",
     "chis": "the chi values visualised (list of numbers)",
     "counts": "numbers of units, visualisations, failed visualisations, classes",
     "failure_cases": "list of {slug, kind (pair|probe), title, classes, numbers, ...}",

@@ -39,6 +39,14 @@ _CAST = (
     ActionClass("WalkingWithDog", bodies.walking_with_dog, "person and dog translating horizontally"),
 )
 
+PLANTED_AXES: dict[str, str] = {
+    "JumpingJack": "vertical",  # the person bounces up and down
+    "WalkingWithDog": "horizontal",  # person and dog translate sideways
+    "BrushingTeeth": "horizontal",  # strokes along the mouth
+    "ShavingBeard": "vertical",  # strokes up and down the cheek
+}
+"""The classes whose planted motion runs along one axis (what direction tuning can be checked against)."""
+
 CLASSES: tuple[str, ...] = tuple(c.name for c in _CAST)
 """Class names in label order (alphabetical)."""
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from torch import Tensor
+from torch.nn import functional as F
+
 from generator.errors import ModelError
 
 InputKind = Literal["rgb", "flow"]
@@ -48,7 +51,15 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class LayerInfo:
-    """One addressable layer: where its response comes from and how its units relate to the input."""
+    """One addressable layer: where its response comes from and how its units relate to the input.
+
+    ``module`` is the layer's own module (a convolution or linear layer: its output is
+    pre-activation). ``rectified`` says whether an activation (ReLU) follows it in the
+    network, so that a unit's response is that activation's output (method.md: the
+    objective is the rectified response); None leaves it to the kind: every layer is
+    rectified except class outputs, which stay pre-softmax scores. ``own_slope`` is that
+    activation's negative slope in the trained network (0: a plain ReLU).
+    """
 
     name: str
     module: str
@@ -59,6 +70,25 @@ class LayerInfo:
     depth: int
     streams: tuple[str, ...]
     unit_names: tuple[str, ...] | None = None
+    rectified: bool | None = None
+    own_slope: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.rectified is None:
+            object.__setattr__(self, "rectified", self.kind != "class")
+        if not 0.0 <= self.own_slope < 1.0:
+            raise ModelError(
+                f"Layer {self.name!r}: own_slope is {self.own_slope!r}; it must be in [0, 1) "
+                "(the negative slope of the ReLU that follows the layer)."
+            )
+
+    def rectify(self, response: Tensor, slope: float) -> Tensor:
+        """The response after the activation that follows the layer, leaking with ``slope``
+        (the optimisation's leaky slope, or ``own_slope`` for the trained network);
+        unchanged for a layer without one."""
+        if not self.rectified:
+            return response
+        return F.leaky_relu(response, slope) if slope else F.relu(response)
 
 
 @dataclass(frozen=True)
