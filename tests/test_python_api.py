@@ -72,6 +72,7 @@ def test_a_composed_objective_reports_its_value_on_the_network_and_is_raised(mod
     inputs = [torch.from_numpy(result.inputs[s.name])[None] for s in model.description.inputs]
     response = _responses(model, inputs, ["motion/conv3_1"])["motion/conv3_1"]  # (T, C, h, w), B = 1
     centre = response[response.shape[0] // 2, :, response.shape[2] // 2, response.shape[3] // 2]
+    centre = torch.nn.functional.leaky_relu(centre, EngineSettings().leaky_slope)  # the rectified response
     expected = float(centre[17] - 0.5 * centre[3])
     assert result.activation == pytest.approx(expected, rel=1e-4, abs=1e-4)
     assert longer.activations[0] > short.activations[0] + 1.0
@@ -82,6 +83,7 @@ def test_objective_algebra_on_known_responses():
     d = load("default").description  # only for binding layer names
     tower, units = d.layers[0].name, d.layers[0].units
     x = torch.randn(b * t, units, h, w)
+    x[t // 2, 1, h // 2, w // 2] = -1.0  # row 0's neuron 1 is off, so rectification shows
     responses = {tower: x}
     by_rows = rows(x, b)  # (B, T, C, h, w)
     neuron = objectives.neuron(tower, 1).bind(d)(responses, b)
@@ -92,6 +94,11 @@ def test_objective_algebra_on_known_responses():
     one_hot[2] = 1.0
     direction = objectives.direction(tower, one_hot).bind(d)(responses, b)
     assert torch.allclose(direction, channel, atol=1e-5)
+    # unit() is the atlas's objective: the centre neuron of the rectified response (leaking as the
+    # engine lets the target leak), where channel() and neuron() read the module's own output.
+    unit = objectives.unit(tower, 1).bind(d)(responses, b)
+    assert torch.allclose(unit, torch.nn.functional.leaky_relu(neuron, EngineSettings().leaky_slope))
+    assert unit[0] == pytest.approx(-EngineSettings().leaky_slope) and not torch.allclose(unit, neuron)
     combined = (3 * objectives.channel(tower, 2) - objectives.neuron(tower, 1) / 2 + 1.0).bind(d)
     assert combined.layers == (tower,)
     assert torch.allclose(combined(responses, b), 3 * channel - neuron / 2 + 1.0)

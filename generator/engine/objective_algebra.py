@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from generator.engine.objectives import objective_mode
+from generator.engine.settings import EngineSettings
 from generator.errors import ConfigError, ModelError
 from generator.zoo.spec import LayerInfo, ModelDescription
 
@@ -192,7 +193,8 @@ def _neuron_value(layer: str, index: int, position: Sequence[int] | None) -> Cal
 
 def channel(target: str, index: int | None = None) -> Objective:
     """The mean of one channel over every position (and snippet): ``channel("motion/conv3_1/0017")``
-    or ``channel("motion/conv3_1", 17)``."""
+    or ``channel("motion/conv3_1", 17)``. Reads the layer module's own output (before any ReLU
+    that follows it); :func:`unit` is the atlas's rectified objective."""
 
     def bind(description: ModelDescription) -> Bound:
         info, unit_index = _address(description, target, index)
@@ -220,11 +222,25 @@ def unit(target: str, index: int | None = None, objective: str = "centre") -> Ob
     def bind(description: ModelDescription) -> Bound:
         info, unit_index = _address(description, target, index)
         if info.kind not in ("fc", "class") and objective_mode(info, objective) == "mean":
-            return Bound((info.name,), _channel_value(info.name, unit_index))
-        position = () if info.kind in ("fc", "class") else None
-        return Bound((info.name,), _neuron_value(info.name, unit_index, position))
+            raw = _channel_value(info.name, unit_index)
+        else:
+            raw = _neuron_value(info.name, unit_index, () if info.kind in ("fc", "class") else None)
+        return Bound((info.name,), _rectified(info, raw))
 
     return Objective(bind, _label(target, index))
+
+
+def _rectified(info: LayerInfo, raw: Callable[[Responses, int], Tensor]) -> Callable[[Responses, int], Tensor]:
+    """``raw`` read from the layer's rectified response, as the atlas's objective is (method.md):
+    the ReLU that follows the layer, leaking with the engine's slope so that a unit that is off
+    still has a gradient (the engine lets the target's ReLU leak in every step the same way);
+    class scores stay as they are."""
+    slope = EngineSettings().leaky_slope
+
+    def value(responses: Responses, batch: int) -> Tensor:
+        return raw({**responses, info.name: info.rectify(responses[info.name], slope)}, batch)
+
+    return value
 
 
 def class_score(name: str | int) -> Objective:
