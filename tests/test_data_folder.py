@@ -414,8 +414,10 @@ def test_two_ranks_on_a_folder_equal_one_process(tmp_path: Path) -> None:
     for name in runs:
         assert len(list((tmp_path / name / "cache").glob("folder_clips/*/*/meta.json"))) == 6 * 4
     stats = {r: sorted((runs[r] / "statistics").glob("*.npz")) for r in runs}
-    # activations, interventions (the edited clips' answers) and speed replays
-    assert [p.name for p in stats["multi"]] == [p.name for p in stats["single"]] and len(stats["single"]) == 3
+    # activations, interventions (the edited clips' answers), speed replays and direction tuning
+    names = [p.name.split("_")[0] for p in stats["single"]]
+    assert [p.name for p in stats["multi"]] == [p.name for p in stats["single"]]
+    assert names == ["activations", "interventions", "speed", "tuning"]
     for mine, theirs in zip(stats["multi"], stats["single"]):
         with np.load(mine) as a, np.load(theirs) as b:
             assert a.files == b.files

@@ -1,7 +1,7 @@
 """Faults: a damaged stored file of each kind, a killed build, a full disk. After each, a rerun
 heals the output folder: its tables equal those of an undisturbed build and nothing is left over.
 
-One tiny build (two layers, two units each, three steps, one chi) is made once; every case
+One tiny build (two layers, two units each, ten steps, one chi) is made once; every case
 works on a copy of it.
 """
 
@@ -25,7 +25,10 @@ VOLATILE = {"wall_seconds"}  # the only column that differs between two identica
 def build_args(output: Path, cache: Path) -> list[str]:
     return [
         "build", "--output", str(output), "--layers", "class,motion/conv2_1", "--units", "0-1", "--workers", "1",
-        "--set", "visualize.steps=3", "--set", "visualize.chi=[1.0]", "--set", "data.test_clips_per_class=2",
+        # Enough steps that every unit reaches a positive activation (a failed result is retried on every
+        # rerun, which would blur the counts); the per-stream views add nothing a fault could break.
+        "--set", "visualize.steps=10", "--set", "visualize.chi=[1.0]", "--set", "data.test_clips_per_class=2",
+        "--set", "visualize.stream_views=false",
         "--set", "data.probe_clips_per_class=1", "--set", f"data.cache_dir={cache}",
     ]  # fmt: skip
 
@@ -148,7 +151,22 @@ def test_a_failed_result_is_retried_and_counted(reference: dict, tmp_path: Path)
     result = rebuild(reference, output)
     assert "1 visualisations computed, 3 skipped as cached, 0 failed" in result.output
     assert load_result(victim).meta["status"] == "ok"
-    assert tables(output) == reference["tables"]
+    # The retried row ran in a batch of its own, not beside its neighbour: equal to float precision
+    # (README: batches of other sizes differ in the last bits, about 1e-5 relative).
+    assert_same_tables(tables(output), reference["tables"], rel=1e-5)
+
+
+def assert_same_tables(found: dict, expected: dict, rel: float) -> None:
+    assert found.keys() == expected.keys()
+    for name in expected:
+        assert len(found[name]) == len(expected[name]), name
+        for mine, theirs in zip(found[name], expected[name]):
+            assert mine.keys() == theirs.keys(), name
+            for key, value in theirs.items():
+                if isinstance(value, float) and isinstance(mine[key], float):
+                    assert mine[key] == pytest.approx(value, rel=rel, abs=1e-9, nan_ok=True), (name, key)
+                else:
+                    assert mine[key] == value, (name, key)
 
 
 # --- table sets, leftovers, two runs at once -----------------------------------------------------

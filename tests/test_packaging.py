@@ -12,7 +12,7 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("generator", "templates", "site_src", "mkdocs.yml", "pyproject.toml", "setup.py", "README.md")
+SOURCES = ("generator", "templates", "site_src", "site_theme", "mkdocs.yml", "pyproject.toml", "setup.py", "README.md")
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:

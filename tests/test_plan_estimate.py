@@ -36,7 +36,10 @@ def test_every_selected_layer_is_calibrated_with_the_builds_settings(tmp_path) -
     plan, _ = make_plan(config, "fuse,class", "0-1", workers=1)
     assert plan.layer_seconds is not None and [c.layer for c in plan.layer_seconds] == ["fuse", "class"]
     for cost in plan.layer_seconds:
-        assert (cost.batch, cost.batches) == (6, 1)  # 2 units x 3 chi, one batch
+        # 2 units x 3 chi x 3 views (joint and each stream alone) = 18 rows: two batches of the CPU's 16
+        assert (cost.batch, cost.batches) == (16, 2)
         assert cost.step_seconds > 0 and cost.batch_seconds >= 0
-    assert plan.estimate_seconds == pytest.approx(sum(c.batch_seconds + 50 * c.step_seconds for c in plan.layer_seconds))
+    assert plan.estimate_seconds == pytest.approx(
+        sum(c.batches * (c.batch_seconds + 50 * c.step_seconds) for c in plan.layer_seconds)
+    )
     assert not any(tmp_path.iterdir())  # nothing stored
