@@ -17,7 +17,7 @@ from generator.errors import AtlasError
 from generator.site.build import render_site
 from generator.site.escape import md_escape, safe_title
 from generator.site.fake import HOSTILE_CLASSES, make_fake_atlas
-from generator.site.paths import class_page, link, page_url, unit_page
+from generator.site.paths import chi_segment, class_page, link, page_url, unit_page
 from generator.store.tables import read_table, table_path
 
 CLASSES = ["Billiards", "PlayingCello", "PlayingViolin", "BrushingTeeth", "ShavingBeard", "ApplyEyeMakeup",
@@ -290,6 +290,14 @@ def test_fusion_unit_pages_show_the_per_stream_views_beside_the_joint_one(built:
     assert [r["view"] for r in record["visualizations"]] == ["joint"] * len(joint)
     assert sorted(record["stream_views"]) == ["appearance_only", "motion_only"]
     assert all(r["view"] == view for view, shown in record["stream_views"].items() for r in shown)
+    # Each view's videos are its own files on the site, never the joint view's under the same name.
+    chi = joint[0]["chi"]
+    with_media = [r["view"] for r in rows if r["unit_id"] == unit_id and r["chi"] == chi and r["composite"]]
+    assert "appearance_only" in with_media
+    for view in with_media:
+        folder = f"{chi_segment(chi)}/" + ("" if view == "joint" else f"{view}/")
+        assert (site / f"units/{unit_id}/{folder}composite.mp4").is_file(), view
+        assert f'src="{folder}composite.mp4"' in html, view
 
 
 def test_speed_invariance_claim_is_tested_by_the_data_driven_score() -> None:

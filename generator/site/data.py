@@ -82,7 +82,7 @@ def _stable_site_path(table: str, column: str, row: Row, atlas_path: str, first_
     if table == "visualizations":
         unit = row["unit_id"]
         return visualization_file(unit, row["chi"], row["seed"], row["seed"] == first_seed.get(unit),
-                                  _stable_name(column, atlas_path))  # fmt: skip
+                                  _stable_name(column, atlas_path), row.get("view") or "joint")  # fmt: skip
     if table == "units":
         return f"{unit_folder(row['unit_id'])}/{_stable_name(column, atlas_path)}"
     return media_file(atlas_path)

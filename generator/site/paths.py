@@ -63,14 +63,15 @@ def chi_segment(chi: float) -> str:
     return f"chi-{float(chi):g}".replace("+", "")
 
 
-def visualization_file(unit_id: str, chi: float, seed: int, first_seed: bool, name: str) -> str:
+def visualization_file(unit_id: str, chi: float, seed: int, first_seed: bool, name: str, view: str = "joint") -> str:
     """Stable site path of one visualisation file, e.g. ``units/motion/conv3_1/0017/chi-10/colorwheel.mp4``.
 
-    The path names only the unit, chi (and seed, beyond the first) and the kind of file, never
-    the settings hash that the atlas folder stores it under, so a link survives a rebuild with
-    other settings."""
+    The path names only the unit, chi (and seed, beyond the first), the view (a per-stream view
+    gets its own folder, e.g. ``chi-10/appearance_only/``) and the kind of file, never the settings
+    hash that the atlas folder stores it under, so a link survives a rebuild with other settings."""
     seed_part = "" if first_seed else f"/seed-{int(seed)}"
-    return f"{unit_folder(unit_id)}/{chi_segment(chi)}{seed_part}/{safe_segment(name)}"
+    view_part = "" if view == "joint" else f"/{safe_segment(view)}"
+    return f"{unit_folder(unit_id)}/{chi_segment(chi)}{seed_part}{view_part}/{safe_segment(name)}"
 
 
 def media_file(atlas_path: str) -> str:
