@@ -19,8 +19,12 @@ class BuildWithResources(build_py):
         for name in SHIPPED:
             source = ROOT / name
             if source.is_dir():
-                shutil.copytree(source, target / name, dirs_exist_ok=True,
-                                ignore=shutil.ignore_patterns("__pycache__", ".*"))  # fmt: skip
+                shutil.copytree(
+                    source,
+                    target / name,
+                    dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", ".*"),
+                )
             else:
                 target.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, target / name)

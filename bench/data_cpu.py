@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from engine_common import header  # type: ignore[import-not-found]
+
 from generator.config import load_config
 from generator.data.dataset import prepare_all
 from generator.data.decode import read_video
@@ -58,15 +58,19 @@ def ucf_like_video(path: Path, rng: np.random.Generator) -> None:
 
 def plan_for(size: int, flow_fields: int) -> ClipPlan:
     mean = (123.68, 116.78, 103.94)
-    inputs = (InputSpec("appearance", "rgb", 3, 1, size, size, mean),
-              InputSpec("motion", "flow", 2 * flow_fields, 1, size, size, None))  # fmt: skip
+    inputs = (
+        InputSpec("appearance", "rgb", 3, 1, size, size, mean),
+        InputSpec("motion", "flow", 2 * flow_fields, 1, size, size, None),
+    )
     return ClipPlan(inputs, 3, "tvl1")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=6, help="UCF101-shaped videos to time")
-    parser.add_argument("--per-class", type=int, default=5, help="exported clips per class for the accuracy gap")
+    parser.add_argument(
+        "--per-class", type=int, default=5, help="exported clips per class for the accuracy gap"
+    )
     parser.add_argument("--save", type=Path, default=None, help="also write the report to this file")
     args = parser.parse_args()
     lines = [header(torch.device("cpu"))]
@@ -83,10 +87,15 @@ def main() -> None:
         for path in videos:
             read_video(path)
         decode = time.perf_counter() - clock
-        lines.append(f"decode: {args.clips} videos of {FRAMES} frames {WIDTH}x{HEIGHT} (H.264), one process: "
-                     f"{args.clips / decode:.2f} clips/s, {args.clips * FRAMES / decode:.0f} frames/s")  # fmt: skip
+        lines.append(
+            f"decode: {args.clips} videos of {FRAMES} frames {WIDTH}x{HEIGHT} (H.264), one process: "
+            f"{args.clips / decode:.2f} clips/s, {args.clips * FRAMES / decode:.0f} frames/s"
+        )
         entries = [ClipEntry(path, "Bench") for path in videos]
-        for name, size, fields in (("VGG-16 fusion (224 px, L=10)", 224, 10), ("default (64 px, L=4)", 64, 4)):
+        for name, size, fields in (
+            ("VGG-16 fusion (224 px, L=10)", 224, 10),
+            ("default (64 px, L=4)", 64, 4),
+        ):
             plan = plan_for(size, fields)
             clock = time.perf_counter()
             prepare_all(entries, plan, tmp / f"cache{size}", workers=2, progress=False)
@@ -114,18 +123,37 @@ def accuracy_gap(tmp: Path, per_class: int) -> str:
     export_world(spec, "test", per_class, tmp / "world", tmp / "frames", "frames", progress=False)
     loaded = load("default")
     results = {}
-    for name, layout, flow in (("frames, exact flow", "frames", "precomputed"), ("ucf101 MP4, TV-L1", "ucf101", "tvl1")):
+    for name, layout, flow in (
+        ("frames, exact flow", "frames", "precomputed"),
+        ("ucf101 MP4, TV-L1", "ucf101", "tvl1"),
+    ):
         root = tmp / ("frames" if layout == "frames" else "ucf")
-        config = load_config(None, {**base, "data.source": "folder", "data.folder.root": str(root),
-                                    "data.folder.layout": layout, "data.folder.flow": flow})  # fmt: skip
+        config = load_config(
+            None,
+            {
+                **base,
+                "data.source": "folder",
+                "data.folder.root": str(root),
+                "data.folder.layout": layout,
+                "data.folder.flow": flow,
+            },
+        )
         clock = time.perf_counter()
         stats = load_statistics(loaded, config, tmp / f"out_{layout}", torch.device("cpu"), progress=False)
         results[name] = (stats.test.accuracy, time.perf_counter() - clock)
-    card = json.loads(card_path(loaded.checkpoint).read_text())["test_accuracy"] if loaded.checkpoint else None
-    parts = [f"{name} {acc:.1%} ({seconds:.0f} s incl. preparation)" for name, (acc, seconds) in results.items()]
+    card = (
+        json.loads(card_path(loaded.checkpoint).read_text())["test_accuracy"] if loaded.checkpoint else None
+    )
+    parts = [
+        f"{name} {acc:.1%} ({seconds:.0f} s incl. preparation)" for name, (acc, seconds) in results.items()
+    ]
     gap = results["frames, exact flow"][0] - results["ucf101 MP4, TV-L1"][0]
-    return (f"default model, {per_class} exported test clips per class: " + "; ".join(parts)
-            + f"; model card {card:.1%}; TV-L1 gap {gap * 100:.1f} points\n" + flow_difference(loaded, base, tmp))
+    return (
+        f"default model, {per_class} exported test clips per class: "
+        + "; ".join(parts)
+        + f"; model card {card:.1%}; TV-L1 gap {gap * 100:.1f} points\n"
+        + flow_difference(loaded, base, tmp)
+    )
 
 
 def flow_difference(loaded, base: dict, tmp: Path) -> str:
@@ -133,13 +161,28 @@ def flow_difference(loaded, base: dict, tmp: Path) -> str:
     codes = {}
     for layout, flow in (("frames", "precomputed"), ("ucf101", "tvl1")):
         root = tmp / ("frames" if layout == "frames" else "ucf")
-        config = load_config(None, {**base, "data.source": "folder", "data.folder.root": str(root),
-                                    "data.folder.layout": layout, "data.folder.flow": flow})  # fmt: skip
+        config = load_config(
+            None,
+            {
+                **base,
+                "data.source": "folder",
+                "data.folder.root": str(root),
+                "data.folder.layout": layout,
+                "data.folder.flow": flow,
+            },
+        )
         clips = folder_clips(loaded, config, progress=False)
         codes[layout] = [clips[i][1].numpy() for i in range(len(clips))]
-    exact, tvl1 = np.concatenate([c.ravel() for c in codes["frames"]]), np.concatenate([c.ravel() for c in codes["ucf101"]])
+    exact, tvl1 = (
+        np.concatenate([c.ravel() for c in codes["frames"]]),
+        np.concatenate([c.ravel() for c in codes["ucf101"]]),
+    )
     still, moving = exact == 0, np.abs(exact) > 8  # moving: more than 8 codes, about 1.25 px
-    return (f"TV-L1 codes against exact ones: {np.mean(tvl1[still] != 0):.0%} of still pixels get a non-zero code; "
-            f"where the exact flow exceeds 1.25 px, TV-L1's mean magnitude is {np.abs(tvl1[moving]).mean() / np.abs(exact[moving]).mean():.0%} of it")
+    return (
+        f"TV-L1 codes against exact ones: {np.mean(tvl1[still] != 0):.0%} of still pixels get a non-zero code; "
+        f"where the exact flow exceeds 1.25 px, TV-L1's mean magnitude is {np.abs(tvl1[moving]).mean() / np.abs(exact[moving]).mean():.0%} of it"
+    )
+
+
 if __name__ == "__main__":
     main()

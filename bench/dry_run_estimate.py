@@ -18,12 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from engine_common import header  # type: ignore[import-not-found]  # noqa: E402
+
 from generator.config import load_config  # noqa: E402
 from generator.pipeline.plan import make_plan  # noqa: E402
 from generator.pipeline.select import resolve_device  # noqa: E402
@@ -56,25 +56,33 @@ def measure(name: str, source: str, channels_last: bool, args: argparse.Namespac
     loaded = load(source)
     device = resolve_device(args.device)
     clock = time.perf_counter()
-    summary = visualize_stage(loaded, config, selection, Path(config.output), device, None, progress=False,
-                              workers=args.workers)  # fmt: skip
+    summary = visualize_stage(
+        loaded, config, selection, Path(config.output), device, None, progress=False, workers=args.workers
+    )
     measured = time.perf_counter() - clock
-    return (f"{name}: {plan.rows} rows in {len(plan.layers)} layers, {args.steps} steps, {summary.computed} computed; "
-            f"estimate {estimate:.1f} s (calibration took {calibration:.1f} s), measured {measured:.1f} s, "
-            f"ratio estimate/measured {estimate / measured:.2f}")  # fmt: skip
+    return (
+        f"{name}: {plan.rows} rows in {len(plan.layers)} layers, {args.steps} steps, {summary.computed} computed; "
+        f"estimate {estimate:.1f} s (calibration took {calibration:.1f} s), measured {measured:.1f} s, "
+        f"ratio estimate/measured {estimate / measured:.2f}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--units", type=int, default=8, help="max_units_per_layer")
     parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--workers", type=int, default=2, help="CPU worker processes, as `atlas build --workers`")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="CPU worker processes, as `atlas build --workers`"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--cases", default="all", help="comma-separated case numbers (1-based) or all")
     parser.add_argument("--save", type=Path)
     args = parser.parse_args()
     chosen = CASES if args.cases == "all" else [CASES[int(i) - 1] for i in args.cases.split(",")]
-    lines = [header(resolve_device(args.device)), f"workers: {args.workers}, max_units_per_layer: {args.units}"]
+    lines = [
+        header(resolve_device(args.device)),
+        f"workers: {args.workers}, max_units_per_layer: {args.units}",
+    ]
     print("\n".join(lines), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for case in chosen:

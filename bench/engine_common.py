@@ -107,17 +107,30 @@ def naive_reference(
     net.requires_grad_(True)
     specs = description.inputs
     radius = jitter_radius(description, info)
-    lrs = [learning_rate(s.height, s.width, lr_scale=settings.lr_scale, bound=settings.bound, alpha=settings.alpha) for s in specs]
+    lrs = [
+        learning_rate(
+            s.height, s.width, lr_scale=settings.lr_scale, bound=settings.bound, alpha=settings.alpha
+        )
+        for s in specs
+    ]
     captured: dict[str, torch.Tensor] = {}
-    handle = net.get_submodule(info.module).register_forward_hook(lambda m, a, out: captured.__setitem__("out", out))
+    handle = net.get_submodule(info.module).register_forward_hook(
+        lambda m, a, out: captured.__setitem__("out", out)
+    )
     activations = []
     try:
         synchronize(device)
         start = time.perf_counter()
         for unit in units:
             noise = draw_row_noise(
-                info.name, Row(unit, chi, seed), specs, steps=settings.steps, bound=settings.bound,
-                jitter=radius, scale_range=0.0, rotation_degrees=0.0,
+                info.name,
+                Row(unit, chi, seed),
+                specs,
+                steps=settings.steps,
+                bound=settings.bound,
+                jitter=radius,
+                scale_range=0.0,
+                rotation_degrees=0.0,
             )
             xs = [x[None].to(device).requires_grad_(True) for x in noise.init]
             states = [MomentumState.zeros_like(x) for x in xs]
@@ -129,8 +142,13 @@ def naive_reference(
                 energy = -objective(captured["out"], settings.leaky_slope)
                 for spec, x in zip(specs, xs):
                     r_a, r_tv = regularizer_terms(
-                        x, spec, chis, alpha=settings.alpha, beta=settings.beta,
-                        lam_alpha=settings.lam_alpha(spec.kind), lam_tv=settings.lam_tv(spec.kind),
+                        x,
+                        spec,
+                        chis,
+                        alpha=settings.alpha,
+                        beta=settings.beta,
+                        lam_alpha=settings.lam_alpha(spec.kind),
+                        lam_tv=settings.lam_tv(spec.kind),
                     )
                     energy = energy + r_a + r_tv
                 net.zero_grad(set_to_none=True)
@@ -140,7 +158,12 @@ def naive_reference(
                 with torch.no_grad():
                     for i, (x, spec) in enumerate(zip(xs, specs)):
                         new, states[i] = momentum_adagrad_step(
-                            x, x.grad, states[i], lr=lrs[i], momentum=settings.momentum, decay=settings.rms_decay
+                            x,
+                            x.grad,
+                            states[i],
+                            lr=lrs[i],
+                            momentum=settings.momentum,
+                            decay=settings.rms_decay,
                         )
                         x.copy_(project_norm(new, spec, 2 * settings.bound))
             with torch.no_grad():
@@ -153,7 +176,13 @@ def naive_reference(
     return NaiveRun(seconds, len(units) * settings.steps, activations)
 
 
-def engine_step_flops(model: nn.Module, description: ModelDescription, layer: str, settings: EngineSettings, device: torch.device) -> float:
+def engine_step_flops(
+    model: nn.Module,
+    description: ModelDescription,
+    layer: str,
+    settings: EngineSettings,
+    device: torch.device,
+) -> float:
     """FLOPs of one engine step for one row: forward to the layer + gradient w.r.t. the inputs."""
     info = description.layer(layer)
     prepared = prepare_model(model, settings.replace(compile=False), device)
@@ -167,7 +196,9 @@ def engine_step_flops(model: nn.Module, description: ModelDescription, layer: st
     return float(counter.get_total_flops())
 
 
-def naive_step_flops(model: nn.Module, description: ModelDescription, settings: EngineSettings, device: torch.device) -> float:
+def naive_step_flops(
+    model: nn.Module, description: ModelDescription, settings: EngineSettings, device: torch.device
+) -> float:
     """FLOPs of one naive step: full forward + backward including every weight gradient."""
     net = with_negative_slope(model, settings.leaky_slope).to(device).eval()
     net.requires_grad_(True)
@@ -177,7 +208,9 @@ def naive_step_flops(model: nn.Module, description: ModelDescription, settings: 
     return float(counter.get_total_flops())
 
 
-def matmul_ceiling(device: torch.device, n: int, dtype: torch.dtype = torch.bfloat16, repeats: int = 20) -> float:
+def matmul_ceiling(
+    device: torch.device, n: int, dtype: torch.dtype = torch.bfloat16, repeats: int = 20
+) -> float:
     """Measured TFLOP/s of a large square matmul: the practical ceiling of this card."""
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
@@ -236,9 +269,13 @@ def compare(
     """The full comparison on one layer; returns report lines."""
     info = description.layer(layer)
     unit_ids = [u % info.units for u in range(units)]
-    lines = [f"model: {description.name}, layer: {layer} ({info.kind}, {info.units} units), steps: {settings.steps}"]
+    lines = [
+        f"model: {description.name}, layer: {layer} ({info.kind}, {info.units} units), steps: {settings.steps}"
+    ]
 
-    naive = naive_reference(model, description, layer, unit_ids[:naive_units], settings.replace(precision="fp32"), device)
+    naive = naive_reference(
+        model, description, layer, unit_ids[:naive_units], settings.replace(precision="fp32"), device
+    )
     naive_rate = naive.unit_iterations / naive.seconds
 
     prepared = prepare_model(model, settings, device)
@@ -258,7 +295,9 @@ def compare(
     fp32_settings = settings.replace(precision="fp32")
     _, fp32 = timed_engine(model, description, layer, unit_ids[:precision_units], fp32_settings, device)
     # The naive loop measures with leaky ReLUs, like the engine's "objective_term" (w = 1 here).
-    naive_check = relative_difference(naive.activations, [r.terms["objective_term"] for r in fp32[:naive_units]])
+    naive_check = relative_difference(
+        naive.activations, [r.terms["objective_term"] for r in fp32[:naive_units]]
+    )
     lines += [
         f"naive reference (1 unit/pass, fp32, full forward, weight grads): {naive_rate:10.2f} unit-iterations/s "
         f"({naive_units} units, {naive.seconds:.2f} s), {naive_tflops:.3f} TFLOP/s counted",
@@ -298,8 +337,12 @@ def basis_cost(
     times: dict[str, list[float]] = {"pixel": [], "dct": []}
     for _ in range(repeats):
         for basis in times:
-            seconds, _ = timed_engine(prepared, description, layer, unit_ids, settings.replace(temporal_basis=basis), device)
+            seconds, _ = timed_engine(
+                prepared, description, layer, unit_ids, settings.replace(temporal_basis=basis), device
+            )
             times[basis].append(seconds)
     pixel, dct = (float(np.median(times[b])) for b in ("pixel", "dct"))
-    return (f"temporal DCT basis vs pixels, same {len(unit_ids)} rows, median of {repeats} alternating runs: "
-            f"{dct:.2f} s vs {pixel:.2f} s, cost ratio {dct / pixel:.3f}")
+    return (
+        f"temporal DCT basis vs pixels, same {len(unit_ids)} rows, median of {repeats} alternating runs: "
+        f"{dct:.2f} s vs {pixel:.2f} s, cost ratio {dct / pixel:.3f}"
+    )

@@ -15,8 +15,8 @@ import argparse
 from pathlib import Path
 
 import torch
-
 from engine_common import compare, header, load_model  # type: ignore[import-not-found]
+
 from generator.engine import EngineSettings
 
 
@@ -26,8 +26,12 @@ def main() -> None:
     parser.add_argument("--naive-units", type=int, default=4)
     parser.add_argument("--precision-units", type=int, default=4)
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--layers", nargs="*", default=None, help="default: motion/conv2_1 and the fusion layer")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--layers", nargs="*", default=None, help="default: motion/conv2_1 and the fusion layer"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+    )
     parser.add_argument("--save", type=Path, default=None, help="also write the report to this file")
     args = parser.parse_args()
 
@@ -37,13 +41,23 @@ def main() -> None:
     model, description, label = load_model()
     layers = args.layers or ["motion/conv2_1", next(l.name for l in description.layers if l.kind == "conv3d")]
     settings = EngineSettings(steps=args.steps)
-    lines = [header(device), f"network: {label}, inputs " + ", ".join(
-        f"{s.name} {s.channels}x{s.frames}x{s.height}x{s.width}" for s in description.inputs)]
+    lines = [
+        header(device),
+        f"network: {label}, inputs "
+        + ", ".join(f"{s.name} {s.channels}x{s.frames}x{s.height}x{s.width}" for s in description.inputs),
+    ]
     print("\n".join(lines), flush=True)
     for layer in layers:
         part = compare(
-            model, description, layer, units=args.units, naive_units=args.naive_units,
-            precision_units=args.precision_units, settings=settings, device=device, matmul_n=1024,
+            model,
+            description,
+            layer,
+            units=args.units,
+            naive_units=args.naive_units,
+            precision_units=args.precision_units,
+            settings=settings,
+            device=device,
+            matmul_n=1024,
         )
         print("\n".join(part), flush=True)
         lines += part

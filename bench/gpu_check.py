@@ -224,7 +224,10 @@ def vgg_fusion(scale: Scale) -> tuple[torch.nn.Module, object]:
         model = small_fusion(flow_fields=scale.fusion_fields, image_size=scale.fusion_size)
     else:
         model = fusion_vgg16(
-            num_classes=101, flow_fields=scale.fusion_fields, image_size=scale.fusion_size, tower_weights="random"
+            num_classes=101,
+            flow_fields=scale.fusion_fields,
+            image_size=scale.fusion_size,
+            tower_weights="random",
         )
     return model, model.describe()
 
@@ -297,9 +300,19 @@ def step_default_model(scale: Scale, settings: EngineSettings) -> list[str]:
     worst_fp32 = 1.0
     for layer in pick_layers(description, scale.compare_layers):
         units = unit_ids(description, layer, scale.compare_units)
-        run = lambda precision, device: visualize_layer(  # noqa: E731
-            model, description, layer, units, [1.0, 100.0], [0], settings.replace(precision=precision), device
-        )
+
+        def run(precision: str, device: str, layer: str = layer, units: list[int] = units):
+            return visualize_layer(
+                model,
+                description,
+                layer,
+                units,
+                [1.0, 100.0],
+                [0],
+                settings.replace(precision=precision),
+                device,
+            )
+
         cpu = run("fp32", "cpu")
         fp32 = run("fp32", scale.device)
         bf16 = run("bf16", scale.device)
@@ -416,7 +429,9 @@ def step_oom_halving(scale: Scale, settings: EngineSettings) -> list[str]:
     torch.cuda.set_per_process_memory_fraction(fraction, device)
     capped = available_cuda_memory(device)
     prepared.memory.max_rows.clear()  # the same device copy, no out-of-memory error seen yet
-    results = visualize_layer(prepared, description, layer, units, [1.0], [0], run.replace(batch_size=len(units)), device)
+    results = visualize_layer(
+        prepared, description, layer, units, [1.0], [0], run.replace(batch_size=len(units)), device
+    )
     planned = prepared.memory.max_rows.get(layer)
     check(all_ok(results), "a row failed under the memory cap")
     check(planned is not None and planned < len(units), f"the batch was not halved (kept {planned})")
@@ -470,7 +485,14 @@ class Benchmark:
 
         def run(steps: int) -> list[object]:
             results = visualize_layer(
-                prepared, self.description, self.layer, self.units, [1.0], [0], settings.replace(steps=steps), s.device
+                prepared,
+                self.description,
+                self.layer,
+                self.units,
+                [1.0],
+                [0],
+                settings.replace(steps=steps),
+                s.device,
             )
             synchronize(s.device)
             return results
@@ -479,10 +501,15 @@ class Benchmark:
         warm = time.perf_counter() - compile_start
         check(all_ok(first), f"{name}: a row failed")
         timing = per_step_time(run, s.steps_short, s.steps_long)
-        check(prepared.memory.compile_failure is None, f"{name}: compilation failed: {prepared.memory.compile_failure}")
+        check(
+            prepared.memory.compile_failure is None,
+            f"{name}: compilation failed: {prepared.memory.compile_failure}",
+        )
         self.timings[name] = timing
         if "engine" not in self.flops:
-            self.flops["engine"] = engine_step_flops(self.model, self.description, self.layer, settings, s.device)
+            self.flops["engine"] = engine_step_flops(
+                self.model, self.description, self.layer, settings, s.device
+            )
         rate = timing.rows / timing.seconds_per_step
         tflops = self.flops["engine"] * rate / 1e12
         return [
@@ -526,7 +553,9 @@ class Benchmark:
             model, description = vgg_fusion(self.scale)
         model.eval().requires_grad_(False)
         total = sum(cost.atlas_flops for cost in layer_costs(model, description))
-        lines = [f"paper atlas ({self.scale.fusion_net}, every unit, 3 chi, 300 steps): {total / 1e18:.3f} EFLOP counted"]
+        lines = [
+            f"paper atlas ({self.scale.fusion_net}, every unit, 3 chi, 300 steps): {total / 1e18:.3f} EFLOP counted"
+        ]
         for name, timing in self.timings.items():
             if name != "naive":
                 rate = self.flops["engine"] * timing.rows / timing.seconds_per_step
@@ -547,9 +576,13 @@ class Benchmark:
             ceiling = self.ceiling.get("fp32" if "fp32" in name else "bf16")
             parts = [f"{name}: {tflops:.2f} TFLOP/s"]
             if ceiling:
-                parts.append(f"{tflops / ceiling:.1%} of the measured {'fp32' if 'fp32' in name else 'bf16'} ceiling")
+                parts.append(
+                    f"{tflops / ceiling:.1%} of the measured {'fp32' if 'fp32' in name else 'bf16'} ceiling"
+                )
             if naive is not None:
-                parts.append(f"{rate / (naive.rows / naive.seconds_per_step):.1f}x the naive loop's unit-steps/s")
+                parts.append(
+                    f"{rate / (naive.rows / naive.seconds_per_step):.1f}x the naive loop's unit-steps/s"
+                )
             lines.append("; ".join(parts))
         fp32, bf16 = self.timings.get("engine fp32"), self.timings.get("engine bf16")
         if fp32 and bf16:
@@ -581,7 +614,9 @@ def summary_lines(outcomes: Sequence[Outcome], started: float) -> list[str]:
         first = o.lines[0] if o.status != "ok" and o.lines else ""
         lines.append(f"{o.name:<{width}}  {o.status:<8} {o.seconds:7.1f} s  {first}".rstrip())
     bad = [o.name for o in outcomes if o.status in ("FAILED", "TIMEOUT")]
-    lines.append(f"total {time.perf_counter() - started:.0f} s; " + (f"NOT OK: {', '.join(bad)}" if bad else "all ok"))
+    lines.append(
+        f"total {time.perf_counter() - started:.0f} s; " + (f"NOT OK: {', '.join(bad)}" if bad else "all ok")
+    )
     return lines
 
 
@@ -589,7 +624,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpu-smoke", action="store_true", help="every step at a tiny size on the CPU")
     parser.add_argument("--device", default="cuda", help="the CUDA device to check (default: cuda)")
-    parser.add_argument("--out", type=Path, default=None, help="report file (default: bench/results/gpu_check_<date>_<card>.txt; none for --cpu-smoke)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="report file (default: bench/results/gpu_check_<date>_<card>.txt; none for --cpu-smoke)",
+    )
     parser.add_argument("--skip", nargs="*", default=[], help="names of steps to leave out")
     args = parser.parse_args(argv)
 
@@ -613,18 +653,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("out-of-memory halving under a cap", limit, lambda: step_oom_halving(scale, settings)),
         ("matmul ceilings", limit / 2, bench.ceilings),
         ("benchmark: naive loop", limit, bench.naive),
-        ("benchmark: engine fp32", limit, lambda: bench.engine("engine fp32", bench.settings.replace(precision="fp32"))),
-        ("benchmark: engine bf16", limit, lambda: bench.engine("engine bf16", bench.settings.replace(precision="bf16"))),
+        (
+            "benchmark: engine fp32",
+            limit,
+            lambda: bench.engine("engine fp32", bench.settings.replace(precision="fp32")),
+        ),
+        (
+            "benchmark: engine bf16",
+            limit,
+            lambda: bench.engine("engine bf16", bench.settings.replace(precision="bf16")),
+        ),
         (
             "benchmark: engine bf16 compiled",
             long_limit,
-            lambda: bench.engine("engine bf16 compiled", bench.settings.replace(precision="bf16", compile=True)),
+            lambda: bench.engine(
+                "engine bf16 compiled", bench.settings.replace(precision="bf16", compile=True)
+            ),
         ),
         ("benchmark: summary", 30, bench.summary),
         ("projection at the measured rates", limit, bench.projection),
     ]
     outcomes = [
-        run_step(name, seconds, step, scale.device) for name, seconds, step in steps if name not in set(args.skip)
+        run_step(name, seconds, step, scale.device)
+        for name, seconds, step in steps
+        if name not in set(args.skip)
     ]
     lines = summary_lines(outcomes, started)
     print("\n".join(lines), flush=True)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from engine_common import header  # type: ignore[import-not-found]
+
 from generator.media import write_media_set
 
 
@@ -45,15 +45,22 @@ def main() -> None:
     seconds = {4: 0.0, 2: 0.0}
     sizes = {4: 0, 2: 0}
     with tempfile.TemporaryDirectory() as tmp:
-        write_media_set(Path(tmp) / "warm", "w", appearance=inputs[0][0], motion=inputs[0][1])  # ffmpeg in cache
+        write_media_set(
+            Path(tmp) / "warm", "w", appearance=inputs[0][0], motion=inputs[0][1]
+        )  # ffmpeg in cache
         for i, (appearance, motion) in enumerate(inputs):
             for factor in (4, 2) if i % 2 else (2, 4):
                 folder = Path(tmp) / f"x{factor}"
                 start = time.perf_counter()
-                paths = write_media_set(folder, f"set{i}", appearance=appearance, motion=motion, factor=factor)
+                paths = write_media_set(
+                    folder, f"set{i}", appearance=appearance, motion=motion, factor=factor
+                )
                 seconds[factor] += time.perf_counter() - start
                 sizes[factor] += sum((folder / Path(p).name).stat().st_size for p in paths.values())
-    lines = [header(torch.device("cpu")), f"media sets: {args.sets} per factor, inputs 3x1x64x64 + 8x1x64x64 (4 MP4s + 4 PNGs each)"]
+    lines = [
+        header(torch.device("cpu")),
+        f"media sets: {args.sets} per factor, inputs 3x1x64x64 + 8x1x64x64 (4 MP4s + 4 PNGs each)",
+    ]
     for factor in (4, 2):
         lines.append(
             f"factor {factor} ({64 * factor} px): {1e3 * seconds[factor] / args.sets:.0f} ms per set, "

@@ -131,8 +131,10 @@ def report(costs: list[LayerCost]) -> list[str]:
     ]
     for share in (0.4, 0.6):
         rate = share * H200_BF16_DENSE_TFLOPS * 1e12
-        lines.append(f"at {share:.0%} of that peak ({share * H200_BF16_DENSE_TFLOPS:.0f} TFLOP/s): "
-                     f"{total / rate / 3600:.1f} GPU-hours")
+        lines.append(
+            f"at {share:.0%} of that peak ({share * H200_BF16_DENSE_TFLOPS:.0f} TFLOP/s): "
+            f"{total / rate / 3600:.1f} GPU-hours"
+        )
     lines.append(
         "not counted: element-wise work (regularisers, update: a few passes over the inputs per step) "
         "and host overheads, so these are lower bounds on time; bf16 tensor-core rates assume the "
@@ -151,7 +153,9 @@ def main() -> None:
     from generator.zoo import fusion_vgg16
 
     with torch.device("meta"):  # shapes only: counting needs no memory and no arithmetic
-        model = fusion_vgg16(num_classes=101, flow_fields=args.fields, image_size=args.size, tower_weights="random")
+        model = fusion_vgg16(
+            num_classes=101, flow_fields=args.fields, image_size=args.size, tower_weights="random"
+        )
     model.eval().requires_grad_(False)
     description = model.describe()
     costs = layer_costs(model, description)

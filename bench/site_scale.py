@@ -31,15 +31,28 @@ from generator.site.build import render_site  # noqa: E402
 from generator.site.fake import make_fake_atlas  # noqa: E402
 from generator.store.tables import package_versions  # noqa: E402
 
-VGG16 = [("conv1_1", 64), ("conv1_2", 64), ("conv2_1", 128), ("conv2_2", 128), ("conv3_1", 256), ("conv3_2", 256),
-         ("conv3_3", 256), ("conv4_1", 512), ("conv4_2", 512), ("conv4_3", 512), ("conv5_1", 512), ("conv5_2", 512),
-         ("conv5_3", 512)]  # fmt: skip
+VGG16 = [
+    ("conv1_1", 64),
+    ("conv1_2", 64),
+    ("conv2_1", 128),
+    ("conv2_2", 128),
+    ("conv3_1", 256),
+    ("conv3_2", 256),
+    ("conv3_3", 256),
+    ("conv4_1", 512),
+    ("conv4_2", 512),
+    ("conv4_3", 512),
+    ("conv5_1", 512),
+    ("conv5_2", 512),
+    ("conv5_3", 512),
+]
 CHIS = [0.1, 1.0, 10.0]
 CLASSES = [f"Class{i:03d}" for i in range(101)]
 
 
 def paper_layers(scale: float = 1.0) -> list[tuple[str, int]]:
     """The VGG-16 fusion model's layers in depth order, unit counts times ``scale`` (at least 1)."""
+
     def n(units: int) -> int:
         return max(1, round(units * scale))
 
@@ -79,21 +92,37 @@ def build(work: Path, name: str, layers: list[tuple[str, int]], classes: list[st
     fake_s = time.perf_counter() - started
     lines: list[str] = []
     started = time.perf_counter()
-    site = render_site(atlas, work / f"{name}_site", title="Scale test", site_url="https://example.org/atlas/",
-                       log=lines.append)  # fmt: skip
+    site = render_site(
+        atlas,
+        work / f"{name}_site",
+        title="Scale test",
+        site_url="https://example.org/atlas/",
+        log=lines.append,
+    )
     total_s = time.perf_counter() - started
     files, mib = folder_size(site)
     units = sum(len(classes) if n == "class" else u for n, u in layers)
-    return {"units": units, "fake_s": fake_s, "render_s": total_s, "stages": lines, "files": files, "mib": mib}
+    return {
+        "units": units,
+        "fake_s": fake_s,
+        "render_s": total_s,
+        "stages": lines,
+        "files": files,
+        "mib": mib,
+    }
 
 
 def report(name: str, result: dict) -> list[str]:
     out = [f"{name}: {result['units']} units, {result['units'] * len(CHIS)} visualisations"]
     out.append(f"  fake atlas written in {result['fake_s']:.1f} s (not part of the site build)")
     out += [f"  {line}" for line in result["stages"]]
-    out.append(f"  site build total {result['render_s']:.1f} s "
-               f"({1000 * result['render_s'] / result['units']:.1f} ms per unit)")  # fmt: skip
-    out.append(f"  output: {result['files']} files, {result['mib']:.0f} MiB (media shared, so nearly all pages)")
+    out.append(
+        f"  site build total {result['render_s']:.1f} s "
+        f"({1000 * result['render_s'] / result['units']:.1f} ms per unit)"
+    )
+    out.append(
+        f"  output: {result['files']} files, {result['mib']:.0f} MiB (media shared, so nearly all pages)"
+    )
     return out
 
 
@@ -101,7 +130,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the paper model's units")
     parser.add_argument("--save", type=Path, help="also write the report to this file")
-    parser.add_argument("--keep", type=Path, help="build in this folder and keep it (default: a temporary folder)")
+    parser.add_argument(
+        "--keep", type=Path, help="build in this folder and keep it (default: a temporary folder)"
+    )
     args = parser.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="site_scale_"))

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from engine_common import header  # type: ignore[import-not-found]
 from torch import nn
 
-from engine_common import header  # type: ignore[import-not-found]
 from generator.training.data import augment, choose_crop
 from generator.training.recipe import STAGES, set_trainable, stage_scores, trained_parameters
 from generator.zoo.fusion import small_fusion
@@ -59,9 +59,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--save", type=Path, default=None, help="also write the report to this file")
     args = parser.parse_args()
-    lines = [header(torch.device("cpu")),
-             f"small_fusion (default architecture), batch {args.batch}, T = 3, 64x64, L = 4; {args.steps} steps "
-             "per stage after 2 warm-up steps"]  # fmt: skip
+    lines = [
+        header(torch.device("cpu")),
+        f"small_fusion (default architecture), batch {args.batch}, T = 3, 64x64, L = 4; {args.steps} steps "
+        "per stage after 2 warm-up steps",
+    ]
     for stage in STAGES:
         lines.append(f"{stage}: {stage_rate(stage, args.steps, args.batch):.0f} clips/s")
     lines.append(f"augmentation alone: {draw_rate(500):.0f} clips/s")

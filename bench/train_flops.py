@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 import torch
+from engine_common import header  # type: ignore[import-not-found]
 from torch.utils.flop_counter import FlopCounterMode
 
-from engine_common import header  # type: ignore[import-not-found]
 from generator.config import RecipeConfig
 from generator.training.recipe import STAGES, set_trainable, stage_scores
 from generator.zoo.fusion import fusion_vgg16
@@ -77,23 +77,29 @@ def main() -> None:
     args = parser.parse_args()
     recipe = RecipeConfig()
     peak = H200_BF16_DENSE_TFLOPS * 1e12 * UTILISATION
-    lines = [header(torch.device("cpu")),
-             f"fusion_vgg16, T = {recipe.snippets} snippets of 224x224, L = 10 flow fields, 101 classes; "
-             f"UCF101 split 1: {UCF101_SPLIT1_TRAIN} training clips",
-             f"H200 dense bf16 peak {H200_BF16_DENSE_TFLOPS:.0f} TFLOPS x {UTILISATION:.0%} = {peak / 1e12:.0f} TFLOPS"]  # fmt: skip
+    lines = [
+        header(torch.device("cpu")),
+        f"fusion_vgg16, T = {recipe.snippets} snippets of 224x224, L = 10 flow fields, 101 classes; "
+        f"UCF101 split 1: {UCF101_SPLIT1_TRAIN} training clips",
+        f"H200 dense bf16 peak {H200_BF16_DENSE_TFLOPS:.0f} TFLOPS x {UTILISATION:.0%} = {peak / 1e12:.0f} TFLOPS",
+    ]
     total_hours = 0.0
     for stage in recipe.stages:
         flops = stage_flops(stage, recipe.snippets)
         epochs = getattr(recipe, stage).epochs
         hours = flops * UCF101_SPLIT1_TRAIN * epochs / peak / 3600
         total_hours += hours
-        lines.append(f"{stage}: {flops / 1e9:.0f} GFLOPs per training clip (forward + backward); {epochs} epochs "
-                     f"-> {hours:.2f} GPU-hours; {peak / flops:.0f} clips/s at 40 % of peak")  # fmt: skip
+        lines.append(
+            f"{stage}: {flops / 1e9:.0f} GFLOPs per training clip (forward + backward); {epochs} epochs "
+            f"-> {hours:.2f} GPU-hours; {peak / flops:.0f} clips/s at 40 % of peak"
+        )
         if args.measure and torch.cuda.is_available():
             rate = measured_rate(stage, recipe.snippets, args.batch)
             achieved = rate * flops / (H200_BF16_DENSE_TFLOPS * 1e12)
-            lines.append(f"  measured on {torch.cuda.get_device_name()}: {rate:.0f} clips/s at batch {args.batch} "
-                         f"({achieved:.0%} of the H200 dense bf16 peak)")  # fmt: skip
+            lines.append(
+                f"  measured on {torch.cuda.get_device_name()}: {rate:.0f} clips/s at batch {args.batch} "
+                f"({achieved:.0%} of the H200 dense bf16 peak)"
+            )
     lines.append(f"total: {total_hours:.2f} GPU-hours on one H200 for the recipe's {recipe.stages} stages")
     report = "\n".join(lines)
     print(report)

@@ -31,7 +31,10 @@ from generator.media.media_set import MEDIA_KINDS, write_media_set
 from generator.zoo import LoadedModel, load
 from generator.zoo.spec import ModelDescription
 
-def load_model(source: str = "default", checkpoint: Path | str | None = None, weights: str | None = None) -> LoadedModel:
+
+def load_model(
+    source: str = "default", checkpoint: Path | str | None = None, weights: str | None = None
+) -> LoadedModel:
     """A network ready to visualise (``source`` as in the configuration's ``model.source``)."""
     return load(source, checkpoint, weights=weights)
 
@@ -88,14 +91,16 @@ class Visualization:
                         f'<figure style="display:inline-block;margin:4px"><video autoplay loop muted playsinline '
                         f'src="data:video/mp4;base64,{data}"></video><figcaption>{kind}</figcaption></figure>'
                     )
-                caption = html.escape(f"chi={r.chi:g} seed={r.seed} activation={r.activation:.4g} ({r.status})")
+                caption = html.escape(
+                    f"chi={r.chi:g} seed={r.seed} activation={r.activation:.4g} ({r.status})"
+                )
                 blocks.append(f"<div><div>{caption}</div>{''.join(videos)}</div>")
         return f"<div><h4>{html.escape(self.target)}</h4>{''.join(blocks)}</div>"
 
     def _repr_html_(self) -> str:
         return self.html()
 
-    def show(self) -> "Visualization":
+    def show(self) -> Visualization:
         """Display inline in Jupyter (IPython is imported only here); outside a notebook this
         prints where a standalone HTML page with the videos was written."""
         try:
@@ -174,8 +179,12 @@ def visualize(
         results = visualize_layer(network, description, OBJECTIVE_LAYER, [0], chi, seeds, engine, device, rho)
         return Visualization(target.name, tuple(results), model.description)
     if transform is not None:
-        raise ConfigError("A transform applies to objectives; pass objectives.unit(...) as the target to use one.")
+        raise ConfigError(
+            "A transform applies to objectives; pass objectives.unit(...) as the target to use one."
+        )
     layer, index = parse_unit_id(model.description, target)
     scale = None if rho is None else {index: rho[0]}
-    results = visualize_layer(model.model, model.description, layer, [index], chi, seeds, engine, device, scale)
+    results = visualize_layer(
+        model.model, model.description, layer, [index], chi, seeds, engine, device, scale
+    )
     return Visualization(model.description.unit_id(layer, index), tuple(results), model.description)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -106,7 +107,9 @@ def _disk_full(error: BaseException) -> bool:
 
 def _disk_full_message(error: BaseException, options: dict[str, Any]) -> str:
     try:
-        output = str(resolve_config(options.get("config"), options.get("sets"), output=options.get("output")).output)
+        output = str(
+            resolve_config(options.get("config"), options.get("sets"), output=options.get("output")).output
+        )
     except AtlasError:
         output = str(options.get("output") or "the output folder")
     where = getattr(error, "filename", None)
@@ -118,7 +121,7 @@ def _disk_full_message(error: BaseException, options: dict[str, Any]) -> str:
     )
 
 
-def resolve_config(config: Optional[Path], sets: Optional[list[str]], **fields: Any) -> AtlasConfig:
+def resolve_config(config: Path | None, sets: list[str] | None, **fields: Any) -> AtlasConfig:
     """Load the configuration and apply --set overrides, then the command's own non-empty options."""
     path = config
     if path is None and Path(DEFAULT_CONFIG_NAME).is_file():
@@ -131,13 +134,13 @@ def resolve_config(config: Optional[Path], sets: Optional[list[str]], **fields: 
 @app.command()
 @user_errors
 def train(
-    config: Optional[Path] = ConfigOption,
-    sets: Optional[list[str]] = SetOption,
-    checkpoint: Optional[Path] = typer.Option(
+    config: Path | None = ConfigOption,
+    sets: list[str] | None = SetOption,
+    checkpoint: Path | None = typer.Option(
         None, help="Where to write the checkpoint (the model card goes beside it as .card.json)."
     ),
-    epochs: Optional[int] = typer.Option(None, min=1, help="Training epochs (train.epochs)."),
-    seed: Optional[int] = typer.Option(None, min=0, help="Training seed (train.seed)."),
+    epochs: int | None = typer.Option(None, min=1, help="Training epochs (train.epochs)."),
+    seed: int | None = typer.Option(None, min=0, help="Training seed (train.seed)."),
 ) -> None:
     """Train the default network on the world, or train.recipe's on a data set.
 
@@ -149,16 +152,23 @@ def train(
     """
     from generator.train import command_line, train_default
 
-    cfg = resolve_config(config, sets, **{"train.checkpoint": checkpoint, "train.epochs": epochs, "train.seed": seed})
-    if cfg.data.source == "folder":  # the recipe's network on a data set on disk (README "Train the paper's network")
+    cfg = resolve_config(
+        config, sets, **{"train.checkpoint": checkpoint, "train.epochs": epochs, "train.seed": seed}
+    )
+    if (
+        cfg.data.source == "folder"
+    ):  # the recipe's network on a data set on disk (README "Train the paper's network")
         from generator.training.run import train_on_folder
 
         folder_card = train_on_folder(cfg, command=command_line(), progress=sys.stderr.isatty())
         if folder_card is not None:  # rank 0
             pair = folder_card["most_confused_pairs"][0] if folder_card["most_confused_pairs"] else None
-            typer.echo(f"Test accuracy {100 * folder_card['test_accuracy']:.1f} % on {folder_card['test_clips']} "
-                       f"clips" + (f"; most confused pair {pair['classes'][0]} / {pair['classes'][1]}" if pair else "")
-                       + ".")  # fmt: skip
+            typer.echo(
+                f"Test accuracy {100 * folder_card['test_accuracy']:.1f} % on {folder_card['test_clips']} "
+                f"clips"
+                + (f"; most confused pair {pair['classes'][0]} / {pair['classes'][1]}" if pair else "")
+                + "."
+            )
         return
     card = train_default(cfg, command=command_line(), progress=sys.stderr.isatty())
     pair = card["most_confused_pairs"][0]
@@ -171,10 +181,10 @@ def train(
 @app.command()
 @user_errors
 def layers(
-    config: Optional[Path] = ConfigOption,
-    sets: Optional[list[str]] = SetOption,
-    model: Optional[str] = typer.Option(None, help="Model source (model.source), e.g. default or fusion_vgg16."),
-    checkpoint: Optional[Path] = typer.Option(None, help="Checkpoint file (model.checkpoint)."),
+    config: Path | None = ConfigOption,
+    sets: list[str] | None = SetOption,
+    model: str | None = typer.Option(None, help="Model source (model.source), e.g. default or fusion_vgg16."),
+    checkpoint: Path | None = typer.Option(None, help="Checkpoint file (model.checkpoint)."),
 ) -> None:
     """List the model's layers with unit counts, stride and receptive field."""
     from generator.zoo import load
@@ -184,7 +194,9 @@ def layers(
     desc = loaded.description
     typer.echo(f"model {desc.name}  hash {loaded.model_hash[:16]}")
     for spec in desc.inputs:
-        typer.echo(f"  input {spec.name}: {spec.kind} {spec.channels}x{spec.frames}x{spec.height}x{spec.width}")
+        typer.echo(
+            f"  input {spec.name}: {spec.kind} {spec.channels}x{spec.frames}x{spec.height}x{spec.width}"
+        )
     typer.echo(f"{'layer':<28}{'units':>7}{'stride':>8}{'rf':>6}{'depth':>7}  streams")
     total = 0
     for layer in desc.layers:
@@ -198,7 +210,9 @@ def layers(
         typer.echo(f"note: {note}")
 
 
-LayersOption = typer.Option(None, "--layers", help="Comma-separated layer names (default: the configured layers).")
+LayersOption = typer.Option(
+    None, "--layers", help="Comma-separated layer names (default: the configured layers)."
+)
 UnitsOption = typer.Option(None, "--units", help="Unit indices and ranges within each layer, e.g. 0-9,17.")
 OutputOption = typer.Option(None, "--output", "-o", help="Output folder (output).")
 DeviceOption = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (visualize.device).")
@@ -206,10 +220,14 @@ DryRunOption = typer.Option(
     False, "--dry-run", help="Print the plan (layers, unit counts, chi, seeds, rows, time estimate) and stop."
 )
 PublishOption = typer.Option(
-    False, "--publish", help="The site is to be published: refuse to build it without site.site_url (site.publish)."
+    False,
+    "--publish",
+    help="The site is to be published: refuse to build it without site.site_url (site.publish).",
 )
 WorkersOption = typer.Option(
-    2, "--workers", min=1,
+    2,
+    "--workers",
+    min=1,
     help="Processes writing videos, and on the CPU running the optimisation (each with its share of the threads).",
 )
 SITE_DIR = "site"
@@ -228,8 +246,9 @@ def _session(cfg: AtlasConfig):
     return cluster_session(resolve_device(cfg.visualize.device))
 
 
-def _dry_run(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], with_media: bool,
-             workers: int = 1) -> None:  # fmt: skip
+def _dry_run(
+    cfg: AtlasConfig, layers: str | None, units: str | None, with_media: bool, workers: int = 1
+) -> None:
     import os
 
     from generator.pipeline.distributed import detect
@@ -242,8 +261,14 @@ def _dry_run(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], with
         typer.echo(line)
 
 
-def _prepare(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], progress: bool, train_missing: bool,
-             cluster: Cluster):  # fmt: skip
+def _prepare(
+    cfg: AtlasConfig,
+    layers: str | None,
+    units: str | None,
+    progress: bool,
+    train_missing: bool,
+    cluster: Cluster,
+):
     """The model (the default one trained first when ``train_missing``), the selection, this rank's
     device and the model's statistics on held-out clips (None when the synthetic world does not fit
     it). Rank 0 trains and measures first; the other ranks then find the results on disk."""
@@ -275,16 +300,26 @@ def _prepare(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], prog
     return loaded, selection, device, stats
 
 
-def _visualize(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], progress: bool, cluster: Cluster,
-               workers: int = 1):  # fmt: skip
+def _visualize(
+    cfg: AtlasConfig,
+    layers: str | None,
+    units: str | None,
+    progress: bool,
+    cluster: Cluster,
+    workers: int = 1,
+):
     """Load (or first train) the model, measure it on held-out clips, visualise the selection
     (each rank its shard under torchrun; rank 0 reports the totals)."""
     from generator.pipeline.sharded import visualize_sharded
     from generator.pipeline.statistics import unit_scales
 
-    loaded, selection, device, stats = _prepare(cfg, layers, units, progress, train_missing=True, cluster=cluster)
+    loaded, selection, device, stats = _prepare(
+        cfg, layers, units, progress, train_missing=True, cluster=cluster
+    )
     rho = unit_scales(stats, loaded, cfg.visualize.objective) if stats else None
-    summary = visualize_sharded(loaded, cfg, selection, cfg.output, device, cluster, rho, progress, typer.echo, workers)
+    summary = visualize_sharded(
+        loaded, cfg, selection, cfg.output, device, cluster, rho, progress, typer.echo, workers
+    )
     if not cluster.is_main:
         return loaded, selection, device, stats, summary
     typer.echo(
@@ -297,7 +332,9 @@ def _visualize(cfg: AtlasConfig, layers: Optional[str], units: Optional[str], pr
     return loaded, selection, device, stats, summary
 
 
-def _measure(cfg: AtlasConfig, loaded, selection, device, stats, workers: int, progress: bool, cluster: Cluster):
+def _measure(
+    cfg: AtlasConfig, loaded, selection, device, stats, workers: int, progress: bool, cluster: Cluster
+):
     """The measure stage (each rank its shard under torchrun); rank 0 reports and returns the summary."""
     from generator.pipeline.assemble import Measuring
     from generator.pipeline.sharded import assemble_sharded
@@ -316,7 +353,9 @@ def _measure(cfg: AtlasConfig, loaded, selection, device, stats, workers: int, p
     for what, reason in summary.media_failed:
         typer.echo(f"  media failed: {what}: {reason}")
     if not summary.units:
-        typer.echo("Nothing of this selection is visualised yet for this model and settings; run `atlas visualize`.")
+        typer.echo(
+            "Nothing of this selection is visualised yet for this model and settings; run `atlas visualize`."
+        )
     return summary
 
 
@@ -327,24 +366,32 @@ def _render_site(cfg: AtlasConfig) -> Path:
         typer.secho(
             "WARNING: site.site_url is not set, so this site is not citable: permalinks, BibTeX entries, copied "
             "links and the unit JSON files hold site-relative URLs. Set site.site_url (and site.publish: true) "
-            "before publishing it.", err=True, fg=typer.colors.YELLOW, bold=True,
-        )  # fmt: skip
+            "before publishing it.",
+            err=True,
+            fg=typer.colors.YELLOW,
+            bold=True,
+        )
     site = render_site(
-        cfg.output, cfg.output / SITE_DIR, title=cfg.site.title, site_url=cfg.site.site_url, author=cfg.site.author,
-        publish=cfg.site.publish, log=lambda line: typer.echo(f"  site {line}"),
-    )  # fmt: skip
+        cfg.output,
+        cfg.output / SITE_DIR,
+        title=cfg.site.title,
+        site_url=cfg.site.site_url,
+        author=cfg.site.author,
+        publish=cfg.site.publish,
+        log=lambda line: typer.echo(f"  site {line}"),
+    )
     return site
 
 
 @app.command()
 @user_errors
 def visualize(
-    config: Optional[Path] = ConfigOption,
-    sets: Optional[list[str]] = SetOption,
-    layers: Optional[str] = LayersOption,
-    units: Optional[str] = UnitsOption,
-    output: Optional[Path] = OutputOption,
-    device: Optional[str] = DeviceOption,
+    config: Path | None = ConfigOption,
+    sets: list[str] | None = SetOption,
+    layers: str | None = LayersOption,
+    units: str | None = UnitsOption,
+    output: Path | None = OutputOption,
+    device: str | None = DeviceOption,
     dry_run: bool = DryRunOption,
     workers: int = WorkersOption,
 ) -> None:
@@ -366,12 +413,12 @@ def visualize(
 @app.command()
 @user_errors
 def measure(
-    config: Optional[Path] = ConfigOption,
-    sets: Optional[list[str]] = SetOption,
-    layers: Optional[str] = LayersOption,
-    units: Optional[str] = UnitsOption,
-    output: Optional[Path] = OutputOption,
-    device: Optional[str] = DeviceOption,
+    config: Path | None = ConfigOption,
+    sets: list[str] | None = SetOption,
+    layers: str | None = LayersOption,
+    units: str | None = UnitsOption,
+    output: Path | None = OutputOption,
+    device: str | None = DeviceOption,
     workers: int = WorkersOption,
 ) -> None:
     """Measure what has been visualised; write its videos, tables and manifest.
@@ -385,16 +432,18 @@ def measure(
     cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device})
     with _locked(cfg), _session(cfg) as cluster:
         progress = _progress(cluster)
-        loaded, selection, run_on, stats = _prepare(cfg, layers, units, progress, train_missing=False, cluster=cluster)
+        loaded, selection, run_on, stats = _prepare(
+            cfg, layers, units, progress, train_missing=False, cluster=cluster
+        )
         _measure(cfg, loaded, selection, run_on, stats, workers, progress, cluster)
 
 
 @app.command()
 @user_errors
 def site(
-    config: Optional[Path] = ConfigOption,
-    sets: Optional[list[str]] = SetOption,
-    output: Optional[Path] = OutputOption,
+    config: Path | None = ConfigOption,
+    sets: list[str] | None = SetOption,
+    output: Path | None = OutputOption,
     publish: bool = PublishOption,
 ) -> None:
     """Render the static site from OUTPUT's tables and media into OUTPUT/site.
@@ -412,11 +461,15 @@ def site(
 @app.command()
 @user_errors
 def serve(
-    config: Optional[Path] = ConfigOption,
-    sets: Optional[list[str]] = SetOption,
-    output: Optional[Path] = OutputOption,
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
-    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on (0 picks a free one)."),
+    config: Path | None = ConfigOption,
+    sets: list[str] | None = SetOption,
+    output: Path | None = OutputOption,
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."
+    ),
+    port: int = typer.Option(
+        8000, "--port", min=0, max=65535, help="Port to listen on (0 picks a free one)."
+    ),
 ) -> None:
     """Serve OUTPUT/site over HTTP until Ctrl-C, rendering it first if missing."""
     from generator.site import serve_site
@@ -431,16 +484,17 @@ def serve(
 @app.command()
 @user_errors
 def build(
-    config: Optional[Path] = ConfigOption,
-    sets: Optional[list[str]] = SetOption,
-    layers: Optional[str] = LayersOption,
-    units: Optional[str] = UnitsOption,
-    output: Optional[Path] = OutputOption,
-    device: Optional[str] = DeviceOption,
+    config: Path | None = ConfigOption,
+    sets: list[str] | None = SetOption,
+    layers: str | None = LayersOption,
+    units: str | None = UnitsOption,
+    output: Path | None = OutputOption,
+    device: str | None = DeviceOption,
     workers: int = WorkersOption,
     dry_run: bool = DryRunOption,
     verify: bool = typer.Option(
-        False, "--verify",
+        False,
+        "--verify",
         help="First check every stored file in OUTPUT (results, statistics, videos, images, tables) and remove "
         "the damaged ones, which the build then recomputes; with --dry-run only report them.",
     ),
@@ -456,7 +510,9 @@ def build(
     and machines sharing OUTPUT): the units are sharded across the ranks and rank 0 merges the
     tables and renders the site.
     """
-    cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device, "site.publish": publish or None})
+    cfg = resolve_config(
+        config, sets, **{"output": output, "visualize.device": device, "site.publish": publish or None}
+    )
     if dry_run:
         if verify:
             _verify_output(cfg.output, heal=False)
@@ -467,9 +523,13 @@ def build(
             _verify_output(cfg.output, heal=True)
         with _session(cfg) as cluster:
             progress = _progress(cluster)
-            loaded, selection, run_on, stats, visualised = _visualize(cfg, layers, units, progress, cluster, workers)
+            loaded, selection, run_on, stats, visualised = _visualize(
+                cfg, layers, units, progress, cluster, workers
+            )
             measured = _measure(cfg, loaded, selection, run_on, stats, workers, progress, cluster)
-        if measured is None:  # a rank other than 0: its share is in, rank 0 merges the tables and renders the site
+        if (
+            measured is None
+        ):  # a rank other than 0: its share is in, rank 0 merges the tables and renders the site
             return
         built = _render_site(cfg)
     done = measured.units - len({what.split(" chi=")[0] for what, _ in measured.failed})
@@ -510,13 +570,18 @@ app.add_typer(world_app, name="world")
 @user_errors
 def world_export(
     directory: Path = typer.Argument(..., help="Folder to write the data set into (created if missing)."),
-    layout: str = typer.Option("frames", "--layout", help="ucf101 (MP4s + classInd.txt + testlist01.txt) or "
-                               "frames (img_/flow_x_/flow_y_ JPEGs in the paper's coding + list.txt)."),
+    layout: str = typer.Option(
+        "frames",
+        "--layout",
+        help="ucf101 (MP4s + classInd.txt + testlist01.txt) or "
+        "frames (img_/flow_x_/flow_y_ JPEGs in the paper's coding + list.txt).",
+    ),
     split: str = typer.Option("test", "--split", help="test or train: which clips of the world to write."),
-    clips_per_class: Optional[int] = typer.Option(None, "--clips-per-class", min=1,
-                                                  help="Clips per class; default the data section's count."),
-    config: Optional[Path] = ConfigOption,
-    sets: Optional[list[str]] = SetOption,
+    clips_per_class: int | None = typer.Option(
+        None, "--clips-per-class", min=1, help="Clips per class; default the data section's count."
+    ),
+    config: Path | None = ConfigOption,
+    sets: list[str] | None = SetOption,
 ) -> None:
     """Write the synthetic world as a data set on disk that `data.source: folder` reads.
 
@@ -532,9 +597,12 @@ def world_export(
     if split not in ("test", "train"):
         raise ConfigError(f"--split must be test or train, got {split!r}.")
     cfg = resolve_config(config, sets)
-    count = clips_per_class or (cfg.data.test_clips_per_class if split == "test" else cfg.data.train_clips_per_class)
-    out = export_world(world_spec(cfg), split, count, cfg.data.cache_dir, directory, layout,
-                       progress=sys.stderr.isatty())  # fmt: skip
+    count = clips_per_class or (
+        cfg.data.test_clips_per_class if split == "test" else cfg.data.train_clips_per_class
+    )
+    out = export_world(
+        world_spec(cfg), split, count, cfg.data.cache_dir, directory, layout, progress=sys.stderr.isatty()
+    )
     typer.echo(f"Wrote {count} {split} clips per class as a {layout} data set in {out}.")
 
 

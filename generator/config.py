@@ -82,7 +82,9 @@ class ModelConfig(_Section):
             "for a model of your own."
         ),
     )
-    checkpoint: Path | None = Field(None, description="Checkpoint file to load; the default model ships its own.")
+    checkpoint: Path | None = Field(
+        None, description="Checkpoint file to load; the default model ships its own."
+    )
     weights: str | None = Field(
         None,
         description="Required for fusion_vgg16 and torchvision sources without a checkpoint: 'imagenet' "
@@ -106,7 +108,9 @@ class FolderSampling(_Section):
     """Which snippets of a real clip the network sees."""
 
     snippets: int = Field(
-        3, ge=1, le=64,
+        3,
+        ge=1,
+        le=64,
         description="Snippets per clip, spread evenly over the clip (first and last valid start included); "
         "predictions average them, as two-stream evaluation does.",
     )
@@ -115,20 +119,28 @@ class FolderSampling(_Section):
 class FolderDataConfig(_Section):
     """A data set of real videos (or precomputed frames and flow) on disk; used when data.source is 'folder'."""
 
-    root: Path | None = Field(None, description="The data set's folder (videos, frames or list files live under it).")
+    root: Path | None = Field(
+        None, description="The data set's folder (videos, frames or list files live under it)."
+    )
     layout: Literal["ucf101", "folders", "frames", "list"] = Field(
         "folders",
         description="'ucf101' (UCF101 / HMDB51 releases with classInd.txt and split files), 'folders' (one "
         "folder of videos per class), 'frames' (per-video folders of img_/flow_x_/flow_y_ JPEGs and a list "
         "file 'path num_frames label'), 'list' (a CSV 'path,label[,start,end]').",
     )
-    split: int = Field(1, ge=1, le=9, description="Split number N of the split files (testlist0N.txt, _test_splitN).")
-    subset: Literal["test", "train"] = Field("test", description="Which part of the split the atlas measures.")
+    split: int = Field(
+        1, ge=1, le=9, description="Split number N of the split files (testlist0N.txt, _test_splitN)."
+    )
+    subset: Literal["test", "train"] = Field(
+        "test", description="Which part of the split the atlas measures."
+    )
     list_file: Path | None = Field(
-        None, description="'frames' and 'list' layouts: the list file (relative to root); default list.txt / list.csv."
+        None,
+        description="'frames' and 'list' layouts: the list file (relative to root); default list.txt / list.csv.",
     )
     classes: tuple[str, ...] | None = Field(
-        None, description="Class names in label order; clips of other classes are left out. Empty = every class "
+        None,
+        description="Class names in label order; clips of other classes are left out. Empty = every class "
         "of classInd.txt, the split files, the class folders or the list (sorted).",
     )
     class_map: dict[str, str] = Field(
@@ -142,7 +154,9 @@ class FolderDataConfig(_Section):
     )
     raft_weights: Path | None = Field(None, description="RAFT weights file; empty = the torch cache.")
     workers: int = Field(2, ge=1, le=256, description="Worker processes that decode clips and compute flow.")
-    max_clips_per_class: int | None = Field(None, ge=1, description="Cap on clips per class (first in list order).")
+    max_clips_per_class: int | None = Field(
+        None, ge=1, description="Cap on clips per class (first in list order)."
+    )
 
     @field_validator("class_map")
     @classmethod
@@ -157,15 +171,20 @@ class DataConfig(_Section):
     of real clips (``source: folder``) that supplies the held-out clips instead."""
 
     source: Literal["synthetic", "folder"] = Field(
-        "synthetic", description="'synthetic' (the rendered world) or 'folder' (a data set on disk, see data.folder)."
+        "synthetic",
+        description="'synthetic' (the rendered world) or 'folder' (a data set on disk, see data.folder).",
     )
     folder: FolderDataConfig = FolderDataConfig()
     size: int = Field(64, ge=16, le=512, description="Frame side in pixels.")
-    flow_fields: int = Field(4, ge=1, le=20, description="Flow fields L per snippet (motion input has 2L channels).")
+    flow_fields: int = Field(
+        4, ge=1, le=20, description="Flow fields L per snippet (motion input has 2L channels)."
+    )
     snippets: int = Field(3, ge=1, le=16, description="Snippets T per training clip.")
     snippet_gap: int = Field(4, ge=1, le=32, description="Frames between snippet starts.")
     speed_range: tuple[float, float] = Field((0.5, 2.5), description="Range of the random speed factor.")
-    flow_noise: float = Field(0.0, ge=0.0, le=5.0, description="Std (px) of Gaussian noise added to the flow.")
+    flow_noise: float = Field(
+        0.0, ge=0.0, le=5.0, description="Std (px) of Gaussian noise added to the flow."
+    )
     seed: int = Field(0, ge=0, description="World seed: the same seed renders the same clips everywhere.")
     train_clips_per_class: int = Field(250, ge=1, le=20_000)
     val_clips_per_class: int = Field(40, ge=1, le=20_000)
@@ -180,11 +199,13 @@ class DataConfig(_Section):
         if not 0 < low < high:
             raise ValueError("must be two numbers 0 < low < high")
         if high / low < 4.0:
-            raise ValueError("must span at least 4x (high / low >= 4) so that speed invariance is worth learning")
+            raise ValueError(
+                "must span at least 4x (high / low >= 4) so that speed invariance is worth learning"
+            )
         return value
 
     @model_validator(mode="after")
-    def _cache_fits(self) -> "DataConfig":
+    def _cache_fits(self) -> DataConfig:
         # Each clip is stored as uint8 RGB (3 channels) and flow (2L channels), T snippets of size^2.
         per_clip = (3 + 2 * self.flow_fields) * self.snippets * self.size**2
         counts = {
@@ -204,9 +225,11 @@ class DataConfig(_Section):
         return self
 
     @model_validator(mode="after")
-    def _folder_root(self) -> "DataConfig":
+    def _folder_root(self) -> DataConfig:
         if self.source == "folder" and self.folder.root is None:
-            raise ValueError("data.source is 'folder' but data.folder.root is empty: give the data set's folder")
+            raise ValueError(
+                "data.source is 'folder' but data.folder.root is empty: give the data set's folder"
+            )
         return self
 
 
@@ -233,7 +256,9 @@ class StageConfig(_Section):
     lr_steps: tuple[float, ...] = Field(
         (0.7,), description="Fractions of the stage's steps at which the learning rate drops by lr_gamma."
     )
-    dropout: float = Field(0.85, ge=0.0, lt=1.0, description="Dropout after fc6 and fc7 of the heads trained.")
+    dropout: float = Field(
+        0.85, ge=0.0, lt=1.0, description="Dropout after fc6 and fc7 of the heads trained."
+    )
 
     @field_validator("lr_steps")
     @classmethod
@@ -249,24 +274,36 @@ class RecipeConfig(_Section):
     Defaults are the paper's recipe; generator/training/recipe.py gives the source of every value."""
 
     network: Literal["small_fusion", "fusion_vgg16"] = Field(
-        "fusion_vgg16", description="'fusion_vgg16' (the paper's network) or 'small_fusion' (train.architecture)."
+        "fusion_vgg16",
+        description="'fusion_vgg16' (the paper's network) or 'small_fusion' (train.architecture).",
     )
     tower_weights: str = Field(
-        "imagenet", description="fusion_vgg16 towers: a torchvision VGG-16 state-dict file, 'imagenet' (the "
+        "imagenet",
+        description="fusion_vgg16 towers: a torchvision VGG-16 state-dict file, 'imagenet' (the "
         "vgg16-*.pth in the torch hub cache; never downloaded) or 'random'.",
     )
-    width_multiplier: float = Field(1.0, gt=0.0, le=1.0, description="Scales fusion_vgg16's widths (tests only).")
-    image_size: int | None = Field(None, ge=16, le=512, description="Input side; empty = 224 (VGG) or data.size.")
+    width_multiplier: float = Field(
+        1.0, gt=0.0, le=1.0, description="Scales fusion_vgg16's widths (tests only)."
+    )
+    image_size: int | None = Field(
+        None, ge=16, le=512, description="Input side; empty = 224 (VGG) or data.size."
+    )
     flow_fields: int | None = Field(None, ge=1, le=20, description="L; empty = 10 (VGG) or data.flow_fields.")
     train_root: Path | None = Field(
-        None, description="The training split's folder when it is a separate data set in data.folder's layout "
+        None,
+        description="The training split's folder when it is a separate data set in data.folder's layout "
         "(a frames or list data set holds one list); empty = data.folder.root, its train part.",
     )
-    val_every: int = Field(10, ge=2, le=1000, description="Every n-th training clip is held out for validation.")
+    val_every: int = Field(
+        10, ge=2, le=1000, description="Every n-th training clip is held out for validation."
+    )
     snippets: int = Field(5, ge=1, le=16, description="T snippets per training clip.")
-    positions: int = Field(11, ge=1, le=64, description="Snippet positions stored per training clip, evenly spread.")
-    tau_steps: tuple[int, int] = Field((1, 1), description="Range of the stride tau between sampled snippets, in "
-                                       "stored positions.")  # fmt: skip
+    positions: int = Field(
+        11, ge=1, le=64, description="Snippet positions stored per training clip, evenly spread."
+    )
+    tau_steps: tuple[int, int] = Field(
+        (1, 1), description="Range of the stride tau between sampled snippets, in stored positions."
+    )
     crop_scales: tuple[float, ...] = Field((1.0, 0.875, 0.75, 0.66), min_length=1)
     store_ratio: float = Field(256 / 224, ge=1.0, le=2.0, description="Stored side / input side.")
     stages: tuple[Literal["appearance", "motion", "fusion"], ...] = Field(
@@ -277,15 +314,17 @@ class RecipeConfig(_Section):
     fusion: StageConfig = StageConfig(epochs=30, learning_rate=1e-3, lr_steps=(0.7,), dropout=0.85)
     lr_gamma: float = Field(0.1, gt=0.0, le=1.0)
     optimizer: Literal["sgd", "adamw"] = Field(
-        "sgd", description="'sgd' (the paper's, for ImageNet-initialised towers) or 'adamw' (a small network "
+        "sgd",
+        description="'sgd' (the paper's, for ImageNet-initialised towers) or 'adamw' (a small network "
         "trained from scratch, as the default model is: SGD barely moves its 0.01-scaled fc layers).",
     )
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     weight_decay: float = Field(5e-4, ge=0.0, le=1.0)
     batch_size: int = Field(96, ge=1, le=4096, description="Clips per step over all ranks.")
     loader_workers: int = Field(0, ge=0, le=64, description="DataLoader worker processes per rank.")
-    checkpoint_minutes: float = Field(5.0, ge=0.0, le=1440.0, description="Resume state written this often; 0 = "
-                                      "every step.")  # fmt: skip
+    checkpoint_minutes: float = Field(
+        5.0, ge=0.0, le=1440.0, description="Resume state written this often; 0 = every step."
+    )
     bf16: bool = Field(True, description="bf16 autocast on CUDA (fp32 on CPU).")
 
     @field_validator("tau_steps")
@@ -342,7 +381,9 @@ class VisualizeConfig(_Section):
     lr_scale: float = Field(0.05, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
     rms_decay: float = Field(0.9, ge=0, lt=1, description="Decay of the optimiser's running mean square.")
-    norm_projection: bool = Field(True, description="Project each input onto the norm ball of radius 2B after every step.")
+    norm_projection: bool = Field(
+        True, description="Project each input onto the norm ball of radius 2B after every step."
+    )
     alpha_scale: dict[Literal["rgb", "flow"], float] = Field(
         default_factory=lambda: {"rgb": 1.0, "flow": 1.0},
         description="Per input kind, a factor on the alpha-norm weight lam_alpha = (1 / B)^alpha (1 = the paper).",
@@ -350,7 +391,9 @@ class VisualizeConfig(_Section):
     jitter: bool = True
     leaky_slope: float = Field(0.05, ge=0, lt=1)
     leaky_fraction: float = Field(
-        2 / 3, ge=0, le=1,
+        2 / 3,
+        ge=0,
+        le=1,
         description="Share of the steps run with leaky ReLUs; the rest use the network's own (1 = the paper).",
     )
     temporal_basis: Literal["pixel", "dct"] = Field(
@@ -360,12 +403,20 @@ class VisualizeConfig(_Section):
     )
     spatial_decay: float = Field(1.0, ge=0, le=4, description="'fourier' preset: spatial 1/f exponent.")
     temporal_decay: float = Field(0.5, ge=0, le=4, description="'fourier' preset: temporal 1/f exponent.")
-    decorrelate_colour: bool = Field(True, description="'fourier' preset: optimise RGB in a decorrelated colour basis.")
+    decorrelate_colour: bool = Field(
+        True, description="'fourier' preset: optimise RGB in a decorrelated colour basis."
+    )
     robust_scale: float | None = Field(
-        None, ge=0, lt=0.5, description="Largest relative random scale per step; empty = the preset's (0.1 for 'robust')."
+        None,
+        ge=0,
+        lt=0.5,
+        description="Largest relative random scale per step; empty = the preset's (0.1 for 'robust').",
     )
     robust_rotation: float | None = Field(
-        None, ge=0, le=45, description="Largest random rotation in degrees per step; empty = the preset's (10 for 'robust')."
+        None,
+        ge=0,
+        le=45,
+        description="Largest random rotation in degrees per step; empty = the preset's (10 for 'robust').",
     )
     objective: Literal["centre", "mean"] = "centre"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
@@ -374,8 +425,9 @@ class VisualizeConfig(_Section):
     compile: bool = False
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
     stream_views: bool = Field(
-        True, description="Also visualise fusion units and class outputs with all inputs but one held at "
-        "their data mean (one view per stream)."
+        True,
+        description="Also visualise fusion units and class outputs with all inputs but one held at "
+        "their data mean (one view per stream).",
     )
 
     @field_validator("chi")
@@ -420,17 +472,24 @@ class SiteConfig(_Section):
     site_url: str | None = Field(None, description="Public URL, used in permalinks and citations.")
     author: str = "The Video Feature Atlas authors"
     top_clips: int = Field(8, ge=1, le=100)
-    publish: bool = Field(False, description="The site is published: site_url must then be set (permalinks, "
-                          "citations and the unit JSON files carry it).")
+    publish: bool = Field(
+        False,
+        description="The site is published: site_url must then be set (permalinks, "
+        "citations and the unit JSON files carry it).",
+    )
 
     @model_validator(mode="after")
-    def _published_sites_have_a_url(self) -> "SiteConfig":
+    def _published_sites_have_a_url(self) -> SiteConfig:
         if self.publish and not self.site_url:
-            raise ValueError("site.publish is true but site.site_url is empty: give the public base URL of the "
-                             "published atlas (e.g. https://example.org/atlas/), or set site.publish to false")
+            raise ValueError(
+                "site.publish is true but site.site_url is empty: give the public base URL of the "
+                "published atlas (e.g. https://example.org/atlas/), or set site.publish to false"
+            )
         if self.site_url and not self.site_url.startswith(("https://", "http://")):
-            raise ValueError(f"site.site_url {self.site_url!r} must be an absolute http(s) URL, e.g. "
-                             f"https://example.org/atlas/")
+            raise ValueError(
+                f"site.site_url {self.site_url!r} must be an absolute http(s) URL, e.g. "
+                f"https://example.org/atlas/"
+            )
         return self
 
 
@@ -441,13 +500,15 @@ class AtlasConfig(_Section):
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     layers: Literal["all"] | tuple[str, ...] = Field("all", description="Layer names to visualise, or 'all'.")
-    max_units_per_layer: int | None = Field(None, ge=1, description="Cap on units per layer; empty = every unit.")
+    max_units_per_layer: int | None = Field(
+        None, ge=1, description="Cap on units per layer; empty = every unit."
+    )
     visualize: VisualizeConfig = VisualizeConfig()
     output: Path = Field(Path("atlas_out"), description="Output folder of the build.")
     site: SiteConfig = SiteConfig()
 
     @model_validator(mode="after")
-    def _layers_not_empty(self) -> "AtlasConfig":
+    def _layers_not_empty(self) -> AtlasConfig:
         if self.layers != "all" and len(self.layers) == 0:
             raise ValueError("layers: give at least one layer name, or 'all'")
         return self

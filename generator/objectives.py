@@ -1,7 +1,7 @@
 """Objectives for :func:`generator.visualize`; they compose with + - * / and numbers.
 
-    objectives.unit("motion/conv3_1/0017") - 0.5 * objectives.unit("motion/conv3_1/0003")
-    objectives.channel("fusion/conv4_fusion", 5) + objectives.diversity("fusion/conv4_fusion")
+objectives.unit("motion/conv3_1/0017") - 0.5 * objectives.unit("motion/conv3_1/0003")
+objectives.channel("fusion/conv4_fusion", 5) + objectives.diversity("fusion/conv4_fusion")
 """
 
 from generator.engine.objective_algebra import (

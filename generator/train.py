@@ -15,8 +15,8 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -78,7 +78,9 @@ def probe_results(model: nn.Module, spec: WorldSpec, config: AtlasConfig, test: 
     """How the counterfactual probe sets move the model's answers (synthetic_world.md)."""
     results = {}
     for name in PROBES:
-        clips = SyntheticClips(spec, f"probe:{name}", config.data.probe_clips_per_class, config.data.cache_dir)
+        clips = SyntheticClips(
+            spec, f"probe:{name}", config.data.probe_clips_per_class, config.data.cache_dir
+        )
         results[name] = probe_record(name, evaluate(model, clips), test, CLASSES)
     return results
 
@@ -173,8 +175,12 @@ def _fit(
     """Adam with cosine decay; keeps the weights of the best validation epoch."""
     settings = config.train
     generator_ = torch.Generator().manual_seed(settings.seed)
-    loader = DataLoader(train_set, batch_size=settings.batch_size, shuffle=True, generator=generator_, drop_last=False)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    loader = DataLoader(
+        train_set, batch_size=settings.batch_size, shuffle=True, generator=generator_, drop_last=False
+    )
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+    )
     total_steps = settings.epochs * len(loader)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=settings.learning_rate, total_steps=max(total_steps, 1), pct_start=0.15
@@ -197,7 +203,9 @@ def _fit(
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{running / seen:.3f}")
         val = evaluate(model, val_set)
-        history.append({"epoch": epoch + 1, "train_loss": running / max(seen, 1), "val_accuracy": val.accuracy})
+        history.append(
+            {"epoch": epoch + 1, "train_loss": running / max(seen, 1), "val_accuracy": val.accuracy}
+        )
         if not progress:
             log(f"epoch {epoch + 1}: loss {running / max(seen, 1):.3f}, val accuracy {val.accuracy:.3f}")
         if val.accuracy > best_accuracy:
@@ -232,7 +240,9 @@ def synthetic_training_hash(config: AtlasConfig) -> str:
 def _data_hash(spec: WorldSpec, config: AtlasConfig) -> str:
     counts = _synthetic_sections(config)["data"]
     counts.pop("cache_dir")
-    blob = json.dumps({"spec": repr(spec), "counts": counts, "world": world_code_digest()}, sort_keys=True).encode()
+    blob = json.dumps(
+        {"spec": repr(spec), "counts": counts, "world": world_code_digest()}, sort_keys=True
+    ).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 

@@ -40,12 +40,14 @@ def test_invariance_across_chi_is_weakest_over_strongest_seed_mean() -> None:
 
 
 def test_speed_flatness_averages_clips_then_compares_speeds() -> None:
-    responses = np.array([
-        [[1.0, 2.0, 4.0], [3.0, 2.0, 0.0]],  # means per speed 2, 2, 2 -> flat
-        [[1.0, 2.0, 4.0], [1.0, 2.0, 4.0]],  # 1, 2, 4 -> 0.25
-        [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]],  # silent -> undefined
-        [[-1.0, 1.0, 2.0], [-1.0, 1.0, 2.0]],  # negative mean clipped to 0 -> 0
-    ])  # fmt: skip
+    responses = np.array(
+        [
+            [[1.0, 2.0, 4.0], [3.0, 2.0, 0.0]],  # means per speed 2, 2, 2 -> flat
+            [[1.0, 2.0, 4.0], [1.0, 2.0, 4.0]],  # 1, 2, 4 -> 0.25
+            [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]],  # silent -> undefined
+            [[-1.0, 1.0, 2.0], [-1.0, 1.0, 2.0]],  # negative mean clipped to 0 -> 0
+        ]
+    )
     flat = response_flatness(responses)
     assert flat[:2] == pytest.approx([1.0, 0.25])
     assert np.isnan(flat[2]) and flat[3] == 0.0
@@ -68,7 +70,9 @@ def test_converged_compares_the_last_window_with_the_objective_term() -> None:
 # ----------------------------------------------------------------------------- end to end
 
 
-def _options(root: Path, checkpoint: Path | None, select: bool = True, output: Path | None = None) -> list[str]:
+def _options(
+    root: Path, checkpoint: Path | None, select: bool = True, output: Path | None = None
+) -> list[str]:
     sets = {
         "model.source": "small_fusion",
         "data.size": SIZE,
@@ -115,15 +119,24 @@ def test_build_writes_tables_with_measures(built: dict) -> None:
     # Class outputs, fed by both streams, also get one view per stream (the other input held at zero).
     assert len(units) == 4 and len(vis) == (4 + 2 * 2) * len(CHIS)
     views = {(r["unit_id"].split("/")[0], r["view"]) for r in vis}
-    assert views == {("motion", "joint"), ("class", "joint"), ("class", "appearance_only"), ("class", "motion_only")}
+    assert views == {
+        ("motion", "joint"),
+        ("class", "joint"),
+        ("class", "appearance_only"),
+        ("class", "motion_only"),
+    }
     for row in vis:
         if row["view"] != "joint":
             held = "motion" if row["view"] == "appearance_only" else "appearance"
             with np.load(built["atlas"] / row["array"]) as data:
                 assert not data[f"input_{held}"].any() and data[f"input_{row['view'].split('_')[0]}"].any()
     vis = [r for r in vis if r["view"] == "joint"]
-    assert {u["unit_id"] for u in units} == {"motion/conv2_1/0000", "motion/conv2_1/0001",
-                                              "class/ApplyEyeMakeup", "class/ApplyLipstick"}  # fmt: skip
+    assert {u["unit_id"] for u in units} == {
+        "motion/conv2_1/0000",
+        "motion/conv2_1/0001",
+        "class/ApplyEyeMakeup",
+        "class/ApplyLipstick",
+    }
     live = [u for u in units if not u["dead"]]
     assert live, "a random network still has live units"
     for unit in live:
@@ -172,9 +185,29 @@ def test_every_media_path_exists_and_every_video_decodes(built: dict) -> None:
     tables = _tables(atlas)
     manifest = read_manifest(manifest_path(atlas))
     side = SIZE * display_factor(SIZE, SIZE)
-    paths = {row[k] for rows in tables.values() for row in rows for k in ("appearance", "colorwheel", "xymag",
-             "composite", "poster", "appearance_poster", "colorwheel_poster", "xymag_poster", "array") if row.get(k)}
-    paths |= {clip[k] for case in manifest["failure_cases"] for clip in case["clips"] for k in ("composite", "poster")}
+    paths = {
+        row[k]
+        for rows in tables.values()
+        for row in rows
+        for k in (
+            "appearance",
+            "colorwheel",
+            "xymag",
+            "composite",
+            "poster",
+            "appearance_poster",
+            "colorwheel_poster",
+            "xymag_poster",
+            "array",
+        )
+        if row.get(k)
+    }
+    paths |= {
+        clip[k]
+        for case in manifest["failure_cases"]
+        for clip in case["clips"]
+        for k in ("composite", "poster")
+    }
     assert all((atlas / p).is_file() for p in paths)
     videos = sorted(p for p in paths if p.endswith(".mp4"))
     assert any(p.startswith("clips/") for p in videos) and any(p.startswith("media/") for p in videos)
@@ -202,7 +235,11 @@ def test_manifest_has_model_layers_and_failure_cases(built: dict) -> None:
     cases = {case["slug"]: case for case in manifest["failure_cases"]}
     assert {"probe-eyemakeup_blink", "probe-cello_violin_swap"} <= set(cases)
     assert cases["probe-eyemakeup_blink"]["classes"] == ["ApplyEyeMakeup", "ApplyLipstick"]
-    assert set(cases["probe-eyemakeup_blink"]["numbers"]) >= {"accuracy", "clean_accuracy", "accuracy_drop_points"}
+    assert set(cases["probe-eyemakeup_blink"]["numbers"]) >= {
+        "accuracy",
+        "clean_accuracy",
+        "accuracy_drop_points",
+    }
     pairs = [case for case in cases.values() if case["kind"] == "pair"]
     assert 1 <= len(pairs) <= 2
     for case in cases.values():
@@ -262,9 +299,22 @@ def test_dry_run_prints_the_plan_and_computes_nothing(built: dict, tmp_path: Pat
 
 def test_model_without_world_gets_tables_without_data(tmp_path: Path) -> None:
     # Plain small_fusion has placeholder class names, so the synthetic world cannot label its outputs.
-    args = ["--set", "model.source=small_fusion", "--set", "visualize.steps=2", "--set", "visualize.chi=[1.0, 5.0]",
-            "--set", f"data.cache_dir={tmp_path / 'cache'}", "--layers", "class", "--units", "0",
-            "--output", str(tmp_path / "atlas")]  # fmt: skip
+    args = [
+        "--set",
+        "model.source=small_fusion",
+        "--set",
+        "visualize.steps=2",
+        "--set",
+        "visualize.chi=[1.0, 5.0]",
+        "--set",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        "--layers",
+        "class",
+        "--units",
+        "0",
+        "--output",
+        str(tmp_path / "atlas"),
+    ]
     assert runner.invoke(app, ["visualize", *args]).exit_code == 0
     result = runner.invoke(app, ["measure", *args])
     assert result.exit_code == 0, result.output

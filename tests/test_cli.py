@@ -80,16 +80,19 @@ def test_layers_lists_the_registry_of_the_default_model() -> None:
 def test_publishing_without_a_site_url_is_refused_and_an_unpublished_site_warns(tmp_path: Path) -> None:
     from generator.site.fake import make_fake_atlas
 
-    atlas = make_fake_atlas(tmp_path / "atlas", [("motion/conv1_1", 2), ("class", 0)], [1.0], ["A", "B"],
-                            with_media=False)  # fmt: skip
+    atlas = make_fake_atlas(
+        tmp_path / "atlas", [("motion/conv1_1", 2), ("class", 0)], [1.0], ["A", "B"], with_media=False
+    )
     refused = runner.invoke(app, ["site", "--output", str(atlas), "--publish"])
     _assert_one_paragraph_error(refused, "site.publish", "site.site_url")
     assert not (atlas / "site").exists()
     built = runner.invoke(app, ["site", "--output", str(atlas)])
     assert built.exit_code == 0, built.output
     assert "WARNING: site.site_url is not set" in built.output
-    published = runner.invoke(app, ["site", "--output", str(atlas), "--publish", "--set",
-                                     "site.site_url=https://example.org/atlas/"])  # fmt: skip
+    published = runner.invoke(
+        app,
+        ["site", "--output", str(atlas), "--publish", "--set", "site.site_url=https://example.org/atlas/"],
+    )
     assert published.exit_code == 0 and "WARNING" not in published.output, published.output
     record = (atlas / "site/units/motion/conv1_1/0000/unit.json").read_text(encoding="utf-8")
     assert '"permalink": "https://example.org/atlas/units/motion/conv1_1/0000/"' in record

@@ -93,7 +93,9 @@ def test_per_stream_variation_weight_reaches_the_engine() -> None:
 
     settings = engine_settings(load_config(DEFAULT_YAML).visualize)
     assert settings.lam_tv("flow") == pytest.approx(10.0 * settings.lam_tv("rgb"))
-    paper = engine_settings(load_config(DEFAULT_YAML, {"visualize.tv_scale": {"rgb": 1.0, "flow": 1.0}}).visualize)
+    paper = engine_settings(
+        load_config(DEFAULT_YAML, {"visualize.tv_scale": {"rgb": 1.0, "flow": 1.0}}).visualize
+    )
     assert paper.lam_tv("flow") == pytest.approx((6.5 / 80.0) ** 2) == pytest.approx(paper.lam_tv("rgb"))
 
 
@@ -107,20 +109,42 @@ def test_every_engine_setting_is_reachable_from_yaml_and_set(tmp_path: Path) -> 
     from generator.engine import EngineSettings
 
     changed = {
-        "preset": "robust", "steps": 7, "alpha": 5.0, "bound": 70.0, "tv_bound_ratio": 6.0, "beta": 1.5,
-        "lr_scale": 0.04, "momentum": 0.8, "rms_decay": 0.8, "jitter": False, "leaky_slope": 0.1,
-        "leaky_fraction": 0.5, "temporal_basis": "pixel", "objective": "mean", "precision": "fp32",
-        "channels_last": False, "batch_size": 3, "compile": True, "norm_projection": False,
-        "alpha_scale": {"rgb": 2.0, "flow": 3.0}, "tv_scale": {"rgb": 4.0, "flow": 5.0}, "spatial_decay": 1.5,
-        "temporal_decay": 1.0, "decorrelate_colour": False, "robust_scale": 0.2, "robust_rotation": 20.0,
-    }  # fmt: skip
+        "preset": "robust",
+        "steps": 7,
+        "alpha": 5.0,
+        "bound": 70.0,
+        "tv_bound_ratio": 6.0,
+        "beta": 1.5,
+        "lr_scale": 0.04,
+        "momentum": 0.8,
+        "rms_decay": 0.8,
+        "jitter": False,
+        "leaky_slope": 0.1,
+        "leaky_fraction": 0.5,
+        "temporal_basis": "pixel",
+        "objective": "mean",
+        "precision": "fp32",
+        "channels_last": False,
+        "batch_size": 3,
+        "compile": True,
+        "norm_projection": False,
+        "alpha_scale": {"rgb": 2.0, "flow": 3.0},
+        "tv_scale": {"rgb": 4.0, "flow": 5.0},
+        "spatial_decay": 1.5,
+        "temporal_decay": 1.0,
+        "decorrelate_colour": False,
+        "robust_scale": 0.2,
+        "robust_rotation": 20.0,
+    }
     names = {f.name for f in dataclasses.fields(EngineSettings)}
     assert set(changed) == names, f"a new engine setting needs a test value: {names ^ set(changed)}"
     defaults = EngineSettings.from_config(load_config(None).visualize)
     for name, value in changed.items():  # every test value differs from the default, so arriving is visible
         default = getattr(defaults, name)
         assert (dict(default) if isinstance(value, dict) else default) != value, name
-    by_set = EngineSettings.from_config(load_config(None, {f"visualize.{k}": v for k, v in changed.items()}).visualize)
+    by_set = EngineSettings.from_config(
+        load_config(None, {f"visualize.{k}": v for k, v in changed.items()}).visualize
+    )
     path = tmp_path / "atlas.yaml"
     path.write_text(yaml.safe_dump({"visualize": changed}))
     by_yaml = EngineSettings.from_config(load_config(path).visualize)

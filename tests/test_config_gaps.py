@@ -20,7 +20,11 @@ from generator.errors import ConfigError
         ("visualize.seeds=[-1]", "'visualize.seeds' = [-1]", "every seed must be >= 0"),
         ("visualize.seeds=[0, 0]", "'visualize.seeds' = [0, 0]", "seeds must be distinct"),
         ("visualize.chi=[1, 1.0]", "'visualize.chi' = [1, 1.0]", "chi values must be distinct"),
-        ("data.test_clips_per_class=1000000000", "'data.test_clips_per_class' = 1000000000", "less than or equal"),
+        (
+            "data.test_clips_per_class=1000000000",
+            "'data.test_clips_per_class' = 1000000000",
+            "less than or equal",
+        ),
         ("visualize.steps=true", "'visualize.steps' = True", "a boolean is not a number"),
         ("visualize.chi=[1, true]", "'visualize.chi' = [1, True]", "a boolean is not a number"),
         ("site.top_clips=yes", "'site.top_clips' = True", "a boolean is not a number"),
@@ -35,8 +39,11 @@ def test_gap_is_refused_naming_the_field(override: str, field: str, reason: str)
 
 def test_clip_caches_are_bounded_by_their_size_on_disk() -> None:
     overrides = parse_overrides(["data.size=512", "data.train_clips_per_class=20000"])
-    with pytest.raises(ConfigError, match=r"'data': the clip counts .* GiB of clip cache, above the 64 GiB limit; "
-                                          r"lower train_clips_per_class first"):
+    with pytest.raises(
+        ConfigError,
+        match=r"'data': the clip counts .* GiB of clip cache, above the 64 GiB limit; "
+        r"lower train_clips_per_class first",
+    ):
         load_config(None, overrides)
 
 

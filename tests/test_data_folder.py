@@ -61,15 +61,18 @@ def touch(path: Path, text: str = "") -> Path:
 
 def test_ucf101_layout_reads_class_index_and_split_lists(tmp_path: Path) -> None:
     touch(tmp_path / "ucfTrainTestlist/classInd.txt", "1 Archery\n2 Bowling\n")
-    touch(tmp_path / "ucfTrainTestlist/testlist01.txt",
-          "Archery/v_Archery_g01_c01.avi\nBowling/v_Bowling_g02_c01.avi\nv_Archery_g03_c02.avi\n")
+    touch(
+        tmp_path / "ucfTrainTestlist/testlist01.txt",
+        "Archery/v_Archery_g01_c01.avi\nBowling/v_Bowling_g02_c01.avi\nv_Archery_g03_c02.avi\n",
+    )
     touch(tmp_path / "ucfTrainTestlist/trainlist01.txt", "Bowling/v_Bowling_g08_c01.avi 2\n")
     touch(tmp_path / "Archery/v_Archery_g01_c01.avi")
     touch(tmp_path / "v_Archery_g03_c02.avi")  # flat: the class is in the name
     listing = list_clips(FolderDataConfig(root=tmp_path, layout="ucf101"))
     assert listing.classes == ("Archery", "Bowling")
     assert [(c.path.relative_to(tmp_path).as_posix(), c.label) for c in listing.clips] == [
-        ("Archery/v_Archery_g01_c01.avi", "Archery"), ("Bowling/v_Bowling_g02_c01.avi", "Bowling"),
+        ("Archery/v_Archery_g01_c01.avi", "Archery"),
+        ("Bowling/v_Bowling_g02_c01.avi", "Bowling"),
         ("v_Archery_g03_c02.avi", "Archery"),
     ]
     with pytest.raises(DataError, match="'Archery' has no clips in the train part"):  # only Bowling is listed
@@ -83,9 +86,18 @@ def test_hmdb51_split_files_mark_test_clips_with_2(tmp_path: Path) -> None:
     touch(tmp_path / "splits/cartwheel_test_split1.txt", "d.avi 2\n")
     listing = list_clips(FolderDataConfig(root=tmp_path, layout="ucf101"))
     assert listing.classes == ("brush_hair", "cartwheel")
-    assert [(c.path.name, c.label) for c in listing.clips] == [("b.avi", "brush_hair"), ("d.avi", "cartwheel")]
-    assert [c.path.name for c in list_clips(FolderDataConfig(root=tmp_path, layout="ucf101", subset="train")
-                                            .model_copy(update={"classes": ("brush_hair",)})).clips] == ["a.avi"]
+    assert [(c.path.name, c.label) for c in listing.clips] == [
+        ("b.avi", "brush_hair"),
+        ("d.avi", "cartwheel"),
+    ]
+    assert [
+        c.path.name
+        for c in list_clips(
+            FolderDataConfig(root=tmp_path, layout="ucf101", subset="train").model_copy(
+                update={"classes": ("brush_hair",)}
+            )
+        ).clips
+    ] == ["a.avi"]
 
 
 def test_folders_layout_and_an_empty_class_folder(tmp_path: Path) -> None:
@@ -118,7 +130,9 @@ def test_list_and_frames_layouts_and_an_unreadable_root(tmp_path: Path) -> None:
 def test_class_mismatch_names_both_lists_and_the_unmatched(tmp_path: Path) -> None:
     model = ("ApplyEyeMakeup", "PlayingCello")
     assert map_classes(["apply_eye_makeup", "Cello"], model, {"Cello": "PlayingCello"}) == {
-        "apply_eye_makeup": 0, "Cello": 1}
+        "apply_eye_makeup": 0,
+        "Cello": 1,
+    }
     with pytest.raises(DataError) as error:
         map_classes(["ApplyEyeMakeup", "Juggling"], model, {})
     message = str(error.value)
@@ -158,8 +172,9 @@ def test_exported_frames_give_the_synthetic_inputs(exported: Path) -> None:
 
 def test_ucf101_mp4_layout_with_tvl1_flow(exported: Path) -> None:
     loaded = load("default")
-    config = folder_config(exported, exported / "ucf", layout="ucf101", flow="tvl1", workers=1,
-                           classes=["JumpingJack", "Swing"])
+    config = folder_config(
+        exported, exported / "ucf", layout="ucf101", flow="tvl1", workers=1, classes=["JumpingJack", "Swing"]
+    )
     clips = folder_clips(loaded, config, progress=False)
     synthetic = SyntheticClips(world_spec(config), "test", 1, exported / "cache", progress=False)
     assert clips.names == ("JumpingJack/v_JumpingJack_g01_c01.mp4", "Swing/v_Swing_g01_c01.mp4")
@@ -190,14 +205,18 @@ def test_bad_clips_are_skipped_with_their_reason(exported: Path, tmp_path: Path)
     corrupt = next((ucf / "Billiards").glob("*.mp4"))
     corrupt.write_bytes(b"\x00not a video" * 50)
     loaded = load("default")
-    clips = folder_clips(loaded, folder_config(tmp_path, root, layout="frames", flow="precomputed", workers=1),
-                         progress=False)
+    clips = folder_clips(
+        loaded, folder_config(tmp_path, root, layout="frames", flow="precomputed", workers=1), progress=False
+    )
     reasons = {s.path: s.reason for s in clips.skipped}
     assert len(clips) == len(CLASSES) - 2 and len(reasons) == 2
     assert "cannot read the image" in reasons[list_file[0].split()[0]]
     assert "gives 20 frames" in reasons[wrong_count[0]]
-    videos = folder_clips(loaded, folder_config(tmp_path, ucf, layout="ucf101", flow="tvl1", workers=1,
-                                                classes=["Billiards", "Swing"]), progress=False)
+    videos = folder_clips(
+        loaded,
+        folder_config(tmp_path, ucf, layout="ucf101", flow="tvl1", workers=1, classes=["Billiards", "Swing"]),
+        progress=False,
+    )
     assert [s.path for s in videos.skipped] == [corrupt.relative_to(ucf).as_posix()]
     assert "ffmpeg" in videos.skipped[0].reason
 
@@ -233,8 +252,9 @@ def test_a_kill_during_flow_then_a_rerun_recomputes_nothing_finished(exported: P
     cache = tmp_path / "cache"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     classes = CLASSES[:5]
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(exported / "ucf"), str(cache), ",".join(classes)],
-                            env=env)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, str(exported / "ucf"), str(cache), ",".join(classes)], env=env
+    )
     deadline = time.monotonic() + 120
     entries: list[Path] = []
     while time.monotonic() < deadline and len(entries) < 2 and proc.poll() is None:
@@ -248,8 +268,9 @@ def test_a_kill_during_flow_then_a_rerun_recomputes_nothing_finished(exported: P
     listing = list_clips(FolderDataConfig(root=exported / "ucf", layout="ucf101", classes=classes))
     from generator.data.snippets import ClipPlan
 
-    outcomes = prepare_all(listing.clips, ClipPlan(tuple(loaded.description.inputs), 3, "tvl1"), cache, workers=1,
-                           progress=False)
+    outcomes = prepare_all(
+        listing.clips, ClipPlan(tuple(loaded.description.inputs), 3, "tvl1"), cache, workers=1, progress=False
+    )
     assert sum(o.computed for o in outcomes) == len(classes) - len(finished)
     assert all(p.stat().st_mtime_ns == finished[p.parent] for p in (f / "meta.json" for f in finished))
     assert all(o.folder is not None for o in outcomes)
@@ -263,10 +284,23 @@ EQUIVALENCE_CLIPS = 10  # per class: 120 held-out clips
 @pytest.fixture(scope="module")
 def both_paths(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("equivalence")
-    synthetic = load_config(None, {"data.test_clips_per_class": EQUIVALENCE_CLIPS, "data.probe_clips_per_class": 1,
-                                   "data.cache_dir": str(tmp / "cache")})
-    export_world(world_spec(synthetic), "test", EQUIVALENCE_CLIPS, tmp / "cache", tmp / "frames", "frames",
-                 progress=False)  # fmt: skip
+    synthetic = load_config(
+        None,
+        {
+            "data.test_clips_per_class": EQUIVALENCE_CLIPS,
+            "data.probe_clips_per_class": 1,
+            "data.cache_dir": str(tmp / "cache"),
+        },
+    )
+    export_world(
+        world_spec(synthetic),
+        "test",
+        EQUIVALENCE_CLIPS,
+        tmp / "cache",
+        tmp / "frames",
+        "frames",
+        progress=False,
+    )
     folder = folder_config(tmp, tmp / "frames", layout="frames", flow="precomputed", workers=2)
     loaded = load("default")
     cpu = torch.device("cpu")
@@ -307,24 +341,49 @@ def test_atlas_builds_from_an_exported_ucf101_folder_with_tvl1_flow(tmp_path: Pa
 
     runner = CliRunner()
     root = tmp_path / "ucf"
-    result = runner.invoke(app, ["world", "export", str(root), "--layout", "ucf101", "--clips-per-class", "1",
-                                 "--set", f"data.cache_dir={tmp_path / 'cache'}"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "world",
+            "export",
+            str(root),
+            "--layout",
+            "ucf101",
+            "--clips-per-class",
+            "1",
+            "--set",
+            f"data.cache_dir={tmp_path / 'cache'}",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (root / "classInd.txt").is_file() and (root / "testlist01.txt").is_file()
     (root / "Swing" / "v_Swing_g01_c01.mp4").write_bytes(b"truncated")  # a clip that cannot be decoded
     out = tmp_path / "atlas"
-    sets = ["data.source=folder", f"data.folder.root={root}", "data.folder.layout=ucf101", "data.folder.flow=tvl1",
-            "data.folder.classes=[JumpingJack, Billiards, Swing]", "data.folder.workers=1",
-            f"data.cache_dir={tmp_path / 'cache'}",
-            "max_units_per_layer=1", "visualize.steps=5", "visualize.chi=[1.0]", "layers=[motion/conv1_1, class]"]
+    sets = [
+        "data.source=folder",
+        f"data.folder.root={root}",
+        "data.folder.layout=ucf101",
+        "data.folder.flow=tvl1",
+        "data.folder.classes=[JumpingJack, Billiards, Swing]",
+        "data.folder.workers=1",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        "max_units_per_layer=1",
+        "visualize.steps=5",
+        "visualize.chi=[1.0]",
+        "layers=[motion/conv1_1, class]",
+    ]
     args = ["build", "--output", str(out), *[item for s in sets for item in ("--set", s)]]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())
     data = manifest["data"]
-    assert data["source"] == "folder" and data["flow"]["method"] == "tvl1" and len(data["file_list_hash"]) == 64
+    assert (
+        data["source"] == "folder" and data["flow"]["method"] == "tvl1" and len(data["file_list_hash"]) == 64
+    )
     assert (data["listed"], data["measured"]) == (3, 2)
-    assert data["skipped"][0]["path"] == "Swing/v_Swing_g01_c01.mp4" and "ffmpeg" in data["skipped"][0]["reason"]
+    assert (
+        data["skipped"][0]["path"] == "Swing/v_Swing_g01_c01.mp4" and "ffmpeg" in data["skipped"][0]["reason"]
+    )
     home = (out / "site" / "index.html").read_text()
     assert "2 of 3 clips measured, 1 skipped" in home
     assert any((out / "clips").iterdir())  # the real clips' media for the top-clips table
@@ -349,7 +408,10 @@ def test_skipping_frames_replays_a_clip_faster() -> None:
     from generator.world.flow import flow_to_bytes
 
     spec = world_spec(AtlasConfig())
-    slow, fast = render_clip("JumpingJack", 7, spec, speed=0.6), render_clip("JumpingJack", 7, spec, speed=1.2)
+    slow, fast = (
+        render_clip("JumpingJack", 7, spec, speed=0.6),
+        render_clip("JumpingJack", 7, spec, speed=1.2),
+    )
     kept = faster_frames(slow.frames, 2)
     assert np.array_equal(kept, fast.frames[: len(kept)])  # the world moves with speed x time
     summed = faster_flow_bytes(flow_to_bytes(slow.flow), 2).astype(int)
@@ -366,8 +428,15 @@ def test_skipping_frames_replays_a_clip_faster() -> None:
 def test_speed_invariance_from_a_folder(tmp_path: Path) -> None:
     from generator.pipeline.speed import speed_invariance
 
-    export_world(world_spec(AtlasConfig()), "test", 2, tmp_path / "cache", tmp_path / "frames", "frames",
-                 progress=False)  # fmt: skip
+    export_world(
+        world_spec(AtlasConfig()),
+        "test",
+        2,
+        tmp_path / "cache",
+        tmp_path / "frames",
+        "frames",
+        progress=False,
+    )
     config = folder_config(tmp_path, tmp_path / "frames", layout="frames", flow="precomputed", workers=1)
     loaded = load("default")
     cpu = torch.device("cpu")
@@ -394,20 +463,31 @@ def test_two_ranks_on_a_folder_equal_one_process(tmp_path: Path) -> None:
 
     root = tmp_path / "frames"
     export_world(world_spec(AtlasConfig()), "test", 2, tmp_path / "cache", root, "frames", progress=False)
-    sets = ["data.source=folder", f"data.folder.root={root}", "data.folder.layout=frames",
-            "data.folder.flow=precomputed",
-            "data.folder.classes=[JumpingJack, Swing, Billiards]", "data.folder.workers=1", "data.cache_dir=cache",
-            "site.top_clips=2"]
+    sets = [
+        "data.source=folder",
+        f"data.folder.root={root}",
+        "data.folder.layout=frames",
+        "data.folder.flow=precomputed",
+        "data.folder.classes=[JumpingJack, Swing, Billiards]",
+        "data.folder.workers=1",
+        "data.cache_dir=cache",
+        "site.top_clips=2",
+    ]
     # measure: statistics (after each rank prepared its share of clips), speed invariance, tables, manifest.
     args = ["-m", "generator.cli", "measure", "--output", "atlas", *[i for s in sets for i in ("--set", s)]]
-    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR",
-                                                              "MASTER_PORT")}  # fmt: skip
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+    }
     env["PYTHONPATH"] = str(REPO)
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     runs = {}
     for name, command in (("single", [sys.executable, *args]), ("multi", [*torchrun, *args])):
         (tmp_path / name).mkdir()
-        done = subprocess.run(command, cwd=tmp_path / name, env=env, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            command, cwd=tmp_path / name, env=env, capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         runs[name] = tmp_path / name / "atlas"
     # Both caches hold every clip at every replay speed, the multi-rank one prepared by two processes.

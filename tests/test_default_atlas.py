@@ -32,7 +32,9 @@ def model():
 def class_results(model):
     """Every class output visualised at the middle default chi, with the atlas's settings (fewer steps)."""
     settings = dataclasses.replace(engine_settings(AtlasConfig().visualize), steps=STEPS)
-    results = visualize_layer(model.model, model.description, "class", range(len(CLASSES)), [10.0], [0], settings, "cpu")
+    results = visualize_layer(
+        model.model, model.description, "class", range(len(CLASSES)), [10.0], [0], settings, "cpu"
+    )
     return {CLASSES[r.unit]: r for r in results}
 
 
@@ -76,15 +78,30 @@ def test_cello_violin_page_names_the_cue_that_single_stream_edits_show(model, tm
     """The failure page's stated cue comes from its single-stream probes (probe flow or probe
     appearance into the ordinary twin); an independent edit, transposing one stream of the
     ordinary clips, must agree: the planted truth is that the default model keys on the bow."""
-    config = AtlasConfig().model_copy(update={"data": AtlasConfig().data.model_copy(update={
-        "test_clips_per_class": 6, "probe_clips_per_class": 6, "cache_dir": str(tmp_path / "cache")})})
+    config = AtlasConfig().model_copy(
+        update={
+            "data": AtlasConfig().data.model_copy(
+                update={
+                    "test_clips_per_class": 6,
+                    "probe_clips_per_class": 6,
+                    "cache_dir": str(tmp_path / "cache"),
+                }
+            )
+        }
+    )
     stats = load_statistics(model, config, tmp_path / "atlas", torch.device("cpu"), progress=False)
     answers = load_interventions(model, config, tmp_path / "atlas", torch.device("cpu"), stats)
-    case = next(d.record for d in draft_failure_cases(stats, list(CLASSES), answers)
-                if d.record.get("probe") == "cello_violin_swap")  # fmt: skip
+    case = next(
+        d.record
+        for d in draft_failure_cases(stats, list(CLASSES), answers)
+        if d.record.get("probe") == "cello_violin_swap"
+    )
     evidence = case["evidence"]
     assert evidence["cue"] == "motion", evidence["interventions"]
-    assert "the bow's stroke direction" in evidence["cue_sentence"] and "flow-only probe" in evidence["cue_sentence"]
+    assert (
+        "the bow's stroke direction" in evidence["cue_sentence"]
+        and "flow-only probe" in evidence["cue_sentence"]
+    )
     assert evidence["probe_confusion"]["rows"] == ["PlayingCello", "PlayingViolin"]
 
     clips = SyntheticClips(world_spec(config), "test", 6, tmp_path / "cache", progress=False)
@@ -117,9 +134,12 @@ def test_class_outputs_are_not_stalled_at_a_large_chi(model) -> None:
     does; the paper's pixel basis, whose steps the chi term throttles, falls far behind."""
     kept = {}
     for basis in ("dct", "pixel"):
-        settings = dataclasses.replace(engine_settings(AtlasConfig().visualize), steps=STEPS, temporal_basis=basis)
-        results = visualize_layer(model.model, model.description, "class", range(len(CLASSES)), [1.0, 1e4], [0],
-                                  settings, "cpu")  # fmt: skip
+        settings = dataclasses.replace(
+            engine_settings(AtlasConfig().visualize), steps=STEPS, temporal_basis=basis
+        )
+        results = visualize_layer(
+            model.model, model.description, "class", range(len(CLASSES)), [1.0, 1e4], [0], settings, "cpu"
+        )
         reached: dict[int, dict[float, float]] = {}
         for r in results:
             reached.setdefault(r.unit, {})[r.chi] = r.activation

@@ -23,7 +23,9 @@ from generator.zoo import LoadedModel, load
 
 
 @pytest.fixture(scope="module")
-def measured(tmp_path_factory: pytest.TempPathFactory) -> tuple[LoadedModel, AtlasConfig, DataStatistics, Path]:
+def measured(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[LoadedModel, AtlasConfig, DataStatistics, Path]:
     out = tmp_path_factory.mktemp("measures")
     base = AtlasConfig()
     config = base.model_copy(update={"data": base.data.model_copy(update={"cache_dir": out / "clips"})})
@@ -61,9 +63,13 @@ def test_replayed_clips_reproduce_the_dataset_responses(measured) -> None:
     ApplyEyeMakeup clip)."""
     loaded, config, stats, _ = measured
     spec = world_spec(config)
-    test = SyntheticClips(spec, "test", config.data.test_clips_per_class, config.data.cache_dir, progress=False)
+    test = SyntheticClips(
+        spec, "test", config.data.test_clips_per_class, config.data.cache_dir, progress=False
+    )
     picks = np.arange(0, len(test), len(test) // 24)
-    replayed = [to_network_inputs(render_clip(test.clip_classes[i], int(test.seeds[i]), spec), spec) for i in picks]
+    replayed = [
+        to_network_inputs(render_clip(test.clip_classes[i], int(test.seeds[i]), spec), spec) for i in picks
+    ]
     inputs = [torch.from_numpy(np.stack(parts)) for parts in zip(*replayed)]
     with torch.inference_mode():
         predicted = loaded.model.eval()(*inputs).argmax(dim=1).numpy()

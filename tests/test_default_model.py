@@ -34,9 +34,13 @@ def test_card_numbers_hold_on_a_recomputed_sample(card: dict, tmp_path: Path) ->
     test = evaluate(model, SyntheticClips(spec, "test", SAMPLE, tmp_path, progress=False))
     assert test.accuracy >= 0.85 and test.accuracy == pytest.approx(card["test_accuracy"], abs=0.1)
     pairs = confused_pairs(confusion_matrix(test, len(CLASSES)), CLASSES)
-    assert pairs[0]["classes"] == card["most_confused_pairs"][0]["classes"] == ["BrushingTeeth", "ShavingBeard"]
+    assert (
+        pairs[0]["classes"] == card["most_confused_pairs"][0]["classes"] == ["BrushingTeeth", "ShavingBeard"]
+    )
     probes = {
-        name: probe_record(name, evaluate(model, SyntheticClips(spec, f"probe:{name}", SAMPLE, tmp_path)), test, CLASSES)
+        name: probe_record(
+            name, evaluate(model, SyntheticClips(spec, f"probe:{name}", SAMPLE, tmp_path)), test, CLASSES
+        )
         for name in ("eyemakeup_blink", "cello_violin_swap")
     }
     blink, swap = probes["eyemakeup_blink"], probes["cello_violin_swap"]

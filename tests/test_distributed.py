@@ -22,9 +22,19 @@ from tests.test_assemble import _options, _world_checkpoint
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = "motion/conv2_1,head/fc6,class"
 SMALL = [
-    "--set", "visualize.chi=[1.0, 10.0]", "--set", "data.test_clips_per_class=1",
-    "--set", "data.probe_clips_per_class=1", "--set", "site.top_clips=2", "--layers", LAYERS, "--units", "0-1",
-]  # fmt: skip
+    "--set",
+    "visualize.chi=[1.0, 10.0]",
+    "--set",
+    "data.test_clips_per_class=1",
+    "--set",
+    "data.probe_clips_per_class=1",
+    "--set",
+    "site.top_clips=2",
+    "--layers",
+    LAYERS,
+    "--units",
+    "0-1",
+]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 RUN_DEPENDENT = {"wall_seconds"}  # columns that differ between any two runs
 TORCHRUN_VARIABLES = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
@@ -64,8 +74,11 @@ def test_parts_merge_in_selection_order_and_are_removed(tmp_path: Path) -> None:
     order = unit_order(selection, lambda layer, unit: f"{layer}/{unit:04d}")
 
     def rows(*units: int) -> list[dict]:
-        return [{"unit_id": f"x/{u:04d}", "view": "joint", "chi": chi, "seed": 0, "status": "ok"}
-                for u in units for chi in (1.0, 2.0)]
+        return [
+            {"unit_id": f"x/{u:04d}", "view": "joint", "chi": chi, "seed": 0, "status": "ok"}
+            for u in units
+            for chi in (1.0, 2.0)
+        ]
 
     metadata = {"model_hash": "m", "config_hash": "c"}
     write_part(tmp_path, "visualizations", rows(0, 2), 0, 2, metadata)
@@ -92,13 +105,25 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("distributed")
     checkpoint = _world_checkpoint(root / "world.pt")
     # The same relative output folder in both runs gives the same configuration (and hash).
-    args = ["-m", "generator.cli", "build", *_options(root, checkpoint, select=False, output=Path("atlas")), *SMALL]
+    args = [
+        "-m",
+        "generator.cli",
+        "build",
+        *_options(root, checkpoint, select=False, output=Path("atlas")),
+        *SMALL,
+    ]
     single = _run([sys.executable, *args], root / "single")
     assert single.returncode == 0, single.stdout + single.stderr
     multi = _run([*TORCHRUN, *args], root / "multi")
     assert multi.returncode == 0, multi.stdout + multi.stderr
-    return {"single": root / "single" / "atlas", "multi": root / "multi" / "atlas", "root": root,
-            "checkpoint": checkpoint, "output": multi.stdout, "single_output": single.stdout}  # fmt: skip
+    return {
+        "single": root / "single" / "atlas",
+        "multi": root / "multi" / "atlas",
+        "root": root,
+        "checkpoint": checkpoint,
+        "output": multi.stdout,
+        "single_output": single.stdout,
+    }
 
 
 def _same(a: object, b: object) -> bool:
@@ -111,7 +136,10 @@ def _same(a: object, b: object) -> bool:
 
 @pytest.mark.parametrize("name", list(SCHEMAS))
 def test_every_table_equals_the_single_process_one(runs: dict, name: str) -> None:
-    single, multi = pq.read_table(table_path(runs["single"], name)), pq.read_table(table_path(runs["multi"], name))
+    single, multi = (
+        pq.read_table(table_path(runs["single"], name)),
+        pq.read_table(table_path(runs["multi"], name)),
+    )
     assert multi.schema.equals(single.schema, check_metadata=False)
     assert [f.metadata for f in multi.schema] == [f.metadata for f in single.schema]
     expected, got = single.to_pylist(), multi.to_pylist()
@@ -139,8 +167,10 @@ def test_both_ranks_worked_and_only_rank_0_reports(runs: dict) -> None:
         assert f"[rank {rank}/2] measured 3 units and 10 visualisations; media sets written 10" in output
     assert output.count("Visualised 20 (unit, chi, seed) results") == 1 and output.count("Atlas built") == 1
     assert "[rank" not in runs["single_output"]
-    results = {run: sorted(p.relative_to(runs[run]) for p in (runs[run] / "results").rglob("*.npz"))
-               for run in ("single", "multi")}  # fmt: skip
+    results = {
+        run: sorted(p.relative_to(runs[run]) for p in (runs[run] / "results").rglob("*.npz"))
+        for run in ("single", "multi")
+    }
     assert len(results["multi"]) == 20 and results["multi"] == results["single"]
 
 
@@ -151,7 +181,9 @@ def test_no_part_files_remain_and_the_site_is_built(runs: dict) -> None:
 
 def test_a_failing_rank_stops_the_run_with_an_error(runs: dict) -> None:
     args = _options(runs["root"], runs["checkpoint"], select=False, output=Path("atlas"))
-    failed = _run([*TORCHRUN, "-m", "generator.cli", "measure", *args, "--layers", "motion/conv9_9"],
-                  runs["root"] / "failing")  # fmt: skip
+    failed = _run(
+        [*TORCHRUN, "-m", "generator.cli", "measure", *args, "--layers", "motion/conv9_9"],
+        runs["root"] / "failing",
+    )
     assert failed.returncode != 0
     assert "motion/conv9_9" in failed.stdout + failed.stderr

@@ -9,7 +9,16 @@ import pytest
 import torch
 from torch import nn
 
-from generator.engine import PRESETS, EngineSettings, Row, iter_batches, plan_rows, prepare_model, visualize_layer
+from generator.engine import (
+    PRESETS,
+    EngineSettings,
+    Row,
+    iter_batches,
+    plan_rows,
+    prepare_model,
+    visualize_layer,
+)
+from generator.engine.noise import paper_noise
 from generator.engine.objectives import objective_mode, unit_objective
 from generator.engine.optimizer import MomentumState, learning_rate, momentum_adagrad_step, project_norm
 from generator.engine.parameterization import (
@@ -17,9 +26,13 @@ from generator.engine.parameterization import (
     TemporalDCTParameterization,
     temporal_dct_matrix,
 )
-from generator.engine.noise import paper_noise
 from generator.engine.plan import draw_initial_inputs, draw_row_noise, row_seed
-from generator.engine.regularizers import alpha_norm, regularizer_terms, spatiotemporal_variation, variation_terms
+from generator.engine.regularizers import (
+    alpha_norm,
+    regularizer_terms,
+    spatiotemporal_variation,
+    variation_terms,
+)
 from generator.engine.transforms import affine_rows, jitter_radius, roll_rows, transform_inputs
 from generator.errors import ConfigError, ModelError
 from generator.zoo.activations import ReLU
@@ -69,7 +82,9 @@ class TwoStream(nn.Module):
         return torch.cat([a.mean((2, 3)), m.mean((2, 3))], dim=1)
 
 
-def two_stream_description(app_units: int, mot_units: int, size: int = 17, fields: int = FIELDS) -> ModelDescription:
+def two_stream_description(
+    app_units: int, mot_units: int, size: int = 17, fields: int = FIELDS
+) -> ModelDescription:
     rgb = InputSpec("appearance", "rgb", 3, 1, size, size, (123.68, 116.78, 103.94))
     layers = (
         LayerInfo("appearance/conv", "app", "conv2d", app_units, 1, KERNEL, 1, ("appearance",)),
@@ -109,10 +124,20 @@ def centre_patch(x: np.ndarray, size: int = 17) -> np.ndarray:
 
 def test_defaults_are_the_papers() -> None:
     s = EngineSettings()
-    assert (s.preset, s.steps, s.alpha, s.bound, s.beta, s.momentum, s.leaky_slope) == ("paper", 300, 6, 80, 2, 0.9, 0.05)
+    assert (s.preset, s.steps, s.alpha, s.bound, s.beta, s.momentum, s.leaky_slope) == (
+        "paper",
+        300,
+        6,
+        80,
+        2,
+        0.9,
+        0.05,
+    )
     assert s.lam_alpha("rgb") == pytest.approx((1 / 80) ** 6)
     assert s.lam_tv("flow") == pytest.approx((6.5 / 80) ** 2)
-    assert learning_rate(224, 224, lr_scale=0.05, bound=80, alpha=6) == pytest.approx(224 * 224 * 0.05 * 6400 / 6)
+    assert learning_rate(224, 224, lr_scale=0.05, bound=80, alpha=6) == pytest.approx(
+        224 * 224 * 0.05 * 6400 / 6
+    )
     assert s.parameterization == "pixel" and s.scale_range == 0 and s.rotation_range == 0
     assert s.temporal_basis == "pixel" and s.leaky_fraction == 1.0
     assert s.replace(temporal_basis="dct").parameterization == "dct"
@@ -131,9 +156,18 @@ def test_presets() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("steps", 0), ("alpha", -1.0), ("momentum", 1.0), ("objective", "max"), ("precision", "fp16"),
-     ("batch_size", 0), ("preset", "lucid"), ("tv_scale", {"depth": 1.0}), ("bound", float("nan")),
-     ("temporal_basis", "wavelet")],
+    [
+        ("steps", 0),
+        ("alpha", -1.0),
+        ("momentum", 1.0),
+        ("objective", "max"),
+        ("precision", "fp16"),
+        ("batch_size", 0),
+        ("preset", "lucid"),
+        ("tv_scale", {"depth": 1.0}),
+        ("bound", float("nan")),
+        ("temporal_basis", "wavelet"),
+    ],
 )
 def test_settings_validation_names_the_field(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=field):
@@ -193,7 +227,9 @@ def test_regularizer_weights_are_the_lambdas() -> None:
     spec = flow_spec(5)
     x = torch.randn(2, spec.channels, 1, 5, 5, generator=torch.Generator().manual_seed(0)) * 50
     chi = torch.tensor([0.3, 4.0])
-    r_alpha, r_tv = regularizer_terms(x, spec, chi, alpha=6, beta=2, lam_alpha=(1 / 80) ** 6, lam_tv=(6.5 / 80) ** 2)
+    r_alpha, r_tv = regularizer_terms(
+        x, spec, chi, alpha=6, beta=2, lam_alpha=(1 / 80) ** 6, lam_tv=(6.5 / 80) ** 2
+    )
     assert torch.allclose(r_alpha, (1 / 80) ** 6 * alpha_norm(x, spec, 6), rtol=1e-4)
     assert torch.allclose(r_tv, (6.5 / 80) ** 2 * spatiotemporal_variation(x, spec, chi, 2), rtol=1e-4)
 
@@ -206,7 +242,9 @@ def test_optimizer_matches_formula_for_two_steps() -> None:
         g_acc = 0.9 * g_acc + grad**2
         m = 0.9 * m - grad / (1 / lr + math.sqrt(g_acc))
         x = x + m
-        new, state = momentum_adagrad_step(xt, torch.tensor([grad], dtype=torch.float64), state, lr=lr, momentum=0.9, decay=0.9)
+        new, state = momentum_adagrad_step(
+            xt, torch.tensor([grad], dtype=torch.float64), state, lr=lr, momentum=0.9, decay=0.9
+        )
         assert xt.item() != new.item()  # the argument is not modified in place
         xt = new
         assert xt.item() == pytest.approx(x, rel=1e-12)
@@ -310,7 +348,9 @@ def test_fourier_parameterization_projects_exactly() -> None:
     specs = (InputSpec("a", "rgb", 3, 2, 8, 10), flow_spec(8, 3))
     g = torch.Generator().manual_seed(0)
     init = [torch.randn(2, s.channels, s.frames, 8, s.width, generator=g) * 300 for s in specs]
-    param = FourierParameterization(specs, init, spatial_decay=1.0, temporal_decay=0.5, decorrelate_colour=True)
+    param = FourierParameterization(
+        specs, init, spatial_decay=1.0, temporal_decay=0.5, decorrelate_colour=True
+    )
     before = param()
     param.project(160.0)
     after = param()
@@ -353,9 +393,9 @@ def test_objectives_pick_centre_neuron_or_channel() -> None:
     relu = cube.clamp(min=0)
     assert values.tolist() == pytest.approx([relu[0, 1].mean().item(), relu[1, 2].mean().item()])
     fc = LayerInfo("h/fc", "fc", "fc", 3, 1, 9, 3, ("m",))
-    assert unit_objective(fc, "centre", torch.tensor([2]))(torch.tensor([[1.0, 2.0, -7.0]]), 0.05).tolist() == [
-        pytest.approx(-0.35)
-    ]
+    assert unit_objective(fc, "centre", torch.tensor([2]))(
+        torch.tensor([[1.0, 2.0, -7.0]]), 0.05
+    ).tolist() == [pytest.approx(-0.35)]
 
 
 def test_plan_order_and_batches() -> None:
@@ -449,7 +489,9 @@ def test_a_non_finite_row_fails_alone() -> None:
 
     model, desc = direction_model()
     broken = Broken(model.app.weight.detach(), model.mot.weight.detach())
-    desc = ModelDescription(desc.name, desc.inputs, (LayerInfo("motion/out", "", "conv2d", 2, 1, 9, 1, ("motion",)),), ())
+    desc = ModelDescription(
+        desc.name, desc.inputs, (LayerInfo("motion/out", "", "conv2d", 2, 1, 9, 1, ("motion",)),), ()
+    )
     good, bad = visualize_layer(broken, desc, "motion/out", [0, 1], [1.0], [0], fast(steps=10), "cpu")
     assert good.ok and math.isfinite(good.activation) and np.isfinite(good.inputs["motion"]).all()
     assert bad.status == "failed: non-finite values at step 0"
@@ -472,7 +514,9 @@ def test_results_are_deterministic_and_independent_of_batching() -> None:
     # a chi sweep starts from the same noise and jitter: only chi differs between its rows
     kwargs = dict(steps=5, bound=80.0, jitter=2, scale_range=0.0, rotation_degrees=0.0)
     slow, quick = (draw_row_noise("motion/conv", Row(0, chi, 0), desc.inputs, **kwargs) for chi in (0.5, 5.0))
-    assert all(torch.equal(a, b) for a, b in zip(slow.init, quick.init)) and torch.equal(slow.shifts, quick.shifts)
+    assert all(torch.equal(a, b) for a, b in zip(slow.init, quick.init)) and torch.equal(
+        slow.shifts, quick.shifts
+    )
 
 
 def test_progress_rho_and_result_fields() -> None:
@@ -480,16 +524,32 @@ def test_progress_rho_and_result_fields() -> None:
     done: list[int] = []
     prepared = prepare_model(model, fast(), "cpu")
     results = visualize_layer(
-        prepared, desc, "motion/conv", [0, 1], [1.0, 2.0], [0], fast(steps=6, batch_size=3), "cpu",
-        unit_scale={0: 50.0, 1: float("nan")}, progress=done.append,
+        prepared,
+        desc,
+        "motion/conv",
+        [0, 1],
+        [1.0, 2.0],
+        [0],
+        fast(steps=6, batch_size=3),
+        "cpu",
+        unit_scale={0: 50.0, 1: float("nan")},
+        progress=done.append,
     )
     assert done == [3, 1]
     first, last = results[0], results[-1]
     assert first.rho == 50.0 and last.rho == 1.0
     assert first.normalized_activation == pytest.approx(first.activation / 50.0)
     assert first.loss.dtype == np.float32 and first.loss.shape == (6,) and first.steps == 6
-    assert first.inputs["motion"].shape == (2 * FIELDS, 1, 17, 17) and first.inputs["appearance"].dtype == np.float32
-    assert set(first.terms) >= {"objective_term", "alpha/motion", "stv/appearance", "temporal_variation/motion"}
+    assert (
+        first.inputs["motion"].shape == (2 * FIELDS, 1, 17, 17)
+        and first.inputs["appearance"].dtype == np.float32
+    )
+    assert set(first.terms) >= {
+        "objective_term",
+        "alpha/motion",
+        "stv/appearance",
+        "temporal_variation/motion",
+    }
     assert first.wall_time > 0
 
 
@@ -551,13 +611,24 @@ def test_rows_differing_only_in_chi_share_the_network_and_match_separate_runs() 
     target = loaded.model.get_submodule(loaded.description.layer(layer).module)
     handle = target.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[0]))
     try:
-        together = visualize_layer(loaded.model, loaded.description, layer, [0, 3], [1.0, 100.0], [0, 1], settings, "cpu")
+        together = visualize_layer(
+            loaded.model, loaded.description, layer, [0, 3], [1.0, 100.0], [0, 1], settings, "cpu"
+        )
         rows_together, seen[:] = sum(seen), []
         alone_runs = []
         for result in together:
-            alone_runs.append(visualize_layer(
-                loaded.model, loaded.description, layer, [result.unit], [result.chi], [result.seed], settings, "cpu"
-            )[0])  # fmt: skip
+            alone_runs.append(
+                visualize_layer(
+                    loaded.model,
+                    loaded.description,
+                    layer,
+                    [result.unit],
+                    [result.chi],
+                    [result.seed],
+                    settings,
+                    "cpu",
+                )[0]
+            )
         rows_alone = sum(seen)
     finally:
         handle.remove()
@@ -602,7 +673,9 @@ class FusedPixel(nn.Module):
 
 def fused_description(rectified: bool) -> ModelDescription:
     rgb = InputSpec("appearance", "rgb", 3, 1, 9, 9, (123.68, 116.78, 103.94))
-    layer = LayerInfo("fusion/fuse", "fuse", "conv2d", 1, 1, 1, 1, ("appearance", "motion"), rectified=rectified)
+    layer = LayerInfo(
+        "fusion/fuse", "fuse", "conv2d", 1, 1, 1, 1, ("appearance", "motion"), rectified=rectified
+    )
     return ModelDescription("fused", (rgb, flow_spec(9)), (layer,), ())
 
 
@@ -612,8 +685,9 @@ def test_a_fused_unit_couples_the_streams_through_its_relu() -> None:
     chis = [0.01, 1e4]
     change = {}
     for rectified in (True, False):
-        results = visualize_layer(FusedPixel(), fused_description(rectified), "fusion/fuse", [0], chis, [0],
-                                  fast(steps=150), "cpu")  # fmt: skip
+        results = visualize_layer(
+            FusedPixel(), fused_description(rectified), "fusion/fuse", [0], chis, [0], fast(steps=150), "cpu"
+        )
         assert all(r.ok for r in results)
         flicker = [r.terms["temporal_variation/motion"] for r in results]
         assert flicker[0] > 10 * flicker[1]  # chi did change the motion
@@ -632,7 +706,9 @@ def test_objective_rectifies_before_reducing() -> None:
     assert objective(cube, 0.0).tolist() == [0.5]  # mean of relu, not relu of the mean (0)
     assert objective(cube, 0.1).tolist() == pytest.approx([(-0.3 + 1.0) / 2])
     scores = LayerInfo("class", "s", "class", 2, 1, 9, 3, ("a",))
-    assert unit_objective(scores, "centre", torch.tensor([0]))(torch.tensor([[-4.0, 1.0]]), 0.0).tolist() == [-4.0]
+    assert unit_objective(scores, "centre", torch.tensor([0]))(torch.tensor([[-4.0, 1.0]]), 0.0).tolist() == [
+        -4.0
+    ]
 
 
 def test_per_stream_views_hold_the_other_input_at_its_mean() -> None:
@@ -642,20 +718,27 @@ def test_per_stream_views_hold_the_other_input_at_its_mean() -> None:
     desc = fused_description(rectified=True)
     chis = [0.01, 1e4]
     settings = fast(steps=150)
-    appearance_only = visualize_layer(FusedPixel(), desc, "fusion/fuse", [0], chis, [0], settings, "cpu",
-                                      hold=["motion"])  # fmt: skip
-    motion_only = visualize_layer(FusedPixel(), desc, "fusion/fuse", [0], chis, [0], settings, "cpu",
-                                  hold=["appearance"])  # fmt: skip
+    appearance_only = visualize_layer(
+        FusedPixel(), desc, "fusion/fuse", [0], chis, [0], settings, "cpu", hold=["motion"]
+    )
+    motion_only = visualize_layer(
+        FusedPixel(), desc, "fusion/fuse", [0], chis, [0], settings, "cpu", hold=["appearance"]
+    )
     for result in appearance_only:
         assert not result.inputs["motion"].any() and result.inputs["appearance"].any()
         assert result.activation == 0.0  # the unit's real ReLU stays shut
-    np.testing.assert_array_equal(appearance_only[0].inputs["appearance"], appearance_only[1].inputs["appearance"])
+    np.testing.assert_array_equal(
+        appearance_only[0].inputs["appearance"], appearance_only[1].inputs["appearance"]
+    )
     for result in motion_only:
         assert not result.inputs["appearance"].any() and result.inputs["motion"].any()
-    assert motion_only[0].activation > 50 and motion_only[1].activation == 0.0  # flicker only where chi allows it
+    assert (
+        motion_only[0].activation > 50 and motion_only[1].activation == 0.0
+    )  # flicker only where chi allows it
     with pytest.raises(ConfigError, match="hold"):
-        visualize_layer(FusedPixel(), desc, "fusion/fuse", [0], chis, [0], settings, "cpu",
-                        hold=["appearance", "motion"])  # fmt: skip
+        visualize_layer(
+            FusedPixel(), desc, "fusion/fuse", [0], chis, [0], settings, "cpu", hold=["appearance", "motion"]
+        )
 
 
 def test_a_unit_that_starts_off_is_driven_on_with_the_networks_own_relus() -> None:
@@ -664,11 +747,22 @@ def test_a_unit_that_starts_off_is_driven_on_with_the_networks_own_relus() -> No
     rectification leaks during optimisation, so the appearance still learns to open it, and
     the activation is then measured through the real ReLU."""
     model = FusedPixel()
-    with torch.no_grad():  # brightness x 2 (<= 320), minus 180: the noise (<= 3 x 48 per pixel) cannot open it
+    with (
+        torch.no_grad()
+    ):  # brightness x 2 (<= 320), minus 180: the noise (<= 3 x 48 per pixel) cannot open it
         model.fuse.weight[0, :3] *= 2
         model.fuse.bias.fill_(-180.0)
-    result = visualize_layer(model, fused_description(True), "fusion/fuse", [0], [1.0], [0],
-                             fast(steps=100, leaky_fraction=0.0), "cpu", hold=["motion"])[0]  # fmt: skip
+    result = visualize_layer(
+        model,
+        fused_description(True),
+        "fusion/fuse",
+        [0],
+        [1.0],
+        [0],
+        fast(steps=100, leaky_fraction=0.0),
+        "cpu",
+        hold=["motion"],
+    )[0]
     assert result.activation > 10.0, result.activation
 
 

@@ -75,11 +75,16 @@ def aten_ops(gm: torch.fx.GraphModule) -> list[str]:
 def test_phase_relus_keep_each_activations_own_slope() -> None:
     model = with_phase_relus(Stack(), 0.05)
     relus = {name: m for name, m in model.named_modules() if isinstance(m, PhaseReLU)}
-    assert {n: (m.own_slope, m.leaky_slope) for n, m in relus.items()} == {"relu1": (0.0, 0.05), "relu2": (0.1, 0.05)}
+    assert {n: (m.own_slope, m.leaky_slope) for n, m in relus.items()} == {
+        "relu1": (0.0, 0.05),
+        "relu2": (0.1, 0.05),
+    }
     x = torch.tensor([-2.0, 3.0])
     assert torch.equal(model.relu2(x), torch.tensor([-0.1, 3.0]))
     set_leaking(model, False)
-    assert torch.equal(model.relu1(x), torch.tensor([0.0, 3.0])) and torch.allclose(model.relu2(x), torch.tensor([-0.2, 3.0]))
+    assert torch.equal(model.relu1(x), torch.tensor([0.0, 3.0])) and torch.allclose(
+        model.relu2(x), torch.tensor([-0.2, 3.0])
+    )
     assert float(model.relu2.slope) == pytest.approx(0.1)
 
 
@@ -99,8 +104,8 @@ def test_truncated_network_compiles_to_one_graph_for_both_phases(cut: str, convo
     for leaking in (True, False, True, False):
         set_leaking(model, leaking)
         got, want = compiled(x), eager(x)
-        grad_got, = torch.autograd.grad(got.square().sum(), x)
-        grad_want, = torch.autograd.grad(want.square().sum(), x)
+        (grad_got,) = torch.autograd.grad(got.square().sum(), x)
+        (grad_want,) = torch.autograd.grad(want.square().sum(), x)
         assert torch.allclose(got, want, atol=1e-6) and torch.allclose(grad_got, grad_want, atol=1e-5)
         responses[leaking] = got.detach()
     assert counter.frame_count == 1  # one graph: no graph break, no recompile between phases
@@ -114,8 +119,12 @@ def test_truncated_network_compiles_to_one_graph_for_both_phases(cut: str, convo
         plain = Stack()
         folded = x.detach().transpose(1, 2).reshape(4, 3, 8, 8)
         own = nn.functional.leaky_relu(plain.conv2(nn.functional.relu(plain.conv1(folded))), 0.1)
-        leaky = nn.functional.leaky_relu(plain.conv2(nn.functional.leaky_relu(plain.conv1(folded), 0.05)), 0.05)
-        assert torch.allclose(responses[False], own, atol=1e-6) and torch.allclose(responses[True], leaky, atol=1e-6)
+        leaky = nn.functional.leaky_relu(
+            plain.conv2(nn.functional.leaky_relu(plain.conv1(folded), 0.05)), 0.05
+        )
+        assert torch.allclose(responses[False], own, atol=1e-6) and torch.allclose(
+            responses[True], leaky, atol=1e-6
+        )
     else:
         assert torch.equal(responses[True], responses[False])  # before any activation
 
@@ -158,10 +167,14 @@ def test_compiled_engine_matches_eager_in_strict_fp32_without_breaks_or_recompil
     assert not counters["graph_break"]
     for a, b, c in zip(eager, first, again):
         assert b.activation == pytest.approx(a.activation, rel=1e-4)
-        assert torch.allclose(torch.from_numpy(b.inputs["motion"]), torch.from_numpy(a.inputs["motion"]), atol=1e-2)
+        assert torch.allclose(
+            torch.from_numpy(b.inputs["motion"]), torch.from_numpy(a.inputs["motion"]), atol=1e-2
+        )
         assert b.activation == c.activation
     # Another batch size: at most one recompilation per site (the batch axis becomes dynamic).
-    visualize_layer(prepared, desc, "motion/conv", [0, 1], [1.0, 5.0, 9.0], [0], strict(compile=True, batch_size=3), "cpu")
+    visualize_layer(
+        prepared, desc, "motion/conv", [0, 1], [1.0, 5.0, 9.0], [0], strict(compile=True, batch_size=3), "cpu"
+    )
     assert counter.frame_count <= 10 and not counters["graph_break"]
 
 
@@ -198,10 +211,13 @@ class Capped(nn.Module):
 @pytest.mark.parametrize("compiled", [False, True])
 def test_out_of_memory_halves_the_batch_and_the_plan_is_kept(compiled: bool) -> None:
     model, desc = direction_model()
-    reference = visualize_layer(model, desc, "motion/conv", [0, 1], [1.0, 2.0], [0, 1], strict(batch_size=8), "cpu")
+    reference = visualize_layer(
+        model, desc, "motion/conv", [0, 1], [1.0, 2.0], [0, 1], strict(batch_size=8), "cpu"
+    )
     capped = Capped(model, rows=2)
     desc = dataclasses.replace(
-        desc, layers=tuple(dataclasses.replace(layer, module=f"inner.{layer.module}") for layer in desc.layers)
+        desc,
+        layers=tuple(dataclasses.replace(layer, module=f"inner.{layer.module}") for layer in desc.layers),
     )
     settings = strict(batch_size=8, compile=compiled)
     prepared = prepare_model(capped, settings, "cpu", compile_backend=CompileCounterWithBackend("eager"))
@@ -230,7 +246,9 @@ def test_a_compile_failure_falls_back_to_eager_once() -> None:
     with pytest.warns(RuntimeWarning, match="continuing without compilation"):
         results = visualize_layer(prepared, desc, "motion/conv", [0], [1.0], [0], strict(compile=True), "cpu")
     eager = visualize_layer(model, desc, "motion/conv", [0], [1.0], [0], strict(), "cpu")
-    assert prepared.memory.compile_failure and results[0].activation == pytest.approx(eager[0].activation, rel=1e-5)
+    assert prepared.memory.compile_failure and results[0].activation == pytest.approx(
+        eager[0].activation, rel=1e-5
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -251,10 +269,14 @@ def test_numerics_make_fp32_strict_on_cuda_and_restore_the_flags() -> None:
 
 def test_bf16_auto_asks_the_chosen_card(monkeypatch: pytest.MonkeyPatch) -> None:
     capability = {0: (7, 5), 1: (9, 0)}  # a Turing card as the current one, a Hopper card chosen
-    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: capability[torch.device(device).index])
+    monkeypatch.setattr(
+        torch.cuda, "get_device_capability", lambda device: capability[torch.device(device).index]
+    )
     auto = EngineSettings()
     assert use_bf16(auto, torch.device("cuda", 1)) and not use_bf16(auto, torch.device("cuda", 0))
-    assert not use_bf16(auto, torch.device("cpu")) and use_bf16(auto.replace(precision="bf16"), torch.device("cpu"))
+    assert not use_bf16(auto, torch.device("cpu")) and use_bf16(
+        auto.replace(precision="bf16"), torch.device("cpu")
+    )
 
 
 def test_batch_plan_respects_a_per_process_memory_cap(monkeypatch: pytest.MonkeyPatch) -> None:

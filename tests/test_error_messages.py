@@ -40,8 +40,9 @@ def test_a_full_disk_is_one_paragraph_naming_the_output_folder(tmp_path: Path, m
     monkeypatch.setattr(generator.site, "render_site", full)
     result = CliRunner().invoke(app, ["site", "--output", str(tmp_path)])
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert f"The disk holding the output folder {tmp_path} is full (no space left on device while writing" in (
-        " ".join(result.output.split())
+    assert (
+        f"The disk holding the output folder {tmp_path} is full (no space left on device while writing"
+        in (" ".join(result.output.split()))
     )
 
 
@@ -49,8 +50,13 @@ def test_long_names_are_shortened_with_a_hash_and_render(tmp_path: Path) -> None
     long_a, long_b = "A" * 300, "A" * 299 + "B"
     assert len(safe_segment(long_a)) <= MAX_SEGMENT and safe_segment(long_a) != safe_segment(long_b)
     assert safe_segment("Billiards") == "Billiards"  # ordinary names keep their paths
-    atlas = make_fake_atlas(tmp_path / "atlas", [("motion/conv1_1", 2), ("class", 0)], [1.0],
-                            ["Billiards", long_a, long_b], with_media=True)  # fmt: skip
+    atlas = make_fake_atlas(
+        tmp_path / "atlas",
+        [("motion/conv1_1", 2), ("class", 0)],
+        [1.0],
+        ["Billiards", long_a, long_b],
+        with_media=True,
+    )
     site = render_site(atlas, tmp_path / "site")
     page = site / class_page(long_a).removesuffix(".md") / "index.html"
     assert page.is_file() and long_a in page.read_text(encoding="utf-8")

@@ -109,18 +109,25 @@ def test_the_example_model_builds(tmp_path: Path) -> None:
         "site.top_clips": 2,
     }
     args = [item for key, value in sets.items() for item in ("--set", f"{key}={value}")]
-    result = runner.invoke(app, ["build", *args, "--layers", "fuse,class", "--units", "0", "--output",
-                                 str(tmp_path / "atlas")])  # fmt: skip
+    result = runner.invoke(
+        app, ["build", *args, "--layers", "fuse,class", "--units", "0", "--output", str(tmp_path / "atlas")]
+    )
     assert result.exit_code == 0, result.output
     units = pq.read_table(table_path(tmp_path / "atlas", "units")).to_pylist()
     assert {u["unit_id"] for u in units} == {"fuse/0000", "class/ApplyEyeMakeup"}
     assert all(u["act_peak"] is not None for u in units)  # the world fits the example: data statistics exist
     assert (tmp_path / "atlas" / "site" / "index.html").is_file()
     classes = pq.read_table(table_path(tmp_path / "atlas", "classes")).to_pylist()
-    assert all(0.0 <= c["accuracy_motion_zeroed"] <= 1.0 and 0.0 <= c["accuracy_appearance_zeroed"] <= 1.0
-               for c in classes)  # fmt: skip
+    assert all(
+        0.0 <= c["accuracy_motion_zeroed"] <= 1.0 and 0.0 <= c["accuracy_appearance_zeroed"] <= 1.0
+        for c in classes
+    )
     cases = json.loads((tmp_path / "atlas" / "manifest.json").read_text())["failure_cases"]
     probe = next(c for c in cases if c.get("probe") == "cello_violin_swap")
-    assert {r["name"] for r in probe["evidence"]["interventions"]} >= {"flow_only", "appearance_only", "time_reversed"}
+    assert {r["name"] for r in probe["evidence"]["interventions"]} >= {
+        "flow_only",
+        "appearance_only",
+        "time_reversed",
+    }
     page = (tmp_path / "atlas" / "site" / "failures" / probe["slug"] / "index.html").read_text()
     assert "What the interventions show" in page and "probe&#39;s flow only" in page

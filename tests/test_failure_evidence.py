@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from generator.pipeline.evidence import confusion_table, conclusions, cue_sentence, cue_verdict, flip_row
+from generator.pipeline.evidence import conclusions, confusion_table, cue_sentence, cue_verdict, flip_row
 from generator.pipeline.failures import case_evidence
 from generator.pipeline.interventions import InterventionAnswers, twin_indices
 from generator.pipeline.statistics import DataStatistics
@@ -30,11 +30,22 @@ def test_flip_row_counts_changes_answers_to_the_other_class_and_accuracy() -> No
 
 @pytest.mark.parametrize(
     ("flow", "appearance", "cue"),
-    [(10, 0, "motion"), (0, 9, "appearance"), (6, 5, "both"), (2, 1, "neither"), (5, 3, "both"), (4, 1, "motion")],
+    [
+        (10, 0, "motion"),
+        (0, 9, "appearance"),
+        (6, 5, "both"),
+        (2, 1, "neither"),
+        (5, 3, "both"),
+        (4, 1, "motion"),
+    ],
 )
-def test_cue_verdict_names_the_stream_whose_probe_moves_the_model(flow: int, appearance: int, cue: str) -> None:
-    rows = [{"name": "flow_only", "clips": 10, "to_other": flow}, {"name": "appearance_only", "clips": 10,
-                                                                    "to_other": appearance}]  # fmt: skip
+def test_cue_verdict_names_the_stream_whose_probe_moves_the_model(
+    flow: int, appearance: int, cue: str
+) -> None:
+    rows = [
+        {"name": "flow_only", "clips": 10, "to_other": flow},
+        {"name": "appearance_only", "clips": 10, "to_other": appearance},
+    ]
     assert cue_verdict(rows) == cue
     assert cue_verdict(rows[:1]) is None
 
@@ -62,14 +73,32 @@ def _answers() -> InterventionAnswers:
 
 def test_case_evidence_is_built_from_the_answers_only() -> None:
     means = {"u/0001": {"probe": 2.0, "ordinary": 4.0}}
-    evidence = case_evidence(_stats(), CLASSES, ("A", "B"), _answers(), "swap", ["u/0001"],
-                             lambda probe, twins, ids: {u: means[u] for u in ids})  # fmt: skip
+    evidence = case_evidence(
+        _stats(),
+        CLASSES,
+        ("A", "B"),
+        _answers(),
+        "swap",
+        ["u/0001"],
+        lambda probe, twins, ids: {u: means[u] for u in ids},
+    )
     rows = {r["name"]: r for r in evidence["interventions"]}
-    assert [r["name"] for r in evidence["interventions"]] == ["probe", "appearance_only", "flow_only", *INTERVENTIONS]
-    assert (rows["probe"]["to_other"], rows["flow_only"]["to_other"], rows["appearance_only"]["to_other"]) == (3, 4, 0)
+    assert [r["name"] for r in evidence["interventions"]] == [
+        "probe",
+        "appearance_only",
+        "flow_only",
+        *INTERVENTIONS,
+    ]
+    assert (
+        rows["probe"]["to_other"],
+        rows["flow_only"]["to_other"],
+        rows["appearance_only"]["to_other"],
+    ) == (3, 4, 0)
     assert (rows["motion_zeroed"]["clips"], rows["motion_zeroed"]["flips"]) == (4, 3)
     assert rows["appearance_zeroed"]["flips"] == 0
-    assert evidence["cue"] == "motion" and evidence["units"] == [{"unit_id": "u/0001", "probe": 2.0, "ordinary": 4.0}]
+    assert evidence["cue"] == "motion" and evidence["units"] == [
+        {"unit_id": "u/0001", "probe": 2.0, "ordinary": 4.0}
+    ]
     text = " ".join(evidence["conclusions"])
     assert "4 of 4 (100 %)" in text and "0 of 4 (0 %)" in text and "0.50x" in text
     assert "rely more on the motion stream" in text
@@ -81,14 +110,20 @@ def test_case_evidence_is_built_from_the_answers_only() -> None:
 
 
 def test_stream_reliance_is_accuracy_on_the_same_clips_with_a_stream_removed() -> None:
-    desc = ModelDescription("m", (InputSpec("appearance", "rgb", 3, 1, 8, 8),), (
-        LayerInfo("class", "fc", "class", 3, 1, 8, 1, ("appearance",), CLASSES),), CLASSES)  # fmt: skip
+    desc = ModelDescription(
+        "m",
+        (InputSpec("appearance", "rgb", 3, 1, 8, 8),),
+        (LayerInfo("class", "fc", "class", 3, 1, 8, 1, ("appearance",), CLASSES),),
+        CLASSES,
+    )
     rows = {r["class_name"]: r for r in class_rows(desc, _stats(), _answers())}
     assert rows["A"]["accuracy"] == 1.0 and rows["A"]["accuracy_motion_zeroed"] == 0.0
     assert rows["B"]["accuracy_motion_zeroed"] == 0.5 and rows["C"]["accuracy_motion_zeroed"] == 1.0
     assert rows["C"]["accuracy"] == 0.5 and rows["C"]["accuracy_appearance_zeroed"] == 0.5
     assert "relies more on the motion stream" in reliance_sentence(rows["A"])
-    assert "keeps its accuracy without either" in reliance_sentence(rows["C"]) and "(+50 points)" in reliance_sentence(rows["C"])
+    assert "keeps its accuracy without either" in reliance_sentence(
+        rows["C"]
+    ) and "(+50 points)" in reliance_sentence(rows["C"])
     assert "accuracy_motion_zeroed" not in class_rows(desc, _stats())[0]
 
 
@@ -102,7 +137,12 @@ def test_time_reversal_reverses_snippets_and_fields_and_negates_them() -> None:
     motion = torch.cat([fields, 10 * fields], dim=2).expand(1, 4, 2, 2, 2)  # snippet 1 moves 10x faster
     a, m = time_reversed(appearance, motion)
     assert a[0, 0, :, 0, 0].tolist() == [1.0, 0.0]
-    assert m[0, :, 0, 0, 0].tolist() == [-20.0, 20.0, -10.0, 10.0]  # snippet 1 first, its fields reversed, negated
+    assert m[0, :, 0, 0, 0].tolist() == [
+        -20.0,
+        20.0,
+        -10.0,
+        10.0,
+    ]  # snippet 1 first, its fields reversed, negated
     assert m[0, :, 1, 0, 0].tolist() == [-2.0, 2.0, -1.0, 1.0]
     assert torch.equal(time_reversed(*time_reversed(appearance, motion))[1], motion)
     frozen_a, frozen_m = frames_frozen(appearance, motion)

@@ -24,19 +24,39 @@ VOLATILE = {"wall_seconds"}  # the only column that differs between two identica
 
 def build_args(output: Path, cache: Path) -> list[str]:
     return [
-        "build", "--output", str(output), "--layers", "class,motion/conv2_1", "--units", "0-1", "--workers", "1",
+        "build",
+        "--output",
+        str(output),
+        "--layers",
+        "class,motion/conv2_1",
+        "--units",
+        "0-1",
+        "--workers",
+        "1",
         # Enough steps that every unit reaches a positive activation (a failed result is retried on every
         # rerun, which would blur the counts); the per-stream views add nothing a fault could break.
-        "--set", "visualize.steps=10", "--set", "visualize.chi=[1.0]", "--set", "data.test_clips_per_class=2",
-        "--set", "visualize.stream_views=false",
-        "--set", "data.probe_clips_per_class=1", "--set", f"data.cache_dir={cache}",
-    ]  # fmt: skip
+        "--set",
+        "visualize.steps=10",
+        "--set",
+        "visualize.chi=[1.0]",
+        "--set",
+        "data.test_clips_per_class=2",
+        "--set",
+        "visualize.stream_views=false",
+        "--set",
+        "data.probe_clips_per_class=1",
+        "--set",
+        f"data.cache_dir={cache}",
+    ]
 
 
 def tables(output: Path) -> dict[str, list[dict]]:
     """Every table's rows, without the columns that measure time."""
     return {
-        name: [{k: v for k, v in row.items() if k not in VOLATILE} for row in read_table(table_path(output, name)).to_pylist()]
+        name: [
+            {k: v for k, v in row.items() if k not in VOLATILE}
+            for row in read_table(table_path(output, name)).to_pylist()
+        ]
         for name in TABLE_FILES
     }
 
@@ -172,7 +192,9 @@ def assert_same_tables(found: dict, expected: dict, rel: float) -> None:
 # --- table sets, leftovers, two runs at once -----------------------------------------------------
 
 
-def test_tables_of_two_builds_are_refused_until_a_rerun_writes_one_set(reference: dict, tmp_path: Path) -> None:
+def test_tables_of_two_builds_are_refused_until_a_rerun_writes_one_set(
+    reference: dict, tmp_path: Path
+) -> None:
     from generator.store.tables import read_metadata, write_table
 
     output = copy_of(reference, tmp_path)
@@ -193,7 +215,9 @@ def test_leftovers_of_killed_runs_are_removed_and_live_ones_kept(reference: dict
     from generator.store.atomic import owner_tag
 
     output = copy_of(reference, tmp_path)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     gone = owner_tag(int(dead.stdout))
     stale = [
         output / "tables" / f".units.parquet.{gone}.x1y2z3.part",
@@ -213,7 +237,9 @@ def test_leftovers_of_killed_runs_are_removed_and_live_ones_kept(reference: dict
     assert leftovers(output) == []
 
 
-def test_a_second_run_on_the_same_folder_names_the_process_holding_it(reference: dict, tmp_path: Path) -> None:
+def test_a_second_run_on_the_same_folder_names_the_process_holding_it(
+    reference: dict, tmp_path: Path
+) -> None:
     import subprocess
     import sys
 
@@ -221,10 +247,16 @@ def test_a_second_run_on_the_same_folder_names_the_process_holding_it(reference:
 
     output = copy_of(reference, tmp_path)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom generator.store.lock import output_lock\n"
-         f"with output_lock({str(output)!r}):\n    print('held', flush=True)\n    time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom generator.store.lock import output_lock\n"
+            f"with output_lock({str(output)!r}):\n    print('held', flush=True)\n    time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         second = CliRunner().invoke(app, build_args(output, reference["cache"]))
@@ -284,8 +316,12 @@ def test_sigkill_at_each_stage_then_rerun(stage: str, reference: dict, tmp_path:
     root = Path(__file__).resolve().parents[1]
     killed = subprocess.run(
         [sys.executable, "-c", KILLER, pattern, str(after), *build_args(output, reference["cache"])],
-        cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert killed.returncode == -9, (killed.returncode, killed.stderr[-2000:])
     assert leftovers(output), "a kill mid-write leaves a temporary file or folder"
     rebuild(reference, output)
@@ -304,12 +340,17 @@ def _mount_tmpfs(folder: Path, size: str) -> str | None:
     if shutil.which("mount") is None:
         return "no mount command"
     folder.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                          capture_output=True, text=True)  # fmt: skip
-    return None if done.returncode == 0 else f"cannot mount a tmpfs here ({done.stderr.strip() or 'not root'})"
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, text=True
+    )
+    return (
+        None if done.returncode == 0 else f"cannot mount a tmpfs here ({done.stderr.strip() or 'not root'})"
+    )
 
 
-def test_a_full_disk_stops_with_one_message_and_a_rerun_with_room_heals(reference: dict, tmp_path: Path) -> None:
+def test_a_full_disk_stops_with_one_message_and_a_rerun_with_room_heals(
+    reference: dict, tmp_path: Path
+) -> None:
     import subprocess
 
     disk = tmp_path / "disk"
@@ -323,7 +364,9 @@ def test_a_full_disk_stops_with_one_message_and_a_rerun_with_room_heals(referenc
         full = CliRunner().invoke(app, build_args(output, reference["cache"]))
         assert full.exit_code == 2, full.output
         message = " ".join(full.output.split())
-        assert f"The disk holding the output folder {output} is full" in message and "Traceback" not in message
+        assert (
+            f"The disk holding the output folder {output} is full" in message and "Traceback" not in message
+        )
         subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
         rebuild(reference, output)
         assert tables(output) == reference["tables"]

@@ -28,7 +28,12 @@ def test_gpu_check_cpu_smoke_passes_without_media_or_site_packages(tmp_path: Pat
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     text = report.read_text()
     assert "== summary" in text and "all ok" in text
-    for step in ("noise identical to the CPU's", "default model vs CPU", "benchmark: engine bf16 compiled", "projection at"):
+    for step in (
+        "noise identical to the CPU's",
+        "default model vs CPU",
+        "benchmark: engine bf16 compiled",
+        "projection at",
+    ):
         assert f"== {step}" in text and f"{step}" in text
     # steps that need CUDA say so instead of pretending to pass
     assert "== host synchronisations per step: skipped" in text

@@ -11,8 +11,7 @@ import pytest
 import torch
 
 from generator.errors import CheckpointError
-from generator.zoo import load, small_fusion
-from generator.zoo import registry
+from generator.zoo import load, registry, small_fusion
 from generator.zoo.checkpoint import CHECKPOINT_FORMAT
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,7 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _checkpoint(path: Path, architecture: dict, state: dict | None = None) -> Path:
     torch.save(
-        {"format": CHECKPOINT_FORMAT, "architecture": architecture, "classes": [], "state_dict": state or {}}, path
+        {"format": CHECKPOINT_FORMAT, "architecture": architecture, "classes": [], "state_dict": state or {}},
+        path,
     )
     return path
 
@@ -42,7 +42,11 @@ def test_cli_refuses_a_checkpoint_that_names_os_abort(tmp_path: Path) -> None:
     path = _checkpoint(tmp_path / "abort.pt", {"builder": "import", "kwargs": {"target": "os:abort"}})
     result = subprocess.run(
         [sys.executable, "-m", "generator.cli", "layers", "--checkpoint", str(path)],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2, (result.returncode, result.stderr)  # a user error; SIGABRT would be -6
     assert "cannot name code to import" in result.stderr and "Traceback" not in result.stderr
@@ -90,7 +94,8 @@ def test_in_bounds_but_oversized_or_unfitting_records_allocate_nothing(tmp_path:
     calls: list[str] = []
     original = registry.BUILDERS["small_fusion"]
     registry.BUILDERS["small_fusion"] = (
-        original[0], lambda **kw: calls.append(str(torch.empty(0).device)) or original[1](**kw)
+        original[0],
+        lambda **kw: calls.append(str(torch.empty(0).device)) or original[1](**kw),
     )
     try:
         with pytest.raises(CheckpointError, match="do not fit its recorded small_fusion architecture"):

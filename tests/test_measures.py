@@ -60,7 +60,9 @@ def test_collect_activations_recovers_planted_class_units() -> None:
     for i, label in enumerate(labels):
         video[i, label] += strength[i]  # class c lights channel c, more for later clips
     data = TensorDataset(video, torch.as_tensor(labels))
-    stats = collect_activations(_ChannelMeans(), description, data, labels, ["conv", "fc", "class"], top_k=2, batch_size=5)
+    stats = collect_activations(
+        _ChannelMeans(), description, data, labels, ["conv", "fc", "class"], top_k=2, batch_size=5
+    )
 
     for name in ("conv", "fc"):
         si = class_selectivity(stats[name].class_means)
@@ -89,7 +91,9 @@ def test_rho_is_the_data_maximum_of_the_rectified_objective() -> None:
     video[:, 1, :, :, 2:] = -3 * a.view(4, 1, 1, 1)
     video[0, 1, 0, 0, 0] = 40.0  # clip 0: the largest single value, the smallest mean
     data = TensorDataset(video, torch.as_tensor(labels))
-    stats = collect_activations(_ChannelMeans(), description, data, labels, ["fusion", "fc"], top_k=2, batch_size=3)
+    stats = collect_activations(
+        _ChannelMeans(), description, data, labels, ["fusion", "fc"], top_k=2, batch_size=3
+    )
 
     conv = stats["fusion"]
     rectified_means = video.clamp(min=0).mean(dim=(2, 3, 4))  # (clips, units)

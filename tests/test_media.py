@@ -211,7 +211,9 @@ def test_composite_holds_appearance_and_draws_legend() -> None:
 
 
 def _probe(path: Path) -> str:
-    result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True)
+    result = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True
+    )
     return result.stderr.decode("utf-8", "replace")
 
 

@@ -12,7 +12,16 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("generator", "templates", "site_src", "site_theme", "mkdocs.yml", "pyproject.toml", "setup.py", "README.md")
+SOURCES = (
+    "generator",
+    "templates",
+    "site_src",
+    "site_theme",
+    "mkdocs.yml",
+    "pyproject.toml",
+    "setup.py",
+    "README.md",
+)
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -34,8 +43,22 @@ def test_the_wheel_installed_in_a_fresh_venv_builds_an_atlas_outside_the_reposit
         else:
             shutil.copy2(path, source / name)
     wheels = tmp_path / "wheels"
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
-          "-w", str(wheels), str(source)], cwd=tmp_path)  # fmt: skip
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-q",
+            "-w",
+            str(wheels),
+            str(source),
+        ],
+        cwd=tmp_path,
+    )
     (wheel,) = wheels.glob("*.whl")
 
     # A fresh venv whose dependencies come from this interpreter's site-packages (no network, no
@@ -43,22 +66,63 @@ def test_the_wheel_installed_in_a_fresh_venv_builds_an_atlas_outside_the_reposit
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
-    site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=tmp_path).stdout.strip())
-    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)],
-         cwd=tmp_path)  # fmt: skip
+    site = Path(
+        _run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=tmp_path
+        ).stdout.strip()
+    )
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "-q",
+            str(wheel),
+        ],
+        cwd=tmp_path,
+    )
     # Only now: pip would otherwise see the shared environment's (editable) install as present.
     (site / "shared_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
 
     work = tmp_path / "elsewhere"
     work.mkdir()
-    where = _run([str(python), "-c", "import generator, generator.resources as r; print(generator.__file__); "
-                  "print(r.resource_path('templates'))"], cwd=work).stdout.split()  # fmt: skip
+    where = _run(
+        [
+            str(python),
+            "-c",
+            "import generator, generator.resources as r; print(generator.__file__); "
+            "print(r.resource_path('templates'))",
+        ],
+        cwd=work,
+    ).stdout.split()
     assert all(Path(p).is_relative_to(site) for p in where), where
 
-    args = ["--set", "model.source=small_fusion", "--set", "visualize.steps=2", "--set", "visualize.chi=[1.0, 5.0]",
-            "--set", "visualize.device=cpu", "--set", f"data.cache_dir={work / 'cache'}", "--layers", "class",
-            "--units", "0", "--output", str(work / "atlas")]  # fmt: skip
+    args = [
+        "--set",
+        "model.source=small_fusion",
+        "--set",
+        "visualize.steps=2",
+        "--set",
+        "visualize.chi=[1.0, 5.0]",
+        "--set",
+        "visualize.device=cpu",
+        "--set",
+        f"data.cache_dir={work / 'cache'}",
+        "--layers",
+        "class",
+        "--units",
+        "0",
+        "--output",
+        str(work / "atlas"),
+    ]
     _run([str(env_dir / "bin" / "atlas"), "build", *args], cwd=work)
     index = work / "atlas" / "site" / "index.html"
     assert index.is_file() and "Video Feature Atlas" in index.read_text(encoding="utf-8")
-    assert (work / "atlas" / "site" / "how-to-read" / "index.html").is_file()  # a hand-written page of site_src/
+    assert (
+        work / "atlas" / "site" / "how-to-read" / "index.html"
+    ).is_file()  # a hand-written page of site_src/

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from typer.testing import CliRunner
 
 from generator.cli import app
@@ -16,9 +15,20 @@ runner = CliRunner()
 
 def _visualize(output: Path, *extra: str):
     args = [
-        "visualize", "--set", "model.source=small_fusion", "--set", "visualize.steps=4",
-        "--set", "visualize.chi=[0.5, 5.0]", "--layers", "motion/conv2_1,head/fc6", "--units", "0-2",
-        "--output", str(output), *extra,
+        "visualize",
+        "--set",
+        "model.source=small_fusion",
+        "--set",
+        "visualize.steps=4",
+        "--set",
+        "visualize.chi=[0.5, 5.0]",
+        "--layers",
+        "motion/conv2_1,head/fc6",
+        "--units",
+        "0-2",
+        "--output",
+        str(output),
+        *extra,
     ]
     return runner.invoke(app, args)
 
@@ -44,11 +54,35 @@ def test_results_are_stored_and_a_rerun_reuses_them(tmp_path: Path) -> None:
 
 
 def test_unknown_layer_and_unit_are_reported(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["visualize", "--set", "model.source=small_fusion", "--layers", "motion/conv9_9",
-                                 "--output", str(tmp_path)])
-    assert result.exit_code == 2 and "motion/conv9_9" in result.output and "appearance/conv1_1" in result.output
-    result = runner.invoke(app, ["visualize", "--set", "model.source=small_fusion", "--layers", "class",
-                                 "--units", "40", "--output", str(tmp_path)])
+    result = runner.invoke(
+        app,
+        [
+            "visualize",
+            "--set",
+            "model.source=small_fusion",
+            "--layers",
+            "motion/conv9_9",
+            "--output",
+            str(tmp_path),
+        ],
+    )
+    assert (
+        result.exit_code == 2 and "motion/conv9_9" in result.output and "appearance/conv1_1" in result.output
+    )
+    result = runner.invoke(
+        app,
+        [
+            "visualize",
+            "--set",
+            "model.source=small_fusion",
+            "--layers",
+            "class",
+            "--units",
+            "40",
+            "--output",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 2 and "0..11" in result.output
 
 

@@ -10,7 +10,9 @@ from generator.pipeline.plan import LayerCost, Plan, batch_rows, make_plan
 
 
 def _plan(costs: tuple[LayerCost, ...], workers: int = 1, start: float = 0.0) -> Plan:
-    return Plan("m", "h", "cpu", (("a", 4, 12, 0),), (1.0, 10.0, 100.0), (0,), 100, True, costs, workers, start)
+    return Plan(
+        "m", "h", "cpu", (("a", 4, 12, 0),), (1.0, 10.0, 100.0), (0,), 100, True, costs, workers, start
+    )
 
 
 def test_estimate_sums_batches_of_fixed_cost_and_steps() -> None:
@@ -31,8 +33,15 @@ def test_batches_are_the_builds() -> None:
 
 
 def test_every_selected_layer_is_calibrated_with_the_builds_settings(tmp_path) -> None:
-    config = load_config(None, {"model.source": "examples.two_stream:build", "visualize.steps": 50,
-                                "visualize.channels_last": False, "output": str(tmp_path)})  # fmt: skip
+    config = load_config(
+        None,
+        {
+            "model.source": "examples.two_stream:build",
+            "visualize.steps": 50,
+            "visualize.channels_last": False,
+            "output": str(tmp_path),
+        },
+    )
     plan, _ = make_plan(config, "fuse,class", "0-1", workers=1)
     assert plan.layer_seconds is not None and [c.layer for c in plan.layer_seconds] == ["fuse", "class"]
     for cost in plan.layer_seconds:

@@ -127,7 +127,15 @@ def test_a_transform_module_runs_in_every_step_and_not_in_the_final_measurement(
             return inputs
 
     count = Count()
-    r = visualize(model, objectives.unit("motion/conv2_1/0001"), chi=[1], steps=5, transform=count, preset="paper", device="cpu")
+    r = visualize(
+        model,
+        objectives.unit("motion/conv2_1/0001"),
+        chi=[1],
+        steps=5,
+        transform=count,
+        preset="paper",
+        device="cpu",
+    )
     # The engine works on its own copy of the network and transform; the caller's is untouched.
     assert count.calls == 0 and r.results[0].steps == 5
     counted = objectives.unit("motion/conv2_1/0001")
@@ -146,7 +154,9 @@ def test_a_unit_id_runs_exactly_as_the_engine_runs_it(model):
 
     settings = PRESETS["atlas"](steps=3)
     api = visualize(model, "motion/conv3_1/0017", chi=[1, 100], steps=3, device="cpu")
-    direct = visualize_layer(model.model, model.description, "motion/conv3_1", [17], [1, 100], [0], settings, "cpu")
+    direct = visualize_layer(
+        model.model, model.description, "motion/conv3_1", [17], [1, 100], [0], settings, "cpu"
+    )
     for a, b in zip(api.results, direct):
         assert a.activation == b.activation
         for name in a.inputs:

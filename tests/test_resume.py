@@ -18,10 +18,25 @@ TOTAL = (16 + 32) * 2  # units x chi
 
 def _command(output: Path, cache: Path) -> list[str]:
     return [
-        sys.executable, "-m", "generator.cli", "visualize", "--output", str(output), "--layers", LAYERS,
-        "--set", "visualize.steps=40", "--set", "visualize.chi=[1.0, 10.0]", "--set", "visualize.batch_size=8",
-        "--set", "data.test_clips_per_class=2", "--set", f"data.cache_dir={cache}",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "generator.cli",
+        "visualize",
+        "--output",
+        str(output),
+        "--layers",
+        LAYERS,
+        "--set",
+        "visualize.steps=40",
+        "--set",
+        "visualize.chi=[1.0, 10.0]",
+        "--set",
+        "visualize.batch_size=8",
+        "--set",
+        "data.test_clips_per_class=2",
+        "--set",
+        f"data.cache_dir={cache}",
+    ]
 
 
 def _results(output: Path) -> list[Path]:
@@ -53,8 +68,9 @@ def _alive(pid: int) -> bool:
 def test_sigkill_mid_visualisation_then_resume(tmp_path: Path) -> None:
     output, cache = tmp_path / "atlas", tmp_path / "cache"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(_command(output, cache), cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        _command(output, cache), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 240
     try:
         while len(_results(output)) < 8 and process.poll() is None and time.monotonic() < deadline:
@@ -75,7 +91,9 @@ def test_sigkill_mid_visualisation_then_resume(tmp_path: Path) -> None:
         assert load_result(path).meta["status"] == "ok"
     stamps = {path: path.stat().st_mtime_ns for path in finished}
 
-    rerun = subprocess.run(_command(output, cache), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    rerun = subprocess.run(
+        _command(output, cache), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert f"{len(finished)} found cached" in rerun.stdout
     assert f"Visualised {TOTAL - len(finished)} " in rerun.stdout
@@ -91,9 +109,25 @@ def test_a_unit_cut_between_two_chi_values_computes_only_the_missing_one(tmp_pat
 
     from generator.cli import app
 
-    args = ["visualize", "--output", str(tmp_path), "--layers", "class", "--units", "0-1",
-            "--set", "visualize.steps=3", "--set", "visualize.chi=[1.0, 10.0]", "--set", "data.test_clips_per_class=2",
-            "--set", f"data.cache_dir={tmp_path / 'cache'}", "--set", "visualize.stream_views=false"]  # fmt: skip
+    args = [
+        "visualize",
+        "--output",
+        str(tmp_path),
+        "--layers",
+        "class",
+        "--units",
+        "0-1",
+        "--set",
+        "visualize.steps=3",
+        "--set",
+        "visualize.chi=[1.0, 10.0]",
+        "--set",
+        "data.test_clips_per_class=2",
+        "--set",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        "--set",
+        "visualize.stream_views=false",
+    ]
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
     files = _results(tmp_path)

@@ -20,8 +20,20 @@ from generator.site.fake import HOSTILE_CLASSES, make_fake_atlas
 from generator.site.paths import chi_segment, class_page, link, page_url, unit_page
 from generator.store.tables import read_table, table_path
 
-CLASSES = ["Billiards", "PlayingCello", "PlayingViolin", "BrushingTeeth", "ShavingBeard", "ApplyEyeMakeup",
-           "ApplyLipstick", "CleanAndJerk", "JumpingJack", "WalkingWithDog", "Swing", "Drumming"]  # fmt: skip
+CLASSES = [
+    "Billiards",
+    "PlayingCello",
+    "PlayingViolin",
+    "BrushingTeeth",
+    "ShavingBeard",
+    "ApplyEyeMakeup",
+    "ApplyLipstick",
+    "CleanAndJerk",
+    "JumpingJack",
+    "WalkingWithDog",
+    "Swing",
+    "Drumming",
+]
 LAYERS = [("appearance/conv1_1", 6), ("motion/conv1_1", 6), ("fusion/conv5_fusion", 6), ("class", 0)]
 SITE_URL = "https://atlas.example.org/v1/"
 ROOT_PATH = "/v1/"
@@ -48,10 +60,13 @@ def _links(path: Path) -> list[tuple[str, str, str]]:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("site")
-    atlas = make_fake_atlas(root / "atlas", LAYERS, [0.1, 1.0, 10.0], CLASSES, with_media=True, seed=1, hostile=True)
+    atlas = make_fake_atlas(
+        root / "atlas", LAYERS, [0.1, 1.0, 10.0], CLASSES, with_media=True, seed=1, hostile=True
+    )
     lines: list[str] = []
-    site = render_site(atlas, root / "site", title="Test Atlas", site_url=SITE_URL, author="A. Tester",
-                       log=lines.append)  # fmt: skip
+    site = render_site(
+        atlas, root / "site", title="Test Atlas", site_url=SITE_URL, author="A. Tester", log=lines.append
+    )
     return {"root": root, "atlas": atlas, "site": site, "log": lines}
 
 
@@ -66,9 +81,16 @@ def test_build_is_strict_and_complete(built: dict) -> None:
     hand = {"how-to-read", "python-api"}  # hand-written pages (site_src), not counted as rendered
     generated = [p for p in _html_files(site) if p.name == "index.html" and p.parent.name not in hand]
     assert built["log"][-1].startswith(f"size: {len(generated)} pages, ")
-    for page in ("layers/index.html", "classes/index.html", "failures/index.html", "findings/index.html",
-                 "how-to-read/index.html", "layers/motion/conv1_1/index.html", "classes/Billiards/index.html"):
-        assert (site / page).is_file(), page  # fmt: skip
+    for page in (
+        "layers/index.html",
+        "classes/index.html",
+        "failures/index.html",
+        "findings/index.html",
+        "how-to-read/index.html",
+        "layers/motion/conv1_1/index.html",
+        "classes/Billiards/index.html",
+    ):
+        assert (site / page).is_file(), page
     for page in _html_files(site):
         assert "atlas:html" not in page.read_text(encoding="utf-8"), page  # the hook unwrapped every block
     units = {row["unit_id"] for row in read_table(table_path(built["atlas"], "units")).to_pylist()}
@@ -137,7 +159,9 @@ def test_unit_pages_are_searchable_but_not_in_the_navigation(built: dict) -> Non
     assert "units/motion/conv1_1/0003/" in locations
     home = (site / "index.html").read_text(encoding="utf-8")
     # the nav (copied into every page) lists no unit page, only the index of all units
-    assert re.findall(r'href="(units/[^"]*)"', home) and set(re.findall(r'href="(units/[^"]*)"', home)) == {"units/"}
+    assert re.findall(r'href="(units/[^"]*)"', home) and set(re.findall(r'href="(units/[^"]*)"', home)) == {
+        "units/"
+    }
     assert len((site / "units/motion/conv1_1/0003/index.html").read_text(encoding="utf-8")) < 200_000
 
 
@@ -176,14 +200,17 @@ def test_rebuild_keeps_every_url(built: dict, tmp_path: Path) -> None:
 def test_relative_folders_build_like_absolute_ones(built: dict, tmp_path: Path, monkeypatch) -> None:
     # The CLI passes the configured output folder as written, usually relative to the current folder.
     monkeypatch.chdir(built["atlas"].parent)
-    relative = render_site(Path(built["atlas"].name), Path("relative-site"), title="Test Atlas", site_url=SITE_URL)
+    relative = render_site(
+        Path(built["atlas"].name), Path("relative-site"), title="Test Atlas", site_url=SITE_URL
+    )
     assert (built["atlas"].parent / "relative-site" / "index.html").is_file()
     assert relative.is_absolute()
 
 
 def test_missing_media_and_foreign_site_folder_are_clear_errors(tmp_path: Path) -> None:
-    atlas = make_fake_atlas(tmp_path / "atlas", [("motion/conv1", 2), ("class", 0)], [1.0], ["A", "B", "C"],
-                            with_media=False)  # fmt: skip
+    atlas = make_fake_atlas(
+        tmp_path / "atlas", [("motion/conv1", 2), ("class", 0)], [1.0], ["A", "B", "C"], with_media=False
+    )
     (atlas / "media/shared/vis_chi0_composite.png").unlink()
     with pytest.raises(AtlasError, match="missing"):
         render_site(atlas, tmp_path / "site")
@@ -206,7 +233,10 @@ def test_links_escaping_and_titles() -> None:
     assert link("units/motion/conv3_1/0017.md", "units/motion/conv3_1/0018.md") == "../0018/"
     assert link("units/motion/conv3_1/0017.md", "index.md") == "../../../../"
     assert link("index.md", "files/media/a b.mp4") == "files/media/a%20b.mp4"
-    assert link("units/motion/conv3_1/0017.md", "units/motion/conv3_1/0018.md", directory_urls=False) == "0018.html"
+    assert (
+        link("units/motion/conv3_1/0017.md", "units/motion/conv3_1/0018.md", directory_urls=False)
+        == "0018.html"
+    )
     assert unit_page("class/index") == "units/class/index_.md"  # never MkDocs' folder index
     assert ".." not in unit_page("motion/../../etc/0001") and unit_page("a/b/0001") == "units/a/b/0001.md"
     assert md_escape("a|b <i>*x*</i> [l](u)") == "a&#124;b &lt;i&gt;&#42;x&#42;&lt;/i&gt; &#91;l&#93;(u)"
@@ -222,18 +252,32 @@ def test_no_stray_build_folders(built: dict) -> None:
 def test_layers_of_several_streams_at_one_depth_share_one_axis_label() -> None:
     from generator.site.pages import depth_labels
 
-    layers = [(1, "appearance/conv1_1"), (1, "motion/conv1_1"), (5, "fusion/conv4_fusion"),
-              (6, "head/fc6"), (6, "motion/fc6"), (7, "a/x"), (7, "b/y")]  # fmt: skip
+    layers = [
+        (1, "appearance/conv1_1"),
+        (1, "motion/conv1_1"),
+        (5, "fusion/conv4_fusion"),
+        (6, "head/fc6"),
+        (6, "motion/fc6"),
+        (7, "a/x"),
+        (7, "b/y"),
+    ]
     assert depth_labels(layers) == [
-        (1, "conv1_1 (2 streams)"), (5, "fusion/conv4_fusion"), (6, "fc6 (2 streams)"), (7, "a/x / b/y"),
+        (1, "conv1_1 (2 streams)"),
+        (5, "fusion/conv4_fusion"),
+        (6, "fc6 (2 streams)"),
+        (7, "a/x / b/y"),
     ]
 
 
 def test_first_to_last_layer_comparison_weighs_the_change_against_its_standard_error() -> None:
     from generator.site.stats import first_to_last_sentence
 
-    layers = [{"name": "appearance/conv1", "depth": 1}, {"name": "motion/conv1", "depth": 1},
-              {"name": "class", "depth": 3}, {"name": "head/fc", "depth": 2}]  # fmt: skip
+    layers = [
+        {"name": "appearance/conv1", "depth": 1},
+        {"name": "motion/conv1", "depth": 1},
+        {"name": "class", "depth": 3},
+        {"name": "head/fc", "depth": 2},
+    ]
     spread = [0.0, 0.1, 0.2, 0.1, 0.0, 0.2]
     by_layer = {
         "appearance/conv1": [{"score": None}] * 4,  # no value: the first layer with one is motion/conv1
@@ -306,9 +350,14 @@ def test_speed_invariance_claim_is_tested_by_the_data_driven_score() -> None:
     layers = [{"name": f"motion/conv{d}", "depth": d} for d in (1, 2, 3, 4)]
 
     def by_layer(means: list[float]) -> dict:
-        return {layer["name"]: [{"dead": False, "invariance_speed": m + e, "invariance_chi": 1.0 - m}
-                                for e in (-0.02, 0.0, 0.02)] + [{"dead": True, "invariance_speed": 0.0}]
-                for layer, m in zip(layers, means)}  # fmt: skip
+        return {
+            layer["name"]: [
+                {"dead": False, "invariance_speed": m + e, "invariance_chi": 1.0 - m}
+                for e in (-0.02, 0.0, 0.02)
+            ]
+            + [{"dead": True, "invariance_speed": 0.0}]
+            for layer, m in zip(layers, means)
+        }
 
     rising = speed_claim_sentence(layers, by_layer([0.2, 0.4, 0.5, 0.8]))
     assert rising.startswith("Shown here:") and "+1.00" in rising and "0.20" in rising and "0.80" in rising
@@ -316,11 +365,20 @@ def test_speed_invariance_claim_is_tested_by_the_data_driven_score() -> None:
     assert flat.startswith("Not shown here:") and "0.50" in flat
     units = [{"selectivity": v} for v in (0.05, 0.1, 0.3, 0.45, 0.7)]
     assert class_range_sentence(units).startswith("Shown here:")
-    assert class_range_sentence([{"selectivity": v} for v in (0.3, 0.31, 0.32, 0.33)]).startswith("Not shown here:")
-    summaries = [{"stream": "appearance", "depth": 1, "x": 0.1}, {"stream": "motion", "depth": 1, "x": 0.2},
-                 {"stream": "appearance", "depth": 2, "x": 0.3}, {"stream": "fusion", "depth": 3, "x": 0.4}]
-    assert stream_lines(summaries, "x") == [("appearance", [(1, 0.1), (2, 0.3)]), ("motion", [(1, 0.2)]),
-                                            ("fusion", [(3, 0.4)])]  # fmt: skip
+    assert class_range_sentence([{"selectivity": v} for v in (0.3, 0.31, 0.32, 0.33)]).startswith(
+        "Not shown here:"
+    )
+    summaries = [
+        {"stream": "appearance", "depth": 1, "x": 0.1},
+        {"stream": "motion", "depth": 1, "x": 0.2},
+        {"stream": "appearance", "depth": 2, "x": 0.3},
+        {"stream": "fusion", "depth": 3, "x": 0.4},
+    ]
+    assert stream_lines(summaries, "x") == [
+        ("appearance", [(1, 0.1), (2, 0.3)]),
+        ("motion", [(1, 0.2)]),
+        ("fusion", [(3, 0.4)]),
+    ]
 
 
 def _rehash_media(atlas: Path, out: Path) -> Path:
@@ -335,8 +393,17 @@ def _rehash_media(atlas: Path, out: Path) -> Path:
     rows = read_table(path).to_pylist()
     renamed: dict[str, str] = {}
     for row in rows:
-        for column in ("array", "appearance", "colorwheel", "xymag", "composite", "poster", "appearance_poster",
-                       "colorwheel_poster", "xymag_poster"):
+        for column in (
+            "array",
+            "appearance",
+            "colorwheel",
+            "xymag",
+            "composite",
+            "poster",
+            "appearance_poster",
+            "colorwheel_poster",
+            "xymag_poster",
+        ):
             old = row[column]
             if old:
                 if old not in renamed:
@@ -367,7 +434,8 @@ def test_media_urls_stay_the_same_when_the_settings_change(built: dict, tmp_path
     visualised = [u for u in before if not u.startswith("files/media/clips/")]  # real clips name no settings
     assert visualised and all(
         re.fullmatch(r"units/motion/conv1_1/\d{4}/chi-[0-9.]+/(appearance|colorwheel|xymag)\.(mp4|png)", u)
-        for u in visualised), sorted(visualised)[:5]  # fmt: skip
+        for u in visualised
+    ), sorted(visualised)[:5]
 
 
 def test_publishing_needs_a_site_url(built: dict, tmp_path: Path) -> None:
@@ -382,16 +450,28 @@ def test_unit_json_holds_every_number_and_media_url(built: dict) -> None:
     record = json.loads((site / f"units/{unit_id}/unit.json").read_text(encoding="utf-8"))
     unit = next(r for r in read_table(table_path(atlas, "units")).to_pylist() if r["unit_id"] == unit_id)
     assert record["permalink"] == f"{SITE_URL}units/{unit_id}/"
-    for key in ("selectivity", "invariance_chi", "invariance_speed", "act_peak", "act_mean", "dead", "channel"):
+    for key in (
+        "selectivity",
+        "invariance_chi",
+        "invariance_speed",
+        "act_peak",
+        "act_mean",
+        "dead",
+        "channel",
+    ):
         assert record["unit"][key] == pytest.approx(unit[key]), key
     assert record["unit"]["class_means"] == pytest.approx(unit["class_means"])
-    rows = sorted((r for r in read_table(table_path(atlas, "visualizations")).to_pylist() if r["unit_id"] == unit_id),
-                  key=lambda r: (r["chi"], r["seed"]))  # fmt: skip
-    assert [r["activation"] for r in record["visualizations"]] == pytest.approx([r["activation"] for r in rows])
+    rows = sorted(
+        (r for r in read_table(table_path(atlas, "visualizations")).to_pylist() if r["unit_id"] == unit_id),
+        key=lambda r: (r["chi"], r["seed"]),
+    )
+    assert [r["activation"] for r in record["visualizations"]] == pytest.approx(
+        [r["activation"] for r in rows]
+    )
     urls = [r[k] for r in record["visualizations"] for k in ("colorwheel", "xymag", "array") if r[k]]
     assert urls
     for url in urls:  # absolute, and the file is served there
-        assert url.startswith(SITE_URL) and (site / url[len(SITE_URL):]).is_file(), url
+        assert url.startswith(SITE_URL) and (site / url[len(SITE_URL) :]).is_file(), url
     assert record["visualizations"][0]["anchor"].endswith(f"#chi-{rows[0]['chi']:g}")
     assert record["settings_hash"] and record["model"]["hash"] == "fake0123456789abcdef"
 
@@ -399,7 +479,9 @@ def test_unit_json_holds_every_number_and_media_url(built: dict) -> None:
 def test_unit_page_links_durably(built: dict) -> None:
     site = built["site"]
     unit_id = "motion/conv1_1/0003"
-    html = unescape((site / f"units/{unit_id}/index.html").read_text(encoding="utf-8"))  # as the browser reads it
+    html = unescape(
+        (site / f"units/{unit_id}/index.html").read_text(encoding="utf-8")
+    )  # as the browser reads it
     # a link can point at one chi: every chi row has its anchor and a copy button with the absolute link
     for chi in (0.1, 1.0, 10.0):
         assert f'id="chi-{chi:g}"' in html
@@ -417,8 +499,11 @@ def test_embed_view_is_self_contained(built: dict) -> None:
     page = site / "units/motion/conv1_1/0003/embed.html"
     html = page.read_text(encoding="utf-8")
     videos = [v for tag, a, v in _links(page) if tag == "video" and a == "src"]
-    rows = [r for r in read_table(table_path(built["atlas"], "visualizations")).to_pylist()
-            if r["unit_id"] == "motion/conv1_1/0003"]  # fmt: skip
+    rows = [
+        r
+        for r in read_table(table_path(built["atlas"], "visualizations")).to_pylist()
+        if r["unit_id"] == "motion/conv1_1/0003"
+    ]
     assert len(videos) == sum(bool(r[k]) for r in rows for k in ("appearance", "colorwheel", "xymag")) > 0
     for value in videos:  # beside the file: it plays from a copy of the folder, offline
         assert not value.startswith(("/", "http")) and (page.parent / value).is_file(), value
@@ -439,14 +524,20 @@ def test_tuning_plots_arrows_and_search(built: dict) -> None:
     appearance = unescape((site / "units/appearance/conv1_1/0001/index.html").read_text(encoding="utf-8"))
     assert "atlas-polar" not in appearance  # sees no motion: no tuning
     grid = unescape((site / "layers/motion/conv1_1/index.html").read_text(encoding="utf-8"))
-    live = [u for u in units.values() if u["layer"] == "motion/conv1_1" and u["preferred_direction"] is not None]
+    live = [
+        u for u in units.values() if u["layer"] == "motion/conv1_1" and u["preferred_direction"] is not None
+    ]
     assert live and grid.count('class="atlas-dir"') == len(live)
     record = json.loads((site / "units/motion/conv1_1/0003/unit.json").read_text(encoding="utf-8"))
     best = max(record["tuning"], key=lambda r: r["response"])
     assert len(record["tuning"]) == 16 * 5 and best["speed"] == pytest.approx(unit["preferred_speed"])
     index = json.loads((site / "search" / "search_index.json").read_text(encoding="utf-8"))
     words = direction_word(unit["preferred_direction"])
-    found = [d for d in index["docs"] if d["location"].startswith("units/motion/conv1_1/0003/") and words in d["text"]]
+    found = [
+        d
+        for d in index["docs"]
+        if d["location"].startswith("units/motion/conv1_1/0003/") and words in d["text"]
+    ]
     assert found, "the preferred direction is searchable"
 
 
@@ -491,7 +582,9 @@ def test_every_table_downloads_as_parquet_and_csv_and_the_unit_index_lists_every
         if unit["selectivity"] is not None:
             assert row[column["si"]] == pytest.approx(unit["selectivity"], abs=5e-4)
         mine = [r["status"] for r in vis if r["unit_id"] == unit["unit_id"] and r["view"] == "joint"]
-        worst = next((s for s in ("failed", "weak") if any(m.startswith(s) for m in mine)), "ok" if mine else "none")
+        worst = next(
+            (s for s in ("failed", "weak") if any(m.startswith(s) for m in mine)), "ok" if mine else "none"
+        )
         assert row[column["status"]] == worst, unit["unit_id"]  # per-stream views do not count
     page = unescape((site / "units/index.html").read_text(encoding="utf-8"))
     assert page.count("<tr") < 5  # rows come from the JSON, not from a table of every unit
@@ -515,18 +608,26 @@ def test_legibility_keys_absent_inputs_clips_and_layer_thumbnails(built: dict) -
     assert "Not an input of this unit" not in fusion  # sees both streams
     clips = [a for tag, a, v in _links(site / "units/motion/conv1_1/0003/index.html") if tag == "video"]
     assert clips and "controls" not in unit  # small clips: poster and click to play, no native controls
-    assert 'data-click-play' in unit
+    assert "data-click-play" in unit
     layers = site / "layers/index.html"
     thumbs = [v for tag, a, v in _links(layers) if tag == "img" and a == "src"]
     assert len(thumbs) >= 3  # one thumbnail per layer with a live unit
-    assert "→ red, ↑ violet" in unescape((site / "layers/motion/conv1_1/index.html").read_text(encoding="utf-8"))
+    assert "→ red, ↑ violet" in unescape(
+        (site / "layers/motion/conv1_1/index.html").read_text(encoding="utf-8")
+    )
 
 
 def test_unit_page_shows_clips_across_the_activation_range(built: dict) -> None:
     site, atlas = built["site"], built["atlas"]
     unit_id = "motion/conv1_1/0003"
-    samples = [r for r in read_table(table_path(atlas, "clip_samples")).to_pylist() if r["unit_id"] == unit_id]
-    bins = [r for r in read_table(table_path(atlas, "activation_histograms")).to_pylist() if r["unit_id"] == unit_id]
+    samples = [
+        r for r in read_table(table_path(atlas, "clip_samples")).to_pylist() if r["unit_id"] == unit_id
+    ]
+    bins = [
+        r
+        for r in read_table(table_path(atlas, "activation_histograms")).to_pylist()
+        if r["unit_id"] == unit_id
+    ]
     assert len({r["quantile"] for r in samples}) == 4 and len(bins) == 20
     page = site / f"units/{unit_id}/index.html"
     html = unescape(page.read_text(encoding="utf-8"))

@@ -8,26 +8,39 @@ through executable_path).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
-
-import os
 
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists() and os.environ.get("CI") == "true":
-    raise RuntimeError("CI must run the browser test: /usr/bin/chromium is missing (apt-get install -y chromium)")
+    raise RuntimeError(
+        "CI must run the browser test: /usr/bin/chromium is missing (apt-get install -y chromium)"
+    )
 if not CHROMIUM.exists():
-    pytest.skip("needs Debian's Chromium at /usr/bin/chromium (apt-get install -y chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (pip install playwright)")
+    pytest.skip(
+        "needs Debian's Chromium at /usr/bin/chromium (apt-get install -y chromium)", allow_module_level=True
+    )
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="needs the playwright package (pip install playwright)"
+)
 
 from generator.site.build import render_site  # noqa: E402
 from generator.site.fake import make_fake_atlas  # noqa: E402
 from generator.site.serve import serving  # noqa: E402
 
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 CLASSES = ["Billiards", "PlayingCello", "PlayingViolin", "BrushingTeeth", "ShavingBeard", "ApplyEyeMakeup"]
 UNIT = "motion/conv1_1/0002"
 PAGES = {
@@ -68,10 +81,18 @@ def _open(browser: object, base_url: str, path: str, **context: object) -> tuple
     """A page at ``path`` that records console errors, page errors and any request leaving the site."""
     page = browser.new_context(**context).new_page()
     problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on(
+        "console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None
+    )
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("request", lambda r: None if r.url.startswith((base_url, "data:", "blob:")) else problems.append(
-        f"third-party request: {r.url}"))  # fmt: skip
+    page.on(
+        "request",
+        lambda r: (
+            None
+            if r.url.startswith((base_url, "data:", "blob:"))
+            else problems.append(f"third-party request: {r.url}")
+        ),
+    )
     page.goto(base_url + path, wait_until="load")
     return page, problems
 
@@ -89,15 +110,21 @@ def test_pages_load_without_errors_and_their_videos_play(browser: object, base_u
     if name == "unit":
         # The top clips load on demand: ask for them and check they become playable too.
         page.evaluate("() => document.querySelectorAll('video[preload=none]').forEach(v => v.load())")
-        page.wait_for_function("() => [...document.querySelectorAll('video')].every(v => v.readyState >= 3)",
-                               timeout=15_000)  # fmt: skip
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('video')].every(v => v.readyState >= 3)", timeout=15_000
+        )
     if name == "layer":
         thumb = page.locator(".atlas-thumb[data-video]").first
         thumb.hover()
-        page.wait_for_function("() => { const v = document.querySelector('.atlas-thumb video');"
-                               " return v && v.readyState >= 3 && !v.paused; }", timeout=15_000)  # fmt: skip
+        page.wait_for_function(
+            "() => { const v = document.querySelector('.atlas-thumb video');"
+            " return v && v.readyState >= 3 && !v.paused; }",
+            timeout=15_000,
+        )
         page.select_option(".atlas-sort", "si-desc")
-        scores = page.eval_on_selector_all(".atlas-grid .atlas-card", "cs => cs.map(c => parseFloat(c.dataset.si))")
+        scores = page.eval_on_selector_all(
+            ".atlas-grid .atlas-card", "cs => cs.map(c => parseFloat(c.dataset.si))"
+        )
         assert scores == sorted(scores, reverse=True)
     page.wait_for_timeout(300)
     assert problems == []
@@ -118,8 +145,15 @@ def test_search_finds_a_unit_by_its_id(browser: object, base_url: str) -> None:
 
 
 def test_dark_mode_and_phone_layout(browser: object, base_url: str) -> None:
-    page, problems = _open(browser, base_url, PAGES["unit"], viewport={"width": 390, "height": 844},
-                           color_scheme="dark", is_mobile=True, has_touch=True)  # fmt: skip
+    page, problems = _open(
+        browser,
+        base_url,
+        PAGES["unit"],
+        viewport={"width": 390, "height": 844},
+        color_scheme="dark",
+        is_mobile=True,
+        has_touch=True,
+    )
     assert page.evaluate("() => document.body.getAttribute('data-md-color-scheme')") == "slate"
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 1, f"the unit page is {overflow} px wider than a phone screen"
@@ -154,12 +188,16 @@ def test_unit_index_sorts_and_filters_17000_units(browser: object, base_url: str
     synthetic = _synthetic_index(BUILT["site"], 17_000)
     body = json.dumps(synthetic)
     context = browser.new_context()
-    context.route("**/data/unit-index.json", lambda route: route.fulfill(body=body, content_type="application/json"))
+    context.route(
+        "**/data/unit-index.json", lambda route: route.fulfill(body=body, content_type="application/json")
+    )
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(base_url + "units/", wait_until="load")
-    page.wait_for_function("() => document.querySelector('.atlas-index').dataset.loaded === '17000'", timeout=15_000)
+    page.wait_for_function(
+        "() => document.querySelector('.atlas-index').dataset.loaded === '17000'", timeout=15_000
+    )
     assert page.locator(".atlas-index tbody tr").count() == 100  # one page is drawn, not 17,000 rows
     assert page.locator(".atlas-index-count").text_content() == "17000 of 17000 units"
     started = time.perf_counter()
@@ -168,15 +206,22 @@ def test_unit_index_sorts_and_filters_17000_units(browser: object, base_url: str
     elapsed = time.perf_counter() - started
     col = {name: i for i, name in enumerate(synthetic["columns"])}
     top = sorted((r[col["si"]] for r in synthetic["rows"]), reverse=True)[:100]
-    shown = page.eval_on_selector_all(".atlas-index tbody tr td:nth-child(6)", "tds => tds.map(t => parseFloat(t.textContent))")
+    shown = page.eval_on_selector_all(
+        ".atlas-index tbody tr td:nth-child(6)", "tds => tds.map(t => parseFloat(t.textContent))"
+    )
     assert shown == pytest.approx([round(v, 2) for v in top], abs=0.0051)
     assert elapsed < 2.0, f"sorting 17,000 units took {elapsed:.2f} s"
     page.click("th[data-sort=si]")  # again: low first
-    low = page.eval_on_selector_all(".atlas-index tbody tr td:nth-child(6)", "tds => tds.map(t => parseFloat(t.textContent))")
+    low = page.eval_on_selector_all(
+        ".atlas-index tbody tr td:nth-child(6)", "tds => tds.map(t => parseFloat(t.textContent))"
+    )
     assert low == sorted(low) and low[0] <= shown[-1]
     # words filter: a layer name and the preferred-direction words of the index
     page.fill(".atlas-index-filter", "motion/conv1_1")
-    expected = sum("motion/conv1_1" in r[col["id"]].lower() or "motion/conv1_1" in r[col["layer"]].lower() for r in synthetic["rows"])
+    expected = sum(
+        "motion/conv1_1" in r[col["id"]].lower() or "motion/conv1_1" in r[col["layer"]].lower()
+        for r in synthetic["rows"]
+    )
     assert page.locator(".atlas-index-count").text_content() == f"{expected} of 17000 units"
     words = next(r[col["words"]] for r in synthetic["rows"] if r[col["words"]])
     arrow_char = words.split("(")[1].rstrip(")")
@@ -195,7 +240,9 @@ def test_unit_index_sorts_and_filters_17000_units(browser: object, base_url: str
 
 
 def test_copy_link_button_copies_the_absolute_link(browser: object, base_url: str) -> None:
-    page, problems = _open(browser, base_url, PAGES["unit"], permissions=["clipboard-read", "clipboard-write"])
+    page, problems = _open(
+        browser, base_url, PAGES["unit"], permissions=["clipboard-read", "clipboard-write"]
+    )
     page.locator("button.atlas-copy").first.click()
     page.wait_for_function("() => document.querySelector('button.atlas-copy').textContent === 'Copied'")
     assert page.evaluate("() => navigator.clipboard.readText()") == f"{base_url}units/{UNIT}/"
@@ -211,15 +258,19 @@ def test_copy_link_button_copies_the_absolute_link(browser: object, base_url: st
 
 def test_embed_page_fits_a_slide_and_plays_offline(browser: object, base_url: str) -> None:
     for url in (f"{base_url}units/{UNIT}/embed.html", (BUILT["site"] / f"units/{UNIT}/embed.html").as_uri()):
-        context = browser.new_context(viewport={"width": 1280, "height": 720}, offline=url.startswith("file:"))
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 720}, offline=url.startswith("file:")
+        )
         page = context.new_page()
         errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("requestfailed", lambda r: errors.append(f"failed: {r.url}"))
+        page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+        page.on("requestfailed", lambda r, errors=errors: errors.append(f"failed: {r.url}"))
         page.goto(url, wait_until="load")
         page.wait_for_function(ALL_PLAYING, timeout=15_000)
         assert page.locator("video").count() >= 3
-        size = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+        size = page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+        )
         assert size[0] <= 1280 and size[1] <= 720, size  # no scrolling on a 16:9 slide
         assert UNIT in page.locator("h1").text_content()
         assert page.locator("a", has_text="unit page").count() == 1
@@ -248,21 +299,33 @@ def test_tuning_plots_are_drawn(browser: object, base_url: str) -> None:
 def test_grid_panels_are_large_and_column_labels_stay_on_phones(browser: object, base_url: str) -> None:
     page, problems = _open(browser, base_url, PAGES["layer"], viewport={"width": 1280, "height": 900})
     width = page.locator(".atlas-thumb img").first.bounding_box()["width"]
-    assert width / 3 >= 128, f"a grid thumbnail panel is {width / 3:.0f} px wide"  # appearance | wheel | x,y,mag
+    assert width / 3 >= 128, (
+        f"a grid thumbnail panel is {width / 3:.0f} px wide"
+    )  # appearance | wheel | x,y,mag
     page.context.close()
     import json
 
     index = json.loads((BUILT["site"] / "data/unit-index.json").read_text(encoding="utf-8"))
     col = {name: i for i, name in enumerate(index["columns"])}
-    live = next(r for r in index["rows"] if r[col["stream"]] == "motion" and not r[col["dead"]])  # it has clips
-    phone, problems_phone = _open(browser, base_url, live[col["page"]], viewport={"width": 390, "height": 844},
-                                  is_mobile=True, has_touch=True)  # fmt: skip
+    live = next(
+        r for r in index["rows"] if r[col["stream"]] == "motion" and not r[col["dead"]]
+    )  # it has clips
+    phone, problems_phone = _open(
+        browser,
+        base_url,
+        live[col["page"]],
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+    )
     heads = phone.locator(".atlas-chis").first.locator(".atlas-chi-head .atlas-key")
     assert heads.count() >= 1 and all(heads.nth(i).is_visible() for i in range(heads.count()))
     clip = phone.locator("video[data-click-play]").first
     clip.scroll_into_view_if_needed()
     clip.click()
-    phone.wait_for_function("() => { const v = document.querySelector('video[data-click-play]');"
-                            " return v && !v.paused; }", timeout=15_000)  # fmt: skip
+    phone.wait_for_function(
+        "() => { const v = document.querySelector('video[data-click-play]'); return v && !v.paused; }",
+        timeout=15_000,
+    )
     assert problems == [] and problems_phone == []
     phone.context.close()

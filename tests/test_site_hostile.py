@@ -19,7 +19,14 @@ SCRIPT = "<script>alert(1)</script>"
 IMAGE = "<img src=x onerror=alert(1)>"
 ATTRIBUTE = '" onmouseover="alert(1)'
 PAYLOADS = (SCRIPT, IMAGE, ATTRIBUTE)
-CLASSES = ["Billiards", "PlayingCello", "PlayingViolin", "BrushingTeeth", f"Class{IMAGE}", f"Class{ATTRIBUTE}"]
+CLASSES = [
+    "Billiards",
+    "PlayingCello",
+    "PlayingViolin",
+    "BrushingTeeth",
+    f"Class{IMAGE}",
+    f"Class{ATTRIBUTE}",
+]
 LAYERS = [("appearance/conv1_1", 2), ("motion/conv1_1", 2), ("class", 0)]
 
 
@@ -64,7 +71,9 @@ def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     manifest["model"]["card"]["model"] = f"described {IMAGE} {ATTRIBUTE} {SCRIPT}"
     path.write_text(json.dumps(manifest), encoding="utf-8")
     write_table_set(atlas)
-    return render_site(atlas, root / "site", title=f"Atlas {SCRIPT} {ATTRIBUTE}", author=f"Eve {IMAGE} {ATTRIBUTE}")
+    return render_site(
+        atlas, root / "site", title=f"Atlas {SCRIPT} {ATTRIBUTE}", author=f"Eve {IMAGE} {ATTRIBUTE}"
+    )
 
 
 def test_the_parser_finds_what_a_browser_would_run() -> None:
@@ -100,7 +109,9 @@ def test_no_dialog_opens_in_chromium(hostile_site: Path, served: str) -> None:
     pages = [p.relative_to(hostile_site).parent.as_posix() for p in sorted(hostile_site.rglob("index.html"))]
     dialogs: list[str] = []
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--headless"])
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--headless"]
+        )
         page = browser.new_page()
         page.on("dialog", lambda dialog: (dialogs.append(f"{page.url}: {dialog.message}"), dialog.dismiss()))
         for relative in pages:

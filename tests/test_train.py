@@ -10,7 +10,15 @@ import pytest
 import torch
 
 from generator.config import load_config
-from generator.train import card_path, confusion_matrix, confused_pairs, evaluate, Evaluation, train_default, world_spec
+from generator.train import (
+    Evaluation,
+    card_path,
+    confused_pairs,
+    confusion_matrix,
+    evaluate,
+    train_default,
+    world_spec,
+)
 from generator.world import CLASSES, SyntheticClips
 from generator.zoo import load
 

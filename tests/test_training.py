@@ -37,15 +37,31 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def recipe_config(world: Path, tmp: Path, **sets) -> AtlasConfig:
-    base = {**WORLD, "data.source": "folder", "data.folder.root": str(world / "test"), "data.folder.layout": "frames",
-            "data.folder.flow": "precomputed", "data.folder.workers": 1, "data.folder.sampling.snippets": 2,
-            "data.folder.classes": ["JumpingJack", "Swing", "Billiards", "PlayingCello"],
-            "data.cache_dir": str(world / "cache"), "train.recipe.train_root": str(world / "train"),
-            "train.recipe.network": "small_fusion", "train.architecture.widths": [4, 8], "train.architecture.fc": 8,
-            "train.recipe.positions": 4, "train.recipe.snippets": 2, "train.recipe.tau_steps": [1, 2],
-            "train.recipe.val_every": 4, "train.recipe.batch_size": 4,
-            "train.recipe.appearance.epochs": 1, "train.recipe.motion.epochs": 1, "train.recipe.fusion.epochs": 1,
-            "train.recipe.checkpoint_minutes": 0.0, "train.checkpoint": str(tmp / "net.pt")}  # fmt: skip
+    base = {
+        **WORLD,
+        "data.source": "folder",
+        "data.folder.root": str(world / "test"),
+        "data.folder.layout": "frames",
+        "data.folder.flow": "precomputed",
+        "data.folder.workers": 1,
+        "data.folder.sampling.snippets": 2,
+        "data.folder.classes": ["JumpingJack", "Swing", "Billiards", "PlayingCello"],
+        "data.cache_dir": str(world / "cache"),
+        "train.recipe.train_root": str(world / "train"),
+        "train.recipe.network": "small_fusion",
+        "train.architecture.widths": [4, 8],
+        "train.architecture.fc": 8,
+        "train.recipe.positions": 4,
+        "train.recipe.snippets": 2,
+        "train.recipe.tau_steps": [1, 2],
+        "train.recipe.val_every": 4,
+        "train.recipe.batch_size": 4,
+        "train.recipe.appearance.epochs": 1,
+        "train.recipe.motion.epochs": 1,
+        "train.recipe.fusion.epochs": 1,
+        "train.recipe.checkpoint_minutes": 0.0,
+        "train.checkpoint": str(tmp / "net.pt"),
+    }
     base.update(sets)
     return load_config(None, base)
 
@@ -62,14 +78,18 @@ def test_a_flip_mirrors_the_frame_and_negates_only_u() -> None:
     assert torch.all(out[0, 0, :, :-1] == -3.0) and torch.all(out[2] == -1.0)
     assert torch.all(out[1] == -2.0) and torch.all(out[3] == 5.0)  # v unchanged
     rgb = torch.arange(8.0).expand(3, 1, 8, 8)
-    assert torch.equal(augment(rgb, Crop(0, 0, 8, 8, flip=True), 8, flow=False)[0, 0, 0], torch.arange(7.0, -1, -1))
+    assert torch.equal(
+        augment(rgb, Crop(0, 0, 8, 8, flip=True), 8, flow=False)[0, 0, 0], torch.arange(7.0, -1, -1)
+    )
 
 
 def test_a_crop_resized_up_scales_the_flow_vectors_with_the_image() -> None:
     flow = torch.ones(2, 1, 16, 16)
     out = augment(flow, Crop(8, 0, 8, 4, flip=False), 16, flow=True)  # 4 wide -> 16: x4; 8 high -> 16: x2
     assert out.shape == (2, 1, 16, 16)
-    assert torch.allclose(out[0], torch.full_like(out[0], 4.0)) and torch.allclose(out[1], torch.full_like(out[1], 2.0))
+    assert torch.allclose(out[0], torch.full_like(out[0], 4.0)) and torch.allclose(
+        out[1], torch.full_like(out[1], 2.0)
+    )
 
 
 def test_crops_are_corners_or_centre_at_the_recipe_scales() -> None:
@@ -80,7 +100,7 @@ def test_crops_are_corners_or_centre_at_the_recipe_scales() -> None:
         crop = choose_crop(rng, 256, scales)
         assert crop.height in (256, 224, 192, 169) and crop.width in (256, 224, 192, 169)
         assert abs([256, 224, 192, 169].index(crop.height) - [256, 224, 192, 169].index(crop.width)) <= 1
-        corner = (crop.top in (0, 256 - crop.height) and crop.left in (0, 256 - crop.width))
+        corner = crop.top in (0, 256 - crop.height) and crop.left in (0, 256 - crop.width)
         centre = (crop.top, crop.left) == ((256 - crop.height) // 2, (256 - crop.width) // 2)
         assert corner or centre
         seen.add((crop.top == 0, crop.left == 0, crop.flip))
@@ -125,10 +145,17 @@ def fake_vgg16(path: Path, multiplier: float) -> dict:
 def test_tiny_fusion_vgg16_runs_every_stage_of_the_recipe(world: Path, tmp_path: Path) -> None:
     multiplier = 1 / 16
     vgg = fake_vgg16(tmp_path / "vgg16-tiny.pth", multiplier)
-    config = recipe_config(world, tmp_path, **{"train.recipe.network": "fusion_vgg16",
-                                               "train.recipe.tower_weights": str(tmp_path / "vgg16-tiny.pth"),
-                                               "train.recipe.width_multiplier": multiplier,
-                                               "train.recipe.image_size": 32, "train.recipe.flow_fields": 2})  # fmt: skip
+    config = recipe_config(
+        world,
+        tmp_path,
+        **{
+            "train.recipe.network": "fusion_vgg16",
+            "train.recipe.tower_weights": str(tmp_path / "vgg16-tiny.pth"),
+            "train.recipe.width_multiplier": multiplier,
+            "train.recipe.image_size": 32,
+            "train.recipe.flow_fields": 2,
+        },
+    )
     classes = tuple(config.data.folder.classes)
     fresh = build_network(config, classes)
     # Cross-modality init: motion conv1_1 = the (normalisation-folded) RGB filters averaged over colour, x 2L.
@@ -160,7 +187,9 @@ def test_the_card_describes_the_test_split(world: Path, tmp_path: Path) -> None:
     card = train_on_folder(config, progress=False, log=lambda _: None)
     assert json.loads(card_path(config.train.checkpoint).read_text()) == json.loads(json.dumps(card))
     matrix = np.array(card["confusion_matrix"])
-    assert matrix.shape == (4, 4) and matrix.sum() == card["test_clips"] == 4  # 1 test clip of each of 4 classes
+    assert (
+        matrix.shape == (4, 4) and matrix.sum() == card["test_clips"] == 4
+    )  # 1 test clip of each of 4 classes
     assert card["test_accuracy"] == pytest.approx(np.trace(matrix) / matrix.sum())
     assert [card["per_class_accuracy"][c] for c in card["classes"]] == [float(matrix[i, i]) for i in range(4)]
     splits = split_listings(config)
@@ -172,8 +201,11 @@ def test_the_card_describes_the_test_split(world: Path, tmp_path: Path) -> None:
 
 
 def test_each_stage_trains_only_its_own_parameters(world: Path, tmp_path: Path) -> None:
-    for stage, moved in (("appearance", {"appearance", "head"}), ("motion", {"motion", "motion_head"}),
-                         ("fusion", {"fusion", "head"})):  # fmt: skip
+    for stage, moved in (
+        ("appearance", {"appearance", "head"}),
+        ("motion", {"motion", "motion_head"}),
+        ("fusion", {"fusion", "head"}),
+    ):
         config = recipe_config(world, tmp_path / stage, **{"train.recipe.stages": [stage]})
         with torch.random.fork_rng():
             torch.manual_seed(config.train.seed)
@@ -215,25 +247,56 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(world: Path
 
 
 def test_two_gloo_ranks_match_one_process(world: Path, tmp_path: Path) -> None:
-    sets = {"train.recipe.appearance.dropout": 0.0, "train.recipe.motion.dropout": 0.0,
-            "train.recipe.fusion.dropout": 0.0}  # dropout masks are per rank; without them the runs agree
+    sets = {
+        "train.recipe.appearance.dropout": 0.0,
+        "train.recipe.motion.dropout": 0.0,
+        "train.recipe.fusion.dropout": 0.0,
+    }  # dropout masks are per rank; without them the runs agree
     single = recipe_config(world, tmp_path / "one", **sets)
     train_on_folder(single, progress=False, log=lambda _: None)
-    overrides = {**WORLD, **sets, "data.source": "folder", "data.folder.root": str(world / "test"),
-                 "data.folder.layout": "frames", "data.folder.flow": "precomputed", "data.folder.workers": 1,
-                 "data.folder.sampling.snippets": 2,
-                 "data.folder.classes": "[JumpingJack, Swing, Billiards, PlayingCello]",
-                 "data.cache_dir": str(world / "cache"), "train.recipe.train_root": str(world / "train"),
-                 "train.recipe.network": "small_fusion", "train.architecture.widths": "[4, 8]",
-                 "train.architecture.fc": 8, "train.recipe.positions": 4, "train.recipe.snippets": 2,
-                 "train.recipe.tau_steps": "[1, 2]", "train.recipe.val_every": 4, "train.recipe.batch_size": 4,
-                 "train.recipe.appearance.epochs": 1, "train.recipe.motion.epochs": 1,
-                 "train.recipe.fusion.epochs": 1, "train.checkpoint": str(tmp_path / "two" / "net.pt")}  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR",
-                                                              "MASTER_PORT")}  # fmt: skip
+    overrides = {
+        **WORLD,
+        **sets,
+        "data.source": "folder",
+        "data.folder.root": str(world / "test"),
+        "data.folder.layout": "frames",
+        "data.folder.flow": "precomputed",
+        "data.folder.workers": 1,
+        "data.folder.sampling.snippets": 2,
+        "data.folder.classes": "[JumpingJack, Swing, Billiards, PlayingCello]",
+        "data.cache_dir": str(world / "cache"),
+        "train.recipe.train_root": str(world / "train"),
+        "train.recipe.network": "small_fusion",
+        "train.architecture.widths": "[4, 8]",
+        "train.architecture.fc": 8,
+        "train.recipe.positions": 4,
+        "train.recipe.snippets": 2,
+        "train.recipe.tau_steps": "[1, 2]",
+        "train.recipe.val_every": 4,
+        "train.recipe.batch_size": 4,
+        "train.recipe.appearance.epochs": 1,
+        "train.recipe.motion.epochs": 1,
+        "train.recipe.fusion.epochs": 1,
+        "train.checkpoint": str(tmp_path / "two" / "net.pt"),
+    }
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+    }
     env.update(PYTHONPATH=str(REPO), CUDA_VISIBLE_DEVICES="")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "generator.cli", "train", *[i for k, v in overrides.items() for i in ("--set", f"{k}={v}")]]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "generator.cli",
+        "train",
+        *[i for k, v in overrides.items() for i in ("--set", f"{k}={v}")],
+    ]
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     a = load("small_fusion", Path(single.train.checkpoint)).model.state_dict()

@@ -9,7 +9,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from generator.measures.tuning import SPEEDS, arrow, axis, direction_word, directions, drifting_inputs, summarise
+from generator.measures.tuning import (
+    SPEEDS,
+    arrow,
+    axis,
+    direction_word,
+    directions,
+    drifting_inputs,
+    summarise,
+)
 from generator.pipeline.tuning import motion_layers, tuning_responses, tuning_rows, tuning_summary
 from generator.world.flow import decode_flow
 from generator.zoo.loading import LoadedModel
@@ -17,8 +25,10 @@ from generator.zoo.spec import InputSpec, LayerInfo, ModelDescription
 
 SIZE = 16
 FIELDS = 2
-INPUTS = (InputSpec("appearance", "rgb", 3, 1, SIZE, SIZE, (123.68, 116.78, 103.94)),
-          InputSpec("motion", "flow", 2 * FIELDS, 1, SIZE, SIZE, None))  # fmt: skip
+INPUTS = (
+    InputSpec("appearance", "rgb", 3, 1, SIZE, SIZE, (123.68, 116.78, 103.94)),
+    InputSpec("motion", "flow", 2 * FIELDS, 1, SIZE, SIZE, None),
+)
 PLANTED = (0.0, 45.0, 90.0, 180.0, 270.0, 112.5)  # degrees, counter-clockwise from rightward
 CLASSES = ("Right", "Up", "Left", "Down")
 
@@ -86,12 +96,18 @@ def test_preferred_directions_of_known_direction_units(tmp_path) -> None:
     assert found["direction_selectivity"] == pytest.approx(np.pi / 4, abs=0.02)
     classes = summary["class"]
     assert _angle_error(classes["preferred_direction"], [0.0, 90.0, 180.0, 270.0]).max() < 2.0
-    assert [axis(a) for a in classes["preferred_direction"]] == ["horizontal", "vertical", "horizontal", "vertical"]
+    assert [axis(a) for a in classes["preferred_direction"]] == [
+        "horizontal",
+        "vertical",
+        "horizontal",
+        "vertical",
+    ]
     # cached: a second call reads the file, same numbers
     again = tuning_responses(loaded, "cpu", tmp_path)
     assert np.array_equal(again["motion/dirs"], responses["motion/dirs"])
-    rows = tuning_rows({("motion/dirs", 2): "motion/dirs/0002", ("appearance/app", 0): "appearance/app/0000"},
-                       responses)  # fmt: skip
+    rows = tuning_rows(
+        {("motion/dirs", 2): "motion/dirs/0002", ("appearance/app", 0): "appearance/app/0000"}, responses
+    )
     assert len(rows) == 16 * len(SPEEDS) and {r["unit_id"] for r in rows} == {"motion/dirs/0002"}
     best = max(rows, key=lambda r: r["response"])
     assert best["direction"] == 90.0 and best["speed"] == SPEEDS[-1]
@@ -119,7 +135,9 @@ def test_axis_preference_of_an_oscillation_unit() -> None:
     both_ways = np.abs(np.sin(np.radians(angles)))[None]  # up and down alike, nothing sideways
     preferred, selectivity = axis_preference(both_ways, angles)
     assert preferred[0] == pytest.approx(90.0) and axis(preferred[0]) == "vertical"
-    assert selectivity[0] == pytest.approx(0.35, abs=0.02)  # |sin|: first cosine term over the mean (1/3), less the floor
+    assert selectivity[0] == pytest.approx(
+        0.35, abs=0.02
+    )  # |sin|: first cosine term over the mean (1/3), less the floor
     one_way = summarise(np.repeat(both_ways[..., None], len(SPEEDS), axis=2), angles, SPEEDS)
     assert one_way["direction_selectivity"][0] == pytest.approx(0.0, abs=1e-9)  # no one-way preference
 
@@ -140,7 +158,7 @@ def test_default_model_class_outputs_prefer_the_planted_axes() -> None:
     summary = tuning_summary(loaded, {"class": responses})["class"]
     classes = list(loaded.description.classes)
     found = {}
-    for name, planted in PLANTED_AXES.items():
+    for name in PLANTED_AXES:
         i = classes.index(name)
         speed = SPEEDS.index(summary["preferred_speed"][i])
         preferred, _ = axis_preference(responses[i][:, speed][None], directions())

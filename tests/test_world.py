@@ -97,7 +97,9 @@ def test_flow_warps_frame_t_onto_frame_t_plus_1(name):
             matched += int(np.all(frames[t + 1, qy, qx] == frames[t, y, x], axis=-1).sum())
             total += len(y)
     assert total > 200, f"{name}: too few moving pixels to test ({total})"
-    assert matched / total >= 0.98, f"{name}: only {matched / total:.1%} of moving pixels land on their colour"
+    assert matched / total >= 0.98, (
+        f"{name}: only {matched / total:.1%} of moving pixels land on their colour"
+    )
 
 
 # --- determinism -----------------------------------------------------------------------------------
@@ -138,8 +140,10 @@ def test_speed_factor_spans_range_and_scales_flow():
     ratio = np.abs(moving_flow(fast.flow)[:, 0]).mean() / np.abs(moving_flow(slow.flow)[:, 0]).mean()
     assert 3.6 < ratio < 4.4
     # overriding the speed keeps every other nuisance: same background
-    assert np.array_equal(build_scene("WalkingWithDog", 5, SPEC, speed=0.5)[0].background,
-                          build_scene("WalkingWithDog", 5, SPEC, speed=2.0)[0].background)
+    assert np.array_equal(
+        build_scene("WalkingWithDog", 5, SPEC, speed=0.5)[0].background,
+        build_scene("WalkingWithDog", 5, SPEC, speed=2.0)[0].background,
+    )
 
 
 # --- planted cues ----------------------------------------------------------------------------------
@@ -226,8 +230,12 @@ def test_network_inputs_layout_and_units():
         np.testing.assert_allclose(appearance[1, k], clip.frames[start, :, :, 1] - RGB_MEAN[1], atol=1e-4)
         for i in range(l):
             # the 8-bit stored form, which the model was trained on: zero flow is exactly 0
-            np.testing.assert_array_equal(motion[2 * i, k], bytes_to_code(flow_to_bytes(clip.flow[start + i, :, :, 0])))
-            np.testing.assert_array_equal(motion[2 * i + 1, k], bytes_to_code(flow_to_bytes(clip.flow[start + i, :, :, 1])))
+            np.testing.assert_array_equal(
+                motion[2 * i, k], bytes_to_code(flow_to_bytes(clip.flow[start + i, :, :, 0]))
+            )
+            np.testing.assert_array_equal(
+                motion[2 * i + 1, k], bytes_to_code(flow_to_bytes(clip.flow[start + i, :, :, 1]))
+            )
     assert np.count_nonzero(motion == 0) > motion.size // 2  # the still background
     a1, m1 = to_network_inputs(clip, SPEC, start_frames=[1])
     assert a1.shape == (3, 1, 64, 64) and m1.shape == (2 * l, 1, 64, 64)

@@ -20,6 +20,7 @@ from generator.zoo import (
     fusion_init_weight,
     fusion_vgg16,
     load,
+    loading,
     model_hash,
     read_checkpoint,
     save_checkpoint,
@@ -27,7 +28,6 @@ from generator.zoo import (
     torchvision_video,
     with_negative_slope,
 )
-from generator.zoo import loading
 from generator.zoo.fusion import gaussian_kernel_3d, imagenet_tower_state
 from generator.zoo.spec import ModelDescription
 from tests import fixtures_user_model
@@ -59,11 +59,14 @@ def small() -> nn.Module:
 def _inputs(description: ModelDescription, frames: int = 1, batch: int = 1) -> list[torch.Tensor]:
     generator = torch.Generator().manual_seed(3)
     return [
-        torch.randn(batch, s.channels, frames, s.height, s.width, generator=generator) * 50 for s in description.inputs
+        torch.randn(batch, s.channels, frames, s.height, s.width, generator=generator) * 50
+        for s in description.inputs
     ]
 
 
-def _responses(model: nn.Module, description: ModelDescription, inputs: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+def _responses(
+    model: nn.Module, description: ModelDescription, inputs: list[torch.Tensor]
+) -> dict[str, torch.Tensor]:
     seen: dict[str, torch.Tensor] = {}
     handles = [
         model.get_submodule(layer.module).register_forward_hook(
@@ -104,7 +107,12 @@ def test_vgg16_fusion_registry(vgg: nn.Module) -> None:
     for stream in ("appearance", "motion"):
         for depth, (name, width, stride, field) in enumerate(zip(names, widths, strides, fields), 1):
             layer = d.layer(f"{stream}/conv{name}")
-            assert (layer.units, layer.stride, layer.receptive_field, layer.depth) == (width, stride, field, depth)
+            assert (layer.units, layer.stride, layer.receptive_field, layer.depth) == (
+                width,
+                stride,
+                field,
+                depth,
+            )
             assert layer.streams == (stream,) and layer.kind == "conv2d"
     fusion = d.layer("fusion/conv5_fusion")
     assert (fusion.kind, fusion.units, fusion.stride, fusion.depth) == ("conv3d", 512, 16, 14)
@@ -122,7 +130,9 @@ def test_vgg16_fusion_registry(vgg: nn.Module) -> None:
 def test_full_scale_vgg16_geometry() -> None:
     from generator.zoo.fusion import VGG16_BLOCKS, FusionConfig, describe_fusion
 
-    config = FusionConfig("fusion_vgg16", VGG16_BLOCKS, 10, 224, 4096, 101, tuple(f"c{i}" for i in range(101)))
+    config = FusionConfig(
+        "fusion_vgg16", VGG16_BLOCKS, 10, 224, 4096, 101, tuple(f"c{i}" for i in range(101))
+    )
     d = describe_fusion(config)
     assert d.layer("appearance/conv5_3").receptive_field == 196  # the textbook VGG-16 value
     assert d.layer("motion/conv4_3").stride == 8
@@ -251,7 +261,9 @@ def test_score_is_the_mean_of_the_two_heads(small: nn.Module) -> None:
     inputs = _inputs(d)
     heads: dict[str, torch.Tensor] = {}
     hooks = [
-        small.get_submodule(f"{head}.fc8").register_forward_hook(lambda _m, _a, out, h=head: heads.__setitem__(h, out))
+        small.get_submodule(f"{head}.fc8").register_forward_hook(
+            lambda _m, _a, out, h=head: heads.__setitem__(h, out)
+        )
         for head in ("head", "motion_head")
     ]
     with torch.no_grad():
@@ -273,7 +285,9 @@ def test_with_negative_slope_copies(small: nn.Module) -> None:
 def test_architecture_rebuilds_the_same_network(small: nn.Module) -> None:
     rebuilt = build_from_architecture(small.architecture)
     assert rebuilt.architecture == small.architecture
-    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in small.state_dict().items()}
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {
+        k: v.shape for k, v in small.state_dict().items()
+    }
     with pytest.raises(ModelError, match="multiple of 16"):
         small_fusion(image_size=60)
 
@@ -316,7 +330,9 @@ def test_wrong_shapes_name_the_keys(small: nn.Module, tmp_path: Path) -> None:
         load("small_fusion", atlas)
     del_key = {k: v for k, v in small.state_dict().items() if k != "motion.conv2_1.bias"}
     torch.save({**del_key, "extra.weight": torch.zeros(1)}, path)
-    with pytest.raises(CheckpointError, match=r"missing keys: motion\.conv2_1\.bias; unexpected keys: extra\.weight"):
+    with pytest.raises(
+        CheckpointError, match=r"missing keys: motion\.conv2_1\.bias; unexpected keys: extra\.weight"
+    ):
         load("small_fusion", path)
 
 
@@ -350,14 +366,22 @@ class _Payload:
 
 def test_checkpoints_load_weights_only(tmp_path: Path) -> None:
     path = tmp_path / "evil.pt"
-    payload = {"format": "atlas-checkpoint/1", "architecture": {}, "classes": [], "state_dict": {}, "x": _Payload()}
+    payload = {
+        "format": "atlas-checkpoint/1",
+        "architecture": {},
+        "classes": [],
+        "state_dict": {},
+        "x": _Payload(),
+    }
     torch.save(payload, path)
     assert pickle.loads(pickle.dumps(_Payload())) == "payload" and _UNPICKLED == ["ran"]  # it would run code
     with pytest.raises(CheckpointError, match="refused"):
         load("small_fusion", path)
     assert _UNPICKLED == ["ran"]  # ... but loading the checkpoint did not run it
     with pytest.raises(TypeError):
-        save_checkpoint(tmp_path / "bad.pt", small_fusion(), {"builder": "small_fusion"}, [], {"x": _Payload()})
+        save_checkpoint(
+            tmp_path / "bad.pt", small_fusion(), {"builder": "small_fusion"}, [], {"x": _Payload()}
+        )
 
 
 # --- discovery and user models --------------------------------------------------------------
@@ -441,7 +465,9 @@ def test_r3d_18_random_weights_describe_and_run() -> None:
 
 def test_torchvision_weights_are_never_downloaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with pytest.raises(ModelError, match=r"model\.weights is not set for torchvision:r3d_18.*kinetics400.*random"):
+    with pytest.raises(
+        ModelError, match=r"model\.weights is not set for torchvision:r3d_18.*kinetics400.*random"
+    ):
         load("torchvision:r3d_18")
     with pytest.raises(CheckpointError, match=r"r3d_18-b3b3357e\.pth.*model\.weights to random"):
         load("torchvision:r3d_18", weights="kinetics400")

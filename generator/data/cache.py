@@ -62,8 +62,14 @@ def content_digest(entry: ClipEntry) -> str:
 
 
 def entry_key(content: str, entry: ClipEntry, settings: dict[str, Any]) -> str:
-    payload = {"content": content, "start": entry.start, "end": entry.end, "frames": entry.num_frames,
-               "settings": settings, "code": data_code_digest()}  # fmt: skip
+    payload = {
+        "content": content,
+        "start": entry.start,
+        "end": entry.end,
+        "frames": entry.num_frames,
+        "settings": settings,
+        "code": data_code_digest(),
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -95,7 +101,9 @@ def write_entry(folder: Path, arrays: dict[str, np.ndarray] | None, reason: str 
     try:
         for name, array in (arrays or {}).items():
             np.save(tmp / f"{name}.npy", np.ascontiguousarray(array))
-        meta = {"ok": True, "inputs": sorted(arrays)} if arrays is not None else {"ok": False, "reason": reason}
+        meta = (
+            {"ok": True, "inputs": sorted(arrays)} if arrays is not None else {"ok": False, "reason": reason}
+        )
         (tmp / _META).write_text(json.dumps(meta), encoding="utf-8")
         try:
             os.rename(tmp, folder)

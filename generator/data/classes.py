@@ -30,8 +30,10 @@ def map_classes(
         by_loose.setdefault(loose(name), i)
     bad_targets = sorted({v for v in class_map.values() if v not in exact})
     if bad_targets:
-        raise DataError(f"data.folder.class_map maps to {', '.join(map(repr, bad_targets))}, which the model does "
-                        f"not have; the model's classes are: {', '.join(model_classes)}.")  # fmt: skip
+        raise DataError(
+            f"data.folder.class_map maps to {', '.join(map(repr, bad_targets))}, which the model does "
+            f"not have; the model's classes are: {', '.join(model_classes)}."
+        )
     result, unmatched = {}, []
     for name in data_classes:
         if name in class_map:

@@ -10,10 +10,11 @@ label) in network units, labels indexing the model's classes.
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -96,8 +97,9 @@ def prepare_all(
             # spawn, not fork: a forked child of a process whose OpenCV thread pool is running (TV-L1 ran
             # here before) waits forever on that pool's locks.
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context,
-                                     initializer=_worker_start) as pool:  # fmt: skip
+            with ProcessPoolExecutor(
+                max_workers=min(workers, len(jobs)), mp_context=context, initializer=_worker_start
+            ) as pool:
                 results = []
                 for result in pool.map(_prepare_star, jobs, chunksize=1):
                     results.append(result)
@@ -136,8 +138,9 @@ class FolderClips(Dataset):
         self.folders: tuple[Path, ...] = tuple(out.folder for _, out in kept)  # type: ignore[misc]
         self.skipped: tuple[Skipped, ...] = tuple(
             Skipped(relative_name(entry.path, listing.root), out.reason or "unknown")
-            for entry, out in zip(listing.clips, outcomes) if out.folder is None
-        )  # fmt: skip
+            for entry, out in zip(listing.clips, outcomes)
+            if out.folder is None
+        )
         self.computed = sum(out.computed for out in outcomes)
         self.labels = np.array([class_index[entry.label] for entry in self.entries], dtype=np.int64)
         self.clip_classes: tuple[str, ...] = tuple(class_names[i] for i in self.labels)
@@ -153,4 +156,3 @@ class FolderClips(Dataset):
     def __getitem__(self, index: int) -> tuple:
         units = to_network_units(self.stored(index), self.plan.inputs)
         return (*(torch.from_numpy(np.ascontiguousarray(u)) for u in units), int(self.labels[index]))
-

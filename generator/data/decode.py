@@ -77,7 +77,9 @@ def frame_files(entry: ClipEntry) -> list[Path]:
     if not entry.path.is_dir():
         raise ClipError(f"the frames folder {entry.path} does not exist")
     if entry.num_frames is not None and len(files) != entry.num_frames:
-        raise ClipError(f"the list file gives {entry.num_frames} frames but {entry.path} holds {len(files)} img_ files")
+        raise ClipError(
+            f"the list file gives {entry.num_frames} frames but {entry.path} holds {len(files)} img_ files"
+        )
     return files
 
 
@@ -87,8 +89,10 @@ def flow_files(entry: ClipEntry) -> tuple[list[Path], list[Path]]:
     if not xs and (entry.path / "u").is_dir():
         xs, ys = sorted((entry.path / "u").glob("*.jp*g")), sorted((entry.path / "v").glob("*.jp*g"))
     if not xs or len(xs) != len(ys):
-        raise ClipError(f"{entry.path} holds {len(xs)} x and {len(ys)} y flow images; precomputed flow needs "
-                        "matching flow_x_/flow_y_ (or u/ v/) JPEGs")  # fmt: skip
+        raise ClipError(
+            f"{entry.path} holds {len(xs)} x and {len(ys)} y flow images; precomputed flow needs "
+            "matching flow_x_/flow_y_ (or u/ v/) JPEGs"
+        )
     return xs, ys
 
 

@@ -67,8 +67,12 @@ def export_world(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     lines = []
-    for index, (class_name, number) in tqdm(list(enumerate(_numbered(clips.clip_classes))), desc=f"export {layout}",
-                                           unit="clip", disable=not progress):  # fmt: skip
+    for index, (class_name, number) in tqdm(
+        list(enumerate(_numbered(clips.clip_classes))),
+        desc=f"export {layout}",
+        unit="clip",
+        disable=not progress,
+    ):
         name = clip_name(class_name, number)
         rel = f"{class_name}/{name}"
         if layout == "frames":
@@ -77,11 +81,19 @@ def export_world(
         else:
             target = out / f"{rel}.mp4"
             if not target.is_file():
-                write_mp4(clips.clip(index).frames, target, fps=VIDEO_FPS, crf=VIDEO_CRF, preset="medium",
-                          min_seconds=0.0)  # fmt: skip
+                write_mp4(
+                    clips.clip(index).frames,
+                    target,
+                    fps=VIDEO_FPS,
+                    crf=VIDEO_CRF,
+                    preset="medium",
+                    min_seconds=0.0,
+                )
             lines.append(f"{rel}.mp4" if split != "train" else f"{rel}.mp4 {CLASSES.index(class_name) + 1}")
     write_text(out / "classInd.txt", "".join(f"{i + 1} {c}\n" for i, c in enumerate(CLASSES)))
-    list_name = "list.txt" if layout == "frames" else ("trainlist01.txt" if split == "train" else "testlist01.txt")
+    list_name = (
+        "list.txt" if layout == "frames" else ("trainlist01.txt" if split == "train" else "testlist01.txt")
+    )
     write_text(out / list_name, "".join(line + "\n" for line in lines))
     return out
 

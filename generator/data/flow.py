@@ -7,16 +7,23 @@ the data set stores it 8-bit in the paper's coding (generator.world.flow.flow_to
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from generator.errors import DataError
 
-TVL1_SETTINGS: dict[str, float | int] = {"tau": 0.25, "lambda": 0.15, "theta": 0.3, "scales": 5, "warps": 5,
-                                         "epsilon": 0.01}  # fmt: skip
+TVL1_SETTINGS: dict[str, float | int] = {
+    "tau": 0.25,
+    "lambda": 0.15,
+    "theta": 0.3,
+    "scales": 5,
+    "warps": 5,
+    "epsilon": 0.01,
+}
 """OpenCV's defaults for Dual TV-L1, which the two-stream papers used."""
 RAFT_VARIANTS = ("raft_large", "raft_small")
 
@@ -43,11 +50,15 @@ def check_tvl1() -> None:
     try:
         import cv2
     except ImportError:
-        raise DataError("TV-L1 flow (data.folder.flow = tvl1) needs OpenCV with its contrib module: "
-                        "pip install opencv-contrib-python-headless.") from None  # fmt: skip
+        raise DataError(
+            "TV-L1 flow (data.folder.flow = tvl1) needs OpenCV with its contrib module: "
+            "pip install opencv-contrib-python-headless."
+        ) from None
     if not hasattr(cv2, "optflow"):
-        raise DataError(f"The installed OpenCV {cv2.__version__} lacks the contrib module 'optflow' that TV-L1 "
-                        "needs: pip uninstall opencv-python; pip install opencv-contrib-python-headless.")  # fmt: skip
+        raise DataError(
+            f"The installed OpenCV {cv2.__version__} lacks the contrib module 'optflow' that TV-L1 "
+            "needs: pip uninstall opencv-python; pip install opencv-contrib-python-headless."
+        )
 
 
 @lru_cache(maxsize=1)
@@ -56,8 +67,14 @@ def _tvl1() -> Any:
     import cv2
 
     s = TVL1_SETTINGS
-    return cv2.optflow.DualTVL1OpticalFlow_create(tau=s["tau"], lambda_=s["lambda"], theta=s["theta"],
-                                                  nscales=s["scales"], warps=s["warps"], epsilon=s["epsilon"])  # fmt: skip
+    return cv2.optflow.DualTVL1OpticalFlow_create(
+        tau=s["tau"],
+        lambda_=s["lambda"],
+        theta=s["theta"],
+        nscales=s["scales"],
+        warps=s["warps"],
+        epsilon=s["epsilon"],
+    )
 
 
 def grey(frames: np.ndarray) -> np.ndarray:
@@ -88,9 +105,11 @@ def raft_weights_path(weights: Path | None, variant: str = "raft_large") -> Path
     url = enum.DEFAULT.url
     cached = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
     if not cached.is_file():
-        raise DataError(f"RAFT flow (data.folder.flow = raft) needs torchvision's weights, which the atlas never "
-                        f"downloads: fetch {url} on a machine with network access and put it at {cached}, or "
-                        "give its path as data.folder.raft_weights.")  # fmt: skip
+        raise DataError(
+            f"RAFT flow (data.folder.flow = raft) needs torchvision's weights, which the atlas never "
+            f"downloads: fetch {url} on a machine with network access and put it at {cached}, or "
+            "give its path as data.folder.raft_weights."
+        )
     return cached
 
 
@@ -112,7 +131,9 @@ def _raft(path: str, device: str) -> Any:
     return model.eval().to(device)
 
 
-def raft_flow(frames: np.ndarray, pairs: Sequence[int], weights: Path | None, device: str = "cpu") -> np.ndarray:
+def raft_flow(
+    frames: np.ndarray, pairs: Sequence[int], weights: Path | None, device: str = "cpu"
+) -> np.ndarray:
     """RAFT flow (len(pairs), H, W, 2) float32 of the frame pairs (t, t+1); frames padded to a multiple of 8."""
     import torch
     import torch.nn.functional as F

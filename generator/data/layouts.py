@@ -29,7 +29,9 @@ from typing import Literal
 from generator.config import FolderDataConfig
 from generator.errors import DataError
 
-VIDEO_SUFFIXES = frozenset({".avi", ".mp4", ".mkv", ".webm", ".mov", ".mpg", ".mpeg", ".m4v", ".flv", ".wmv", ".ogv"})
+VIDEO_SUFFIXES = frozenset(
+    {".avi", ".mp4", ".mkv", ".webm", ".mov", ".mpg", ".mpeg", ".m4v", ".flv", ".wmv", ".ogv"}
+)
 SPLIT_FOLDERS = ("", "ucfTrainTestlist", "testTrainMulti_7030_splits", "splits")
 _UCF_NAME = re.compile(r"^v_(?P<cls>.+)_g\d+_c\d+$")
 _HMDB_SPLIT = re.compile(r"^(?P<cls>.+)_test_split(?P<n>\d+)\.txt$")
@@ -67,9 +69,13 @@ class Listing:
 def list_clips(folder: FolderDataConfig) -> Listing:
     """The clips of the configured split of the data set under ``folder.root``."""
     root = _readable_root(folder.root)
-    listing = {"ucf101": _ucf101, "folders": _folders, "frames": _frames, "list": _csv_list}[folder.layout](root, folder)
+    listing = {"ucf101": _ucf101, "folders": _folders, "frames": _frames, "list": _csv_list}[folder.layout](
+        root, folder
+    )
     if folder.classes:  # a chosen set of classes: clips of the others are left out
-        listing = Listing(listing.root, listing.classes, tuple(c for c in listing.clips if c.label in folder.classes))
+        listing = Listing(
+            listing.root, listing.classes, tuple(c for c in listing.clips if c.label in folder.classes)
+        )
     if folder.max_clips_per_class is not None:
         kept: dict[str, int] = {}
         clips = []
@@ -79,17 +85,23 @@ def list_clips(folder: FolderDataConfig) -> Listing:
                 clips.append(clip)
         listing = Listing(listing.root, listing.classes, tuple(clips))
     if not listing.clips:
-        raise DataError(f"The data set under {root} lists no clips for the {folder.subset} part of split "
-                        f"{folder.split} (layout '{folder.layout}').")  # fmt: skip
+        raise DataError(
+            f"The data set under {root} lists no clips for the {folder.subset} part of split "
+            f"{folder.split} (layout '{folder.layout}')."
+        )
     empty = [c for c in listing.classes if not any(clip.label == c for clip in listing.clips)]
     if empty:
-        raise DataError(f"The class {empty[0]!r} has no clips in the {folder.subset} part of split {folder.split} "
-                        f"under {root / empty[0]} (layout '{folder.layout}'); every listed class needs clips, "
-                        "or leave it out of data.folder.classes.")  # fmt: skip
+        raise DataError(
+            f"The class {empty[0]!r} has no clips in the {folder.subset} part of split {folder.split} "
+            f"under {root / empty[0]} (layout '{folder.layout}'); every listed class needs clips, "
+            "or leave it out of data.folder.classes."
+        )
     unknown = sorted({c.label for c in listing.clips} - set(listing.classes))
     if unknown:
-        raise DataError(f"Clips under {root} are labelled with classes missing from the class list: "
-                        f"{', '.join(unknown)} (classes: {', '.join(listing.classes)}).")  # fmt: skip
+        raise DataError(
+            f"Clips under {root} are labelled with classes missing from the class list: "
+            f"{', '.join(unknown)} (classes: {', '.join(listing.classes)})."
+        )
     return listing
 
 
@@ -139,12 +151,15 @@ def _ucf101(root: Path, folder: FolderDataConfig) -> Listing:
         return _hmdb51(root, hmdb, folder)
     where = ", ".join(str(root / s) if s else str(root) for s in SPLIT_FOLDERS)
     if ucf is None:
-        raise DataError(f"No UCF101 split files (classInd.txt, {folder.subset}list{n:02d}.txt) nor HMDB51 "
-                        f"'<class>_test_split{n}.txt' files were found in {where}.")  # fmt: skip
+        raise DataError(
+            f"No UCF101 split files (classInd.txt, {folder.subset}list{n:02d}.txt) nor HMDB51 "
+            f"'<class>_test_split{n}.txt' files were found in {where}."
+        )
     split_file = ucf / f"{folder.subset}list{n:02d}.txt"
     if not split_file.is_file():
-        raise DataError(f"The split file {split_file} does not exist (data.folder.split = {n}, subset "
-                        f"{folder.subset}).")  # fmt: skip
+        raise DataError(
+            f"The split file {split_file} does not exist (data.folder.split = {n}, subset {folder.subset})."
+        )
     index = ucf / "classInd.txt"
     names = _class_index(index) if index.is_file() or not folder.classes else tuple(folder.classes)
     clips = []
@@ -177,8 +192,10 @@ def _ucf_class(rel: str, line: str, classes: tuple[str, ...], split_file: Path) 
     fields = line.split()
     if len(fields) > 1 and fields[1].isdigit() and 1 <= int(fields[1]) <= len(classes):
         return classes[int(fields[1]) - 1]
-    raise DataError(f"The split file {split_file} lists {rel!r}, whose class cannot be told (no class folder, "
-                    "no v_<Class>_gXX_cYY name, no class number).")  # fmt: skip
+    raise DataError(
+        f"The split file {split_file} lists {rel!r}, whose class cannot be told (no class folder, "
+        "no v_<Class>_gXX_cYY name, no class number)."
+    )
 
 
 def _video_path(root: Path, rel: str, label: str) -> Path:
@@ -213,11 +230,14 @@ def _folders(root: Path, folder: FolderDataConfig) -> Listing:
     for label in classes:
         class_dir = root / label
         if not class_dir.is_dir():
-            raise DataError(f"The class folder {class_dir} does not exist (class {label!r} of data.folder.classes).")
+            raise DataError(
+                f"The class folder {class_dir} does not exist (class {label!r} of data.folder.classes)."
+            )
         videos = sorted(p for p in class_dir.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
         if not videos:
-            raise DataError(f"The class folder {class_dir} holds no video files "
-                            f"({', '.join(sorted(VIDEO_SUFFIXES))}).")  # fmt: skip
+            raise DataError(
+                f"The class folder {class_dir} holds no video files ({', '.join(sorted(VIDEO_SUFFIXES))})."
+            )
         clips += [ClipEntry(v, label) for v in videos]
     return Listing(root, tuple(classes), tuple(clips))
 
@@ -238,12 +258,16 @@ def _frames(root: Path, folder: FolderDataConfig) -> Listing:
     for number, line in enumerate(_read_lines(list_file), 1):
         parts = line.split()
         if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
-            raise DataError(f"Line {number} of the list file {list_file} is {line!r}; each line must be "
-                            "'path num_frames label' (label a 0-based class index).")  # fmt: skip
+            raise DataError(
+                f"Line {number} of the list file {list_file} is {line!r}; each line must be "
+                "'path num_frames label' (label a 0-based class index)."
+            )
         label = int(parts[2])
         if label >= len(classes):
-            raise DataError(f"Line {number} of the list file {list_file} has label {label}, but there are only "
-                            f"{len(classes)} classes ({', '.join(classes)}).")  # fmt: skip
+            raise DataError(
+                f"Line {number} of the list file {list_file} has label {label}, but there are only "
+                f"{len(classes)} classes ({', '.join(classes)})."
+            )
         path = Path(parts[0]) if Path(parts[0]).is_absolute() else root / parts[0]
         clips.append(ClipEntry(path, classes[label], "frames", num_frames=int(parts[1])))
     return Listing(root, tuple(folder.classes or classes), tuple(clips))
@@ -262,8 +286,10 @@ def _csv_list(root: Path, folder: FolderDataConfig) -> Listing:
     for number, row in enumerate(rows, 1):
         cells = [c.strip() for c in row]
         if len(cells) not in (2, 4) or not cells[0] or not cells[1]:
-            raise DataError(f"Row {number} of the list file {list_file} is {row!r}; each row must be "
-                            "'path,label' or 'path,label,start,end'.")  # fmt: skip
+            raise DataError(
+                f"Row {number} of the list file {list_file} is {row!r}; each row must be "
+                "'path,label' or 'path,label,start,end'."
+            )
         start = end = None
         if len(cells) == 4:
             try:
@@ -271,8 +297,10 @@ def _csv_list(root: Path, folder: FolderDataConfig) -> Listing:
             except ValueError:
                 start = end = -1.0
             if not 0 <= start < end:
-                raise DataError(f"Row {number} of the list file {list_file} has start {cells[2]!r} and end "
-                                f"{cells[3]!r}; they must be seconds with 0 <= start < end.")  # fmt: skip
+                raise DataError(
+                    f"Row {number} of the list file {list_file} has start {cells[2]!r} and end "
+                    f"{cells[3]!r}; they must be seconds with 0 <= start < end."
+                )
         path = Path(cells[0]) if Path(cells[0]).is_absolute() else root / cells[0]
         clips.append(ClipEntry(path, cells[1], start=start, end=end))
     classes = folder.classes or tuple(sorted({c.label for c in clips}))

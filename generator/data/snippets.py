@@ -10,9 +10,9 @@ declares one), exactly as generator.world.inputs.network_units does for the synt
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -51,8 +51,12 @@ class ClipPlan:
 
     def settings(self) -> dict:
         """The plan as plain JSON (part of the cache key); the mean is not part of the stored form."""
-        return {"inputs": [[s.name, s.kind, s.channels, s.frames, s.height, s.width] for s in self.inputs],
-                "snippets": self.snippets, "flow": self.flow, "speed": self.speed}  # fmt: skip
+        return {
+            "inputs": [[s.name, s.kind, s.channels, s.frames, s.height, s.width] for s in self.inputs],
+            "snippets": self.snippets,
+            "flow": self.flow,
+            "speed": self.speed,
+        }
 
 
 def even_starts(frames: int, span: int, snippets: int) -> tuple[int, ...]:
@@ -74,11 +78,15 @@ def prepare_clip(entry: ClipEntry, plan: ClipPlan) -> dict[str, np.ndarray]:
         stored = stored_from_frames(frames, plan)
     if plan.speed < 1:
         flows = {s.name for s in plan.inputs if s.kind == "flow"}
-        stored = {name: slower_flow_bytes(a, plan.speed) if name in flows else a for name, a in stored.items()}
+        stored = {
+            name: slower_flow_bytes(a, plan.speed) if name in flows else a for name, a in stored.items()
+        }
     return stored
 
 
-def stored_from_frames(frames: np.ndarray, plan: ClipPlan, flow_bytes: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def stored_from_frames(
+    frames: np.ndarray, plan: ClipPlan, flow_bytes: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """The stored inputs from a clip's uint8 frames (F, H, W, 3) and, for precomputed flow, its 8-bit
     flow (F-1, H, W, 2); flow is otherwise computed here on the frames fitted to each flow input."""
     starts = even_starts(len(frames), plan.span, plan.snippets)
@@ -94,8 +102,9 @@ def stored_from_frames(frames: np.ndarray, plan: ClipPlan, flow_bytes: np.ndarra
     return out
 
 
-def _motion(frames: np.ndarray, flow_bytes: np.ndarray | None, starts: Sequence[int], spec: InputSpec,
-            plan: ClipPlan) -> np.ndarray:  # fmt: skip
+def _motion(
+    frames: np.ndarray, flow_bytes: np.ndarray | None, starts: Sequence[int], spec: InputSpec, plan: ClipPlan
+) -> np.ndarray:
     count = spec.flow_fields
     pairs = sorted({s + j for s in starts for j in range(count)})
     if flow_bytes is not None:
@@ -104,7 +113,9 @@ def _motion(frames: np.ndarray, flow_bytes: np.ndarray | None, starts: Sequence[
         fields = fit_flow_bytes(flow_bytes[pairs], spec.height, spec.width)
     else:
         fitted = fit_frames(frames, spec.height, spec.width)
-        pixels = raft_flow(fitted, pairs, plan.raft_weights) if plan.flow == "raft" else tvl1_flow(fitted, pairs)
+        pixels = (
+            raft_flow(fitted, pairs, plan.raft_weights) if plan.flow == "raft" else tvl1_flow(fitted, pairs)
+        )
         fields = flow_to_bytes(pixels)
     # Fields placed at their frame pair t (only the used ones filled), so motion_stack slices by start.
     full = np.zeros((max(pairs) + 1, *fields.shape[1:]), dtype=fields.dtype)
@@ -141,7 +152,9 @@ def _faster_frames_folder(entry: ClipEntry, plan: ClipPlan, files: list[Path]) -
     flow = None
     if plan.flow == "precomputed" and any(s.kind == "flow" for s in plan.inputs):
         xs, ys = flow_files(entry)
-        coded = np.stack([np.stack([read_image(x, "L"), read_image(y, "L")], axis=-1) for x, y in zip(xs, ys)])
+        coded = np.stack(
+            [np.stack([read_image(x, "L"), read_image(y, "L")], axis=-1) for x, y in zip(xs, ys)]
+        )
         flow = faster_flow_bytes(coded, plan.speed)
     return stored_from_frames(frames, plan, flow)
 

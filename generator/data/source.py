@@ -34,8 +34,10 @@ def clip_plan(loaded: LoadedModel, config: AtlasConfig, speed: float = 1.0) -> C
     folder = config.data.folder
     inputs = tuple(loaded.description.inputs)
     if folder.flow == "precomputed" and folder.layout != "frames" and any(s.kind == "flow" for s in inputs):
-        raise DataError(f"data.folder.flow is 'precomputed' but the layout '{folder.layout}' has no flow images; "
-                        "use the frames layout, or flow 'tvl1' or 'raft'.")  # fmt: skip
+        raise DataError(
+            f"data.folder.flow is 'precomputed' but the layout '{folder.layout}' has no flow images; "
+            "use the frames layout, or flow 'tvl1' or 'raft'."
+        )
     return ClipPlan(inputs, folder.sampling.snippets, folder.flow, folder.raft_weights, speed)
 
 
@@ -45,22 +47,35 @@ def check_folder_source(loaded: LoadedModel, config: AtlasConfig) -> CheckedSour
     listing = list_clips(folder)
     model_classes = tuple(loaded.description.classes)
     if not model_classes:
-        raise DataError(f"The model {loaded.description.name} has no class outputs; measuring it on a data set "
-                        "needs class outputs to match the data set's classes.")  # fmt: skip
-    return CheckedSource(listing, map_classes(listing.classes, model_classes, folder.class_map),
-                         clip_plan(loaded, config))  # fmt: skip
+        raise DataError(
+            f"The model {loaded.description.name} has no class outputs; measuring it on a data set "
+            "needs class outputs to match the data set's classes."
+        )
+    return CheckedSource(
+        listing, map_classes(listing.classes, model_classes, folder.class_map), clip_plan(loaded, config)
+    )
 
 
-def folder_clips(loaded: LoadedModel, config: AtlasConfig, progress: bool = True,
-                 checked: CheckedSource | None = None) -> FolderClips:  # fmt: skip
+def folder_clips(
+    loaded: LoadedModel, config: AtlasConfig, progress: bool = True, checked: CheckedSource | None = None
+) -> FolderClips:
     """The prepared held-out clips of the configured data set, labelled with the model's classes."""
     source = checked or check_folder_source(loaded, config)
     folder = config.data.folder
-    return FolderClips(source.listing, source.plan, config.data.cache_dir, source.class_index,
-                       tuple(loaded.description.classes), workers=folder.workers, progress=progress)  # fmt: skip
+    return FolderClips(
+        source.listing,
+        source.plan,
+        config.data.cache_dir,
+        source.class_index,
+        tuple(loaded.description.classes),
+        workers=folder.workers,
+        progress=progress,
+    )
 
 
-def prepare_share(loaded: LoadedModel, config: AtlasConfig, rank: int, world: int, progress: bool = True) -> int:
+def prepare_share(
+    loaded: LoadedModel, config: AtlasConfig, rank: int, world: int, progress: bool = True
+) -> int:
     """Prepare (and cache) this rank's round-robin share of the data set's clips; how many were prepared now.
 
     Under torchrun every rank decodes and computes flow for its share; rank 0 then measures every
@@ -73,8 +88,11 @@ def prepare_share(loaded: LoadedModel, config: AtlasConfig, rank: int, world: in
 
 def source_key(checked: CheckedSource) -> dict[str, Any]:
     """What identifies the measured data in the statistics' cache key."""
-    return {"files": checked.listing.file_list_hash(), "plan": plan_settings(checked.plan),
-            "classes": checked.class_index}  # fmt: skip
+    return {
+        "files": checked.listing.file_list_hash(),
+        "plan": plan_settings(checked.plan),
+        "classes": checked.class_index,
+    }
 
 
 def source_record(config: AtlasConfig, clips: FolderClips | None) -> dict[str, Any]:
@@ -83,11 +101,19 @@ def source_record(config: AtlasConfig, clips: FolderClips | None) -> dict[str, A
         return {"source": "synthetic", "seed": config.data.seed}
     folder = config.data.folder
     record: dict[str, Any] = {
-        "source": "folder", "root": str(folder.root), "layout": folder.layout, "split": folder.split,
-        "subset": folder.subset, "flow": flow_settings(folder.flow, folder.raft_weights),
+        "source": "folder",
+        "root": str(folder.root),
+        "layout": folder.layout,
+        "split": folder.split,
+        "subset": folder.subset,
+        "flow": flow_settings(folder.flow, folder.raft_weights),
         "snippets": folder.sampling.snippets,
-    }  # fmt: skip
+    }
     if clips is not None:
-        record.update(file_list_hash=clips.listing.file_list_hash(), listed=len(clips.listing.clips),
-                      measured=len(clips), skipped=[{"path": s.path, "reason": s.reason} for s in clips.skipped])
+        record.update(
+            file_list_hash=clips.listing.file_list_hash(),
+            listed=len(clips.listing.clips),
+            measured=len(clips),
+            skipped=[{"path": s.path, "reason": s.reason} for s in clips.skipped],
+        )
     return record

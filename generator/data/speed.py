@@ -31,8 +31,9 @@ def check_speed(factor: float) -> float:
         return float(factor)
     if 0 < factor < 1 and float(1 / factor).is_integer():
         return float(factor)
-    raise DataError(f"A real clip can be replayed at an integer speed factor (faster) or 1/k (slower), "
-                    f"not {factor!r}.")  # fmt: skip
+    raise DataError(
+        f"A real clip can be replayed at an integer speed factor (faster) or 1/k (slower), not {factor!r}."
+    )
 
 
 def faster_frames(frames: np.ndarray, factor: float) -> np.ndarray:

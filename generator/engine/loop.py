@@ -55,9 +55,9 @@ from generator.engine.runtime import (
     to_layout,
     use_bf16,
 )
-from generator.engine.truncate import TruncatedNetwork
 from generator.engine.settings import EngineSettings
 from generator.engine.transforms import jitter_radius, transform_inputs
+from generator.engine.truncate import TruncatedNetwork
 from generator.errors import ConfigError, ModelError
 from generator.zoo.spec import LayerInfo, ModelDescription
 
@@ -101,7 +101,9 @@ def visualize_layer(
     device = resolve_device(device)
     prepared = model if isinstance(model, PreparedModel) else prepare_model(model, settings, device)
     if prepared.device != device:
-        raise ConfigError(f"The prepared model lives on {prepared.device}, but device {device} was requested.")
+        raise ConfigError(
+            f"The prepared model lives on {prepared.device}, but device {device} was requested."
+        )
     if prepared.leaky_slope != settings.leaky_slope:
         raise ConfigError(
             f"The prepared model leaks with slope {prepared.leaky_slope}, but settings.leaky_slope is "
@@ -144,7 +146,7 @@ def visualize_layer(
     return results
 
 
-def _automatic_batch_size(run: "_BatchRunner", rows: Sequence[Row]) -> int:
+def _automatic_batch_size(run: _BatchRunner, rows: Sequence[Row]) -> int:
     """Rows per batch for the layer of ``run`` when the settings leave it open.
 
     On CUDA one eager step of a two-row batch is measured once per layer and run, and the
@@ -172,7 +174,11 @@ def _automatic_batch_size(run: "_BatchRunner", rows: Sequence[Row]) -> int:
 def _check_units(info: LayerInfo, units: Sequence[int]) -> list[int]:
     checked = []
     for unit in units:
-        if isinstance(unit, bool) or not isinstance(unit, (int, np.integer)) or not 0 <= int(unit) < info.units:
+        if (
+            isinstance(unit, bool)
+            or not isinstance(unit, (int, np.integer))
+            or not 0 <= int(unit) < info.units
+        ):
             raise ModelError(
                 f"Unit {unit!r} is out of range for layer {info.name!r}, which has units 0..{info.units - 1}."
             )
@@ -219,7 +225,7 @@ class _RunState:
     losses: Tensor  # (steps, B) float32 energy per step
 
     @staticmethod
-    def start(param: Parameterization, rows: int, steps: int, device: torch.device) -> "_RunState":
+    def start(param: Parameterization, rows: int, steps: int, device: torch.device) -> _RunState:
         return _RunState(
             moments=[MomentumState.zeros_like(p) for p in param.tensors],
             alive=torch.ones(rows, dtype=torch.bool, device=device),
@@ -247,7 +253,9 @@ class _Sharing:
     sources: Tensor  # (D,) long: their representatives (row indices)
 
 
-def _sharing(layer: str, rows: Sequence[Row], moves: Sequence[RowMoves], device: torch.device) -> "_Sharing | None":
+def _sharing(
+    layer: str, rows: Sequence[Row], moves: Sequence[RowMoves], device: torch.device
+) -> _Sharing | None:
     """Groups of rows that can share the network, or None when every row needs its own."""
     position: dict[tuple[int, int], int] = {}  # (unit, seed) -> index into reps
     reps: list[int] = []
@@ -265,7 +273,9 @@ def _sharing(layer: str, rows: Sequence[Row], moves: Sequence[RowMoves], device:
         # The seeds of a row exclude chi, so this holds; checked because sharing relies on it.
         # Equal row seeds mean equal starting noise (drawn from the seed's generator alone).
         same = row_seed(layer, rows[b]) == row_seed(layer, rows[rep])
-        moved = (torch.equal(getattr(moves[b], n), getattr(moves[rep], n)) for n in ("shifts", "scales", "angles"))
+        moved = (
+            torch.equal(getattr(moves[b], n), getattr(moves[rep], n)) for n in ("shifts", "scales", "angles")
+        )
         if not same or not all(moved):
             return None
     copies = [b for b, rep in enumerate(source) if rep != b]
@@ -309,8 +319,12 @@ class _BatchRunner:
         # per operation, comparable to the convolutions of a large network.
         # One compiled copy per input (and layer: the weights depend on its kind): an input's
         # spec and learning rate are constants of its graph.
-        self._regularize = [prepared.function(("regularize", info.name, s.name), regularizer_terms) for s in self.specs]
-        self._update = [prepared.function(("update", info.name, s.name), masked_momentum_step) for s in self.specs]
+        self._regularize = [
+            prepared.function(("regularize", info.name, s.name), regularizer_terms) for s in self.specs
+        ]
+        self._update = [
+            prepared.function(("update", info.name, s.name), masked_momentum_step) for s in self.specs
+        ]
         # The final evaluation runs once per batch (no gradient, own ReLUs): eagerly, so that
         # it adds no graph to compile.
         self._eager = TruncatedNetwork(prepared.module, info.module)
@@ -319,11 +333,15 @@ class _BatchRunner:
         self.lam_alpha = [settings.lam_alpha(s.kind) for s in self.specs]
         self.lam_tv = [settings.lam_tv(s.kind) for s in self.specs]
         self.lrs = [
-            learning_rate(s.height, s.width, lr_scale=settings.lr_scale, bound=settings.bound, alpha=settings.alpha)
+            learning_rate(
+                s.height, s.width, lr_scale=settings.lr_scale, bound=settings.bound, alpha=settings.alpha
+            )
             for s in self.specs
         ]
 
-    def __call__(self, rows: Sequence[Row], steps: int | None = None, eager: bool = False) -> list[VisualizationResult]:
+    def __call__(
+        self, rows: Sequence[Row], steps: int | None = None, eager: bool = False
+    ) -> list[VisualizationResult]:
         """Solve ``rows`` in one batch (``steps`` overrides the settings'; ``eager``: never compiled)."""
         with numerics(self.prepared.device, self.bf16):
             return self._solve(rows, steps, eager)
@@ -342,7 +360,9 @@ class _BatchRunner:
         weight = torch.tensor([1.0 / self.rhos[row.unit] for row in rows], dtype=torch.float32, device=device)
         units = torch.tensor([row.unit for row in rows], dtype=torch.long, device=device)
         share = self._shared_rows(rows, moves, device)
-        objective = unit_objective(self.info, self.settings.objective, units if share is None else units[share.reps])
+        objective = unit_objective(
+            self.info, self.settings.objective, units if share is None else units[share.reps]
+        )
 
         state = _RunState.start(param, len(rows), steps, device)
         leaky_steps = leaky_step_count(self.settings, steps)
@@ -369,7 +389,9 @@ class _BatchRunner:
                 step(k)
         with torch.no_grad():
             xs = self._inputs(param)
-            energy, terms = self._energy(self._eager, xs, xs, objective, weight, chi, share, leaky, eager=True)
+            energy, terms = self._energy(
+                self._eager, xs, xs, objective, weight, chi, share, leaky, eager=True
+            )
             with own_relus(self.prepared), autocast(device, self.bf16):
                 net_in = [to_layout(x, self.prepared.channels_last) for x in _network_rows(xs, share)]
                 own_act = objective(self._eager(*net_in), own)
@@ -386,7 +408,7 @@ class _BatchRunner:
         self,
         k: int,
         param: Parameterization,
-        state: "_RunState",
+        state: _RunState,
         view_args: tuple[Tensor | None, Tensor | None, Tensor | None],
         objective: UnitObjective,
         weight: Tensor,
@@ -405,7 +427,9 @@ class _BatchRunner:
         energy, _ = self._energy(network, xs, view, objective, weight, chi, share, slope, eager)
         finite = torch.isfinite(energy)
         # Only the optimised tensors are differentiated: no parameter gradient exists.
-        grads = torch.autograd.grad(torch.where(state.alive & finite, energy, 0.0).sum(), tensors, allow_unused=True)
+        grads = torch.autograd.grad(
+            torch.where(state.alive & finite, energy, 0.0).sum(), tensors, allow_unused=True
+        )
         grads = [torch.zeros_like(p) if g is None else g for p, g in zip(tensors, grads)]
         ok = state.alive & finite
         for g in grads:
@@ -419,8 +443,14 @@ class _BatchRunner:
                 # Failed rows stay frozen at their last finite values.
                 update = masked_momentum_step if eager else self._update[i]
                 new_p, velocity, accum = update(
-                    _plain(p), g, state.moments[i].velocity, state.moments[i].accum, keep,
-                    lr=self.lrs[i], momentum=s.momentum, decay=s.rms_decay,
+                    _plain(p),
+                    g,
+                    state.moments[i].velocity,
+                    state.moments[i].accum,
+                    keep,
+                    lr=self.lrs[i],
+                    momentum=s.momentum,
+                    decay=s.rms_decay,
                 )
                 state.moments[i] = MomentumState(velocity, accum)
                 p.copy_(new_p)
@@ -441,7 +471,9 @@ class _BatchRunner:
         """The rendered inputs, with held inputs at zero (so they get no gradient and stay there)."""
         return [torch.zeros_like(x) if held else x for x, held in zip(param(), self.held)]
 
-    def _shared_rows(self, rows: Sequence[Row], moves: Sequence[RowMoves], device: torch.device) -> _Sharing | None:
+    def _shared_rows(
+        self, rows: Sequence[Row], moves: Sequence[RowMoves], device: torch.device
+    ) -> _Sharing | None:
         """Row sharing (see :class:`_Sharing`) when no input the layer sees has a time axis."""
         seen = [spec for fed, held, spec in zip(self.feeds, self.held, self.specs) if fed and not held]
         if not seen or any(spec.temporal for spec in seen):
@@ -460,7 +492,9 @@ class _BatchRunner:
             rotation_degrees=s.rotation_range,
         )
 
-    def _parameterization(self, uniform: Sequence[Sequence[Tensor]], device: torch.device) -> Parameterization:
+    def _parameterization(
+        self, uniform: Sequence[Sequence[Tensor]], device: torch.device
+    ) -> Parameterization:
         """The batch's parameterisation, started from the rows' noise (rescaled on ``device``).
         Pixels are kept channels-last when the network runs so: the inputs are then converted
         once per batch, not at every step."""
@@ -608,4 +642,3 @@ def visualize_rows(
     prepared = model if isinstance(model, PreparedModel) else prepare_model(model, settings, device)
     rhos = {r.unit: _effective_rho((unit_scale or {}).get(r.unit)) for r in rows}
     return _BatchRunner(prepared, description, info, settings, rhos, _check_hold(description, hold))(rows)
-

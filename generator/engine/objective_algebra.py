@@ -50,21 +50,21 @@ class Objective:
     bind: Callable[[ModelDescription], Bound]
     name: str
 
-    def _combine(self, other: "Objective", op: Callable[[Tensor, Tensor], Tensor], name: str) -> "Objective":
+    def _combine(self, other: Objective, op: Callable[[Tensor, Tensor], Tensor], name: str) -> Objective:
         def bind(description: ModelDescription) -> Bound:
             a, b = self.bind(description), other.bind(description)
             return Bound(_union(a.layers, b.layers), lambda r, n: op(a(r, n), b(r, n)))
 
         return Objective(bind, name)
 
-    def _map(self, op: Callable[[Tensor], Tensor], name: str) -> "Objective":
+    def _map(self, op: Callable[[Tensor], Tensor], name: str) -> Objective:
         def bind(description: ModelDescription) -> Bound:
             a = self.bind(description)
             return Bound(a.layers, lambda r, n: op(a(r, n)))
 
         return Objective(bind, name)
 
-    def __add__(self, other: "Objective | float") -> "Objective":
+    def __add__(self, other: Objective | float) -> Objective:
         if isinstance(other, Objective):
             return self._combine(other, lambda a, b: a + b, f"{self.name} + {other.name}")
         value = _scalar(other)
@@ -72,24 +72,24 @@ class Objective:
 
     __radd__ = __add__
 
-    def __neg__(self) -> "Objective":
+    def __neg__(self) -> Objective:
         return self._map(lambda a: -a, f"-({self.name})")
 
-    def __sub__(self, other: "Objective | float") -> "Objective":
+    def __sub__(self, other: Objective | float) -> Objective:
         if isinstance(other, Objective):
             return self._combine(other, lambda a, b: a - b, f"{self.name} - {other.name}")
         return self + (-_scalar(other))
 
-    def __rsub__(self, other: float) -> "Objective":
+    def __rsub__(self, other: float) -> Objective:
         return (-self) + other
 
-    def __mul__(self, factor: float) -> "Objective":
+    def __mul__(self, factor: float) -> Objective:
         value = _scalar(factor)
         return self._map(lambda a: value * a, f"{value:g} * {self.name}")
 
     __rmul__ = __mul__
 
-    def __truediv__(self, divisor: float) -> "Objective":
+    def __truediv__(self, divisor: float) -> Objective:
         value = _scalar(divisor)
         if value == 0:
             raise ConfigError("An objective cannot be divided by 0.")
@@ -111,7 +111,9 @@ def rows(response: Tensor, batch: int) -> Tensor:
     if response.shape[0] == batch:
         return response
     if response.shape[0] % batch:
-        raise ModelError(f"A layer response has leading size {response.shape[0]}, not a multiple of the batch {batch}.")
+        raise ModelError(
+            f"A layer response has leading size {response.shape[0]}, not a multiple of the batch {batch}."
+        )
     return response.reshape(batch, response.shape[0] // batch, *response.shape[1:])
 
 
@@ -157,7 +159,9 @@ def _address(description: ModelDescription, target: str, index: int | None) -> t
         layer = target
     info = description.layer(layer)
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < info.units:
-        raise ModelError(f"Unit {index!r} is out of range for layer {info.name!r}, which has units 0..{info.units - 1}.")
+        raise ModelError(
+            f"Unit {index!r} is out of range for layer {info.name!r}, which has units 0..{info.units - 1}."
+        )
     return info, index
 
 
@@ -174,7 +178,9 @@ def _channel_value(layer: str, index: int) -> Callable[[Responses, int], Tensor]
     return value
 
 
-def _neuron_value(layer: str, index: int, position: Sequence[int] | None) -> Callable[[Responses, int], Tensor]:
+def _neuron_value(
+    layer: str, index: int, position: Sequence[int] | None
+) -> Callable[[Responses, int], Tensor]:
     def value(responses: Responses, batch: int) -> Tensor:
         original = responses[layer]
         response = rows(original, batch)
@@ -230,7 +236,9 @@ def unit(target: str, index: int | None = None, objective: str = "centre") -> Ob
     return Objective(bind, _label(target, index))
 
 
-def _rectified(info: LayerInfo, raw: Callable[[Responses, int], Tensor]) -> Callable[[Responses, int], Tensor]:
+def _rectified(
+    info: LayerInfo, raw: Callable[[Responses, int], Tensor]
+) -> Callable[[Responses, int], Tensor]:
     """``raw`` read from the layer's rectified response, as the atlas's objective is (method.md):
     the ReLU that follows the layer, leaking with the engine's slope so that a unit that is off
     still has a gradient (the engine lets the target's ReLU leak in every step the same way);
@@ -351,7 +359,8 @@ class ObjectiveNetwork(nn.Module):
             return hook
 
         handles = [
-            self.network.get_submodule(self._modules_of[layer]).register_forward_hook(store(layer)) for layer in wanted
+            self.network.get_submodule(self._modules_of[layer]).register_forward_hook(store(layer))
+            for layer in wanted
         ]
         try:
             self.network(*inputs)
@@ -362,7 +371,9 @@ class ObjectiveNetwork(nn.Module):
                 handle.remove()
         missing = [layer for layer in wanted if layer not in responses]
         if missing:
-            raise ModelError(f"The network's forward did not run the module(s) of layer(s) {', '.join(missing)}.")
+            raise ModelError(
+                f"The network's forward did not run the module(s) of layer(s) {', '.join(missing)}."
+            )
         return self.objective_output(self._objective(responses, inputs[0].shape[0])[:, None])
 
 

@@ -31,7 +31,7 @@ class MomentumState:
     accum: Tensor
 
     @staticmethod
-    def zeros_like(x: Tensor) -> "MomentumState":
+    def zeros_like(x: Tensor) -> MomentumState:
         return MomentumState(torch.zeros_like(x), torch.zeros_like(x))
 
 

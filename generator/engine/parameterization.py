@@ -78,7 +78,9 @@ def from_spectral_layout(y: Tensor, spec: InputSpec) -> Tensor:
     return y.permute(0, 3, 1, 2, 4, 5).reshape(b, l * g, t, h, w)
 
 
-def spectrum_weights(n_time: int, height: int, width: int, spatial_decay: float, temporal_decay: float) -> Tensor:
+def spectrum_weights(
+    n_time: int, height: int, width: int, spatial_decay: float, temporal_decay: float
+) -> Tensor:
     """1/f^ds (spatial) times 1/f^dt (temporal) amplitude weights of an rfftn spectrum, RMS 1.
 
     Frequencies are clamped below at one cycle per clip / per image side, as in Lucid,

@@ -90,17 +90,24 @@ def draw_row(
     return uniform, RowMoves(shifts, scales, angles)
 
 
-def initial_inputs(uniform: Sequence[Sequence[Tensor]], bound: float, device: torch.device | str) -> list[Tensor]:
+def initial_inputs(
+    uniform: Sequence[Sequence[Tensor]], bound: float, device: torch.device | str
+) -> list[Tensor]:
     """Per input, the rows' starting noise (B, C, T, H, W) on ``device`` from their raw
     uniforms (one list per row): copied once, rescaled there for the whole batch."""
-    return [paper_noise(torch.stack([u[i] for u in uniform]).to(device), bound) for i in range(len(uniform[0]))]
+    return [
+        paper_noise(torch.stack([u[i] for u in uniform]).to(device), bound) for i in range(len(uniform[0]))
+    ]
 
 
 def draw_initial_inputs(
     layer: str, rows: Sequence[Row], specs: Sequence[InputSpec], bound: float, device: torch.device | str
 ) -> list[Tensor]:
     """Per input, the rows' starting noise stacked as (B, C, T, H, W) on ``device``."""
-    uniform = [draw_row(layer, row, specs, steps=0, jitter=0, scale_range=0.0, rotation_degrees=0.0)[0] for row in rows]
+    uniform = [
+        draw_row(layer, row, specs, steps=0, jitter=0, scale_range=0.0, rotation_degrees=0.0)[0]
+        for row in rows
+    ]
     return initial_inputs(uniform, bound, device)
 
 
@@ -119,7 +126,13 @@ def draw_row_noise(
     """The row's initial inputs (on ``device``) and per-step transformations: what the
     engine draws for it in any batch."""
     uniform, moves = draw_row(
-        layer, row, specs, steps=steps, jitter=jitter, scale_range=scale_range, rotation_degrees=rotation_degrees
+        layer,
+        row,
+        specs,
+        steps=steps,
+        jitter=jitter,
+        scale_range=scale_range,
+        rotation_degrees=rotation_degrees,
     )
     init = tuple(x[0] for x in initial_inputs([uniform], bound, device))
     return RowNoise(moves.shifts, moves.scales, moves.angles, init)

@@ -88,7 +88,9 @@ class PreparedModel:
             return function
         functions = self.memory.functions
         if site not in functions:
-            functions[site] = CompiledOrEager(self.memory, compile_private(function, self.compile_options), function)
+            functions[site] = CompiledOrEager(
+                self.memory, compile_private(function, self.compile_options), function
+            )
         return functions[site]
 
 
@@ -202,7 +204,10 @@ def numerics(device: torch.device, bf16: bool) -> Iterator[None]:
         flags += (
             [(conv, "fp32_precision", "ieee"), (torch.backends.cuda.matmul, "fp32_precision", "ieee")]
             if modern
-            else [(torch.backends.cudnn, "allow_tf32", False), (torch.backends.cuda.matmul, "allow_tf32", False)]
+            else [
+                (torch.backends.cudnn, "allow_tf32", False),
+                (torch.backends.cuda.matmul, "allow_tf32", False),
+            ]
         )
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in flags]
     try:

@@ -90,7 +90,7 @@ class EngineSettings:
             object.__setattr__(self, name, value)
 
     @classmethod
-    def from_config(cls, visualize: VisualizeConfig) -> "EngineSettings":
+    def from_config(cls, visualize: VisualizeConfig) -> EngineSettings:
         """The engine's settings of a validated ``visualize`` section (YAML and ``--set``)."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in visualize.model_dump().items() if k in names})
@@ -126,7 +126,7 @@ class EngineSettings:
         """lam_tv = (ratio/B)^beta = (1/V)^beta times the per-kind multiplier."""
         return (self.tv_bound_ratio / self.bound) ** self.beta * dict(self.tv_scale)[kind]
 
-    def replace(self, **changes: object) -> "EngineSettings":
+    def replace(self, **changes: object) -> EngineSettings:
         """A copy with some fields changed (validated again)."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         unknown = set(changes) - set(values)

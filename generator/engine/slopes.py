@@ -56,7 +56,11 @@ def with_phase_relus(model: nn.Module, leaky_slope: float) -> nn.Module:
     :class:`PhaseReLU` that keeps the activation's own slope for the own phase."""
     for name, child in list(model.named_children()):
         if is_activation(child):
-            own = child.own_slope if isinstance(child, PhaseReLU) else float(getattr(child, "negative_slope", 0.0))
+            own = (
+                child.own_slope
+                if isinstance(child, PhaseReLU)
+                else float(getattr(child, "negative_slope", 0.0))
+            )
             setattr(model, name, PhaseReLU(own, leaky_slope))
         else:
             with_phase_relus(child, leaky_slope)

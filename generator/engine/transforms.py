@@ -92,7 +92,11 @@ def affine_rows(x: Tensor, spec: InputSpec, scales: Tensor, angles: Tensor) -> T
     theta[:, 1, 1] = cos * inv_s
     grid = F.affine_grid(theta, [b, c * t, h, w], align_corners=False)
     moved = F.grid_sample(
-        x.reshape(b, c * t, h, w), grid.to(x.dtype), mode="bilinear", padding_mode="border", align_corners=False
+        x.reshape(b, c * t, h, w),
+        grid.to(x.dtype),
+        mode="bilinear",
+        padding_mode="border",
+        align_corners=False,
     ).reshape(b, c, t, h, w)
     if spec.kind != "flow":
         return moved

@@ -37,7 +37,9 @@ class TruncatedNetwork:
     was between calls.
     """
 
-    def __init__(self, model: nn.Module, module_path: str, compile_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, model: nn.Module, module_path: str, compile_options: dict[str, Any] | None = None
+    ) -> None:
         try:
             self.target = model.get_submodule(module_path)
         except AttributeError as error:

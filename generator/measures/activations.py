@@ -19,8 +19,8 @@ pre-softmax score (``peak``), the quantity class outputs are optimised for.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 import torch
@@ -41,7 +41,9 @@ class LayerActivations:
     mean_peaks: np.ndarray  # (units,): largest per-clip ``mean`` response (rho of a channel-mean objective)
     top_clips: np.ndarray  # (units, k): clip indices, largest ``peak`` first
     top_values: np.ndarray  # (units, k): their ``peak`` responses (spatial maximum of the rectified response)
-    clip_means: np.ndarray | None = None  # (clips, units): every clip's ``mean`` response (histograms, quantiles)
+    clip_means: np.ndarray | None = (
+        None  # (clips, units): every clip's ``mean`` response (histograms, quantiles)
+    )
 
 
 def reduce_response(
@@ -97,8 +99,12 @@ def collect_activations(
                 scores = model(*(x.to(device) for x in inputs))
                 captured["class"] = scores
                 for info in infos:
-                    mean, peak, mean_peak = reduce_response(captured[info.name].float(), info, len(batch_labels))
-                    mean_peaks[info.name] = np.maximum(mean_peaks[info.name], mean_peak.cpu().numpy().max(axis=0))
+                    mean, peak, mean_peak = reduce_response(
+                        captured[info.name].float(), info, len(batch_labels)
+                    )
+                    mean_peaks[info.name] = np.maximum(
+                        mean_peaks[info.name], mean_peak.cpu().numpy().max(axis=0)
+                    )
                     mean_np = mean.cpu().numpy()
                     peak_np = peak.cpu().numpy()
                     np.add.at(sums[info.name], batch_labels.numpy(), mean_np)

@@ -105,6 +105,8 @@ def probe_summary(name: str, per_class: dict) -> dict:
         }
     if name == "cello_violin_swap":
         cello, violin = per_class["PlayingCello"], per_class["PlayingViolin"]
-        flipped = cello["predicted_as"].get("PlayingViolin", 0) + violin["predicted_as"].get("PlayingCello", 0)
+        flipped = cello["predicted_as"].get("PlayingViolin", 0) + violin["predicted_as"].get(
+            "PlayingCello", 0
+        )
         return {"flipped_fraction": flipped / max(cello["clips"] + violin["clips"], 1)}
     return {}

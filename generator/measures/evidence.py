@@ -26,8 +26,9 @@ def histogram(values: np.ndarray, bins: int = BINS) -> tuple[list[int], float, f
     return counts.astype(int).tolist(), low, high
 
 
-def quantile_samples(values: np.ndarray, quantiles: Sequence[float] = QUANTILES,
-                     per: int = PER_QUANTILE) -> list[tuple[float, int, float]]:  # fmt: skip
+def quantile_samples(
+    values: np.ndarray, quantiles: Sequence[float] = QUANTILES, per: int = PER_QUANTILE
+) -> list[tuple[float, int, float]]:
     """(quantile, clip index, response) of the ``per`` clips nearest each quantile of the
     responses; a clip is used once (at the lowest quantile that picks it)."""
     v = np.asarray(values, dtype=np.float64)
@@ -46,5 +47,7 @@ def histogram_bins(unit_id: str, values: np.ndarray, bins: int = BINS) -> list[d
     """Rows of the activation_histograms table for one unit's responses ``values``."""
     counts, low, high = histogram(values, bins)
     width = (high - low) / len(counts)
-    return [{"unit_id": unit_id, "bin": b, "low": low + b * width, "high": low + (b + 1) * width, "clips": count}
-            for b, count in enumerate(counts)]  # fmt: skip
+    return [
+        {"unit_id": unit_id, "bin": b, "low": low + b * width, "high": low + (b + 1) * width, "clips": count}
+        for b, count in enumerate(counts)
+    ]

@@ -26,7 +26,9 @@ WEAK = "weak"
 NOT_DRIVEN = "failed: activation <= 0"
 
 
-def result_status(engine_status: str, activation: float | None, rho: float | None, rectified: bool = True) -> str:
+def result_status(
+    engine_status: str, activation: float | None, rho: float | None, rectified: bool = True
+) -> str:
     """The status of one visualisation from the engine's status, its activation and rho
     (``rectified``: whether the activation is a rectified response, i.e. not a class score)."""
     if engine_status != OK:

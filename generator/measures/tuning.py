@@ -84,8 +84,10 @@ def axis_preference(responses: np.ndarray, angles: np.ndarray) -> tuple[np.ndarr
     vector = r @ np.exp(2j * np.radians(np.asarray(angles, dtype=np.float64)))
     total = r.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (np.where(total > 0, (np.degrees(np.angle(vector)) / 2) % 180.0, np.nan),
-                np.where(total > 0, np.abs(vector) / total, np.nan))  # fmt: skip
+        return (
+            np.where(total > 0, (np.degrees(np.angle(vector)) / 2) % 180.0, np.nan),
+            np.where(total > 0, np.abs(vector) / total, np.nan),
+        )
 
 
 def arrow(angle: float | None) -> str:

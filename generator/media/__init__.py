@@ -1,6 +1,11 @@
 """Rendering: flow codes (colour wheel, x/y/magnitude), displayable frames, and atomic MP4/PNG writing."""
 
-from generator.media.flow_codes import colorwheel_legend, flow_to_colorwheel, flow_to_xymag, max_flow_magnitude
+from generator.media.flow_codes import (
+    colorwheel_legend,
+    flow_to_colorwheel,
+    flow_to_xymag,
+    max_flow_magnitude,
+)
 from generator.media.frames import (
     DEFAULT_MEAN,
     appearance_frames,

@@ -91,7 +91,7 @@ def flow_to_colorwheel(u: np.ndarray, v: np.ndarray, max_magnitude: float | None
 
 
 def flow_to_xymag(u: np.ndarray, v: np.ndarray, max_magnitude: float | None = None) -> np.ndarray:
-    """"x, y, magnitude" code of flow (..., H, W) -> uint8 (..., H, W, 3).
+    """ "x, y, magnitude" code of flow (..., H, W) -> uint8 (..., H, W, 3).
 
     R = 128 + 127 u / m, G = 128 + 127 v / m, B = 255 |flow| / m with m = ``max_magnitude``
     (values beyond it saturate). Zero flow is (128, 128, 0): mid-grey in R and G, no blue.

@@ -8,7 +8,8 @@ coding (clip(f, -20, 20) + 20) * 255 / 40 - 128, (2L, T, H, W) with channels
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -51,7 +52,9 @@ def flow_fields(x: np.ndarray) -> np.ndarray:
     return pairs.transpose(2, 0, 3, 4, 1).astype(np.float32)
 
 
-def flow_frames(flow: np.ndarray, code: FlowCode = "colorwheel", max_magnitude: float | None = None) -> np.ndarray:
+def flow_frames(
+    flow: np.ndarray, code: FlowCode = "colorwheel", max_magnitude: float | None = None
+) -> np.ndarray:
     """Pixel flow (..., H, W, 2) -> uint8 (N, H, W, 3), one frame per field, one normalisation for all."""
     flow = np.asarray(flow)
     if flow.ndim < 3 or flow.shape[-1] != 2:
@@ -63,7 +66,9 @@ def flow_frames(flow: np.ndarray, code: FlowCode = "colorwheel", max_magnitude: 
     return encoders[code](fields[..., 0], fields[..., 1], max_magnitude)
 
 
-def motion_frames(x: np.ndarray, code: FlowCode = "colorwheel", max_magnitude: float | None = None) -> np.ndarray:
+def motion_frames(
+    x: np.ndarray, code: FlowCode = "colorwheel", max_magnitude: float | None = None
+) -> np.ndarray:
     """Motion network units (2L, T, H, W) -> uint8 (T*L, H, W, 3), snippet-major, one frame per flow field."""
     return flow_frames(flow_fields(x), code, max_magnitude)
 
@@ -127,7 +132,9 @@ def composite(
 
     panels = [None if p is None else _held(p, count) for p in given]
     if panels[1] is not None and legend is not None and legend is not False:
-        key = colorwheel_legend(max(16, height // 4)) if legend is True else np.asarray(legend, dtype=np.uint8)
+        key = (
+            colorwheel_legend(max(16, height // 4)) if legend is True else np.asarray(legend, dtype=np.uint8)
+        )
         _paste_legend(panels[1], key)
     panels = [p for p in panels if p is not None]
 

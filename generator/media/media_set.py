@@ -13,8 +13,8 @@ video has no legend, so it shows the flow unobstructed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -29,7 +29,6 @@ from generator.media.frames import (
     upscale,
 )
 from generator.media.video import write_mp4, write_poster
-
 
 # Every kind of video a media set can hold, in display order (the composite last).
 MEDIA_KINDS = ("appearance", "colorwheel", "xymag", "composite")

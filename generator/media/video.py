@@ -32,7 +32,9 @@ class EncodeError(RuntimeError):
 def _check_frames(frames: np.ndarray) -> np.ndarray:
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or 0 in frames.shape:
-        raise ValueError(f"frames must be a non-empty uint8 array (N, H, W, 3), got {frames.dtype} {frames.shape}")
+        raise ValueError(
+            f"frames must be a non-empty uint8 array (N, H, W, 3), got {frames.dtype} {frames.shape}"
+        )
     return frames
 
 
@@ -78,14 +80,40 @@ def write_mp4(
     target = Path(path)
     with _atomic_target(target) as tmp:
         cmd = [
-            imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", f"{fps:g}", "-i", "pipe:0",
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{w}x{h}",
+            "-framerate",
+            f"{fps:g}",
+            "-i",
+            "pipe:0",
             # Convert with the BT.709 matrix and tag it, so browsers do not guess the colour space.
-            "-an", "-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
+            "-an",
+            "-vf",
+            "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
             "setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=tv",
-            "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
-            "-movflags", "+faststart", "-f", "mp4", str(tmp),
-        ]  # fmt: skip
+            "-c:v",
+            "libx264",
+            "-preset",
+            preset,
+            "-crf",
+            str(crf),
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+            "-f",
+            "mp4",
+            str(tmp),
+        ]
         # The frames go down the pipe in one write and ffmpeg's messages to a file: unlike
         # Popen.communicate, which feeds a pipe 512 bytes per poll, this costs a few system
         # calls per video, and a chatty ffmpeg cannot block on a full stderr pipe.
@@ -124,7 +152,9 @@ def read_mp4(path: Path | str) -> tuple[np.ndarray, float]:
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
 
 
 def encode_png(image: np.ndarray, compress_level: int = 6) -> bytes:
@@ -138,7 +168,9 @@ def encode_png(image: np.ndarray, compress_level: int = 6) -> bytes:
     up = rows.copy()
     up[1:] -= rows[:-1]  # uint8 arithmetic wraps modulo 256, as the PNG filter requires
     raw = np.concatenate([np.full((h, 1), 2, dtype=np.uint8), up], axis=1).tobytes()
-    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)  # 8 bit, truecolour, deflate, adaptive filters, no interlace
+    header = struct.pack(
+        ">IIBBBBB", w, h, 8, 2, 0, 0, 0
+    )  # 8 bit, truecolour, deflate, adaptive filters, no interlace
     return (
         b"\x89PNG\r\n\x1a\n"
         + _png_chunk(b"IHDR", header)

@@ -24,7 +24,6 @@ from generator.data.source import source_record
 from generator.pipeline.catalog import find_results
 from generator.pipeline.failures import draft_failure_cases, finish_case, probe_record
 from generator.pipeline.interventions import InterventionAnswers, load_interventions, probe_unit_means
-from generator.site.stats import drivers
 from generator.pipeline.media_stage import (
     MEDIA_WORKERS,
     ClipMediaJob,
@@ -35,7 +34,6 @@ from generator.pipeline.media_stage import (
 )
 from generator.pipeline.select import Selection
 from generator.pipeline.speed import speed_invariance
-from generator.pipeline.tuning import tuning_responses, tuning_rows, tuning_summary
 from generator.pipeline.statistics import DataStatistics, unit_scales
 from generator.pipeline.tables_stage import (
     appearance_changes,
@@ -50,8 +48,15 @@ from generator.pipeline.tables_stage import (
     unit_rows,
     visualization_rows,
 )
+from generator.pipeline.tuning import tuning_responses, tuning_rows, tuning_summary
+from generator.site.stats import drivers
 from generator.store.tables import (
-    make_manifest, manifest_path, table_path, write_manifest, write_table, write_table_set,
+    make_manifest,
+    manifest_path,
+    table_path,
+    write_manifest,
+    write_table,
+    write_table_set,
 )
 from generator.train import card_path, confused_pairs, confusion_matrix, world_spec
 from generator.world import SyntheticClips
@@ -149,8 +154,10 @@ def measure_units(run: Measuring, selection: Selection) -> UnitPart:
     clock = time.perf_counter()
 
     refs = find_results(loaded, config, selection, output, device)
-    stored = [read_stored(ref) for ref in tqdm(refs, desc="read results", unit="result", disable=not progress,
-                                               leave=False)]  # fmt: skip
+    stored = [
+        read_stored(ref)
+        for ref in tqdm(refs, desc="read results", unit="result", disable=not progress, leave=False)
+    ]
     seconds["read"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -158,12 +165,16 @@ def measure_units(run: Measuring, selection: Selection) -> UnitPart:
     flow = next((s for s in desc.inputs if s.kind == "flow"), None)
     jobs = {
         item.ref.path: ResultMediaJob(
-            result=item.ref.path, folder=media_folder(item.ref.unit_id), stem=item.ref.path.stem,
-            rgb=rgb.name if rgb else None, flow=flow.name if flow else None,
+            result=item.ref.path,
+            folder=media_folder(item.ref.unit_id),
+            stem=item.ref.path.stem,
+            rgb=rgb.name if rgb else None,
+            flow=flow.name if flow else None,
             mean=tuple(rgb.mean) if rgb and rgb.mean is not None else None,
         )
-        for item in stored if item.ok
-    }  # fmt: skip
+        for item in stored
+        if item.ok
+    }
     vis_media = run_media_jobs(list(jobs.values()), output, workers, progress, desc="visualisation media")
     seconds["media"] = time.perf_counter() - clock
 
@@ -179,9 +190,13 @@ def measure_units(run: Measuring, selection: Selection) -> UnitPart:
             for unit in units:
                 peaks[desc.unit_id(layer, unit)] = float(scales[layer][unit])
     vis_rows = visualization_rows(
-        stored, {path: vis_media.paths[job] for path, job in jobs.items()}, peaks, output, flow.name if flow else None,
+        stored,
+        {path: vis_media.paths[job] for path, job in jobs.items()},
+        peaks,
+        output,
+        flow.name if flow else None,
         scores={info.name for info in desc.layers if not info.rectified},
-    )  # fmt: skip
+    )
     units = list(dict.fromkeys((ref.layer, ref.unit) for ref in refs))
     changes = appearance_changes(stored, vis_rows, rgb.name) if rgb else None
     tuning = tuning_summary(loaded, tuning_responses(loaded, device, output))
@@ -189,7 +204,9 @@ def measure_units(run: Measuring, selection: Selection) -> UnitPart:
         desc, units, vis_rows, stats, speed, config.visualize.chi, config.visualize.objective, changes, tuning
     )
     seconds["measures"] = time.perf_counter() - clock
-    return UnitPart(u_rows, vis_rows, vis_media.written, vis_media.cached, vis_media.failed, speed is not None, seconds)
+    return UnitPart(
+        u_rows, vis_rows, vis_media.written, vis_media.cached, vis_media.failed, speed is not None, seconds
+    )
 
 
 def failure_cases_and_clips(run: Measuring, units: list[dict]) -> tuple[dict[str, Any], list, dict]:
@@ -236,14 +253,22 @@ def table_metadata(loaded: LoadedModel, config: AtlasConfig) -> dict[str, str]:
 def failed_visualizations(rows: list[dict]) -> tuple[tuple[str, str], ...]:
     """(what, reason) of every visualizations row that failed."""
     return tuple(
-        (f"{r['unit_id']} chi={r['chi']:g} seed={r['seed']}{'' if r['view'] == 'joint' else ' ' + r['view']}",
-         r["status"].removeprefix("failed: "))
-        for r in rows if r["status"].startswith("failed")
-    )  # fmt: skip
+        (
+            f"{r['unit_id']} chi={r['chi']:g} seed={r['seed']}{'' if r['view'] == 'joint' else ' ' + r['view']}",
+            r["status"].removeprefix("failed: "),
+        )
+        for r in rows
+        if r["status"].startswith("failed")
+    )
 
 
 def write_atlas(
-    run: Measuring, u_rows: list[dict], vis_rows: list[dict], clip_paths: dict, card: dict[str, Any], drafts: list
+    run: Measuring,
+    u_rows: list[dict],
+    vis_rows: list[dict],
+    clip_paths: dict,
+    card: dict[str, Any],
+    drafts: list,
 ) -> Path:
     """Write the tables and the manifest from every unit's rows and the real clips' media."""
     loaded, config, output, stats = run.loaded, run.config, run.output, run.stats
@@ -257,8 +282,10 @@ def write_atlas(
         "top_clips": top_clip_rows(desc, u_rows, stats, clip_paths),
         "activation_histograms": histogram_rows(u_rows, stats),
         "clip_samples": clip_sample_rows(desc, u_rows, stats, clip_paths),
-        "tuning": tuning_rows({(r["layer"], r["channel"]): r["unit_id"] for r in u_rows},
-                              tuning_responses(loaded, run.device, output)),  # cached by measure_units
+        "tuning": tuning_rows(
+            {(r["layer"], r["channel"]): r["unit_id"] for r in u_rows},
+            tuning_responses(loaded, run.device, output),
+        ),  # cached by measure_units
     }
     for name, rows in tables.items():
         write_table(name, rows, table_path(output, name), metadata)
@@ -269,12 +296,22 @@ def write_atlas(
         config=config.model_dump(mode="json"),
         config_hash=metadata["config_hash"],
         layers=[
-            {"name": info.name, "kind": info.kind, "units": info.units, "depth": info.depth, "stride": info.stride,
-             "receptive_field": info.receptive_field, "streams": list(info.streams),
-             "input_size": max((spec.width for spec in desc.inputs if not info.streams or spec.name in info.streams),
-                               default=None)}
-            for info in desc.layers if info.name in visualised
-        ],  # fmt: skip
+            {
+                "name": info.name,
+                "kind": info.kind,
+                "units": info.units,
+                "depth": info.depth,
+                "stride": info.stride,
+                "receptive_field": info.receptive_field,
+                "streams": list(info.streams),
+                "input_size": max(
+                    (spec.width for spec in desc.inputs if not info.streams or spec.name in info.streams),
+                    default=None,
+                ),
+            }
+            for info in desc.layers
+            if info.name in visualised
+        ],
         chis=config.visualize.chi,
         counts={
             "units": len(u_rows),
@@ -300,7 +337,9 @@ def data_record(stats: DataStatistics | None, config: AtlasConfig) -> dict[str, 
         return source_record(config, None)
     record = {k: v for k, v in stats.source.items() if k not in ("clips", "cache", "inputs", "input_kinds")}
     if record.get("source") == "folder":
-        record["accuracy"] = stats.test.accuracy  # the card's figure is from the data the model was trained on
+        record["accuracy"] = (
+            stats.test.accuracy
+        )  # the card's figure is from the data the model was trained on
     return record
 
 
@@ -321,7 +360,8 @@ def summarise(
         media_cached=sum(part.media_cached for part in parts),
         clips_written=sum(clip.written for clip in clips),
         clips_cached=sum(clip.cached for clip in clips),
-        media_failed=tuple(f for part in parts for f in part.media_failed) + tuple(f for c in clips for f in c.failed),
+        media_failed=tuple(f for part in parts for f in part.media_failed)
+        + tuple(f for c in clips for f in c.failed),
         speed_invariance=all(part.speed_invariance for part in parts),
         manifest=manifest,
         seconds=seconds,
@@ -345,7 +385,9 @@ def model_card(loaded: LoadedModel, stats: DataStatistics | None) -> dict[str, A
         matrix = confusion_matrix(stats.test, len(classes))
         card.update(
             test_accuracy=stats.test.accuracy,
-            per_class_accuracy={c: float(matrix[i, i] / max(matrix[i].sum(), 1)) for i, c in enumerate(classes)},
+            per_class_accuracy={
+                c: float(matrix[i, i] / max(matrix[i].sum(), 1)) for i, c in enumerate(classes)
+            },
             confusion_matrix=matrix.tolist(),
             most_confused_pairs=confused_pairs(matrix, tuple(classes))[:5],
             probes={name: probe_record(name, ev, stats.test, classes) for name, ev in stats.probes.items()},
@@ -388,5 +430,7 @@ def folder_clip_jobs(source: dict[str, Any], wanted: list[tuple[str, int]]) -> d
     kinds = source.get("input_kinds", {})
     rgb = next((n for n in inputs if kinds.get(n) == "rgb"), None)
     flow = next((n for n in inputs if kinds.get(n) == "flow"), None)
-    return {(split, index): FolderClipMediaJob(split, index, Path(source["cache"][index]), rgb, flow)
-            for split, index in wanted}  # fmt: skip
+    return {
+        (split, index): FolderClipMediaJob(split, index, Path(source["cache"][index]), rgb, flow)
+        for split, index in wanted
+    }

@@ -43,7 +43,11 @@ def identities(config: AtlasConfig, device: torch.device) -> list[dict]:
 
 
 def find_results(
-    loaded: LoadedModel, config: AtlasConfig, selection: Selection, output: Path, device: torch.device,
+    loaded: LoadedModel,
+    config: AtlasConfig,
+    selection: Selection,
+    output: Path,
+    device: torch.device,
     remove_damaged: bool = True,
 ) -> list[StoredRef]:
     """Every stored result of the selection at the configured chi values and seeds, in selection order.
@@ -59,9 +63,13 @@ def find_results(
                 for chi in config.visualize.chi:
                     for seed in config.visualize.seeds:
                         for identity in variants:
-                            key = result_key(loaded.model_hash, view_identity(identity, view), unit_id, chi, seed)
+                            key = result_key(
+                                loaded.model_hash, view_identity(identity, view), unit_id, chi, seed
+                            )
                             path = result_file(output, unit_id, chi, seed, key)
                             if stored_status(path, remove=remove_damaged) is not None:
-                                found.append(StoredRef(layer, unit, unit_id, float(chi), int(seed), path, view))
+                                found.append(
+                                    StoredRef(layer, unit, unit_id, float(chi), int(seed), path, view)
+                                )
                                 break
     return found

@@ -14,11 +14,11 @@ others waiting forever.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -64,8 +64,10 @@ def detect(environ: Mapping[str, str]) -> Cluster:
     values = {name: _env_int(environ, name) for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
     world, rank = values["WORLD_SIZE"], values["RANK"]
     if world < 1 or not 0 <= rank < world or values["LOCAL_RANK"] < 0:
-        raise ConfigError(f"torchrun set WORLD_SIZE={world}, RANK={rank}, LOCAL_RANK={values['LOCAL_RANK']}, "
-                          "which do not describe a rank of the run.")  # fmt: skip
+        raise ConfigError(
+            f"torchrun set WORLD_SIZE={world}, RANK={rank}, LOCAL_RANK={values['LOCAL_RANK']}, "
+            "which do not describe a rank of the run."
+        )
     return Cluster(rank=rank, world=world, local_rank=values["LOCAL_RANK"])
 
 
@@ -170,4 +172,3 @@ def shard_selection(selection: Selection, rank: int, world: int) -> Selection:
     mine = shard(flat, rank, world)
     layers = [(layer, tuple(u for name, u in mine if name == layer)) for layer, _ in selection.layers]
     return Selection(tuple((layer, units) for layer, units in layers if units))
-

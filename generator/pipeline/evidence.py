@@ -20,12 +20,17 @@ DOMINANT = 2.0
 
 PROBE_CUES: dict[str, dict[str, str]] = {
     "cello_violin_swap": {"appearance": "the instrument's alignment", "motion": "the bow's stroke direction"},
-    "eyemakeup_blink": {"appearance": "the eyelids as seen in the frames", "motion": "the blinking eyelids' motion"},
+    "eyemakeup_blink": {
+        "appearance": "the eyelids as seen in the frames",
+        "motion": "the blinking eyelids' motion",
+    },
 }
 """What each stream of a probe changes, named for the conclusion."""
 
 
-def flip_row(name: str, labels: np.ndarray, before: np.ndarray, after: np.ndarray, other: Mapping[int, int]) -> dict:
+def flip_row(
+    name: str, labels: np.ndarray, before: np.ndarray, after: np.ndarray, other: Mapping[int, int]
+) -> dict:
     """Counts of one intervention on clips with true ``labels``: answers that change, answers
     that go to the case's other class, and accuracy before and after."""
     n = len(labels)
@@ -41,15 +46,19 @@ def flip_row(name: str, labels: np.ndarray, before: np.ndarray, after: np.ndarra
     }
 
 
-def confusion_table(labels: np.ndarray, predictions: np.ndarray, classes: Sequence[str],
-                    case_classes: Sequence[str]) -> dict[str, Any]:  # fmt: skip
+def confusion_table(
+    labels: np.ndarray, predictions: np.ndarray, classes: Sequence[str], case_classes: Sequence[str]
+) -> dict[str, Any]:
     """Counts by true class (rows: the classes present) and predicted class (columns: the case's
     classes first, then any other class predicted)."""
     rows_present = [classes[i] for i in sorted(set(int(x) for x in labels))]
     predicted = [classes[i] for i in sorted(set(int(x) for x in predictions))]
     columns = list(case_classes) + [c for c in predicted if c not in case_classes]
     counts = {
-        true: {col: int(((labels == classes.index(true)) & (predictions == classes.index(col))).sum()) for col in columns}
+        true: {
+            col: int(((labels == classes.index(true)) & (predictions == classes.index(col))).sum())
+            for col in columns
+        }
         for true in rows_present
     }
     return {"rows": rows_present, "columns": columns, "counts": counts}
@@ -87,8 +96,10 @@ def cue_sentence(evidence: Mapping[str, Any], probe: str | None) -> str | None:
         return None
     flow, app = rows["flow_only"], rows["appearance_only"]
     names = PROBE_CUES.get(probe, {"appearance": "the appearance cue", "motion": "the motion cue"})
-    numbers = (f"the flow-only probe (the probe's flow with the ordinary appearance) sends {_share(flow, 'to_other')} "
-               f"answers to the other class; the appearance-only probe sends {_share(app, 'to_other')}")  # fmt: skip
+    numbers = (
+        f"the flow-only probe (the probe's flow with the ordinary appearance) sends {_share(flow, 'to_other')} "
+        f"answers to the other class; the appearance-only probe sends {_share(app, 'to_other')}"
+    )
     verdicts = {
         "motion": f"The model keys on {names['motion']} (the motion stream)",
         "appearance": f"The model keys on {names['appearance']} (the appearance stream)",
@@ -105,8 +116,10 @@ def conclusions(evidence: Mapping[str, Any], classes: Sequence[str], probe: str 
     out = []
     if "probe" in rows:
         r = rows["probe"]
-        out.append(f"On the probe clips, {_share(r, 'to_other')} answers go to the other class of the pair "
-                   f"({_share(r, 'flips')} differ from the answer on the ordinary twin clip).")  # fmt: skip
+        out.append(
+            f"On the probe clips, {_share(r, 'to_other')} answers go to the other class of the pair "
+            f"({_share(r, 'flips')} differ from the answer on the ordinary twin clip)."
+        )
     verdict = cue_sentence(evidence, probe)
     if verdict:
         out.append(verdict)
@@ -133,7 +146,9 @@ def conclusions(evidence: Mapping[str, Any], classes: Sequence[str], probe: str 
     if units and probe is not None:
         top = units[0]
         if top["ordinary"] > 0:
-            out.append(f"The strongest live shared unit, {top['unit_id']}, responds {top['probe'] / top['ordinary']:.2f}x "
-                       f"as much on the probe clips as on their ordinary twins ({top['probe']:.3g} against "
-                       f"{top['ordinary']:.3g}).")  # fmt: skip
+            out.append(
+                f"The strongest live shared unit, {top['unit_id']}, responds {top['probe'] / top['ordinary']:.2f}x "
+                f"as much on the probe clips as on their ordinary twins ({top['probe']:.3g} against "
+                f"{top['ordinary']:.3g})."
+            )
     return out

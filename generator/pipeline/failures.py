@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from generator.pipeline.evidence import confusion_table, conclusions, cue_sentence, cue_verdict, flip_row
+from generator.pipeline.evidence import conclusions, confusion_table, cue_sentence, cue_verdict, flip_row
 from generator.pipeline.interventions import SINGLE_STREAM, InterventionAnswers
 from generator.pipeline.statistics import DataStatistics
 from generator.store.tables import failure_slug
@@ -91,8 +91,11 @@ def draft_failure_cases(
             "title": f"{a} vs {b}",
             "classes": [a, b],
             # The card's rate is a->b + b->a (up to 2); the mean of the two is a share of clips, in [0, 1].
-            "numbers": {"rate": (pair["a_as_b"] + pair["b_as_a"]) / 2, "a_as_b": pair["a_as_b"],
-                        "b_as_a": pair["b_as_a"]},  # fmt: skip
+            "numbers": {
+                "rate": (pair["a_as_b"] + pair["b_as_a"]) / 2,
+                "a_as_b": pair["a_as_b"],
+                "b_as_a": pair["b_as_a"],
+            },
         }
         if answers is not None:
             record["evidence"] = case_evidence(stats, classes, (a, b), answers, None, [], None)
@@ -140,7 +143,9 @@ def case_evidence(
         has_twin = twins >= 0
         probe_labels = evaluation.labels[has_twin]
         twin_answers = before[twins[has_twin]]
-        evidence["probe_confusion"] = confusion_table(evaluation.labels, evaluation.predictions, classes, pair)
+        evidence["probe_confusion"] = confusion_table(
+            evaluation.labels, evaluation.predictions, classes, pair
+        )
         versions = {"probe": evaluation.predictions, **answers.probes[probe]}
         for name in ("probe", *SINGLE_STREAM):
             row = flip_row(name, probe_labels, twin_answers, versions[name][has_twin], other)
@@ -165,22 +170,31 @@ def probe_numbers(result: Mapping[str, Any]) -> dict[str, float]:
     per_class = result.get("per_class") or {}
     clips = sum(int(item.get("clips", 0)) for item in per_class.values())
     if clips:
-        numbers["clean_accuracy"] = sum(item["clean_accuracy"] * item["clips"] for item in per_class.values()) / clips
+        numbers["clean_accuracy"] = (
+            sum(item["clean_accuracy"] * item["clips"] for item in per_class.values()) / clips
+        )
     for key, value in result.items():
         if key not in ("accuracy", "per_class") and _is_number(value):
             numbers[key] = float(value)
     return numbers
 
 
-def finish_case(draft: CaseDraft, media: Mapping[tuple[str, int], Mapping[str, str] | None]) -> dict[str, Any]:
+def finish_case(
+    draft: CaseDraft, media: Mapping[tuple[str, int], Mapping[str, str] | None]
+) -> dict[str, Any]:
     """The manifest record of a case, its clips with their media paths (None where media failed)."""
     clips = []
     for clip in draft.clips:
         paths = media.get((clip.split, clip.index)) or {}
-        clips.append({
-            "clip_index": clip.index, "true_class": clip.true_class, "predicted_class": clip.predicted_class,
-            "composite": paths.get("composite"), "poster": paths.get("composite_poster"),
-        })  # fmt: skip
+        clips.append(
+            {
+                "clip_index": clip.index,
+                "true_class": clip.true_class,
+                "predicted_class": clip.predicted_class,
+                "composite": paths.get("composite"),
+                "poster": paths.get("composite_poster"),
+            }
+        )
     return {**draft.record, "clips": clips}
 
 
@@ -195,7 +209,9 @@ def _misclassified(
     pools = []
     for true, predicted in directions:
         wrong = evaluation.predictions != evaluation.labels
-        mask = (evaluation.labels == true) & (wrong if predicted is None else evaluation.predictions == predicted)
+        mask = (evaluation.labels == true) & (
+            wrong if predicted is None else evaluation.predictions == predicted
+        )
         pools.append([int(i) for i in np.flatnonzero(mask)])
     chosen: list[int] = []
     while len(chosen) < CLIPS_PER_CASE and any(pools):
@@ -203,7 +219,8 @@ def _misclassified(
             if pool and len(chosen) < CLIPS_PER_CASE:
                 chosen.append(pool.pop(0))
     return tuple(
-        CaseClip(split, i, classes[int(evaluation.labels[i])], classes[int(evaluation.predictions[i])]) for i in chosen
+        CaseClip(split, i, classes[int(evaluation.labels[i])], classes[int(evaluation.predictions[i])])
+        for i in chosen
     )
 
 

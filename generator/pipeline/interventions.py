@@ -78,8 +78,9 @@ def predict(
     """Top-1 answers of ``model`` on ``clips`` (appearance, motion, label) after ``edit``."""
     answers = []
     with torch.inference_mode():
-        for appearance, motion, _ in tqdm(DataLoader(clips, batch_size=batch_size), desc="interventions",
-                                          disable=not progress, leave=False):  # fmt: skip
+        for appearance, motion, _ in tqdm(
+            DataLoader(clips, batch_size=batch_size), desc="interventions", disable=not progress, leave=False
+        ):
             inputs = (appearance.to(device), motion.to(device))
             answers.append(model(*(edit(*inputs) if edit else inputs)).argmax(dim=1).cpu().numpy())
     return np.concatenate(answers).astype(np.int64) if answers else np.zeros(0, dtype=np.int64)
@@ -90,7 +91,11 @@ def interventions_path(output: Path, key: str) -> Path:
 
 
 def load_interventions(
-    loaded: LoadedModel, config: AtlasConfig, output: Path, device: torch.device, stats: DataStatistics,
+    loaded: LoadedModel,
+    config: AtlasConfig,
+    output: Path,
+    device: torch.device,
+    stats: DataStatistics,
     progress: bool = False,
 ) -> InterventionAnswers:
     """Answers on every edit of the test split and every single-stream probe, computed once per statistics key."""
@@ -118,18 +123,23 @@ def _probe_names(config: AtlasConfig) -> tuple[str, ...]:
     return () if config.data.source == "folder" else tuple(PROBES)
 
 
-def _compute(loaded: LoadedModel, config: AtlasConfig, device: torch.device, progress: bool) -> dict[str, np.ndarray]:
+def _compute(
+    loaded: LoadedModel, config: AtlasConfig, device: torch.device, progress: bool
+) -> dict[str, np.ndarray]:
     data, spec = config.data, world_spec(config)
     model = loaded.model.to(device)
     if data.source == "folder":  # the same held-out clips as the statistics, from the prepared cache
         test = folder_clips(loaded, config, progress=progress)
     else:
         test = SyntheticClips(spec, "test", data.test_clips_per_class, data.cache_dir, progress=progress)
-    arrays = {f"test/{name}": predict(model, test, edit, device, progress=progress)
-              for name, edit in INTERVENTIONS.items()}  # fmt: skip
+    arrays = {
+        f"test/{name}": predict(model, test, edit, device, progress=progress)
+        for name, edit in INTERVENTIONS.items()
+    }
     for probe_name in _probe_names(config):
-        probe = SyntheticClips(spec, f"probe:{probe_name}", data.probe_clips_per_class, data.cache_dir,
-                               progress=progress)  # fmt: skip
+        probe = SyntheticClips(
+            spec, f"probe:{probe_name}", data.probe_clips_per_class, data.cache_dir, progress=progress
+        )
         twins = twin_indices(probe.seeds, test.seeds)
         arrays[f"twins/{probe_name}"] = twins
         for version in SINGLE_STREAM:
@@ -140,7 +150,11 @@ def _compute(loaded: LoadedModel, config: AtlasConfig, device: torch.device, pro
 
 
 def probe_unit_means(
-    loaded: LoadedModel, config: AtlasConfig, device: torch.device, probe_name: str, twins: np.ndarray,
+    loaded: LoadedModel,
+    config: AtlasConfig,
+    device: torch.device,
+    probe_name: str,
+    twins: np.ndarray,
     unit_ids: list[str],
 ) -> dict[str, dict[str, float]]:
     """Mean (post-ReLU, spatially averaged) response of each unit over the probe clips that have
@@ -149,15 +163,18 @@ def probe_unit_means(
         return {}
     data, spec, desc = config.data, world_spec(config), loaded.description
     test = SyntheticClips(spec, "test", data.test_clips_per_class, data.cache_dir, progress=False)
-    probe = SyntheticClips(spec, f"probe:{probe_name}", data.probe_clips_per_class, data.cache_dir, progress=False)
+    probe = SyntheticClips(
+        spec, f"probe:{probe_name}", data.probe_clips_per_class, data.cache_dir, progress=False
+    )
     kept = np.flatnonzero(twins >= 0)
     layers = list(dict.fromkeys(u.rsplit("/", 1)[0] for u in unit_ids))
     sets = {"probe": (probe, kept), "ordinary": (test, twins[kept])}
     means: dict[str, dict[str, float]] = {u: {} for u in unit_ids}
     for which, (clips, indices) in sets.items():
         labels = clips.labels[indices]
-        stats = collect_activations(loaded.model, desc, Subset(clips, indices.tolist()), labels, layers,
-                                    top_k=1, device=device)  # fmt: skip
+        stats = collect_activations(
+            loaded.model, desc, Subset(clips, indices.tolist()), labels, layers, top_k=1, device=device
+        )
         counts = np.bincount(labels, minlength=len(desc.classes))
         for unit_id in unit_ids:
             layer, channel = unit_id.rsplit("/", 1)

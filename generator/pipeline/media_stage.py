@@ -16,7 +16,6 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
 
 from tqdm.auto import tqdm
 
@@ -82,11 +81,13 @@ class ResultMediaJob:
 
         inputs = load_result(self.result).inputs
         return write_media_set(
-            root / self.folder, self.stem, root=root,
+            root / self.folder,
+            self.stem,
+            root=root,
             appearance=inputs[self.rgb] if self.rgb else None,
             motion=inputs[self.flow] if self.flow else None,
             mean=self.mean,
-        )  # fmt: skip
+        )
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ class FolderClipMediaJob:
         return write_frame_set(root / self.folder, CLIP_STEM, rgb=rgb, flow=flow, root=root)
 
 
-Job = Union[ResultMediaJob, ClipMediaJob, FolderClipMediaJob]
+Job = ResultMediaJob | ClipMediaJob | FolderClipMediaJob
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,9 @@ def run_media_jobs(
             todo.append(job)
     cached = len(paths)
     failed: list[tuple[str, str]] = []
-    with tqdm(total=len(todo), desc=desc, unit="set", disable=not progress or not todo, dynamic_ncols=True) as bar:
+    with tqdm(
+        total=len(todo), desc=desc, unit="set", disable=not progress or not todo, dynamic_ncols=True
+    ) as bar:
         if workers > 1 and len(todo) > 1:
             context = multiprocessing.get_context(_start_method())
             with ProcessPoolExecutor(

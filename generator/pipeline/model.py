@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from generator.config import AtlasConfig
 from generator.zoo import DEFAULT_CHECKPOINT, LoadedModel, load
@@ -15,5 +15,9 @@ def load_configured_model(config: AtlasConfig, log: Callable[[str], None] = prin
         from generator.train import train_default
 
         log(f"No trained default model at {DEFAULT_CHECKPOINT}; training it first (atlas train).")
-        train_default(config.model_copy(update={"train": config.train.model_copy(update={"checkpoint": DEFAULT_CHECKPOINT})}))
+        train_default(
+            config.model_copy(
+                update={"train": config.train.model_copy(update={"checkpoint": DEFAULT_CHECKPOINT})}
+            )
+        )
     return load(model.source, model.checkpoint, weights=model.weights)

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 import torch
 
 from generator.config import AtlasConfig
+from generator.engine import EngineSettings, PreparedModel, prepare_model, visualize_layer
+from generator.engine.runtime import CPU_BATCH_SIZE
 from generator.pipeline.catalog import find_results
 from generator.pipeline.media_stage import MEDIA_WORKERS, SECONDS_PER_RESULT
 from generator.pipeline.select import Selection, resolve_device, select_units
 from generator.pipeline.statistics import world_matches
-from generator.engine.runtime import CPU_BATCH_SIZE
-from generator.engine import EngineSettings, PreparedModel, prepare_model, visualize_layer
 from generator.pipeline.views import layer_views
 from generator.pipeline.visualize import (
     _WORKER,
@@ -39,9 +39,9 @@ from generator.pipeline.visualize import (
     _start_worker,
     engine_settings,
 )
-from generator.zoo.spec import ModelDescription
 from generator.zoo import DEFAULT_CHECKPOINT, LoadedModel, build_from_architecture, load
 from generator.zoo.loading import fixed_init_seed
+from generator.zoo.spec import ModelDescription
 
 CALIBRATION_STEPS = 3
 
@@ -112,7 +112,10 @@ def plan_model(config: AtlasConfig) -> tuple[LoadedModel, bool]:
 
 
 def make_plan(
-    config: AtlasConfig, layers: str | None = None, units: str | None = None, timing: bool = True,
+    config: AtlasConfig,
+    layers: str | None = None,
+    units: str | None = None,
+    timing: bool = True,
     workers: int = 1,
 ) -> tuple[Plan, Selection]:
     """The plan of visualising the selection; ``timing`` runs the calibration (a few steps per
@@ -123,7 +126,10 @@ def make_plan(
     found = {} if untrained else _cached_rows(loaded, config, selection, device)
     per_unit = len(config.visualize.chi) * len(config.visualize.seeds)
     desc = loaded.description
-    views = {layer: len(layer_views(desc.layer(layer), desc, config.visualize.stream_views)) for layer, _ in selection.layers}
+    views = {
+        layer: len(layer_views(desc.layer(layer), desc, config.visualize.stream_views))
+        for layer, _ in selection.layers
+    }
     records = tuple(
         (layer, len(chosen), len(chosen) * per_unit * views[layer], found.get(layer, 0))
         for layer, chosen in selection.layers
@@ -138,11 +144,17 @@ def make_plan(
     if timing and selection.layers:
         settings = engine_settings(config.visualize)
         jobs = [
-            CalibrationJob(layer, tuple(chosen), tuple(config.visualize.chi), tuple(config.visualize.seeds),
-                           batch_rows(config, device, todo[layer], parallel > 1), todo[layer])
+            CalibrationJob(
+                layer,
+                tuple(chosen),
+                tuple(config.visualize.chi),
+                tuple(config.visualize.seeds),
+                batch_rows(config, device, todo[layer], parallel > 1),
+                todo[layer],
+            )
             for layer, chosen in selection.layers
             if todo[layer] > 0
-        ]  # fmt: skip
+        ]
         if payload is not None and parallel > 1:
             costs, start = _calibrate_in_workers(payload, loaded.description, settings, jobs, parallel)
         else:
@@ -166,7 +178,9 @@ def make_plan(
 
 def format_plan(plan: Plan, with_media: bool = False) -> list[str]:
     """The plan as lines for the terminal."""
-    state = f"hash {plan.model_hash[:16]}" if plan.model_hash else "not trained yet: the build trains it first"
+    state = (
+        f"hash {plan.model_hash[:16]}" if plan.model_hash else "not trained yet: the build trains it first"
+    )
     lines = [f"Plan: model {plan.model} ({state}) on {plan.device}"]
     lines.append(f"{'layer':<28}{'units':>7}{'rows':>8}{'cached':>8}")
     lines += [f"{name:<28}{units:>7}{rows:>8}{cached:>8}" for name, units, rows, cached in plan.layers]
@@ -175,20 +189,27 @@ def format_plan(plan: Plan, with_media: bool = False) -> list[str]:
         f"chi: {', '.join(f'{c:g}' for c in plan.chis)}; seeds: {', '.join(map(str, plan.seeds))}; "
         f"steps: {plan.steps}"
     )
-    lines.append(f"{plan.units} units in {len(plan.layers)} layers: {plan.rows} rows, {plan.cached} cached, "
-                 f"{todo} to compute.")  # fmt: skip
+    lines.append(
+        f"{plan.units} units in {len(plan.layers)} layers: {plan.rows} rows, {plan.cached} cached, "
+        f"{todo} to compute."
+    )
     total = plan.estimate_seconds
     if total is not None and plan.layer_seconds is not None:
         batches = sorted({cost.batch for cost in plan.layer_seconds})
-        shared = (f", shared by {plan.workers} worker processes, {plan.start_seconds:.0f} s to start them"
-                  if plan.workers > 1 else "")  # fmt: skip
+        shared = (
+            f", shared by {plan.workers} worker processes, {plan.start_seconds:.0f} s to start them"
+            if plan.workers > 1
+            else ""
+        )
         lines.append(
             f"Estimated device time: {_duration(total)} (calibrated on {plan.device}: {CALIBRATION_STEPS} real "
             f"steps of each layer's batch of {'/'.join(map(str, batches))} rows{shared}; within 2x of measured "
             f"runs in bench/results/dry_run_estimate.txt)."
         )
     if not plan.has_data:
-        lines.append("The synthetic world does not fit this model: data-driven measures will be empty (rho = 1).")
+        lines.append(
+            "The synthetic world does not fit this model: data-driven measures will be empty (rho = 1)."
+        )
     if with_media:
         lines.append(
             f"Estimated media time: {_duration(plan.rows * SECONDS_PER_RESULT / MEDIA_WORKERS)} for up to "
@@ -229,7 +250,10 @@ class CalibrationJob:
 
 
 def _time_layer(
-    prepared: PreparedModel, desc: ModelDescription, settings: EngineSettings, job: CalibrationJob,
+    prepared: PreparedModel,
+    desc: ModelDescription,
+    settings: EngineSettings,
+    job: CalibrationJob,
     device: torch.device,
 ) -> LayerCost:
     """Time a batch of ``job.layer`` with 1 and with 1 + CALIBRATION_STEPS steps (after a warm-up)."""
@@ -270,8 +294,12 @@ def _calibrate_in_workers(
     threads = max(1, torch.get_num_threads() // workers)
     context = multiprocessing.get_context("spawn")
     started = time.time()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
-                             initargs=(payload, desc, settings, threads)) as pool:  # fmt: skip
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(payload, desc, settings, threads),
+    ) as pool:
         ready = pool.submit(time.time).result()  # the first worker has started and loaded the model
         costs = tuple(pool.map(_time_layer_in_worker, jobs))
     return costs, max(0.0, ready - started)

@@ -65,10 +65,14 @@ def visualize_sharded(
     ranks already are the processes."""
     mine = shard_selection(selection, cluster.rank, cluster.world)
     workers = 1 if cluster.distributed else workers
-    summary = visualize_stage(loaded, config, mine, output, device, rho=rho, progress=progress, workers=workers)
+    summary = visualize_stage(
+        loaded, config, mine, output, device, rho=rho, progress=progress, workers=workers
+    )
     if cluster.distributed:
-        log(f"{cluster.tag} visualised {summary.computed} results, {summary.cached} found cached, "
-            f"{len(summary.failed)} failed, for {mine.unit_count} units")  # fmt: skip
+        log(
+            f"{cluster.tag} visualised {summary.computed} results, {summary.cached} found cached, "
+            f"{len(summary.failed)} failed, for {mine.unit_count} units"
+        )
     summaries = gather(cluster, summary)
     return StageSummary(
         computed=sum(s.computed for s in summaries),
@@ -82,15 +86,19 @@ def assemble_sharded(
 ) -> AssembleSummary | None:
     """The measure stage on this rank: rank 0 returns the summary, the other ranks None."""
     if not cluster.distributed:
-        return assemble(run.loaded, run.config, selection, run.output, run.device, run.stats, run.progress, run.workers)
+        return assemble(
+            run.loaded, run.config, selection, run.output, run.device, run.stats, run.progress, run.workers
+        )
     part = _measure_shard(run, selection, cluster)
     order = unit_order(selection, run.loaded.description.unit_id)
     u_rows = merge_parts(run.output, "units", cluster.world, order)
     card, drafts, jobs = failure_cases_and_clips(run, u_rows)
     clips = write_clip_media(run, {key: jobs[key] for key in shard(list(jobs), cluster.rank, cluster.world)})
-    log(f"{cluster.tag} measured {len(part.units)} units and {len(part.visualizations)} visualisations; "
+    log(
+        f"{cluster.tag} measured {len(part.units)} units and {len(part.visualizations)} visualisations; "
         f"media sets written {part.media_written}, reused {part.media_cached}; "
-        f"real clips written {clips.written}, reused {clips.cached}")  # fmt: skip
+        f"real clips written {clips.written}, reused {clips.cached}"
+    )
     shares = gather(cluster, (dataclasses.replace(part, units=[], visualizations=[]), clips))
     if not cluster.is_main:
         return None
@@ -101,7 +109,9 @@ def _measure_shard(run: Measuring, selection: Selection, cluster: Cluster) -> Un
     """Measure this rank's shard and write its part files; returns once every rank has written its parts."""
     loaded, stats = run.loaded, run.stats
     if stats is not None:  # cached on disk: rank 0 computes it, measure_units then reads it on every rank
-        main_first(cluster, lambda: speed_invariance(loaded, run.config, stats, run.output, run.device, run.progress))
+        main_first(
+            cluster, lambda: speed_invariance(loaded, run.config, stats, run.output, run.device, run.progress)
+        )
     main_first(cluster, lambda: tuning_responses(loaded, run.device, run.output))  # data-free, cached
     part = measure_units(run, shard_selection(selection, cluster.rank, cluster.world))
     metadata = table_metadata(loaded, run.config)

@@ -14,9 +14,9 @@ passes and reduction then apply.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -98,16 +98,26 @@ InputsOf = Callable[[int, float], Sequence[np.ndarray]]
 
 
 def _synthetic_inputs(config: AtlasConfig, spec: WorldSpec, progress: bool) -> InputsOf:
-    test = SyntheticClips(spec, "test", config.data.test_clips_per_class, config.data.cache_dir, progress=progress)
+    test = SyntheticClips(
+        spec, "test", config.data.test_clips_per_class, config.data.cache_dir, progress=progress
+    )
 
     def inputs_of(clip: int, speed: float) -> Sequence[np.ndarray]:
-        return to_network_inputs(render_clip(test.clip_classes[clip], int(test.seeds[clip]), spec, speed=speed), spec)
+        return to_network_inputs(
+            render_clip(test.clip_classes[clip], int(test.seeds[clip]), spec, speed=speed), spec
+        )
 
     return inputs_of
 
 
-def _folder_inputs(loaded: LoadedModel, config: AtlasConfig, stats: DataStatistics, clips: np.ndarray,
-                   speeds: tuple[float, ...], progress: bool) -> InputsOf:  # fmt: skip
+def _folder_inputs(
+    loaded: LoadedModel,
+    config: AtlasConfig,
+    stats: DataStatistics,
+    clips: np.ndarray,
+    speeds: tuple[float, ...],
+    progress: bool,
+) -> InputsOf:
     """Each needed clip of the data set prepared (and cached) at every speed."""
     checked = check_folder_source(loaded, config)
     by_name = {relative_name(entry.path, checked.listing.root): entry for entry in checked.listing.clips}
@@ -122,10 +132,13 @@ def _folder_inputs(loaded: LoadedModel, config: AtlasConfig, stats: DataStatisti
 
     def inputs_of(clip: int, speed: float) -> Sequence[np.ndarray] | None:
         folder = prepared[(clip, speed)]
-        return None if folder is None else to_network_units(load_inputs(folder, [s.name for s in inputs]), inputs)
+        return (
+            None
+            if folder is None
+            else to_network_units(load_inputs(folder, [s.name for s in inputs]), inputs)
+        )
 
     return inputs_of
-
 
 
 def _replay(
@@ -148,13 +161,17 @@ def _replay(
     ]
     total = len(speeds) * len(clips)
     try:
-        with torch.inference_mode(), tqdm(total=total, desc="speed replay", unit="clip", disable=not progress,
-                                          leave=False) as bar:  # fmt: skip
+        with (
+            torch.inference_mode(),
+            tqdm(total=total, desc="speed replay", unit="clip", disable=not progress, leave=False) as bar,
+        ):
             for s, speed in enumerate(speeds):
                 for start in range(0, len(clips), BATCH):
                     chunk = clips[start : start + BATCH]
                     made = [(row, inputs_of(int(c), speed)) for row, c in enumerate(chunk, start)]
-                    rows = [row for row, parts in made if parts is not None]  # a clip too short to replay: NaN
+                    rows = [
+                        row for row, parts in made if parts is not None
+                    ]  # a clip too short to replay: NaN
                     bar.update(len(chunk))
                     if not rows:
                         continue

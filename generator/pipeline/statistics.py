@@ -25,8 +25,8 @@ from generator.data.source import CheckedSource, check_folder_source, folder_cli
 from generator.engine.objectives import objective_mode
 from generator.measures.activations import LayerActivations, collect_activations, objective_peaks
 from generator.store.atomic import atomic_path
-from generator.store.verify import npz_problem, sound
 from generator.store.keys import digest
+from generator.store.verify import npz_problem, sound
 from generator.train import Evaluation, evaluate, world_spec
 from generator.world import CLASSES, PROBES, SyntheticClips
 from generator.world.dataset import world_code_digest
@@ -58,19 +58,27 @@ def world_matches(loaded: LoadedModel, config: AtlasConfig) -> bool:
         return False
     app, mot = desc.inputs
     size = config.data.size
-    return (app.height, app.width, mot.height, mot.width) == (size,) * 4 and mot.flow_fields == config.data.flow_fields
+    return (app.height, app.width, mot.height, mot.width) == (
+        size,
+    ) * 4 and mot.flow_fields == config.data.flow_fields
 
 
 def statistics_key(loaded: LoadedModel, config: AtlasConfig, folder: CheckedSource | None = None) -> str:
     """The cache key of the statistics of this model on this configuration's data (and the world's code,
     so that clips rendered differently are measured afresh; for a data set on disk, its file list, the
     way clips are prepared and the flow method; and what the statistics reduce, RESPONSE)."""
-    payload = {"model": loaded.model_hash, "layers": loaded.description.layer_names, "top_k": config.site.top_clips,
-               "response": RESPONSE}  # fmt: skip
+    payload = {
+        "model": loaded.model_hash,
+        "layers": loaded.description.layer_names,
+        "top_k": config.site.top_clips,
+        "response": RESPONSE,
+    }
     if folder is None:
         data = config.data.model_dump(mode="json", exclude={"cache_dir", "source", "folder"})
         return digest({**payload, "data": data, "world": world_code_digest()})
-    settings = config.data.folder.model_dump(mode="json", exclude={"workers"})  # workers do not change numbers
+    settings = config.data.folder.model_dump(
+        mode="json", exclude={"workers"}
+    )  # workers do not change numbers
     return digest({**payload, "folder": settings, "source": source_key(folder)})
 
 
@@ -111,8 +119,14 @@ def load_statistics(
         arrays["source"] = np.array(json.dumps(_source(config, test)))
         if missing_layers:
             stats = collect_activations(
-                model, loaded.description, test, test.labels, layers,
-                top_k=config.site.top_clips, device=device, progress=progress,
+                model,
+                loaded.description,
+                test,
+                test.labels,
+                layers,
+                top_k=config.site.top_clips,
+                device=device,
+                progress=progress,
             )
             for i, item in enumerate(stats.values()):
                 arrays.update({f"{i}/{field}": getattr(item, field) for field in _FIELDS})
@@ -120,10 +134,14 @@ def load_statistics(
             clean = evaluate(model, test, device=device, progress=progress)
             arrays["test/labels"], arrays["test/predictions"] = clean.labels, clean.predictions
             for name in probe_names:
-                probe = SyntheticClips(spec, f"probe:{name}", data.probe_clips_per_class, data.cache_dir,
-                                       progress=progress)  # fmt: skip
+                probe = SyntheticClips(
+                    spec, f"probe:{name}", data.probe_clips_per_class, data.cache_dir, progress=progress
+                )
                 probed = evaluate(model, probe, device=device, progress=progress)
-                arrays[f"probe/{name}/labels"], arrays[f"probe/{name}/predictions"] = probed.labels, probed.predictions
+                arrays[f"probe/{name}/labels"], arrays[f"probe/{name}/predictions"] = (
+                    probed.labels,
+                    probed.predictions,
+                )
         _write(path, arrays)
     return DataStatistics(
         layers={
@@ -132,7 +150,9 @@ def load_statistics(
         },
         test=Evaluation(labels=arrays["test/labels"], predictions=arrays["test/predictions"]),
         probes={
-            name: Evaluation(labels=arrays[f"probe/{name}/labels"], predictions=arrays[f"probe/{name}/predictions"])
+            name: Evaluation(
+                labels=arrays[f"probe/{name}/labels"], predictions=arrays[f"probe/{name}/predictions"]
+            )
             for name in probe_names
         },
         key=key,
@@ -156,9 +176,13 @@ def _source(config: AtlasConfig, test: Any) -> dict[str, Any]:
     """The data source's record, with (for a data set on disk) each measured clip's name and cache folder."""
     if config.data.source != "folder":
         return source_record(config, None)
-    return {**source_record(config, test), "clips": list(test.names), "cache": [str(f) for f in test.folders],
-            "inputs": [spec.name for spec in test.plan.inputs],
-            "input_kinds": {spec.name: spec.kind for spec in test.plan.inputs}}  # fmt: skip
+    return {
+        **source_record(config, test),
+        "clips": list(test.names),
+        "cache": [str(f) for f in test.folders],
+        "inputs": [spec.name for spec in test.plan.inputs],
+        "input_kinds": {spec.name: spec.kind for spec in test.plan.inputs},
+    }
 
 
 def _prediction_keys(probe_names: tuple[str, ...]) -> list[str]:

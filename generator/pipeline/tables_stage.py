@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from generator.engine.objectives import objective_mode
-from generator.measures.evidence import histogram_bins, quantile_samples
 from generator.measures.activations import objective_peaks
 from generator.measures.coupling import unit_appearance_change
+from generator.measures.evidence import histogram_bins, quantile_samples
 from generator.measures.invariance import chi_invariance, chi_reaches, converged
 from generator.measures.selectivity import class_selectivity, dead_on_data, preferred_class
 from generator.measures.status import OK, result_status
@@ -58,7 +58,9 @@ def read_stored(ref: StoredRef) -> StoredVisualization:
     return StoredVisualization(ref, meta, loss)
 
 
-def appearance_changes(stored: Sequence[StoredVisualization], rows: Sequence[Row], rgb: str) -> dict[str, float | None]:
+def appearance_changes(
+    stored: Sequence[StoredVisualization], rows: Sequence[Row], rgb: str
+) -> dict[str, float | None]:
     """Per unit: measures.coupling's change of its optimised ``rgb`` input across chi, mean over seeds.
 
     Only results that drove their unit (status ok or weak) take part: a failed one shows
@@ -148,24 +150,33 @@ def visualization_rows(
         status = result_status(meta.get("status", "ok"), activation, peak, rectified=ref.layer not in scores)
         paths = (media.get(ref.path) or {}) if item.ok and not status.startswith("failed") else {}
         terms = meta.get("terms") or {}
-        rows.append({
-            "unit_id": ref.unit_id,
-            "view": ref.view,
-            "chi": ref.chi,
-            "seed": ref.seed,
-            "objective": _finite(meta.get("objective")),
-            "activation": activation,
-            "normalised_activation": activation / peak if activation is not None and peak and peak > 0 else None,
-            "steps": meta.get("steps"),
-            "converged": converged(item.loss, _finite(terms.get("objective_term"))) if item.ok else None,
-            "wall_seconds": _finite(meta.get("wall_seconds")),
-            "status": status,
-            "array": ref.path.relative_to(output).as_posix(),
-            **{kind: paths.get(kind) for kind in VIS_MEDIA},
-            "poster": paths.get("composite_poster"),
-            **{f"{kind}_poster": paths.get(f"{kind}_poster") for kind in ("appearance", "colorwheel", "xymag")},
-            "temporal_variation": _finite(terms.get(f"temporal_variation/{flow_input}")) if flow_input else None,
-        })  # fmt: skip
+        rows.append(
+            {
+                "unit_id": ref.unit_id,
+                "view": ref.view,
+                "chi": ref.chi,
+                "seed": ref.seed,
+                "objective": _finite(meta.get("objective")),
+                "activation": activation,
+                "normalised_activation": activation / peak
+                if activation is not None and peak and peak > 0
+                else None,
+                "steps": meta.get("steps"),
+                "converged": converged(item.loss, _finite(terms.get("objective_term"))) if item.ok else None,
+                "wall_seconds": _finite(meta.get("wall_seconds")),
+                "status": status,
+                "array": ref.path.relative_to(output).as_posix(),
+                **{kind: paths.get(kind) for kind in VIS_MEDIA},
+                "poster": paths.get("composite_poster"),
+                **{
+                    f"{kind}_poster": paths.get(f"{kind}_poster")
+                    for kind in ("appearance", "colorwheel", "xymag")
+                },
+                "temporal_variation": _finite(terms.get(f"temporal_variation/{flow_input}"))
+                if flow_input
+                else None,
+            }
+        )
     return rows
 
 
@@ -209,29 +220,35 @@ def unit_rows(
         shown = min(ok, key=lambda r: (abs(r["chi"] - middle), r["seed"]), default=None)
         dead = bool(m["dead"][unit]) if m else False
         names = info.unit_names or (tuple(classes) if info.kind == "class" else None)
-        rows.append({
-            "unit_id": unit_id,
-            "stream": unit_stream(info, description),
-            "layer": layer,
-            "layer_depth": info.depth,
-            "channel": unit,
-            "class_name": names[unit] if info.kind == "class" and names and unit < len(names) else None,
-            "selectivity": _finite(m["selectivity"][unit]) if m else None,
-            "preferred_class": classes[int(m["preferred"][unit])] if m and not dead else None,
-            "invariance_chi": chi_invariance(per_chi) if sees_time else None,
-            "invariance_speed": _finite(speed[layer][unit]) if speed and layer in speed and sees_time else None,
-            "dead": dead,
-            "act_peak": _finite(m["peak"][unit]) if m else None,
-            "rho_reduction": rho_reduction(info, objective),
-            "act_mean": _finite(m["mean"][unit]) if m else None,
-            "class_means": m["class_means"][:, unit].astype(np.float32).tolist() if m else None,
-            "poster": shown["poster"] if shown else None,
-            "composite": shown["composite"] if shown else None,
-            "ok_visualizations": sum(r["status"] == OK for r in mine),
-            "appearance_chi_change": _finite((appearance_change or {}).get(unit_id)),
-            **{key: _finite(tuning[layer][key][unit]) if tuning and layer in tuning else None
-               for key in ("preferred_direction", "preferred_speed", "direction_selectivity")},
-        })  # fmt: skip
+        rows.append(
+            {
+                "unit_id": unit_id,
+                "stream": unit_stream(info, description),
+                "layer": layer,
+                "layer_depth": info.depth,
+                "channel": unit,
+                "class_name": names[unit] if info.kind == "class" and names and unit < len(names) else None,
+                "selectivity": _finite(m["selectivity"][unit]) if m else None,
+                "preferred_class": classes[int(m["preferred"][unit])] if m and not dead else None,
+                "invariance_chi": chi_invariance(per_chi) if sees_time else None,
+                "invariance_speed": _finite(speed[layer][unit])
+                if speed and layer in speed and sees_time
+                else None,
+                "dead": dead,
+                "act_peak": _finite(m["peak"][unit]) if m else None,
+                "rho_reduction": rho_reduction(info, objective),
+                "act_mean": _finite(m["mean"][unit]) if m else None,
+                "class_means": m["class_means"][:, unit].astype(np.float32).tolist() if m else None,
+                "poster": shown["poster"] if shown else None,
+                "composite": shown["composite"] if shown else None,
+                "ok_visualizations": sum(r["status"] == OK for r in mine),
+                "appearance_chi_change": _finite((appearance_change or {}).get(unit_id)),
+                **{
+                    key: _finite(tuning[layer][key][unit]) if tuning and layer in tuning else None
+                    for key in ("preferred_direction", "preferred_speed", "direction_selectivity")
+                },
+            }
+        )
     return rows
 
 
@@ -250,8 +267,11 @@ def class_rows(
     matrix = confusion_matrix(stats.test, len(classes)) if stats is not None else None
     rows = []
     for i, name in enumerate(classes):
-        row = {"class_name": name, "class_index": i,
-               "unit_id": description.unit_id("class", i) if has_class_layer else f"class/{name}"}  # fmt: skip
+        row = {
+            "class_name": name,
+            "class_index": i,
+            "unit_id": description.unit_id("class", i) if has_class_layer else f"class/{name}",
+        }
         if matrix is not None:
             total = int(matrix[i].sum())
             wrong = matrix[i].copy()
@@ -265,10 +285,12 @@ def class_rows(
             )
         if answers is not None and stats is not None:
             mine = stats.test.labels == i
-            row.update({
-                f"accuracy_{name}": float((answers.test[name][mine] == i).mean()) if mine.any() else None
-                for name in RELIANCE
-            })  # fmt: skip
+            row.update(
+                {
+                    f"accuracy_{name}": float((answers.test[name][mine] == i).mean()) if mine.any() else None
+                    for name in RELIANCE
+                }
+            )
         rows.append(row)
     return rows
 
@@ -281,10 +303,14 @@ def confusion_rows(description: ModelDescription, stats: DataStatistics | None) 
     matrix = confusion_matrix(stats.test, len(classes))
     totals = matrix.sum(axis=1)
     return [
-        {"true_class": classes[i], "predicted_class": classes[j], "count": int(matrix[i, j]),
-         "rate": float(matrix[i, j] / totals[i])}
+        {
+            "true_class": classes[i],
+            "predicted_class": classes[j],
+            "count": int(matrix[i, j]),
+            "rate": float(matrix[i, j] / totals[i]),
+        }
         for i, j in zip(*np.nonzero(matrix))
-    ]  # fmt: skip
+    ]
 
 
 def top_clip_units(units: Sequence[Row]) -> list[Row]:
@@ -307,13 +333,20 @@ def top_clip_rows(
         item = stats.layers[unit["layer"]]
         channel = unit["channel"]
         for rank, (clip, value) in enumerate(zip(item.top_clips[channel], item.top_values[channel]), start=1):
-            rows.append({"unit_id": unit["unit_id"], "rank": rank} | _clip_fields(int(clip), float(value), classes,
-                                                                                   stats, media))  # fmt: skip
+            rows.append(
+                {"unit_id": unit["unit_id"], "rank": rank}
+                | _clip_fields(int(clip), float(value), classes, stats, media)
+            )
     return rows
 
 
-def _clip_fields(clip: int, value: float, classes: list[str], stats: DataStatistics,
-                 media: Mapping[tuple[str, int], Mapping[str, str] | None]) -> Row:  # fmt: skip
+def _clip_fields(
+    clip: int,
+    value: float,
+    classes: list[str],
+    stats: DataStatistics,
+    media: Mapping[tuple[str, int], Mapping[str, str] | None],
+) -> Row:
     """The columns every row that shows a held-out clip has: index, classes, response, media."""
     paths = media.get(("test", clip)) or {}
     return {
@@ -321,8 +354,9 @@ def _clip_fields(clip: int, value: float, classes: list[str], stats: DataStatist
         "class_name": classes[int(stats.test.labels[clip])],
         "predicted_class": classes[int(stats.test.predictions[clip])],
         "activation": value,
-        "composite": paths.get("composite"), "poster": paths.get("composite_poster"),
-    }  # fmt: skip
+        "composite": paths.get("composite"),
+        "poster": paths.get("composite_poster"),
+    }
 
 
 def histogram_rows(units: Sequence[Row], stats: DataStatistics | None) -> list[Row]:
@@ -360,6 +394,8 @@ def clip_sample_rows(
     classes = list(description.classes)
     rows = []
     for unit_id, samples in sampled_clips(units, stats).items():
-        rows.extend({"unit_id": unit_id, "quantile": quantile} | _clip_fields(clip, value, classes, stats, media)
-                    for quantile, clip, value in samples)  # fmt: skip
+        rows.extend(
+            {"unit_id": unit_id, "quantile": quantile} | _clip_fields(clip, value, classes, stats, media)
+            for quantile, clip, value in samples
+        )
     return rows

@@ -32,8 +32,9 @@ def motion_layers(loaded: LoadedModel) -> list[str]:
     return [info.name for info in desc.layers if flows and chi_reaches(flows, info.streams)]
 
 
-def tuning_responses(loaded: LoadedModel, device: torch.device | str = "cpu",
-                     output: Path | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+def tuning_responses(
+    loaded: LoadedModel, device: torch.device | str = "cpu", output: Path | None = None
+) -> dict[str, np.ndarray]:
     """Per motion-seeing layer, responses (units, directions, speeds) to uniform drifting flow;
     cached under ``output`` when given."""
     angles = directions()
@@ -54,15 +55,20 @@ def tuning_responses(loaded: LoadedModel, device: torch.device | str = "cpu",
     return result
 
 
-def _drive(loaded: LoadedModel, layers: list[str], angles: np.ndarray, device: torch.device | str) -> dict[str, np.ndarray]:
+def _drive(
+    loaded: LoadedModel, layers: list[str], angles: np.ndarray, device: torch.device | str
+) -> dict[str, np.ndarray]:
     desc = loaded.description
     model = loaded.model.to(device).eval()
     infos = [desc.layer(name) for name in layers]
     grid = [(a, s) for a in range(len(angles)) for s in range(len(SPEEDS))]
     out = {info.name: np.zeros((info.units, len(angles), len(SPEEDS)), np.float32) for info in infos}
     captured: dict[str, torch.Tensor] = {}
-    handles = [model.get_submodule(info.module).register_forward_hook(_capture(captured, info.name))
-               for info in infos if info.kind != "class"]  # fmt: skip
+    handles = [
+        model.get_submodule(info.module).register_forward_hook(_capture(captured, info.name))
+        for info in infos
+        if info.kind != "class"
+    ]
     try:
         with torch.inference_mode():
             for start in range(0, len(grid), BATCH):
@@ -105,7 +111,14 @@ def tuning_rows(unit_ids: dict[tuple[str, int], str], responses: dict[str, np.nd
         if layer not in responses:
             continue
         grid = responses[layer][unit]
-        rows.extend({"unit_id": unit_id, "direction": float(angles[a]), "speed": float(SPEEDS[s]),
-                     "response": float(grid[a, s])}
-                    for a in range(len(angles)) for s in range(len(SPEEDS)))  # fmt: skip
+        rows.extend(
+            {
+                "unit_id": unit_id,
+                "direction": float(angles[a]),
+                "speed": float(SPEEDS[s]),
+                "response": float(grid[a, s]),
+            }
+            for a in range(len(angles))
+            for s in range(len(SPEEDS))
+        )
     return rows

@@ -36,7 +36,9 @@ def held_inputs(view: str, description: ModelDescription) -> tuple[str, ...]:
     kept = view.removesuffix(ONLY)
     names = [spec.name for spec in description.inputs]
     if not view.endswith(ONLY) or kept not in names:
-        raise ConfigError(f"Unknown view {view!r}; views are {JOINT!r} or '<input>{ONLY}' for inputs {names}.")
+        raise ConfigError(
+            f"Unknown view {view!r}; views are {JOINT!r} or '<input>{ONLY}' for inputs {names}."
+        )
     return tuple(name for name in names if name != kept)
 
 

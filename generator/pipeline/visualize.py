@@ -13,10 +13,10 @@ import dataclasses
 import math
 import multiprocessing
 import pickle
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -109,7 +109,10 @@ def visualize_stage(
             for unit in units:
                 # Absent, damaged (removed and logged) or failed: computed (again); a failure is retried.
                 missing = tuple(
-                    (c, s) for c in chis for s in seeds if stored_status(path_of(layer, unit, c, s, view)) != "ok"
+                    (c, s)
+                    for c in chis
+                    for s in seeds
+                    if stored_status(path_of(layer, unit, c, s, view)) != "ok"
                 )
                 cached += per_unit - len(missing)
                 if missing:
@@ -133,8 +136,9 @@ def visualize_stage(
         for start in range(0, len(units), chunk_units):
             chunk = tuple(units[start : start + chunk_units])
             scale = {u: float(rho[layer][u]) for u in chunk} if rho is not None and layer in rho else None
-            chunks.append(Chunk(layer, tuple(grid_chis), tuple(grid_seeds), chunk, scale, view,
-                                held_inputs(view, desc)))  # fmt: skip
+            chunks.append(
+                Chunk(layer, tuple(grid_chis), tuple(grid_seeds), chunk, scale, view, held_inputs(view, desc))
+            )
     failed: list[tuple[str, str]] = []
     computed = 0
     total_rows = sum(chunk.rows for chunk in chunks)
@@ -142,21 +146,28 @@ def visualize_stage(
     def keep(results: list[VisualizationResult], view: str) -> None:
         nonlocal computed
         for result in results:
-            _save(path_of(result.layer, result.unit, result.chi, result.seed, view), result, loaded, desc, view)
+            _save(
+                path_of(result.layer, result.unit, result.chi, result.seed, view), result, loaded, desc, view
+            )
             computed += 1
             if not result.ok:
                 where = "" if view == JOINT else f" {view}"
-                failed.append((f"{desc.unit_id(result.layer, result.unit)} chi={result.chi:g}{where}", result.status))
+                failed.append(
+                    (f"{desc.unit_id(result.layer, result.unit)} chi={result.chi:g}{where}", result.status)
+                )
 
-    with tqdm(total=total_rows / per_unit, desc="visualise", unit="unit", disable=not progress,
-              dynamic_ncols=True) as bar:  # fmt: skip
+    with tqdm(
+        total=total_rows / per_unit, desc="visualise", unit="unit", disable=not progress, dynamic_ncols=True
+    ) as bar:
         if parallel and len(chunks) > 1:
             threads = max(1, torch.get_num_threads() // workers)
             context = multiprocessing.get_context("spawn")  # torch's thread pools do not survive fork
             with ProcessPoolExecutor(
-                max_workers=min(workers, len(chunks)), mp_context=context,
-                initializer=_start_worker, initargs=(payload, desc, settings, threads),
-            ) as pool:  # fmt: skip
+                max_workers=min(workers, len(chunks)),
+                mp_context=context,
+                initializer=_start_worker,
+                initargs=(payload, desc, settings, threads),
+            ) as pool:
                 # Deepest layers first: they cost the most per row, and cheap chunks then fill the tail.
                 futures = {pool.submit(_run_chunk, chunk): chunk for chunk in reversed(chunks)}
                 for future in as_completed(futures):
@@ -166,7 +177,10 @@ def visualize_stage(
             prepared = prepare_model(loaded.model, settings, device)
             for chunk in chunks:
                 bar.set_postfix_str(chunk.layer)
-                keep(chunk.run(prepared, desc, settings, device, lambda rows: bar.update(rows / per_unit)), chunk.view)
+                keep(
+                    chunk.run(prepared, desc, settings, device, lambda rows: bar.update(rows / per_unit)),
+                    chunk.view,
+                )
     return StageSummary(computed=computed, cached=cached, failed=tuple(failed))
 
 
@@ -195,9 +209,18 @@ class Chunk:
         progress: Callable[[int], None] | None = None,
     ) -> list[VisualizationResult]:
         return visualize_layer(
-            prepared, desc, self.layer, self.units, self.chis, self.seeds, settings, device,
-            unit_scale=self.scale, progress=progress, hold=self.hold,
-        )  # fmt: skip
+            prepared,
+            desc,
+            self.layer,
+            self.units,
+            self.chis,
+            self.seeds,
+            settings,
+            device,
+            unit_scale=self.scale,
+            progress=progress,
+            hold=self.hold,
+        )
 
 
 # What a visualisation worker process holds for its whole life (set once by _start_worker).

@@ -33,10 +33,12 @@ import yaml
 from markupsafe import Markup
 
 from generator.errors import AtlasError
+from generator.measures.tuning import arrow, direction_word
 from generator.media import colorwheel_legend, write_png
+from generator.resources import resource_path
 from generator.site.data import AtlasData, load_atlas
+from generator.site.downloads import INDEX_FILE, table_downloads, write_downloads, write_unit_index
 from generator.site.escape import html_text, md_escape, safe_title
-from generator.site.stats import number_label, reliance_sentence
 from generator.site.pages import (
     Page,
     SiteInfo,
@@ -49,12 +51,10 @@ from generator.site.pages import (
     layer_pages,
     unit_pages,
 )
-from generator.resources import resource_path
 from generator.site.paths import chi_segment, class_page, failure_page, inside, layer_page, link, unit_page
-from generator.site.unit_files import write_unit_files
+from generator.site.stats import number_label, reliance_sentence
 from generator.site.tidy import tidy_site
-from generator.site.downloads import INDEX_FILE, table_downloads, write_downloads, write_unit_index
-from generator.measures.tuning import arrow, direction_word
+from generator.site.unit_files import write_unit_files
 from generator.store.atomic import clean_leftovers, owner_tag, write_json
 
 # Package data in an installed wheel, the repository's files in a checkout (generator/resources.py).
@@ -110,7 +110,9 @@ def make_environment(templates_dir: Path) -> jinja2.Environment:
     """The Jinja2 environment of the page templates: every interpolated value is escaped for
     HTML and Markdown (values marked safe with Markup, e.g. SVG plots, pass unchanged)."""
     if not (Path(templates_dir) / "unit.md.j2").is_file():
-        raise AtlasError(f"Page templates not found in {templates_dir} (expected unit.md.j2 and the others there).")
+        raise AtlasError(
+            f"Page templates not found in {templates_dir} (expected unit.md.j2 and the others there)."
+        )
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir)),
         autoescape=True,
@@ -122,8 +124,15 @@ def make_environment(templates_dir: Path) -> jinja2.Environment:
     )
     env.filters.update(num=_num, pct=_pct, auto_number=_auto_number)
     env.globals.update(
-        unit_page=unit_page, layer_page=layer_page, class_page=class_page, failure_page=failure_page, kinds_of=_kinds,
-        number_label=number_label, reliance_sentence=reliance_sentence, chi_segment=chi_segment, arrow=arrow,
+        unit_page=unit_page,
+        layer_page=layer_page,
+        class_page=class_page,
+        failure_page=failure_page,
+        kinds_of=_kinds,
+        number_label=number_label,
+        reliance_sentence=reliance_sentence,
+        chi_segment=chi_segment,
+        arrow=arrow,
         direction_word=direction_word,
     )
     return env
@@ -184,8 +193,13 @@ def _pages(data: AtlasData, info: SiteInfo, hand: Mapping[str, Path]) -> Iterabl
     yield from class_pages(data)
     yield from failure_pages(data, notes)
     yield findings_page(data)
-    yield Page("units/index.md", "units_index.md.j2", "All units",
-               {"index_file": INDEX_FILE, "count": len(data.units), "layers": data.layers}, hide=("toc",))
+    yield Page(
+        "units/index.md",
+        "units_index.md.j2",
+        "All units",
+        {"index_file": INDEX_FILE, "count": len(data.units), "layers": data.layers},
+        hide=("toc",),
+    )
     yield Page("downloads.md", "downloads.md.j2", "Data", {"tables": table_downloads(data.root)})
     yield from unit_pages(data, info)
 
@@ -194,7 +208,12 @@ def _nav(data: AtlasData, hand: Mapping[str, Path]) -> list[Any]:
     nav: list[Any] = [{"Home": "index.md"}]
     if HOW_TO_READ in hand:
         nav.append({"How to read": HOW_TO_READ})
-    nav.append({"Layers": ["layers/index.md"] + [{safe_title(l["name"]): layer_page(l["name"])} for l in data.layers]})
+    nav.append(
+        {
+            "Layers": ["layers/index.md"]
+            + [{safe_title(l["name"]): layer_page(l["name"])} for l in data.layers]
+        }
+    )
     nav.append({"Classes": "classes/index.md"})
     cases = data.manifest["failure_cases"]
     cases_nav = [{safe_title(c["title"]): failure_page(c["slug"])} for c in cases]
@@ -232,7 +251,9 @@ def write_sources(
     made_dirs: set[Path] = set()
     for page in _pages(data, info, hand):
         if page.src in generated:
-            raise AtlasError(f"Two pages of the atlas map to {page.src}; unit ids and class names must be unique.")
+            raise AtlasError(
+                f"Two pages of the atlas map to {page.src}; unit ids and class names must be unique."
+            )
         generated.add(page.src)
         if page.template not in templates:
             templates[page.template] = env.get_template(page.template)
@@ -257,8 +278,16 @@ def write_sources(
     return len(generated), _nav(data, hand)
 
 
-def mkdocs_config(base_config: Path, *, info: SiteInfo, docs_dir: Path, site_dir: Path, nav: list[Any],
-                  data: AtlasData, strict: bool) -> dict[str, Any]:  # fmt: skip
+def mkdocs_config(
+    base_config: Path,
+    *,
+    info: SiteInfo,
+    docs_dir: Path,
+    site_dir: Path,
+    nav: list[Any],
+    data: AtlasData,
+    strict: bool,
+) -> dict[str, Any]:
     """The MkDocs configuration of this build: the repository's mkdocs.yml with the atlas's
     title, URL, folders and navigation filled in."""
     try:
@@ -305,7 +334,9 @@ def run_mkdocs(config_file: Path, strict: bool = True) -> None:
         output = "\n".join(line for line in (result.stdout + result.stderr).splitlines() if line.strip())
         if "No space left on device" in output:
             raise OSError(errno.ENOSPC, "No space left on device", str(config_file.parent))
-        raise AtlasError(f"MkDocs could not build the site (exit code {result.returncode}):\n{output[-4000:]}")
+        raise AtlasError(
+            f"MkDocs could not build the site (exit code {result.returncode}):\n{output[-4000:]}"
+        )
 
 
 def link_media(data: AtlasData, site_dir: Path) -> int:
@@ -345,7 +376,9 @@ def site_size(site_dir: Path, pages: int) -> str:
 def _check_folders(atlas_dir: Path, site_dir: Path) -> None:
     atlas, site = atlas_dir.resolve(), site_dir.resolve()
     if site == atlas or site in atlas.parents:
-        raise AtlasError(f"The site folder {site_dir} must not contain the atlas folder {atlas_dir}; choose another.")
+        raise AtlasError(
+            f"The site folder {site_dir} must not contain the atlas folder {atlas_dir}; choose another."
+        )
     if site.exists() and (not site.is_dir() or (any(site.iterdir()) and not (site / SITE_MARKER).is_file())):
         raise AtlasError(
             f"{site_dir} exists and is not a site built by the atlas; rendering would replace its contents. "
@@ -393,7 +426,9 @@ def render_site(
 
     started = time.perf_counter()
     data = load_atlas(atlas_dir, strict=strict)
-    say(f"read: {len(data.units)} units, {len(data.media)} media files in {time.perf_counter() - started:.1f} s")
+    say(
+        f"read: {len(data.units)} units, {len(data.media)} media files in {time.perf_counter() - started:.1f} s"
+    )
 
     clean_leftovers(site_dir.parent, log=say, recursive=False)  # work folders of killed builds
     work = site_dir.parent / f".{site_dir.name}.building-{owner_tag()}"
@@ -401,10 +436,16 @@ def render_site(
     docs, built = work / "docs", work / "site"
     try:
         started = time.perf_counter()
-        count, nav = write_sources(data, docs, info, templates_dir=Path(templates_dir),
-                                   pages_dir=Path(pages_dir) if pages_dir else None)  # fmt: skip
-        config = mkdocs_config(Path(base_config), info=info, docs_dir=docs, site_dir=built, nav=nav, data=data,
-                               strict=strict)  # fmt: skip
+        count, nav = write_sources(
+            data,
+            docs,
+            info,
+            templates_dir=Path(templates_dir),
+            pages_dir=Path(pages_dir) if pages_dir else None,
+        )
+        config = mkdocs_config(
+            Path(base_config), info=info, docs_dir=docs, site_dir=built, nav=nav, data=data, strict=strict
+        )
         config_file = work / "mkdocs.yml"
         config_file.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
         say(f"pages: {count} rendered in {time.perf_counter() - started:.1f} s")
@@ -420,8 +461,10 @@ def render_site(
         write_unit_index(data, info, built)
         linked += write_downloads(data.root, built)
         write_json(built / SITE_MARKER, {"model_hash": data.manifest["model"]["hash"], "pages": count})
-        say(f"media: {linked} files linked, {units} unit JSON files and embed views in "
-            f"{time.perf_counter() - started:.1f} s")
+        say(
+            f"media: {linked} files linked, {units} unit JSON files and embed views in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
         say(site_size(built, count))
 
         old = site_dir.parent / f".{site_dir.name}.old-{owner_tag()}"
@@ -435,8 +478,9 @@ def render_site(
             os.replace(work, sources)
             # Point the kept configuration at the kept pages, so `mkdocs serve -f` works there.
             config.update(docs_dir=str(sources / "docs"), site_dir=str(sources / "site"))
-            (sources / "mkdocs.yml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
-                                                encoding="utf-8")  # fmt: skip
+            (sources / "mkdocs.yml").write_text(
+                yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return site_dir

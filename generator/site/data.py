@@ -16,19 +16,31 @@ from typing import Any
 from generator.errors import AtlasError
 from generator.site.paths import media_file, unit_folder, visualization_file
 from generator.store.tables import (
-    check_table_set, manifest_path, read_manifest, read_metadata, read_table, table_path,
+    check_table_set,
+    manifest_path,
+    read_manifest,
+    read_metadata,
+    read_table,
+    table_path,
 )
 
 Row = dict[str, Any]
 MEDIA_COLUMNS = {
     "units": ("poster", "composite"),
     "visualizations": (
-        "array", "appearance", "colorwheel", "xymag", "composite", "poster",
-        "appearance_poster", "colorwheel_poster", "xymag_poster",
+        "array",
+        "appearance",
+        "colorwheel",
+        "xymag",
+        "composite",
+        "poster",
+        "appearance_poster",
+        "colorwheel_poster",
+        "xymag_poster",
     ),
     "top_clips": ("composite", "poster"),
     "clip_samples": ("composite", "poster"),
-}  # fmt: skip
+}
 OPTIONAL_TABLES = ("tuning", "activation_histograms", "clip_samples")  # atlases written before them lack them
 
 
@@ -53,7 +65,9 @@ class AtlasData:
     confusions: list[Row]
     chis: list[float]
     media: dict[str, str] = field(default_factory=dict)  # site path -> atlas-relative path of every file used
-    image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # site path of a PNG -> (width, height)
+    image_sizes: dict[str, tuple[int, int]] = field(
+        default_factory=dict
+    )  # site path of a PNG -> (width, height)
     # unit id -> per-stream view ("<input>_only") -> rows ordered by chi, seed (pipeline.views)
     views: dict[str, dict[str, list[Row]]] = field(default_factory=dict)
 
@@ -67,8 +81,12 @@ def _clean(rows: list[Row]) -> list[Row]:
     return [{k: _number(v) if isinstance(v, float) else v for k, v in row.items()} for row in rows]
 
 
-_STEMS = {"array": "inputs", "appearance_poster": "appearance", "colorwheel_poster": "colorwheel",
-          "xymag_poster": "xymag"}  # other media columns keep their column name as file stem
+_STEMS = {
+    "array": "inputs",
+    "appearance_poster": "appearance",
+    "colorwheel_poster": "colorwheel",
+    "xymag_poster": "xymag",
+}  # other media columns keep their column name as file stem
 
 
 def _stable_name(column: str, atlas_path: str) -> str:
@@ -81,14 +99,22 @@ def _stable_site_path(table: str, column: str, row: Row, atlas_path: str, first_
     under ``files/`` with its atlas path, which names no settings."""
     if table == "visualizations":
         unit = row["unit_id"]
-        return visualization_file(unit, row["chi"], row["seed"], row["seed"] == first_seed.get(unit),
-                                  _stable_name(column, atlas_path), row.get("view") or "joint")  # fmt: skip
+        return visualization_file(
+            unit,
+            row["chi"],
+            row["seed"],
+            row["seed"] == first_seed.get(unit),
+            _stable_name(column, atlas_path),
+            row.get("view") or "joint",
+        )
     if table == "units":
         return f"{unit_folder(row['unit_id'])}/{_stable_name(column, atlas_path)}"
     return media_file(atlas_path)
 
 
-def _resolve_media(root: Path, rows_by_table: dict[str, list[Row]], extra: list[Row], strict: bool) -> dict[str, str]:
+def _resolve_media(
+    root: Path, rows_by_table: dict[str, list[Row]], extra: list[Row], strict: bool
+) -> dict[str, str]:
     """Replace media paths in the rows by site paths (None when missing and not strict); return the file map."""
     media: dict[str, str] = {}
     present: dict[str, bool] = {}
@@ -115,7 +141,9 @@ def _resolve_media(root: Path, rows_by_table: dict[str, list[Row]], extra: list[
         for row in rows:
             for column in columns:
                 path = row.get(column)
-                row[column] = resolve(path, _stable_site_path(table, column, row, path, first_seed) if path else "")
+                row[column] = resolve(
+                    path, _stable_site_path(table, column, row, path, first_seed) if path else ""
+                )
     for row in extra:
         for column in ("composite", "poster"):
             path = row.get(column)
@@ -154,16 +182,16 @@ def load_atlas(atlas_dir: Path | str, strict: bool = True) -> AtlasData:
     root = Path(atlas_dir)
     manifest = read_manifest(manifest_path(root))
     check_table_set(root)  # a half-rewritten set (killed build) is refused, never shown
-    tables = {name: _clean(read_table(table_path(root, name), name).to_pylist()) for name in (
-        "units", "visualizations", "classes", "confusions", "top_clips")}  # fmt: skip
+    tables = {
+        name: _clean(read_table(table_path(root, name), name).to_pylist())
+        for name in ("units", "visualizations", "classes", "confusions", "top_clips")
+    }
     for name in OPTIONAL_TABLES:
         path = table_path(root, name)
         tables[name] = _clean(read_table(path, name).to_pylist()) if path.is_file() else []
     clips_in_cases = [clip for case in manifest["failure_cases"] for clip in case.get("clips", [])]
     clips_in_cases = [dict(clip) for clip in clips_in_cases]
-    media = _resolve_media(
-        root, {k: tables[k] for k in MEDIA_COLUMNS}, clips_in_cases, strict
-    )
+    media = _resolve_media(root, {k: tables[k] for k in MEDIA_COLUMNS}, clips_in_cases, strict)
     cases, position = [], 0
     for case in manifest["failure_cases"]:
         count = len(case.get("clips", []))
@@ -179,9 +207,14 @@ def load_atlas(atlas_dir: Path | str, strict: bool = True) -> AtlasData:
     layers = []
     for name, members in by_layer.items():
         record = layer_records.get(name) or {
-            "name": name, "kind": "unknown", "units": len(members), "depth": members[0]["layer_depth"],
-            "stride": None, "receptive_field": None, "streams": [members[0]["stream"]],
-        }  # fmt: skip
+            "name": name,
+            "kind": "unknown",
+            "units": len(members),
+            "depth": members[0]["layer_depth"],
+            "stride": None,
+            "receptive_field": None,
+            "streams": [members[0]["stream"]],
+        }
         layers.append({**record, "stream": members[0]["stream"]})
 
     visualizations: dict[str, list[Row]] = defaultdict(list)

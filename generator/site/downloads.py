@@ -26,8 +26,25 @@ from generator.store.tables import MANIFEST_FILE, SCHEMAS, TABLE_FILES, TABLES_D
 
 DATA_DIR = "data"
 INDEX_FILE = f"{DATA_DIR}/unit-index.json"
-INDEX_COLUMNS = ("id", "layer", "stream", "depth", "channel", "class", "si", "inv", "speed", "dir", "dsi", "pspeed",
-                 "dead", "status", "words", "page", "poster")  # fmt: skip
+INDEX_COLUMNS = (
+    "id",
+    "layer",
+    "stream",
+    "depth",
+    "channel",
+    "class",
+    "si",
+    "inv",
+    "speed",
+    "dir",
+    "dsi",
+    "pspeed",
+    "dead",
+    "status",
+    "words",
+    "page",
+    "poster",
+)
 
 
 def table_downloads(atlas_root: Path) -> list[dict[str, Any]]:
@@ -37,11 +54,15 @@ def table_downloads(atlas_root: Path) -> list[dict[str, Any]]:
         source = Path(atlas_root) / TABLES_DIR / TABLE_FILES[name]
         if not source.is_file():
             continue
-        found.append({
-            "name": name, "rows": pq.ParquetFile(source).metadata.num_rows,
-            "parquet": f"{DATA_DIR}/{name}.parquet", "csv": f"{DATA_DIR}/{name}.csv",
-            "columns": SCHEMAS[name].names,
-        })  # fmt: skip
+        found.append(
+            {
+                "name": name,
+                "rows": pq.ParquetFile(source).metadata.num_rows,
+                "parquet": f"{DATA_DIR}/{name}.parquet",
+                "csv": f"{DATA_DIR}/{name}.csv",
+                "columns": SCHEMAS[name].names,
+            }
+        )
     return found
 
 
@@ -93,18 +114,34 @@ def unit_index(data: AtlasData, info: SiteInfo) -> dict[str, Any]:
     for unit in data.units:
         vis = data.visualizations.get(unit["unit_id"], [])
         status = _unit_status([r["status"] for r in vis])
-        rows.append([
-            unit["unit_id"], unit["layer"], unit["stream"], unit["layer_depth"], unit["channel"],
-            unit["class_name"] or unit["preferred_class"], _round(unit["selectivity"]), _round(unit["invariance_chi"]),
-            _round(unit["invariance_speed"]), _round(unit.get("preferred_direction"), 1),
-            _round(unit.get("direction_selectivity")), unit.get("preferred_speed"), bool(unit["dead"]), status,
-            tuning_words(unit), page_url(unit_page(unit["unit_id"]), info.directory_urls), unit["poster"],
-        ])  # fmt: skip
+        rows.append(
+            [
+                unit["unit_id"],
+                unit["layer"],
+                unit["stream"],
+                unit["layer_depth"],
+                unit["channel"],
+                unit["class_name"] or unit["preferred_class"],
+                _round(unit["selectivity"]),
+                _round(unit["invariance_chi"]),
+                _round(unit["invariance_speed"]),
+                _round(unit.get("preferred_direction"), 1),
+                _round(unit.get("direction_selectivity")),
+                unit.get("preferred_speed"),
+                bool(unit["dead"]),
+                status,
+                tuning_words(unit),
+                page_url(unit_page(unit["unit_id"]), info.directory_urls),
+                unit["poster"],
+            ]
+        )
     return {"columns": list(INDEX_COLUMNS), "rows": rows}
 
 
 def write_unit_index(data: AtlasData, info: SiteInfo, site_dir: Path) -> None:
     target = Path(site_dir) / INDEX_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(unit_index(data, info), ensure_ascii=False, separators=(",", ":"),
-                                 allow_nan=False), encoding="utf-8")  # fmt: skip
+    target.write_text(
+        json.dumps(unit_index(data, info), ensure_ascii=False, separators=(",", ":"), allow_nan=False),
+        encoding="utf-8",
+    )

@@ -17,6 +17,13 @@ def evidence_view(unit: Row, bins: list[Row], samples: list[Row]) -> dict[str, A
     by_quantile = sorted(samples, key=lambda r: (r["quantile"], r["activation"]))
     groups = [(q, list(rows)) for q, rows in groupby(by_quantile, key=lambda r: r["quantile"])]
     marks = [(sum(r["activation"] for r in rows) / len(rows), f"q{100 * q:g}") for q, rows in groups]
-    plot = bars([b["clips"] for b in bins], bins[0]["low"], bins[-1]["high"], marks=marks, y_label="clips",
-                x_label="response to a held-out clip", title=f"Responses of {unit['unit_id']} over the held-out clips")  # fmt: skip
+    plot = bars(
+        [b["clips"] for b in bins],
+        bins[0]["low"],
+        bins[-1]["high"],
+        marks=marks,
+        y_label="clips",
+        x_label="response to a held-out clip",
+        title=f"Responses of {unit['unit_id']} over the held-out clips",
+    )
     return {"plot": plot, "groups": groups, "clips": sum(b["clips"] for b in bins)}

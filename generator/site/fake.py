@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from generator.media import write_frame_set
 from generator.measures.evidence import histogram_bins, quantile_samples
 from generator.measures.tuning import SPEEDS, directions, summarise
+from generator.media import write_frame_set
 from generator.store.atomic import write_bytes
 from generator.store.keys import unit_path
 from generator.store.tables import (
@@ -30,8 +30,8 @@ from generator.store.tables import (
     manifest_path,
     table_path,
     write_manifest,
-    write_table_set,
     write_table,
+    write_table_set,
 )
 
 HOSTILE_CLASSES = ("<script>alert(1)</script>", "Pipe|Class", "Quote\"'Class", "../../escape")
@@ -64,7 +64,9 @@ def _kind(layer: str) -> str:
     return "conv3d" if _stream(layer) == "fusion" else "conv2d"
 
 
-def _pool_frames(rng: np.random.Generator, index: int, size: int, fields: int) -> tuple[np.ndarray, np.ndarray]:
+def _pool_frames(
+    rng: np.random.Generator, index: int, size: int, fields: int
+) -> tuple[np.ndarray, np.ndarray]:
     """One tiny RGB frame (1, H, W, 3) and flow (1, L, H, W, 2) pixels: a coloured blob drifting and turning."""
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) - (size - 1) / 2
     blob = np.exp(-(xs**2 + ys**2) / (0.08 * size**2))
@@ -84,7 +86,9 @@ def _write_pool(root: Path, count: int, prefix: str, rng: np.random.Generator) -
     pool = []
     for index in range(count):
         rgb, flow = _pool_frames(rng, index, size=12, fields=2)
-        pool.append(write_frame_set(root / "media" / "shared", f"{prefix}{index}", rgb=rgb, flow=flow, root=root))
+        pool.append(
+            write_frame_set(root / "media" / "shared", f"{prefix}{index}", rgb=rgb, flow=flow, root=root)
+        )
     return pool
 
 
@@ -194,7 +198,9 @@ def make_fake_atlas(
     vis_pool = _write_pool(root, len(chis), "vis_chi", rng)
     clip_pool = _write_pool(root, 2, "clip", rng)
     shared_npz = "media/shared/placeholder.npz"
-    write_bytes(root / shared_npz, _npz({"appearance": np.zeros((3, 1, 4, 4)), "motion": np.zeros((4, 1, 4, 4))}))
+    write_bytes(
+        root / shared_npz, _npz({"appearance": np.zeros((3, 1, 4, 4)), "motion": np.zeros((4, 1, 4, 4))})
+    )
 
     clips_per_class = 20
     matrix = _confusion_matrix(classes, rng, clips_per_class)
@@ -243,18 +249,28 @@ def make_fake_atlas(
                     "wall_seconds": float(rng.uniform(0.5, 2.0)),
                     "status": "failed: objective became NaN" if failed else "ok",
                     "array": None if failed else array,
-                    "temporal_variation": None if failed else float(4.0 / (1.0 + chi) * rng.uniform(0.8, 1.2)),
+                    "temporal_variation": None
+                    if failed
+                    else float(4.0 / (1.0 + chi) * rng.uniform(0.8, 1.2)),
                     **{k: media.get(k) for k in MEDIA_KINDS},
                     "poster": media.get("composite_poster"),
-                    **{f"{k}_poster": media.get(f"{k}_poster") for k in ("appearance", "colorwheel", "xymag")},
+                    **{
+                        f"{k}_poster": media.get(f"{k}_poster") for k in ("appearance", "colorwheel", "xymag")
+                    },
                 }
                 vis_rows.append(row)
                 unit_vis.append(row)
                 if stream in ("fusion", "class"):  # per-stream views, with the joint row's media
                     for view, share in (("appearance_only", 0.4), ("motion_only", 0.7)):
                         scaled = None if failed else activation * share
-                        vis_rows.append({**row, "view": view, "activation": scaled,
-                                         "normalised_activation": None if failed else float(peaks[index]) * share})
+                        vis_rows.append(
+                            {
+                                **row,
+                                "view": view,
+                                "activation": scaled,
+                                "normalised_activation": None if failed else float(peaks[index]) * share,
+                            }
+                        )
             middle = unit_vis[len(unit_vis) // 2]
             # Its own generator, so the other fake numbers stay what they were before tuning existed.
             tuning = _tuning_grid(np.random.default_rng([seed, depth, channel]), level)
@@ -269,7 +285,9 @@ def make_fake_atlas(
                     "selectivity": None if dead else _selectivity(profile),
                     "preferred_class": None if dead else classes[int(profile.argmax())],
                     "invariance_chi": None if dead else float(peaks.min() / peaks.max()),
-                    "invariance_speed": None if dead else float(np.clip(invariance + rng.normal(0, 0.1), 0, 1)),
+                    "invariance_speed": None
+                    if dead
+                    else float(np.clip(invariance + rng.normal(0, 0.1), 0, 1)),
                     "dead": dead,
                     "act_peak": float(2 + depth) if not dead else 0.0,
                     "act_mean": float(profile.mean()),
@@ -283,28 +301,47 @@ def make_fake_atlas(
                 }
             )
             if tuning is not None and not dead and stream != "appearance":
-                tuning_rows.extend({"unit_id": unit_id, "direction": float(a), "speed": float(v),
-                                    "response": float(tuning[i, j])}
-                                   for i, a in enumerate(directions()) for j, v in enumerate(SPEEDS))  # fmt: skip
+                tuning_rows.extend(
+                    {
+                        "unit_id": unit_id,
+                        "direction": float(a),
+                        "speed": float(v),
+                        "response": float(tuning[i, j]),
+                    }
+                    for i, a in enumerate(directions())
+                    for j, v in enumerate(SPEEDS)
+                )
             if dead:
                 continue
             # Responses of every held-out clip (own generator, as above): histogram and quantile samples.
-            responses = np.random.default_rng([seed, depth, channel, 1]).gamma(2.0, profile.max() / 4 + 0.01,
-                                                                                size=n_classes * clips_per_class)
+            responses = np.random.default_rng([seed, depth, channel, 1]).gamma(
+                2.0, profile.max() / 4 + 0.01, size=n_classes * clips_per_class
+            )
             hist_rows.extend(histogram_bins(unit_id, responses))
             for quantile, clip, value in quantile_samples(responses):
-                media = _media_for(root, clip_pool[clip % len(clip_pool)], f"media/clips/test_{clip}", "clip",
-                                   with_media)  # fmt: skip
-                sample_rows.append({"unit_id": unit_id, "quantile": quantile, "clip_index": clip,
-                                    "class_name": classes[clip // clips_per_class],
-                                    "predicted_class": classes[clip // clips_per_class], "activation": value,
-                                    "composite": media["composite"], "poster": media["composite_poster"]})  # fmt: skip
+                media = _media_for(
+                    root, clip_pool[clip % len(clip_pool)], f"media/clips/test_{clip}", "clip", with_media
+                )
+                sample_rows.append(
+                    {
+                        "unit_id": unit_id,
+                        "quantile": quantile,
+                        "clip_index": clip,
+                        "class_name": classes[clip // clips_per_class],
+                        "predicted_class": classes[clip // clips_per_class],
+                        "activation": value,
+                        "composite": media["composite"],
+                        "poster": media["composite_poster"],
+                    }
+                )
             for rank in range(1, TOP_CLIPS + 1):
                 true = preferred if rng.random() < 0.7 else int(rng.integers(n_classes))
                 predicted = true if rng.random() < 0.85 else int(rng.integers(n_classes))
                 clip_index = int(true * clips_per_class + rng.integers(clips_per_class))
                 clip_folder = f"media/clips/{unit_path(unit_id)}"
-                media = _media_for(root, clip_pool[rank % len(clip_pool)], clip_folder, f"top{rank}", with_media)
+                media = _media_for(
+                    root, clip_pool[rank % len(clip_pool)], clip_folder, f"top{rank}", with_media
+                )
                 clip_rows.append(
                     {
                         "unit_id": unit_id,
@@ -366,7 +403,9 @@ def make_fake_atlas(
         "classes": classes,
         "test_accuracy": accuracy,
         "per_class_accuracy": {c: r["accuracy"] for c, r in zip(classes, class_rows)},
-        "most_confused_pairs": [c["numbers"] | {"classes": c["classes"]} for c in cases if c["kind"] == "pair"],
+        "most_confused_pairs": [
+            c["numbers"] | {"classes": c["classes"]} for c in cases if c["kind"] == "pair"
+        ],
         "probes": {c["probe"]: c["numbers"] for c in cases if c["kind"] == "probe"},
         "data": {"world": {"size": 64, "flow_fields": 4}, "clips_per_class": clips_per_class},
     }
@@ -379,7 +418,9 @@ def make_fake_atlas(
             "stride": 2 ** min(depth - 1, 4) if _kind(name) in ("conv2d", "conv3d") else 1,
             "receptive_field": 3 + 4 * depth,
             "input_size": 64,
-            "streams": ["appearance", "motion"] if _stream(name) in ("fusion", "head", "class") else [_stream(name)],
+            "streams": ["appearance", "motion"]
+            if _stream(name) in ("fusion", "head", "class")
+            else [_stream(name)],
         }
         for depth, (name, count) in enumerate(layers, start=1)
     ]
@@ -415,10 +456,15 @@ def _failure_cases(
     for _, i, j in pairs[:2]:
         a, b = classes[i], classes[j]
         misclassified = [
-            {"clip_index": i * clips + k, "true_class": a, "predicted_class": b,
-             "composite": pool[k % len(pool)]["composite"], "poster": pool[k % len(pool)]["composite_poster"]}
+            {
+                "clip_index": i * clips + k,
+                "true_class": a,
+                "predicted_class": b,
+                "composite": pool[k % len(pool)]["composite"],
+                "poster": pool[k % len(pool)]["composite_poster"],
+            }
             for k in range(min(int(matrix[i, j]), 2))
-        ]  # fmt: skip
+        ]
         cases.append(
             {
                 "slug": failure_slug([a, b]),
@@ -443,12 +489,21 @@ def _failure_cases(
                 "title": f"Bias probe: {a} clips with a cue of {b}",
                 "classes": [a, b],
                 "description": f"{a} clips rendered with the cue that only {b} clips carry in training.",
-                "numbers": {"accuracy": 0.55, "clean_accuracy": 0.9, "accuracy_drop_points": 35.0,
-                            "errors_to_b": 0.8},
+                "numbers": {
+                    "accuracy": 0.55,
+                    "clean_accuracy": 0.9,
+                    "accuracy_drop_points": 35.0,
+                    "errors_to_b": 0.8,
+                },
                 "clips": [
-                    {"clip_index": 2 * clips, "true_class": a, "predicted_class": b,
-                     "composite": pool[0]["composite"], "poster": pool[0]["composite_poster"]}
+                    {
+                        "clip_index": 2 * clips,
+                        "true_class": a,
+                        "predicted_class": b,
+                        "composite": pool[0]["composite"],
+                        "poster": pool[0]["composite_poster"],
+                    }
                 ],
             }
-        )  # fmt: skip
+        )
     return cases

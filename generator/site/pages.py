@@ -13,13 +13,20 @@ from typing import Any
 
 from generator.site.data import AtlasData, Row
 from generator.site.escape import bibtex_key, bibtex_text, safe_title
-from generator.site.paths import chi_segment, class_page, failure_page, layer_page, page_url, unit_folder, unit_page
-from generator.site.plots import histogram, line_chart
 from generator.site.evidence_view import evidence_view
-from generator.site.tuning_findings import class_tuning
-from generator.site.tuning_view import tuning_view
+from generator.site.paths import (
+    chi_segment,
+    class_page,
+    failure_page,
+    layer_page,
+    page_url,
+    unit_folder,
+    unit_page,
+)
+from generator.site.plots import histogram, line_chart
 from generator.site.stats import (
     appearance_change_by_stream,
+    class_range_sentence,
     drivers,
     first_to_last_sentence,
     joint_feature_sentence,
@@ -32,11 +39,16 @@ from generator.site.stats import (
     spearman,
     speed_claim_sentence,
     stream_lines,
-    class_range_sentence,
     trend_sentence,
 )
+from generator.site.tuning_findings import class_tuning
+from generator.site.tuning_view import tuning_view
 
-VIDEO_KINDS = (("appearance", "appearance"), ("colorwheel", "flow: colour wheel"), ("xymag", "flow: x, y, magnitude"))
+VIDEO_KINDS = (
+    ("appearance", "appearance"),
+    ("colorwheel", "flow: colour wheel"),
+    ("xymag", "flow: x, y, magnitude"),
+)
 
 
 @dataclass(frozen=True)
@@ -110,7 +122,13 @@ def receptive_field_box(layer: Row, objective: str) -> dict[str, float] | None:
     centre neuron (engine.objectives.objective_mode); None where the unit sees the whole frame."""
     rf, size = layer.get("receptive_field"), layer.get("input_size")
     one_stream = len(layer.get("streams") or ()) == 1
-    if objective == "mean" or not one_stream or layer.get("kind") not in ("conv2d", "conv3d") or not rf or not size:
+    if (
+        objective == "mean"
+        or not one_stream
+        or layer.get("kind") not in ("conv2d", "conv3d")
+        or not rf
+        or not size
+    ):
         return None
     if rf >= size:
         return None
@@ -130,10 +148,13 @@ def view_grid(joint: list[Row], views: Mapping[str, list[Row]]) -> list[dict[str
     names = sorted(views)
     index = {name: {(r["chi"], r["seed"]): r for r in rows} for name, rows in views.items()}
     return [
-        {"chi": r["chi"], "seed": r["seed"],
-         "cells": [("joint", r)] + [(name, index[name].get((r["chi"], r["seed"]))) for name in names]}
+        {
+            "chi": r["chi"],
+            "seed": r["seed"],
+            "cells": [("joint", r)] + [(name, index[name].get((r["chi"], r["seed"]))) for name in names],
+        }
         for r in joint
-    ]  # fmt: skip
+    ]
 
 
 def _preferred(unit: Row, classes: list[Row], count: int = 5) -> list[dict[str, Any]]:
@@ -167,8 +188,10 @@ def _open_graph(unit: Row, info: SiteInfo, src: str) -> dict[str, str]:
     if unit.get("dead"):
         meta["og_description"] = "A unit that never responds on held-out clips."
     elif unit.get("selectivity") is not None:
-        meta["og_description"] = safe_title(f"{unit['stream']} stream, class selectivity {unit['selectivity']:.2f}"
-                                            + (f", preferred class {unit['preferred_class']}" if unit.get("preferred_class") else ""))  # fmt: skip
+        meta["og_description"] = safe_title(
+            f"{unit['stream']} stream, class selectivity {unit['selectivity']:.2f}"
+            + (f", preferred class {unit['preferred_class']}" if unit.get("preferred_class") else "")
+        )
     if unit.get("poster"):
         meta["og_image"] = info.absolute(unit["poster"])
     return meta
@@ -212,8 +235,11 @@ def unit_pages(data: AtlasData, info: SiteInfo) -> Iterator[Page]:
                     "embed_file": f"{unit_folder(unit['unit_id'])}/embed.html",
                     "settings_hash": data.manifest.get("config_hash"),
                     "tuning": tuning_view(unit, data.tuning.get(unit["unit_id"], [])),
-                    "evidence": evidence_view(unit, data.histograms.get(unit["unit_id"], []),
-                                              data.clip_samples.get(unit["unit_id"], [])),
+                    "evidence": evidence_view(
+                        unit,
+                        data.histograms.get(unit["unit_id"], []),
+                        data.clip_samples.get(unit["unit_id"], []),
+                    ),
                 },
                 meta=_open_graph(unit, info, src),
             )
@@ -221,11 +247,15 @@ def unit_pages(data: AtlasData, info: SiteInfo) -> Iterator[Page]:
 
 def layer_pages(data: AtlasData) -> Iterator[Page]:
     """One page per layer (a grid of every unit), plus the layers index."""
-    summaries = [layer_summary(layer, data.by_layer[layer["name"]], data.visualizations) for layer in data.layers]
+    summaries = [
+        layer_summary(layer, data.by_layer[layer["name"]], data.visualizations) for layer in data.layers
+    ]
     thumbs = {}
     for layer in data.layers:
-        shown = sorted((u for u in data.by_layer[layer["name"]] if u["poster"] and not u["dead"]),
-                       key=lambda u: -(u["selectivity"] or 0.0))  # fmt: skip
+        shown = sorted(
+            (u for u in data.by_layer[layer["name"]] if u["poster"] and not u["dead"]),
+            key=lambda u: -(u["selectivity"] or 0.0),
+        )
         thumbs[layer["name"]] = shown[0] if shown else None
     yield Page("layers/index.md", "layers.md.j2", "Layers", {"layers": summaries, "thumbs": thumbs})
     for summary in summaries:
@@ -250,7 +280,10 @@ def class_pages(data: AtlasData) -> Iterator[Page]:
         "classes/index.md",
         "classes.md.j2",
         "Classes",
-        {"classes": data.classes, "units": {c["unit_id"]: data.unit_by_id.get(c["unit_id"]) for c in data.classes}},
+        {
+            "classes": data.classes,
+            "units": {c["unit_id"]: data.unit_by_id.get(c["unit_id"]) for c in data.classes},
+        },
     )
     live = [u for u in data.units if shown(u) and u["layer"] != "class" and u["selectivity"] is not None]
     for row in data.classes:
@@ -272,7 +305,9 @@ def class_pages(data: AtlasData) -> Iterator[Page]:
                 "row": row,
                 "unit": data.unit_by_id.get(row["unit_id"]),
                 "rows": data.visualizations.get(row["unit_id"], []),
-                "stream_views": view_grid(data.visualizations.get(row["unit_id"], []), data.views.get(row["unit_id"], {})),
+                "stream_views": view_grid(
+                    data.visualizations.get(row["unit_id"], []), data.views.get(row["unit_id"], {})
+                ),
                 "labels": labels,
                 "selective": selective[:12],
                 "confused": confused[:8],
@@ -293,21 +328,25 @@ def failure_pages(data: AtlasData, notes: Mapping[str, str]) -> Iterator[Page]:
     for case in cases:
         a, b = (list(case["classes"]) + [None, None])[:2]
         found = drivers(data.units, index, a, b) if a and b else {"shared": [], "by_class": []}
-        sentence = pair_explanation(case, data.class_by_name, rates, found["shared"]) if case["kind"] == "pair" \
-            else probe_explanation(case)  # fmt: skip
+        sentence = (
+            pair_explanation(case, data.class_by_name, rates, found["shared"])
+            if case["kind"] == "pair"
+            else probe_explanation(case)
+        )
         verdict = (case.get("evidence") or {}).get("cue_sentence")
         if verdict:
             sentence += " " + verdict  # the single-stream probes' verdict, with its numbers
         summaries.append((case, found, sentence))
-    yield Page("failures/index.md", "failures.md.j2", "Failure cases", {"cases": [(c, s) for c, _, s in summaries]})
+    yield Page(
+        "failures/index.md", "failures.md.j2", "Failure cases", {"cases": [(c, s) for c, _, s in summaries]}
+    )
     for case, found, sentence in summaries:
         visuals = []
         for name in case["classes"][:2]:
             row = data.class_by_name.get(name)
             unit_id = row["unit_id"] if row else f"class/{name}"
             ok_rows = [r for r in data.visualizations.get(unit_id, []) if r["status"] == "ok"]
-            visuals.append({"class": name, "row": row, "rows": ok_rows,
-                            "unit": data.unit_by_id.get(unit_id)})  # fmt: skip
+            visuals.append({"class": name, "row": row, "rows": ok_rows, "unit": data.unit_by_id.get(unit_id)})
         yield Page(
             src=failure_page(case["slug"]),
             template="failure.md.j2",
@@ -351,27 +390,42 @@ def seed_count(data: AtlasData) -> int:
 
 def findings_page(data: AtlasData) -> Page:
     """The paper's claims checked on this model, with tables and inline SVG plots."""
-    summaries = [layer_summary(layer, data.by_layer[layer["name"]], data.visualizations) for layer in data.layers]
+    summaries = [
+        layer_summary(layer, data.by_layer[layer["name"]], data.visualizations) for layer in data.layers
+    ]
     measured = summaries  # the class outputs are the last layer of the claim "grows with depth"
     depths = [s["depth"] for s in measured]
     x_labels = depth_labels([(s["depth"], s["name"]) for s in measured])
     # One chart per measure, one line per stream: layers of several streams share a depth, and
     # one line through all of them would zigzag between the streams.
     by_depth = [
-        line_chart(stream_lines(measured, key), x_labels, x_label="layer (by depth)", y_label=f"layer mean {what}",
-                   title=f"Mean {what} by depth, one line per stream", y_range=(0.0, 1.0))
-        for what, key in (("selectivity", "selectivity"), ("speed invariance", "invariance_speed"),
-                          ("invariance across \u03c7", "invariance_chi"))
-    ]  # fmt: skip
+        line_chart(
+            stream_lines(measured, key),
+            x_labels,
+            x_label="layer (by depth)",
+            y_label=f"layer mean {what}",
+            title=f"Mean {what} by depth, one line per stream",
+            y_range=(0.0, 1.0),
+        )
+        for what, key in (
+            ("selectivity", "selectivity"),
+            ("speed invariance", "invariance_speed"),
+            ("invariance across \u03c7", "invariance_chi"),
+        )
+    ]
     chi_rows = []
     for chi in data.chis:
-        rows = [r for rs in data.visualizations.values() for r in rs if r["chi"] == chi and r["status"] == "ok"]
-        chi_rows.append({
-            "chi": chi,
-            "count": len(rows),
-            "temporal_variation": mean(r["temporal_variation"] for r in rows),
-            "normalised_activation": mean(r["normalised_activation"] for r in rows),
-        })  # fmt: skip
+        rows = [
+            r for rs in data.visualizations.values() for r in rs if r["chi"] == chi and r["status"] == "ok"
+        ]
+        chi_rows.append(
+            {
+                "chi": chi,
+                "count": len(rows),
+                "temporal_variation": mean(r["temporal_variation"] for r in rows),
+                "normalised_activation": mean(r["normalised_activation"] for r in rows),
+            }
+        )
     tv_rho = spearman([r["chi"] for r in chi_rows], [r["temporal_variation"] for r in chi_rows])
     live = [u for u in data.units if shown(u) and u["selectivity"] is not None and u["layer"] != "class"]
     first_layers = {}
@@ -388,18 +442,28 @@ def findings_page(data: AtlasData) -> Page:
         {
             "layers": summaries,
             "by_depth": by_depth,
-            "histogram": histogram([u["selectivity"] for u in live], x_label="class selectivity index",
-                                   title="Selectivity of every unit"),  # fmt: skip
-            "si_sentence": trend_sentence("mean selectivity", "depth",
-                                          spearman(depths, [s["selectivity"] for s in measured])),
-            "inv_sentence": trend_sentence("mean invariance across \u03c7", "depth",
-                                           spearman(depths, [s["invariance_chi"] for s in measured])),
+            "histogram": histogram(
+                [u["selectivity"] for u in live],
+                x_label="class selectivity index",
+                title="Selectivity of every unit",
+            ),
+            "si_sentence": trend_sentence(
+                "mean selectivity", "depth", spearman(depths, [s["selectivity"] for s in measured])
+            ),
+            "inv_sentence": trend_sentence(
+                "mean invariance across \u03c7",
+                "depth",
+                spearman(depths, [s["invariance_chi"] for s in measured]),
+            ),
             "speed_claim": speed_claim_sentence(data.layers, data.by_layer),
             "range_claim": class_range_sentence(live),
             "first_last": [
                 first_to_last_sentence(what, key, data.layers, data.by_layer)
-                for what, key in (("mean selectivity", "selectivity"), ("mean invariance across \u03c7", "invariance_chi"),
-                                  ("mean speed invariance", "invariance_speed"))
+                for what, key in (
+                    ("mean selectivity", "selectivity"),
+                    ("mean invariance across \u03c7", "invariance_chi"),
+                    ("mean speed invariance", "invariance_speed"),
+                )
             ],
             "chi_rows": chi_rows,
             "tv_sentence": trend_sentence("the temporal variation of the visualised flow", "\u03c7", tv_rho),
@@ -408,18 +472,22 @@ def findings_page(data: AtlasData) -> Page:
             "first_layers": list(first_layers.values()),
             "joint_sentence": joint_feature_sentence(joint, seed_count(data)),
             "joint_rows": joint,
-            "fusion_units": [(u, [r for r in data.visualizations.get(u["unit_id"], []) if r["status"] == "ok"])
-                             for u in fusion_units],
+            "fusion_units": [
+                (u, [r for r in data.visualizations.get(u["unit_id"], []) if r["status"] == "ok"])
+                for u in fusion_units
+            ],
             "labels": chi_labels(data.chis),
             "cases": data.manifest["failure_cases"],
             "class_tuning": class_tuning(data),
         },
-    )  # fmt: skip
+    )
 
 
 def home_page(data: AtlasData, intro: str | None) -> Page:
     """The home page: what the atlas is, the model card, how to read it."""
-    summaries = [layer_summary(layer, data.by_layer[layer["name"]], data.visualizations) for layer in data.layers]
+    summaries = [
+        layer_summary(layer, data.by_layer[layer["name"]], data.visualizations) for layer in data.layers
+    ]
     return Page(
         "index.md",
         "home.md.j2",

@@ -63,7 +63,9 @@ def chi_segment(chi: float) -> str:
     return f"chi-{float(chi):g}".replace("+", "")
 
 
-def visualization_file(unit_id: str, chi: float, seed: int, first_seed: bool, name: str, view: str = "joint") -> str:
+def visualization_file(
+    unit_id: str, chi: float, seed: int, first_seed: bool, name: str, view: str = "joint"
+) -> str:
     """Stable site path of one visualisation file, e.g. ``units/motion/conv3_1/0017/chi-10/colorwheel.mp4``.
 
     The path names only the unit, chi (and seed, beyond the first), the view (a per-stream view
@@ -82,8 +84,15 @@ def media_file(atlas_path: str) -> str:
 def relative_inside(path: str) -> str:
     """``path`` as a clean relative POSIX path; AtlasError if it is absolute or climbs out with ``..``."""
     pure = PurePosixPath(path.replace("\\", "/"))
-    if not path or pure.is_absolute() or any(part in ("..", "") for part in pure.parts) or ":" in pure.parts[0]:
-        raise AtlasError(f"Path {path!r} in the atlas tables must be relative to the atlas folder, without '..'.")
+    if (
+        not path
+        or pure.is_absolute()
+        or any(part in ("..", "") for part in pure.parts)
+        or ":" in pure.parts[0]
+    ):
+        raise AtlasError(
+            f"Path {path!r} in the atlas tables must be relative to the atlas folder, without '..'."
+        )
     return pure.as_posix()
 
 

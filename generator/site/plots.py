@@ -103,8 +103,14 @@ def line_chart(
     return Markup("".join(parts))
 
 
-def histogram(values: Sequence[float], *, bins: int = 20, value_range: tuple[float, float] = (0.0, 1.0),
-              x_label: str, title: str) -> Markup:  # fmt: skip
+def histogram(
+    values: Sequence[float],
+    *,
+    bins: int = 20,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    x_label: str,
+    title: str,
+) -> Markup:
     """Counts of ``values`` in equal bins over ``value_range``."""
     low, high = value_range
     counts = [0] * bins
@@ -116,8 +122,16 @@ def histogram(values: Sequence[float], *, bins: int = 20, value_range: tuple[flo
     return bars(counts, low, high, x_label=x_label, title=title)
 
 
-def bars(counts: Sequence[int], low: float, high: float, *, x_label: str, title: str, y_label: str = "units",
-         marks: Sequence[tuple[float, str]] = ()) -> Markup:  # fmt: skip
+def bars(
+    counts: Sequence[int],
+    low: float,
+    high: float,
+    *,
+    x_label: str,
+    title: str,
+    y_label: str = "units",
+    marks: Sequence[tuple[float, str]] = (),
+) -> Markup:
     """A histogram of ``counts`` in equal bins from ``low`` to ``high``; ``marks``: (x, label)
     vertical lines drawn over it (e.g. the quantiles clips were sampled at)."""
     bins = len(counts)
@@ -137,8 +151,10 @@ def bars(counts: Sequence[int], low: float, high: float, *, x_label: str, title:
         parts.append(f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">{tick:g}</text>')
     for value, label in marks:
         x = LEFT + inner_w * (value - low) / ((high - low) or 1)
-        parts.append(f'<line class="atlas-mark" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{TOP + inner_h}" '
-                     f'stroke="{COLOURS[1]}" stroke-width="1.5" stroke-dasharray="4 3"/>'
-                     f'<text x="{x + 3:.1f}" y="{TOP + 12}" font-size="10" fill="{COLOURS[1]}">{escape(label)}</text>')  # fmt: skip
+        parts.append(
+            f'<line class="atlas-mark" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{TOP + inner_h}" '
+            f'stroke="{COLOURS[1]}" stroke-width="1.5" stroke-dasharray="4 3"/>'
+            f'<text x="{x + 3:.1f}" y="{TOP + 12}" font-size="10" fill="{COLOURS[1]}">{escape(label)}</text>'
+        )
     parts.append("</svg>")
     return Markup("".join(parts))

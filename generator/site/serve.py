@@ -25,7 +25,11 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 class RangeRequestHandler(SimpleHTTPRequestHandler):
     """SimpleHTTPRequestHandler plus single byte ranges (``Range: bytes=a-b``) and quiet logs."""
 
-    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".mp4": "video/mp4", ".js": "text/javascript"}
+    extensions_map = {
+        **SimpleHTTPRequestHandler.extensions_map,
+        ".mp4": "video/mp4",
+        ".js": "text/javascript",
+    }
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - signature of the base class
         pass

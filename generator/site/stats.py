@@ -30,7 +30,9 @@ def converged_rate(rows: Iterable[Row]) -> float | None:
     return sum(flags) / len(flags) if flags else None
 
 
-def layer_summary(layer: Row, units: Sequence[Row], visualizations: Mapping[str, Sequence[Row]] | None = None) -> Row:
+def layer_summary(
+    layer: Row, units: Sequence[Row], visualizations: Mapping[str, Sequence[Row]] | None = None
+) -> Row:
     """One row of the per-layer table: counts and mean measures."""
     return {
         **layer,
@@ -61,7 +63,11 @@ def similar_units(units: Sequence[Row], count: int = 4, chunk: int = 1024) -> di
         block = profiles[start : start + chunk] @ profiles.T
         rows = np.arange(block.shape[0])
         block[rows, rows + start] = -np.inf  # not itself
-        best = np.argpartition(-block, k - 1, axis=1)[:, :k] if k < len(live) else np.argsort(-block, axis=1)[:, :k]
+        best = (
+            np.argpartition(-block, k - 1, axis=1)[:, :k]
+            if k < len(live)
+            else np.argsort(-block, axis=1)[:, :k]
+        )
         for row, candidates in zip(rows, best):
             ordered = candidates[np.argsort(-block[row, candidates], kind="stable")]
             result[live[start + row]["unit_id"]] = [live[i]["unit_id"] for i in ordered]
@@ -109,7 +115,9 @@ def trend_sentence(what: str, along: str, rho: float | None) -> str:
     return f"{what[0].upper()}{what[1:]} {trend} (Spearman \u03c1 = {rho:+.2f})."
 
 
-def first_to_last_sentence(what: str, key: str, layers: Sequence[Row], by_layer: Mapping[str, Sequence[Row]]) -> str:
+def first_to_last_sentence(
+    what: str, key: str, layers: Sequence[Row], by_layer: Mapping[str, Sequence[Row]]
+) -> str:
     """How ``key`` changes from the first layer (by depth) that has a value to the last one.
 
     The change of the layer means is compared with its standard error (from the spread of
@@ -131,15 +139,19 @@ def first_to_last_sentence(what: str, key: str, layers: Sequence[Row], by_layer:
         verdict = f"within two standard errors ({error:.2f}): no clear change"
     else:
         verdict = f"a clear {'rise' if change > 0 else 'fall'} (standard error {error:.2f})"
-    return (f"From the first layer with a value ({first}: {a.mean():.2f}, {len(a)} units) to the last "
-            f"({last}: {b.mean():.2f}, {len(b)} units), {what} changes by {change:+.2f}, {verdict}.")
+    return (
+        f"From the first layer with a value ({first}: {a.mean():.2f}, {len(a)} units) to the last "
+        f"({last}: {b.mean():.2f}, {len(b)} units), {what} changes by {change:+.2f}, {verdict}."
+    )
 
 
 def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.0f} %"
 
 
-def drivers(units: Sequence[Row], class_index: Mapping[str, int], a: str, b: str, count: int = 6) -> dict[str, Any]:
+def drivers(
+    units: Sequence[Row], class_index: Mapping[str, int], a: str, b: str, count: int = 6
+) -> dict[str, Any]:
     """Units that drive a confusion: ``by_class``, the most selective for ``a`` and for ``b``, and
     ``shared``, those that respond strongly to both (largest min(mean_a, mean_b) relative to the
     unit's mean over classes)."""
@@ -162,8 +174,9 @@ def drivers(units: Sequence[Row], class_index: Mapping[str, int], a: str, b: str
     return result
 
 
-def pair_explanation(case: Row, class_by_name: Mapping[str, Row], rates: Mapping[tuple[str, str], float],
-                     shared: Sequence[Row]) -> str:  # fmt: skip
+def pair_explanation(
+    case: Row, class_by_name: Mapping[str, Row], rates: Mapping[tuple[str, str], float], shared: Sequence[Row]
+) -> str:
     """A sentence from the numbers of a most-confused pair."""
     a, b = case["classes"][:2]
     ab, ba = rates.get((a, b), 0.0), rates.get((b, a), 0.0)
@@ -179,7 +192,9 @@ def pair_explanation(case: Row, class_by_name: Mapping[str, Row], rates: Mapping
             f" {len(shared)} units respond strongly to both classes, in {', '.join(layers)}; the strongest is "
             f"{shared[0]['unit_id']}."
         )
-    stream = next((c for c in (case.get("evidence") or {}).get("conclusions", []) if c.startswith("These two")), None)
+    stream = next(
+        (c for c in (case.get("evidence") or {}).get("conclusions", []) if c.startswith("These two")), None
+    )
     if stream:
         text += f" {stream.rstrip('.')}, as the interventions below show."
     return text
@@ -208,19 +223,27 @@ def probe_explanation(case: Row) -> str:
 
 def reliance_sentence(row: Row) -> str:
     """What a class keeps without each stream, from its classes-table row."""
-    accuracy, motion, appearance = row.get("accuracy"), row.get("accuracy_motion_zeroed"), \
-        row.get("accuracy_appearance_zeroed")  # fmt: skip
+    accuracy, motion, appearance = (
+        row.get("accuracy"),
+        row.get("accuracy_motion_zeroed"),
+        row.get("accuracy_appearance_zeroed"),
+    )
     if accuracy is None or motion is None or appearance is None:
         return ""
     lost_motion, lost_appearance = accuracy - motion, accuracy - appearance
-    text = (f"Accuracy {percent(accuracy)}; with the motion stream zeroed {percent(motion)} "
-            f"({-100 * lost_motion:+.0f} points), with the appearance at the mean frame {percent(appearance)} "
-            f"({-100 * lost_appearance:+.0f} points).")  # fmt: skip
+    text = (
+        f"Accuracy {percent(accuracy)}; with the motion stream zeroed {percent(motion)} "
+        f"({-100 * lost_motion:+.0f} points), with the appearance at the mean frame {percent(appearance)} "
+        f"({-100 * lost_appearance:+.0f} points)."
+    )
     if max(lost_motion, lost_appearance) < 0.1:
         return text + " The class keeps its accuracy without either stream alone."
     if abs(lost_motion - lost_appearance) < 0.1:
         return text + " The class loses about as much without either stream."
-    return text + f" The class relies more on the {'motion' if lost_motion > lost_appearance else 'appearance'} stream."
+    return (
+        text
+        + f" The class relies more on the {'motion' if lost_motion > lost_appearance else 'appearance'} stream."
+    )
 
 
 def number_label(key: str, classes: Sequence[str]) -> str:
@@ -239,7 +262,7 @@ def number_label(key: str, classes: Sequence[str]) -> str:
     if key in known:
         return known[key]
     if key.startswith("errors_to_"):
-        return f"errors that go to {key[len('errors_to_'):]}"
+        return f"errors that go to {key[len('errors_to_') :]}"
     return key.replace("_", " ")
 
 
@@ -252,8 +275,13 @@ JOINT_CHANGE = 0.05
 def _spread(values: Sequence[float]) -> Row:
     array = np.asarray(values, dtype=np.float64)
     low, middle, high = np.percentile(array, [25, 50, 75])
-    return {"count": len(array), "median": float(middle), "low": float(low), "high": float(high),
-            "max": float(array.max())}  # fmt: skip
+    return {
+        "count": len(array),
+        "median": float(middle),
+        "low": float(low),
+        "high": float(high),
+        "max": float(array.max()),
+    }
 
 
 def appearance_change_by_stream(units: Sequence[Row]) -> list[Row]:
@@ -285,15 +313,21 @@ def joint_feature_sentence(by_stream: Sequence[Row], seeds: int) -> str:
         measured += f", against at most {100 * single_max:.1f} % for single-stream units"
     if fusion["median"] >= JOINT_CHANGE and (single_max is None or fusion["median"] > single_max):
         return f"Shown here: {measured}. Appearance and motion of a fusion unit are optimised jointly."
-    return (f"Not shown here: {measured}; the claim needs a median of at least {100 * JOINT_CHANGE:.0f} % "
-            f"above the single-stream units.")
+    return (
+        f"Not shown here: {measured}; the claim needs a median of at least {100 * JOINT_CHANGE:.0f} % "
+        f"above the single-stream units."
+    )
 
 
-def _layer_values(layers: Sequence[Row], by_layer: Mapping[str, Sequence[Row]], key: str) -> list[tuple[int, str, np.ndarray]]:
+def _layer_values(
+    layers: Sequence[Row], by_layer: Mapping[str, Sequence[Row]], key: str
+) -> list[tuple[int, str, np.ndarray]]:
     """(depth, layer, finite values of ``key`` over its live units) for every layer that has any, by depth."""
     found = []
     for layer in sorted(layers, key=lambda row: row["depth"]):
-        values = [float(u[key]) for u in by_layer.get(layer["name"], ()) if not u["dead"] and u.get(key) is not None]
+        values = [
+            float(u[key]) for u in by_layer.get(layer["name"], ()) if not u["dead"] and u.get(key) is not None
+        ]
         values = [v for v in values if math.isfinite(v)]
         if values:
             found.append((layer["depth"], layer["name"], np.asarray(values)))
@@ -311,12 +345,17 @@ def speed_claim_sentence(layers: Sequence[Row], by_layer: Mapping[str, Sequence[
     (_, first, a), (_, last, b) = found[0], found[-1]
     change = float(b.mean() - a.mean())
     error = math.sqrt(sum(v.var(ddof=1) / len(v) if len(v) > 1 else 0.0 for v in (a, b)))
-    numbers = (f"the layer means of the speed-invariance score (real clips replayed at several speeds) have "
-               f"Spearman \u03c1 = {rho:+.2f} with depth over {len(found)} layers, and go from "
-               f"{a.mean():.2f} ({first}, {len(a)} units) to {b.mean():.2f} ({last}, {len(b)} units), "
-               f"a change of {change:+.2f} \u00b1 {error:.2f} (standard error over units; the score involves no "
-               f"optimisation seed)") if rho is not None else (
-               f"the speed-invariance layer means have no spread across depth ({len(found)} layers)")  # fmt: skip
+    numbers = (
+        (
+            f"the layer means of the speed-invariance score (real clips replayed at several speeds) have "
+            f"Spearman \u03c1 = {rho:+.2f} with depth over {len(found)} layers, and go from "
+            f"{a.mean():.2f} ({first}, {len(a)} units) to {b.mean():.2f} ({last}, {len(b)} units), "
+            f"a change of {change:+.2f} \u00b1 {error:.2f} (standard error over units; the score involves no "
+            f"optimisation seed)"
+        )
+        if rho is not None
+        else (f"the speed-invariance layer means have no spread across depth ({len(found)} layers)")
+    )
     if rho is not None and rho >= 0.5 and change > 2 * error:
         return f"Shown here: {numbers}. Deeper units respond more evenly to slow and fast motion."
     return f"Not shown here: {numbers}."
@@ -326,13 +365,17 @@ def class_range_sentence(units: Sequence[Row]) -> str:
     """The paper's claim 3 (units range from class-specific to generic), from the selectivity of
     the live units: shown when the middle half of the units spans at least 0.2 and the range
     reaches both below 0.2 and above 0.5. *(choice)*"""
-    values = np.asarray([float(u["selectivity"]) for u in units if u.get("selectivity") is not None], dtype=float)
+    values = np.asarray(
+        [float(u["selectivity"]) for u in units if u.get("selectivity") is not None], dtype=float
+    )
     values = values[np.isfinite(values)]
     if len(values) < 4:
         return "Not shown here: fewer than four live units have a selectivity index."
     low, q1, q3, high = np.min(values), *np.percentile(values, [25, 75]), np.max(values)
-    numbers = (f"the class selectivity of {len(values)} live units (with an ok visualisation) runs from "
-               f"{low:.2f} to {high:.2f}, quartiles {q1:.2f}-{q3:.2f} (measured on held-out clips; no seed involved)")
+    numbers = (
+        f"the class selectivity of {len(values)} live units (with an ok visualisation) runs from "
+        f"{low:.2f} to {high:.2f}, quartiles {q1:.2f}-{q3:.2f} (measured on held-out clips; no seed involved)"
+    )
     if q3 - q1 >= 0.2 and low < 0.2 and high > 0.5:
         return f"Shown here: {numbers}."
     return f"Not shown here: {numbers}."

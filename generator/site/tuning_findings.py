@@ -34,13 +34,20 @@ def class_tuning(data: AtlasData) -> dict[str, Any] | None:
         at_speed = np.array([[by_speed[unit["preferred_speed"]][a] for a in angles]])
         axis_angle, axis_selectivity = axis_preference(at_speed, angles)
         planted = PLANTED_AXES.get(cls["class_name"])
-        rows.append({
-            "class": cls["class_name"], "unit_id": cls["unit_id"], "planted": planted,
-            "direction": unit["preferred_direction"], "dsi": unit["direction_selectivity"],
-            "speed": unit["preferred_speed"], "axis_angle": float(axis_angle[0]), "axis": axis(float(axis_angle[0])),
-            "axis_selectivity": float(axis_selectivity[0]),
-            "slowest": unit["preferred_speed"] == min(by_speed),
-        })  # fmt: skip
+        rows.append(
+            {
+                "class": cls["class_name"],
+                "unit_id": cls["unit_id"],
+                "planted": planted,
+                "direction": unit["preferred_direction"],
+                "dsi": unit["direction_selectivity"],
+                "speed": unit["preferred_speed"],
+                "axis_angle": float(axis_angle[0]),
+                "axis": axis(float(axis_angle[0])),
+                "axis_selectivity": float(axis_selectivity[0]),
+                "slowest": unit["preferred_speed"] == min(by_speed),
+            }
+        )
     if not rows:
         return None
     checked = [r for r in rows if r["planted"]]

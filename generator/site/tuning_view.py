@@ -28,7 +28,11 @@ def tuning_view(unit: Row, rows: list[Row]) -> dict[str, Any] | None:
     speeds = sorted(by_speed)
     directions = sorted(by_speed[speeds[0]])
     curves = [(s, [by_speed[s].get(d, 0.0) for d in directions]) for s in speeds]
-    angle, speed, dsi = unit.get("preferred_direction"), unit.get("preferred_speed"), unit.get("direction_selectivity")
+    angle, speed, dsi = (
+        unit.get("preferred_direction"),
+        unit.get("preferred_speed"),
+        unit.get("direction_selectivity"),
+    )
     preferred = (angle, speed, dsi) if None not in (angle, speed, dsi) else None
     nearest = min(directions, key=lambda d: abs((d - angle + 180) % 360 - 180)) if preferred else None
     return {

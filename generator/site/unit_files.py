@@ -18,8 +18,8 @@ import jinja2
 
 from generator.site.data import MEDIA_COLUMNS, AtlasData, Row
 from generator.site.pages import VIDEO_KINDS, SiteInfo, _preferred, chi_labels
-from generator.site.tuning_view import tuning_words
 from generator.site.paths import chi_segment, inside, page_url, unit_folder, unit_page
+from generator.site.tuning_view import tuning_words
 
 JSON_NAME = "unit.json"
 EMBED_NAME = "embed.html"
@@ -48,7 +48,8 @@ def unit_record(unit: Row, data: AtlasData, info: SiteInfo) -> dict[str, Any]:
         "unit": _urls(unit, MEDIA_COLUMNS["units"], info),
         "preferred_classes": _preferred(unit, data.classes),
         "visualizations": [
-            _urls(r, MEDIA_COLUMNS["visualizations"], info) | {"anchor": info.permalink(src) + "#" + chi_segment(r["chi"])}
+            _urls(r, MEDIA_COLUMNS["visualizations"], info)
+            | {"anchor": info.permalink(src) + "#" + chi_segment(r["chi"])}
             for r in data.visualizations.get(unit_id, [])
         ],
         # Per-stream views (fusion and class units): each input alone, the others held at their data mean.
@@ -57,9 +58,15 @@ def unit_record(unit: Row, data: AtlasData, info: SiteInfo) -> dict[str, Any]:
             for view, rows in data.views.get(unit_id, {}).items()
         },
         "top_clips": [_urls(r, MEDIA_COLUMNS["top_clips"], info) for r in data.top_clips.get(unit_id, [])],
-        "tuning": [{k: r[k] for k in ("direction", "speed", "response")} for r in data.tuning.get(unit_id, [])],
-        "activation_histogram": [{k: r[k] for k in ("low", "high", "clips")} for r in data.histograms.get(unit_id, [])],
-        "clip_samples": [_urls(r, MEDIA_COLUMNS["clip_samples"], info) for r in data.clip_samples.get(unit_id, [])],
+        "tuning": [
+            {k: r[k] for k in ("direction", "speed", "response")} for r in data.tuning.get(unit_id, [])
+        ],
+        "activation_histogram": [
+            {k: r[k] for k in ("low", "high", "clips")} for r in data.histograms.get(unit_id, [])
+        ],
+        "clip_samples": [
+            _urls(r, MEDIA_COLUMNS["clip_samples"], info) for r in data.clip_samples.get(unit_id, [])
+        ],
     }
 
 
@@ -68,7 +75,7 @@ def _relative(folder: str, site_path: str | None) -> str | None:
     if not site_path:
         return None
     prefix = folder + "/"
-    return site_path[len(prefix):] if site_path.startswith(prefix) else None
+    return site_path[len(prefix) :] if site_path.startswith(prefix) else None
 
 
 def embed_context(unit: Row, data: AtlasData, info: SiteInfo) -> dict[str, Any]:
@@ -85,10 +92,15 @@ def embed_context(unit: Row, data: AtlasData, info: SiteInfo) -> dict[str, Any]:
         "unit": unit,
         "kinds": kinds,
         "rows": [
-            {"label": labels.get(r["chi"], f"{r['chi']:g}"), "status": r["status"],
-             "videos": [(_relative(folder, r.get(k)), _relative(folder, r.get(f"{k}_poster"))) for k, _ in kinds]}
+            {
+                "label": labels.get(r["chi"], f"{r['chi']:g}"),
+                "status": r["status"],
+                "videos": [
+                    (_relative(folder, r.get(k)), _relative(folder, r.get(f"{k}_poster"))) for k, _ in kinds
+                ],
+            }
             for r in rows
-        ],  # fmt: skip
+        ],
         "back": back,
         "tuning_words": tuning_words(unit),
         "model": data.manifest["model"]["name"],
@@ -102,8 +114,13 @@ def _back_link(folder: str, own_url: str) -> str:
 
 
 def _environment(templates_dir: Path) -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir)), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)  # fmt: skip
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def _num(value: Any, digits: int = 2) -> str:
@@ -120,7 +137,8 @@ def write_unit_files(data: AtlasData, info: SiteInfo, site_dir: Path, templates_
         folder = inside(site_dir, unit_folder(unit["unit_id"]))
         folder.mkdir(parents=True, exist_ok=True)
         record = unit_record(unit, data, info)
-        (folder / JSON_NAME).write_text(json.dumps(record, ensure_ascii=False, allow_nan=False, indent=1),
-                                        encoding="utf-8")  # fmt: skip
+        (folder / JSON_NAME).write_text(
+            json.dumps(record, ensure_ascii=False, allow_nan=False, indent=1), encoding="utf-8"
+        )
         (folder / EMBED_NAME).write_text(template.render(embed_context(unit, data, info)), encoding="utf-8")
     return len(data.units)

@@ -17,10 +17,10 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 
 @contextmanager
@@ -102,7 +102,9 @@ def is_leftover(path: Path) -> bool:
         return False
 
 
-def clean_leftovers(root: Path | str, log: Callable[[str], None] | None = None, recursive: bool = True) -> list[Path]:
+def clean_leftovers(
+    root: Path | str, log: Callable[[str], None] | None = None, recursive: bool = True
+) -> list[Path]:
     """Remove the temporary files and folders under ``root`` whose owning process is gone; return them."""
     base = Path(root)
     if not base.is_dir():
@@ -118,6 +120,8 @@ def clean_leftovers(root: Path | str, log: Callable[[str], None] | None = None, 
             path.unlink(missing_ok=True)
         removed.append(path)
     if removed and log is not None:
-        log(f"Removed {len(removed)} leftover(s) of killed runs: {', '.join(str(p) for p in removed[:5])}"
-            + (f" and {len(removed) - 5} more." if len(removed) > 5 else "."))
+        log(
+            f"Removed {len(removed)} leftover(s) of killed runs: {', '.join(str(p) for p in removed[:5])}"
+            + (f" and {len(removed) - 5} more." if len(removed) > 5 else ".")
+        )
     return removed

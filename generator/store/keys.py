@@ -43,4 +43,6 @@ def unit_path(unit_id: str) -> str:
 
 def result_key(model_hash: str, settings: dict[str, Any], unit_id: str, chi: float, seed: int) -> str:
     """The key of one (unit, chi, seed) visualisation under the given model and settings."""
-    return digest({"model": model_hash, "settings": settings, "unit": unit_id, "chi": float(chi), "seed": int(seed)})
+    return digest(
+        {"model": model_hash, "settings": settings, "unit": unit_id, "chi": float(chi), "seed": int(seed)}
+    )

@@ -38,13 +38,17 @@ def output_lock(
         folder.mkdir(parents=True, exist_ok=True)
         handle = open(folder / LOCK_FILE, "a+", encoding="utf-8")
     except OSError as error:
-        raise AtlasError(f"Cannot create the output folder {folder} or its lock file ({error.strerror}).") from None
+        raise AtlasError(
+            f"Cannot create the output folder {folder} or its lock file ({error.strerror})."
+        ) from None
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise AtlasError(f"{folder} is being written by another atlas run ({_holder(handle)}); wait for it to "
-                             f"finish or stop it, then run again.") from None  # fmt: skip
+            raise AtlasError(
+                f"{folder} is being written by another atlas run ({_holder(handle)}); wait for it to "
+                f"finish or stop it, then run again."
+            ) from None
         try:
             handle.seek(0)
             handle.truncate()

@@ -50,7 +50,9 @@ def save_result(path: Path, inputs: dict[str, np.ndarray], loss: np.ndarray, met
 def load_result(path: Path) -> StoredResult:
     """Read a result written by :func:`save_result`."""
     with np.load(path, allow_pickle=False) as data:
-        inputs = {k[len("input_"):]: data[k].astype(np.float32) for k in data.files if k.startswith("input_")}
+        inputs = {
+            k[len("input_") :]: data[k].astype(np.float32) for k in data.files if k.startswith("input_")
+        }
         meta = json.loads(bytes(data["meta"]).decode())
         return StoredResult(inputs=inputs, loss=data["loss"].copy(), meta=meta)
 

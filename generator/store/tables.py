@@ -25,7 +25,7 @@ import math
 import numbers
 import platform
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,7 @@ def _field(name: str, type_: pa.DataType, description: str, nullable: bool = Tru
 
 _STR, _F64, _I32, _BOOL = pa.string(), pa.float64(), pa.int32(), pa.bool_()
 
+
 def _clip_fields(activation: str) -> tuple[pa.Field, ...]:
     """The fields of every table that shows held-out clips; ``activation`` describes the response."""
     return (
@@ -74,67 +75,148 @@ def _clip_fields(activation: str) -> tuple[pa.Field, ...]:
         _field("poster", _STR, "Poster PNG of the clip."),
     )
 
+
 SCHEMAS: dict[str, pa.Schema] = {
     "units": pa.schema(
         [
-            _field("unit_id", _STR, 'Stable id and URL path, e.g. "motion/conv3_1/0017" or "class/Billiards".', False),
+            _field(
+                "unit_id",
+                _STR,
+                'Stable id and URL path, e.g. "motion/conv3_1/0017" or "class/Billiards".',
+                False,
+            ),
             _field("stream", _STR, "appearance, motion, fusion, head or class.", False),
             _field("layer", _STR, 'Layer registry name, e.g. "motion/conv3_1" or "class".', False),
-            _field("layer_depth", _I32, "1-based order of the layer from the input (for by-depth statistics).", False),
+            _field(
+                "layer_depth",
+                _I32,
+                "1-based order of the layer from the input (for by-depth statistics).",
+                False,
+            ),
             _field("channel", _I32, "Channel (unit) index inside the layer.", False),
             _field("class_name", _STR, "For class-output units: the class; null otherwise."),
-            _field("selectivity", _F64, "Class selectivity index in [0, 1] (Morcos et al.); null/NaN for dead units."),
+            _field(
+                "selectivity",
+                _F64,
+                "Class selectivity index in [0, 1] (Morcos et al.); null/NaN for dead units.",
+            ),
             _field("preferred_class", _STR, "Class with the largest mean response on held-out clips."),
-            _field("invariance_chi", _F64, "Data-free invariance across chi: weakest over strongest normalised "
-                   "activation reached under the chi values, in [0, 1]."),
-            _field("invariance_speed", _F64, "Data-driven speed invariance: flatness of the response to the unit's "
-                   "top clips replayed at several speeds, in [0, 1]."),
-            _field("dead", _BOOL, "True when the unit is dead on the data: its rho (act_peak) is below 1 % of "
-                   "its layer's median rho. Never true for class outputs.", False),
-            _field("act_peak", _F64, "rho, the objective's normaliser: the largest value over held-out clips of "
-                   "exactly the quantity the objective maximises (see rho_reduction); null without data."),
-            _field("rho_reduction", _STR, 'What act_peak (and every visualisation\'s activation) measures: '
-                   '"centre neuron" (the rectified response of one position), "channel mean" (the rectified '
-                   'response averaged over all positions), "value" (an fc unit\'s rectified value) or '
-                   '"score" (a class output\'s pre-softmax score).'),
-            _field("act_mean", _F64, "Mean spatially averaged post-ReLU response over held-out clips; "
-                   "null without data."),
-            _field("class_means", pa.list_(pa.float32()), "Class-conditional mean responses, ordered by "
-                   "classes.class_index (the selectivity profile); null without data."),
+            _field(
+                "invariance_chi",
+                _F64,
+                "Data-free invariance across chi: weakest over strongest normalised "
+                "activation reached under the chi values, in [0, 1].",
+            ),
+            _field(
+                "invariance_speed",
+                _F64,
+                "Data-driven speed invariance: flatness of the response to the unit's "
+                "top clips replayed at several speeds, in [0, 1].",
+            ),
+            _field(
+                "dead",
+                _BOOL,
+                "True when the unit is dead on the data: its rho (act_peak) is below 1 % of "
+                "its layer's median rho. Never true for class outputs.",
+                False,
+            ),
+            _field(
+                "act_peak",
+                _F64,
+                "rho, the objective's normaliser: the largest value over held-out clips of "
+                "exactly the quantity the objective maximises (see rho_reduction); null without data.",
+            ),
+            _field(
+                "rho_reduction",
+                _STR,
+                "What act_peak (and every visualisation's activation) measures: "
+                '"centre neuron" (the rectified response of one position), "channel mean" (the rectified '
+                'response averaged over all positions), "value" (an fc unit\'s rectified value) or '
+                '"score" (a class output\'s pre-softmax score).',
+            ),
+            _field(
+                "act_mean",
+                _F64,
+                "Mean spatially averaged post-ReLU response over held-out clips; null without data.",
+            ),
+            _field(
+                "class_means",
+                pa.list_(pa.float32()),
+                "Class-conditional mean responses, ordered by "
+                "classes.class_index (the selectivity profile); null without data.",
+            ),
             _field("poster", _STR, "Representative poster image (PNG), relative path; null if none."),
             _field("composite", _STR, "Representative composite video (MP4), relative path; null if none."),
-            _field("ok_visualizations", _I32, 'Visualisations of the unit with status "ok" (only these are '
-                   "shown in galleries, findings and failure pages)."),
-            _field("appearance_chi_change", _F64, "Relative change of the optimised appearance across chi: RMS "
-                   "deviation from its mean over chi, over the mean's norm, averaged over seeds (0: the "
-                   "appearance ignores chi); null without an RGB input or with fewer than two chi values."),
-            _field("preferred_direction", _F64, "Direction of uniform drifting flow the unit prefers, degrees "
-                   "counter-clockwise from rightward (90 = upward on screen), at its preferred speed; null for "
-                   "units that see no motion or never respond to it (see the tuning table)."),
-            _field("preferred_speed", _F64, "Speed of uniform drifting flow (pixels per flow field) with the "
-                   "largest response; null as preferred_direction."),
-            _field("direction_selectivity", _F64, "Direction-selectivity index in [0, 1]: length of the vector sum "
-                   "of the responses to the 16 directions at the preferred speed over their sum."),
+            _field(
+                "ok_visualizations",
+                _I32,
+                'Visualisations of the unit with status "ok" (only these are '
+                "shown in galleries, findings and failure pages).",
+            ),
+            _field(
+                "appearance_chi_change",
+                _F64,
+                "Relative change of the optimised appearance across chi: RMS "
+                "deviation from its mean over chi, over the mean's norm, averaged over seeds (0: the "
+                "appearance ignores chi); null without an RGB input or with fewer than two chi values.",
+            ),
+            _field(
+                "preferred_direction",
+                _F64,
+                "Direction of uniform drifting flow the unit prefers, degrees "
+                "counter-clockwise from rightward (90 = upward on screen), at its preferred speed; null for "
+                "units that see no motion or never respond to it (see the tuning table).",
+            ),
+            _field(
+                "preferred_speed",
+                _F64,
+                "Speed of uniform drifting flow (pixels per flow field) with the "
+                "largest response; null as preferred_direction.",
+            ),
+            _field(
+                "direction_selectivity",
+                _F64,
+                "Direction-selectivity index in [0, 1]: length of the vector sum "
+                "of the responses to the 16 directions at the preferred speed over their sum.",
+            ),
         ]
     ),
     "visualizations": pa.schema(
         [
             _field("unit_id", _STR, "The unit (units.unit_id).", False),
-            _field("view", _STR, '"joint" (every input optimised) or "<input>_only" (that input optimised, the '
-                   "others held at their data mean: the mean frame, zero flow); per-stream views exist for fusion "
-                   "units and class outputs.", False),
+            _field(
+                "view",
+                _STR,
+                '"joint" (every input optimised) or "<input>_only" (that input optimised, the '
+                "others held at their data mean: the mean frame, zero flow); per-stream views exist for fusion "
+                "units and class outputs.",
+                False,
+            ),
             _field("chi", _F64, "Temporal-variation weight chi of this optimisation.", False),
             _field("seed", _I32, "Random seed of the initialisation.", False),
             _field("objective", _F64, "Final value of the minimised objective."),
-            _field("activation", _F64, "The unit's response to the result through the network's own ReLUs, "
-                   "reduced as units.rho_reduction says (network units)."),
+            _field(
+                "activation",
+                _F64,
+                "The unit's response to the result through the network's own ReLUs, "
+                "reduced as units.rho_reduction says (network units).",
+            ),
             _field("normalised_activation", _F64, "activation / units.act_peak; null without data."),
             _field("steps", _I32, "Optimisation steps run."),
-            _field("converged", _BOOL, "True when the loss had levelled off: the mean over its last tenth of "
-                   "the steps differs from the tenth before by at most 1 % of the final objective term w a."),
+            _field(
+                "converged",
+                _BOOL,
+                "True when the loss had levelled off: the mean over its last tenth of "
+                "the steps differs from the tenth before by at most 1 % of the final objective term w a.",
+            ),
             _field("wall_seconds", _F64, "Wall-clock seconds of the optimisation (share of its batch)."),
-            _field("status", _STR, '"ok", "weak" (0 < activation < 0.5 act_peak) or "failed: <reason>" '
-                   "(non-finite values, or activation <= 0 for a rectified unit).", False),
+            _field(
+                "status",
+                _STR,
+                '"ok", "weak" (0 < activation < 0.5 act_peak) or "failed: <reason>" '
+                "(non-finite values, or activation <= 0 for a rectified unit).",
+                False,
+            ),
             _field("array", _STR, ".npz with the optimised inputs (float16, network units), relative path."),
             _field("appearance", _STR, "Appearance MP4, relative path; null if the unit has no RGB input."),
             _field("colorwheel", _STR, "Flow colour-wheel MP4, relative path; null without flow input."),
@@ -144,8 +226,12 @@ SCHEMAS: dict[str, pa.Schema] = {
             _field("appearance_poster", _STR, "Poster PNG of the appearance video."),
             _field("colorwheel_poster", _STR, "Poster PNG of the colour-wheel video."),
             _field("xymag_poster", _STR, "Poster PNG of the x/y/magnitude video."),
-            _field("temporal_variation", _F64, "Root-mean-square temporal difference of the visualised flow "
-                   "(falls as chi rises); null without flow."),
+            _field(
+                "temporal_variation",
+                _F64,
+                "Root-mean-square temporal difference of the visualised flow "
+                "(falls as chi rises); null without flow.",
+            ),
         ]
     ),
     "classes": pa.schema(
@@ -153,14 +239,24 @@ SCHEMAS: dict[str, pa.Schema] = {
             _field("class_name", _STR, "Class name.", False),
             _field("class_index", _I32, "Index of the class in the model's output.", False),
             _field("accuracy", _F64, "Held-out accuracy of the class."),
-            _field("most_confused_with", _STR, "The class its clips are most often mistaken for; null if none."),
+            _field(
+                "most_confused_with", _STR, "The class its clips are most often mistaken for; null if none."
+            ),
             _field("confusion_rate", _F64, "Fraction of its clips predicted as most_confused_with."),
             _field("unit_id", _STR, 'Its class-output unit, "class/<name>".', False),
             _field("clips", _I32, "Held-out clips of the class."),
-            _field("accuracy_motion_zeroed", _F64, "Accuracy on the same held-out clips with the motion stream "
-                   "zeroed (no motion): what the class keeps without motion."),
-            _field("accuracy_appearance_zeroed", _F64, "Accuracy on the same held-out clips with the appearance "
-                   "held at the mean frame: what the class keeps without appearance."),
+            _field(
+                "accuracy_motion_zeroed",
+                _F64,
+                "Accuracy on the same held-out clips with the motion stream "
+                "zeroed (no motion): what the class keeps without motion.",
+            ),
+            _field(
+                "accuracy_appearance_zeroed",
+                _F64,
+                "Accuracy on the same held-out clips with the appearance "
+                "held at the mean frame: what the class keeps without appearance.",
+            ),
         ]
     ),
     "confusions": pa.schema(
@@ -175,19 +271,30 @@ SCHEMAS: dict[str, pa.Schema] = {
         [
             _field("unit_id", _STR, "The unit (units.unit_id).", False),
             _field("rank", _I32, "1 = the clip that drives the unit most.", False),
-            *_clip_fields("The unit's response to the clip: the spatial maximum of its rectified response "
-                          "(a class output's score)."),
+            *_clip_fields(
+                "The unit's response to the clip: the spatial maximum of its rectified response "
+                "(a class output's score)."
+            ),
         ]
     ),
     "tuning": pa.schema(
         [
             _field("unit_id", _STR, "The unit (units.unit_id).", False),
-            _field("direction", _F64, "Direction of the drifting flow, degrees counter-clockwise from rightward "
-                   "(90 = upward on screen).", False),
+            _field(
+                "direction",
+                _F64,
+                "Direction of the drifting flow, degrees counter-clockwise from rightward "
+                "(90 = upward on screen).",
+                False,
+            ),
             _field("speed", _F64, "Speed of the drifting flow, pixels per flow field.", False),
-            _field("response", _F64, "The unit's response (spatial mean after ReLU; raw score for class outputs) "
-                   "to uniform flow of this direction and speed over the whole frame, appearance at the data mean.",
-                   False),
+            _field(
+                "response",
+                _F64,
+                "The unit's response (spatial mean after ReLU; raw score for class outputs) "
+                "to uniform flow of this direction and speed over the whole frame, appearance at the data mean.",
+                False,
+            ),
         ]
     ),
     "activation_histograms": pa.schema(
@@ -202,10 +309,17 @@ SCHEMAS: dict[str, pa.Schema] = {
     "clip_samples": pa.schema(
         [
             _field("unit_id", _STR, "The unit (units.unit_id).", False),
-            _field("quantile", _F64, "Quantile of the unit's responses over held-out clips that the clip "
-                   "was sampled at (the clips nearest it).", False),
-            *_clip_fields("The unit's response to the clip: the spatial mean of its rectified response "
-                          "(a class output's softmax probability)."),
+            _field(
+                "quantile",
+                _F64,
+                "Quantile of the unit's responses over held-out clips that the clip "
+                "was sampled at (the clips nearest it).",
+                False,
+            ),
+            *_clip_fields(
+                "The unit's response to the clip: the spatial mean of its rectified response "
+                "(a class output's softmax probability)."
+            ),
         ]
     ),
 }
@@ -227,7 +341,8 @@ _CHECKS: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
     ("units", "channel"): (lambda v: v >= 0, "an index >= 0"),
     ("units", "layer_depth"): (lambda v: v >= 1, "a depth >= 1"),
     ("visualizations", "status"): (
-        lambda v: v in ("ok", "weak") or v.startswith("failed: "), '"ok", "weak" or "failed: <reason>"'
+        lambda v: v in ("ok", "weak") or v.startswith("failed: "),
+        '"ok", "weak" or "failed: <reason>"',
     ),
     ("confusions", "count"): (lambda v: v >= 0, "a count >= 0"),
     ("confusions", "rate"): (lambda v: 0.0 <= v <= 1.0, "a rate in [0, 1]"),
@@ -280,7 +395,9 @@ def check_table_set(atlas_dir: Path | str) -> None:
         record = json.loads(record_path.read_text(encoding="utf-8"))
         files = dict(record["files"])
     except FileNotFoundError:
-        raise AtlasError(f"{record_path} is missing: the tables of {root} were not finished; {rerun}.") from None
+        raise AtlasError(
+            f"{record_path} is missing: the tables of {root} were not finished; {rerun}."
+        ) from None
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise AtlasError(f"{record_path} is unreadable ({error}); {rerun}.") from None
     changed = []
@@ -298,7 +415,15 @@ def check_table_set(atlas_dir: Path | str) -> None:
 def package_versions() -> dict[str, str]:
     """Versions of Python and the packages that shape the atlas (read without importing them)."""
     versions = {"python": platform.python_version()}
-    for name in ("video-feature-atlas", "torch", "torchvision", "numpy", "pyarrow", "mkdocs", "mkdocs-material"):
+    for name in (
+        "video-feature-atlas",
+        "torch",
+        "torchvision",
+        "numpy",
+        "pyarrow",
+        "mkdocs",
+        "mkdocs-material",
+    ):
         try:
             versions[name] = importlib_metadata.version(name)
         except importlib_metadata.PackageNotFoundError:
@@ -308,7 +433,7 @@ def package_versions() -> dict[str, str]:
 
 def now_iso() -> str:
     """The current UTC time, ISO 8601 to the second."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def _schema(name: str) -> pa.Schema:
@@ -386,18 +511,26 @@ def _from_table(name: str, schema: pa.Schema, table: pa.Table) -> pa.Table:
 def validate_table(name: str, rows: Sequence[Mapping[str, Any]] | pa.Table) -> pa.Table:
     """Rows (dicts) or a pyarrow table -> a table with exactly the schema of ``name``; raises AtlasError."""
     schema = _schema(name)
-    table = _from_table(name, schema, rows) if isinstance(rows, pa.Table) else _from_rows(name, schema, list(rows))
+    table = (
+        _from_table(name, schema, rows)
+        if isinstance(rows, pa.Table)
+        else _from_rows(name, schema, list(rows))
+    )
     for field in schema:
         column = table.column(field.name)
         if not field.nullable and column.null_count:
             row = column.to_pylist().index(None)
-            raise AtlasError(f"Table {name!r}, column {field.name!r}: a value is required, but row {row} has none.")
+            raise AtlasError(
+                f"Table {name!r}, column {field.name!r}: a value is required, but row {row} has none."
+            )
         check = _CHECKS.get((name, field.name))
         if check is not None:
             test, valid = check
             for row, value in enumerate(column.to_pylist()):
                 if value is not None and not test(value):
-                    raise AtlasError(f"Table {name!r}, column {field.name!r}, row {row}: {value!r} is not {valid}.")
+                    raise AtlasError(
+                        f"Table {name!r}, column {field.name!r}, row {row}: {value!r} is not {valid}."
+                    )
     _check_unique(name, table)
     return table
 
@@ -408,7 +541,9 @@ def _check_unique(name: str, table: pa.Table) -> None:
     for row, key in enumerate(zip(*(table.column(k).to_pylist() for k in keys))):
         if key in seen:
             shown = ", ".join(f"{k}={v!r}" for k, v in zip(keys, key))
-            raise AtlasError(f"Table {name!r}, column(s) {', '.join(keys)}: row {row} repeats the key ({shown}).")
+            raise AtlasError(
+                f"Table {name!r}, column(s) {', '.join(keys)}: row {row} repeats the key ({shown})."
+            )
         seen.add(key)
 
 
@@ -451,11 +586,15 @@ def write_table(
 def _open(path: Path | str) -> pq.ParquetFile:
     target = Path(path)
     if not target.is_file():
-        raise AtlasError(f"Table file {target} does not exist; run the stage that writes it (atlas measure / build).")
+        raise AtlasError(
+            f"Table file {target} does not exist; run the stage that writes it (atlas measure / build)."
+        )
     try:
         return pq.ParquetFile(target)
     except (pa.ArrowInvalid, OSError) as error:
-        raise AtlasError(f"{target} is not a readable Parquet file ({error}); delete it and rerun the stage.") from None
+        raise AtlasError(
+            f"{target} is not a readable Parquet file ({error}); delete it and rerun the stage."
+        ) from None
 
 
 def read_table(path: Path | str, name: str | None = None) -> pa.Table:
@@ -489,7 +628,7 @@ MANIFEST_KEYS: dict[str, str] = {
     "config": "the configuration used (dict)",
     "config_hash": "hash of the configuration",
     "layers": "list of {name, kind, units, depth, stride, receptive_field, streams} "
-              "(and input_size: the side in pixels of the inputs it sees)",
+    "(and input_size: the side in pixels of the inputs it sees)",
     "chis": "the chi values visualised (list of numbers)",
     "counts": "numbers of units, visualisations, failed visualisations, classes",
     "failure_cases": "list of {slug, kind (pair|probe), title, classes, numbers, ...}",
@@ -539,16 +678,22 @@ def validate_manifest(manifest: Mapping[str, Any], source: str = "manifest") -> 
             + "."
         )
     if manifest["format"] != MANIFEST_FORMAT:
-        raise AtlasError(f"{source} has format {manifest['format']!r}; this version reads format {MANIFEST_FORMAT}.")
+        raise AtlasError(
+            f"{source} has format {manifest['format']!r}; this version reads format {MANIFEST_FORMAT}."
+        )
     model = manifest["model"]
     if not isinstance(model, Mapping) or not all(k in model for k in ("name", "hash", "card")):
         raise AtlasError(f"{source}: field 'model' must be a dict with name, hash and card.")
     for index, layer in enumerate(manifest["layers"]):
         absent = [k for k in _LAYER_KEYS if k not in layer]
         if absent:
-            raise AtlasError(f"{source}: layers[{index}] lacks {', '.join(absent)} (needs {', '.join(_LAYER_KEYS)}).")
+            raise AtlasError(
+                f"{source}: layers[{index}] lacks {', '.join(absent)} (needs {', '.join(_LAYER_KEYS)})."
+            )
     if not all(isinstance(c, (int, float)) and math.isfinite(c) for c in manifest["chis"]):
-        raise AtlasError(f"{source}: field 'chis' must be a list of finite numbers, got {manifest['chis']!r}.")
+        raise AtlasError(
+            f"{source}: field 'chis' must be a list of finite numbers, got {manifest['chis']!r}."
+        )
     for index, case in enumerate(manifest["failure_cases"]):
         absent = [k for k in _FAILURE_KEYS if k not in case]
         if absent:
@@ -556,7 +701,9 @@ def validate_manifest(manifest: Mapping[str, Any], source: str = "manifest") -> 
                 f"{source}: failure_cases[{index}] lacks {', '.join(absent)} (needs {', '.join(_FAILURE_KEYS)})."
             )
         if case["kind"] not in ("pair", "probe"):
-            raise AtlasError(f"{source}: failure_cases[{index}].kind is {case['kind']!r}; valid: 'pair', 'probe'.")
+            raise AtlasError(
+                f"{source}: failure_cases[{index}].kind is {case['kind']!r}; valid: 'pair', 'probe'."
+            )
 
 
 def write_manifest(path: Path | str, manifest: Mapping[str, Any]) -> Path:
@@ -574,7 +721,9 @@ def read_manifest(path: Path | str) -> dict[str, Any]:
     try:
         manifest = json.loads(target.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as error:
-        raise AtlasError(f"Manifest {target} is not valid JSON ({error}); rerun the stage that writes it.") from None
+        raise AtlasError(
+            f"Manifest {target} is not valid JSON ({error}); rerun the stage that writes it."
+        ) from None
     if not isinstance(manifest, dict):
         raise AtlasError(f"Manifest {target} must hold a JSON object.")
     validate_manifest(manifest, str(target))
@@ -598,6 +747,8 @@ def describe_tables() -> str:
         lines += ["| column | type | required | meaning |", "| --- | --- | --- | --- |"]
         for field in schema:
             text = field.metadata[b"description"].decode().replace("|", "\\|")
-            lines.append(f"| `{field.name}` | {field.type} | {'yes' if not field.nullable else 'no'} | {text} |")
+            lines.append(
+                f"| `{field.name}` | {field.type} | {'yes' if not field.nullable else 'no'} | {text} |"
+            )
         lines.append("")
     return "\n".join(lines)

@@ -70,7 +70,11 @@ def result_problem(path: Path | str, thorough: bool = False) -> str | None:
             for name in inputs:
                 with archive.open(f"{name}.npy") as member:
                     major, _ = np.lib.format.read_magic(member)
-                    read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                    read_header = (
+                        np.lib.format.read_array_header_1_0
+                        if major == 1
+                        else np.lib.format.read_array_header_2_0
+                    )
                     shape = read_header(member)[0]
                 if len(shape) != 4:
                     return f"{name} is not (C, T, H, W)"
@@ -209,7 +213,9 @@ def sound(
     return False
 
 
-def verify_folder(root: Path | str, heal: bool, log: Log | None = None, skip: Iterable[str] = ("site",)) -> list[tuple[Path, str]]:
+def verify_folder(
+    root: Path | str, heal: bool, log: Log | None = None, skip: Iterable[str] = ("site",)
+) -> list[tuple[Path, str]]:
     """Check every stored file under the output folder ``root`` (results, statistics, videos,
     images, tables); return (path, problem) of each damaged one. ``heal`` removes them (and
     says so), so the next build recomputes exactly those. Folders named in ``skip`` (the site,

@@ -47,8 +47,10 @@ def folder_card(
         "classes": list(classes),
         "test_clips": int(len(test.labels)),
         "test_accuracy": test.accuracy,
-        "per_class_accuracy": {c: float(matrix[i, i] / matrix[i].sum()) if matrix[i].sum() else None
-                               for i, c in enumerate(classes)},  # fmt: skip
+        "per_class_accuracy": {
+            c: float(matrix[i, i] / matrix[i].sum()) if matrix[i].sum() else None
+            for i, c in enumerate(classes)
+        },
         "confusion_matrix": matrix.tolist(),
         "most_confused_pairs": confused_pairs(matrix, classes)[:5],
         "history": history,
@@ -60,14 +62,25 @@ def folder_card(
         "data": {
             "root": str(splits.test.root),
             "train_root": str(splits.train.root),
-            "file_list_hash": {"train": splits.train.file_list_hash(), "val": splits.val.file_list_hash(),
-                               "test": splits.test.file_list_hash()},  # fmt: skip
-            "clips": {"train": len(splits.train.clips), "val": len(splits.val.clips), "test": len(splits.test.clips)},
+            "file_list_hash": {
+                "train": splits.train.file_list_hash(),
+                "val": splits.val.file_list_hash(),
+                "test": splits.test.file_list_hash(),
+            },
+            "clips": {
+                "train": len(splits.train.clips),
+                "val": len(splits.val.clips),
+                "test": len(splits.test.clips),
+            },
             "skipped": skipped,
         },
         "command": command,
         "config": config,
         "code_hash": code_hash(),
-        "versions": {"atlas": generator.__version__, "torch": torch.__version__, "numpy": np.__version__,
-                     "python": platform.python_version()},  # fmt: skip
+        "versions": {
+            "atlas": generator.__version__,
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
     }

@@ -48,8 +48,12 @@ def split_listings(config: AtlasConfig) -> Splits:
     test_folder: FolderDataConfig = folder.model_copy(update={"subset": "test"})
     full, test = list_clips(train_folder), list_clips(test_folder)
     every = recipe.val_every
-    train = Listing(full.root, full.classes, tuple(c for i, c in enumerate(full.clips) if i % every != every - 1))
-    val = Listing(full.root, full.classes, tuple(c for i, c in enumerate(full.clips) if i % every == every - 1))
+    train = Listing(
+        full.root, full.classes, tuple(c for i, c in enumerate(full.clips) if i % every != every - 1)
+    )
+    val = Listing(
+        full.root, full.classes, tuple(c for i, c in enumerate(full.clips) if i % every == every - 1)
+    )
     classes = tuple(folder.class_map.get(c, c) for c in test.classes)
     index = {c: i for i, c in enumerate(test.classes)}
     return Splits(train, val, test, classes, index)
@@ -67,7 +71,9 @@ def store_side(image_size: int, ratio: float) -> int:
     return int(round(image_size * ratio))
 
 
-def choose_snippets(rng: np.random.Generator, positions: int, snippets: int, tau: tuple[int, int]) -> np.ndarray:
+def choose_snippets(
+    rng: np.random.Generator, positions: int, snippets: int, tau: tuple[int, int]
+) -> np.ndarray:
     """Indices of T stored positions ``tau`` apart (tau shrinks where a clip has too few positions)."""
     stride = int(rng.integers(tau[0], tau[1] + 1))
     if snippets > 1:
@@ -121,12 +127,26 @@ def augment(units: torch.Tensor, crop: Crop, size: int, flow: bool) -> torch.Ten
 class TrainingClips:
     """The prepared training clips and the augmented draws from them."""
 
-    def __init__(self, listing: Listing, inputs: tuple[InputSpec, ...], config: AtlasConfig,
-                 class_index: dict[str, int], classes: tuple[str, ...], progress: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self,
+        listing: Listing,
+        inputs: tuple[InputSpec, ...],
+        config: AtlasConfig,
+        class_index: dict[str, int],
+        classes: tuple[str, ...],
+        progress: bool = True,
+    ) -> None:
         self.inputs, self.recipe = inputs, config.train.recipe
         self.plan = training_plan(inputs, config)
-        self.clips = FolderClips(listing, self.plan, Path(config.data.cache_dir), class_index, classes,
-                                 workers=config.data.folder.workers, progress=progress)  # fmt: skip
+        self.clips = FolderClips(
+            listing,
+            self.plan,
+            Path(config.data.cache_dir),
+            class_index,
+            classes,
+            workers=config.data.folder.workers,
+            progress=progress,
+        )
         self.labels = self.clips.labels
 
     def __len__(self) -> int:
@@ -144,7 +164,9 @@ class TrainingClips:
             if spec.kind == "flow":
                 units = torch.from_numpy(bytes_to_code(raw))
             else:
-                units = torch.from_numpy(raw.astype(np.float32) - np.asarray(spec.mean, np.float32)[:, None, None, None])
+                units = torch.from_numpy(
+                    raw.astype(np.float32) - np.asarray(spec.mean, np.float32)[:, None, None, None]
+                )
             out.append(augment(units, crop, spec.height, spec.kind == "flow").contiguous())
         return (*out, int(self.labels[index]))
 

@@ -11,20 +11,28 @@ from __future__ import annotations
 import io
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
-from torch import nn
 from torch import distributed as dist
+from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from generator.config import RecipeConfig
 from generator.store.atomic import write_bytes
 from generator.training.data import EpochDraws, TrainingClips, draw_key, epoch_order
-from generator.training.recipe import STAGES, Stage, learning_rate, set_dropout, set_trainable, stage_scores, trained_parameters
+from generator.training.recipe import (
+    STAGES,
+    Stage,
+    learning_rate,
+    set_dropout,
+    set_trainable,
+    stage_scores,
+    trained_parameters,
+)
 from generator.zoo.fusion import TwoStreamFusionNet
 
 RESUME_FORMAT = "atlas-train-resume/1"
@@ -38,7 +46,7 @@ class Ranks:
     world: int = 1
 
     @staticmethod
-    def current() -> "Ranks":
+    def current() -> Ranks:
         if dist.is_available() and dist.is_initialized():
             return Ranks(dist.get_rank(), dist.get_world_size())
         return Ranks()
@@ -56,12 +64,26 @@ def read_resume(path: Path) -> dict | None:
     return state if isinstance(state, dict) and state.get("format") == RESUME_FORMAT else None
 
 
-def write_resume(path: Path, model: nn.Module, optimiser: torch.optim.Optimizer | None, position: dict,
-                 history: list[dict], elapsed: float) -> None:  # fmt: skip
+def write_resume(
+    path: Path,
+    model: nn.Module,
+    optimiser: torch.optim.Optimizer | None,
+    position: dict,
+    history: list[dict],
+    elapsed: float,
+) -> None:
     buffer = io.BytesIO()
-    torch.save({"format": RESUME_FORMAT, "position": position, "history": history, "elapsed": elapsed,
-                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                "optimiser": optimiser.state_dict() if optimiser is not None else None}, buffer)  # fmt: skip
+    torch.save(
+        {
+            "format": RESUME_FORMAT,
+            "position": position,
+            "history": history,
+            "elapsed": elapsed,
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "optimiser": optimiser.state_dict() if optimiser is not None else None,
+        },
+        buffer,
+    )
     write_bytes(path, buffer.getvalue())
 
 
@@ -72,8 +94,15 @@ def make_optimiser(recipe: RecipeConfig, parameters: list[nn.Parameter], lr: flo
     return torch.optim.SGD(parameters, lr=lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
 
 
-def _save(ranks: Ranks, path: Path, model: nn.Module, optimiser: torch.optim.Optimizer | None, position: dict,
-          history: list[dict], elapsed: float) -> float:  # fmt: skip
+def _save(
+    ranks: Ranks,
+    path: Path,
+    model: nn.Module,
+    optimiser: torch.optim.Optimizer | None,
+    position: dict,
+    history: list[dict],
+    elapsed: float,
+) -> float:
     """Rank 0 writes the resume state (every rank holds the same weights); the time it was written."""
     if ranks.rank == 0:
         write_resume(path, model, optimiser, position, history, elapsed)
@@ -97,8 +126,9 @@ def _collate(samples: list[tuple]) -> tuple | None:
 
 
 @torch.no_grad()
-def stage_accuracy(model: TwoStreamFusionNet, stage: Stage | None, clips, device: torch.device,
-                   batch_size: int = 32) -> float:  # fmt: skip
+def stage_accuracy(
+    model: TwoStreamFusionNet, stage: Stage | None, clips, device: torch.device, batch_size: int = 32
+) -> float:
     """Top-1 accuracy of a stage's scores (the whole network's when ``stage`` is None) on ``clips``."""
     if clips is None or len(clips) == 0:
         return float("nan")
@@ -107,7 +137,9 @@ def stage_accuracy(model: TwoStreamFusionNet, stage: Stage | None, clips, device
     right = 0
     for appearance, motion, labels in loader:
         appearance, motion = appearance.to(device), motion.to(device)
-        scores = model(appearance, motion) if stage is None else stage_scores(model, stage, appearance, motion)
+        scores = (
+            model(appearance, motion) if stage is None else stage_scores(model, stage, appearance, motion)
+        )
         right += int((scores.argmax(1).cpu() == labels).sum())
     return right / len(clips)
 
@@ -136,13 +168,22 @@ def fit(
     if state is not None:
         model.load_state_dict(state["model"])
         position, history, elapsed = dict(state["position"]), list(state["history"]), float(state["elapsed"])
-        log(f"resuming at stage {recipe.stages[position['stage']] if position['stage'] < len(recipe.stages) else 'end'}"
-            f", epoch {position['epoch'] + 1}, batch {position['batch']}")  # fmt: skip
+        log(
+            f"resuming at stage {recipe.stages[position['stage']] if position['stage'] < len(recipe.stages) else 'end'}"
+            f", epoch {position['epoch'] + 1}, batch {position['batch']}"
+        )
     count, size = len(clips), recipe.batch_size
     batches = math.ceil(count / size)
     totals = [stage_steps(count, size, getattr(recipe, name).epochs) for name in recipe.stages]
-    bar = tqdm(total=sum(totals) * size, initial=min(position["step"] * size, sum(totals) * size), unit="clip",
-               unit_scale=True, desc="train", disable=not progress or ranks.rank != 0, dynamic_ncols=True)  # fmt: skip
+    bar = tqdm(
+        total=sum(totals) * size,
+        initial=min(position["step"] * size, sum(totals) * size),
+        unit="clip",
+        unit_scale=True,
+        desc="train",
+        disable=not progress or ranks.rank != 0,
+        dynamic_ncols=True,
+    )
     autocast = recipe.bf16 and device.type == "cuda"
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
     started, saved = time.monotonic(), time.monotonic()
@@ -160,19 +201,32 @@ def fit(
             key = draw_key(seed, s, epoch)
             order = epoch_order(count, seed, s, epoch)
             first = position["batch"] if (s, epoch) == (position["stage"], position["epoch"]) else 0
-            shares = [list(range(b * size, min((b + 1) * size, count)))[ranks.rank :: ranks.world]
-                      for b in range(first, batches)]  # fmt: skip
-            loader = DataLoader(EpochDraws(clips, order, seed, key), batch_sampler=shares,
-                                num_workers=recipe.loader_workers, collate_fn=_collate,
-                                generator=torch.Generator())  # fmt: skip  # the global RNG stays untouched
+            shares = [
+                list(range(b * size, min((b + 1) * size, count)))[ranks.rank :: ranks.world]
+                for b in range(first, batches)
+            ]
+            loader = DataLoader(
+                EpochDraws(clips, order, seed, key),
+                batch_sampler=shares,
+                num_workers=recipe.loader_workers,
+                collate_fn=_collate,
+                generator=torch.Generator(),
+            )  # the global RNG stays untouched
             model.train()
             running, seen = 0.0, 0
             for b, batch in enumerate(loader, first):
                 step = sum(totals[:s]) + epoch * batches + b
                 for group in optimiser.param_groups:
-                    group["lr"] = learning_rate(settings.learning_rate, recipe.lr_gamma, settings.lr_steps,
-                                                epoch * batches + b, totals[s])  # fmt: skip
-                torch.manual_seed(draw_key(seed, s, epoch) * 7919 + b * 31 + ranks.rank)  # this step's dropout
+                    group["lr"] = learning_rate(
+                        settings.learning_rate,
+                        recipe.lr_gamma,
+                        settings.lr_steps,
+                        epoch * batches + b,
+                        totals[s],
+                    )
+                torch.manual_seed(
+                    draw_key(seed, s, epoch) * 7919 + b * 31 + ranks.rank
+                )  # this step's dropout
                 optimiser.zero_grad(set_to_none=True)
                 global_size = min((b + 1) * size, count) - b * size
                 if batch is not None:
@@ -192,19 +246,36 @@ def fit(
                 bar.set_postfix(stage=name, epoch=epoch + 1, loss=f"{running / max(seen, 1):.3f}")
                 if b + 1 < batches and time.monotonic() - saved >= recipe.checkpoint_minutes * 60:
                     after = {"stage": s, "epoch": epoch, "batch": b + 1, "step": step + 1}
-                    saved = _save(ranks, resume, model, optimiser, after, history, elapsed + time.monotonic() - started)
+                    saved = _save(
+                        ranks, resume, model, optimiser, after, history, elapsed + time.monotonic() - started
+                    )
                 if after_step is not None:
                     after_step(step + 1)
             accuracy = stage_accuracy(model, stage, val, device)
-            history.append({"stage": name, "epoch": epoch + 1, "train_loss": running / max(seen, 1),
-                            "val_accuracy": accuracy})  # fmt: skip
+            history.append(
+                {
+                    "stage": name,
+                    "epoch": epoch + 1,
+                    "train_loss": running / max(seen, 1),
+                    "val_accuracy": accuracy,
+                }
+            )
             if not progress:
                 log(f"{name} epoch {epoch + 1}: val accuracy {accuracy:.3f}")
             else:
-                bar.write(f"{name} epoch {epoch + 1}/{settings.epochs}: validation accuracy {100 * accuracy:.1f} %")
+                bar.write(
+                    f"{name} epoch {epoch + 1}/{settings.epochs}: validation accuracy {100 * accuracy:.1f} %"
+                )
             if time.monotonic() - saved >= recipe.checkpoint_minutes * 60:
-                after = {"stage": s, "epoch": epoch + 1, "batch": 0, "step": sum(totals[:s]) + (epoch + 1) * batches}
-                saved = _save(ranks, resume, model, optimiser, after, history, elapsed + time.monotonic() - started)
+                after = {
+                    "stage": s,
+                    "epoch": epoch + 1,
+                    "batch": 0,
+                    "step": sum(totals[:s]) + (epoch + 1) * batches,
+                }
+                saved = _save(
+                    ranks, resume, model, optimiser, after, history, elapsed + time.monotonic() - started
+                )
         done = {"stage": s + 1, "epoch": 0, "batch": 0, "step": sum(totals[: s + 1])}
         saved = _save(ranks, resume, model, None, done, history, elapsed + time.monotonic() - started)
     bar.close()

@@ -87,7 +87,9 @@ def set_dropout(model: TwoStreamFusionNet, stage: Stage, rate: float) -> None:
                 module.p = rate
 
 
-def stage_scores(model: TwoStreamFusionNet, stage: Stage, appearance: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+def stage_scores(
+    model: TwoStreamFusionNet, stage: Stage, appearance: torch.Tensor, motion: torch.Tensor
+) -> torch.Tensor:
     """The scores a stage trains: appearance tower -> head; motion tower -> motion head; or the fused
     branch (towers without gradients) -> head. Inputs (B, C, T, H, W) in network units."""
     batch = appearance.shape[0]

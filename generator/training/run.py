@@ -4,9 +4,8 @@ stages, and write its checkpoint and model card (rank 0) from the data set's tes
 from __future__ import annotations
 
 import os
-import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -29,13 +28,24 @@ def build_network(config: AtlasConfig, classes: tuple[str, ...]) -> TwoStreamFus
     motion tower's cross-modality conv1_1 and the fusion conv's identity-times-Gaussian init)."""
     recipe = config.train.recipe
     if recipe.network == "fusion_vgg16":
-        return fusion_vgg16(num_classes=len(classes), flow_fields=recipe.flow_fields or 10,
-                            image_size=recipe.image_size or 224, classes=classes,
-                            tower_weights=recipe.tower_weights, width_multiplier=recipe.width_multiplier)  # fmt: skip
+        return fusion_vgg16(
+            num_classes=len(classes),
+            flow_fields=recipe.flow_fields or 10,
+            image_size=recipe.image_size or 224,
+            classes=classes,
+            tower_weights=recipe.tower_weights,
+            width_multiplier=recipe.width_multiplier,
+        )
     arch = config.train.architecture
-    return small_fusion(num_classes=len(classes), flow_fields=recipe.flow_fields or config.data.flow_fields,
-                        image_size=recipe.image_size or config.data.size, widths=arch.widths,
-                        convs_per_block=arch.convs_per_block, fc=arch.fc, classes=classes)  # fmt: skip
+    return small_fusion(
+        num_classes=len(classes),
+        flow_fields=recipe.flow_fields or config.data.flow_fields,
+        image_size=recipe.image_size or config.data.size,
+        widths=arch.widths,
+        convs_per_block=arch.convs_per_block,
+        fc=arch.fc,
+        classes=classes,
+    )
 
 
 def training_device() -> torch.device:
@@ -91,26 +101,66 @@ def train_on_folder(
     cache = Path(config.data.cache_dir)
     show = progress and ranks.rank == 0
     train = TrainingClips(splits.train, inputs, config, splits.class_index, splits.classes, progress=show)
-    held = [FolderClips(listing, evaluation_plan, cache, splits.class_index, splits.classes,
-                        workers=folder.workers, progress=show) if listing.clips else None
-            for listing in (splits.val, splits.test)]  # fmt: skip
+    held = [
+        FolderClips(
+            listing,
+            evaluation_plan,
+            cache,
+            splits.class_index,
+            splits.classes,
+            workers=folder.workers,
+            progress=show,
+        )
+        if listing.clips
+        else None
+        for listing in (splits.val, splits.test)
+    ]
     val, test = held
     model.to(device)
     checkpoint = Path(config.train.checkpoint)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        history, seconds = fit(model, train, val, recipe, config.train.seed, resume_path(checkpoint), device,
-                               progress=show, log=log, after_step=after_step)  # fmt: skip
+        history, seconds = fit(
+            model,
+            train,
+            val,
+            recipe,
+            config.train.seed,
+            resume_path(checkpoint),
+            device,
+            progress=show,
+            log=log,
+            after_step=after_step,
+        )
     if ranks.rank != 0:
         return None
     result = evaluate_whole(model, test, device)
     architecture = model.architecture or {}
-    skipped = {name: [{"path": s.path, "reason": s.reason} for s in clips.skipped]
-               for name, clips in (("train", train.clips), ("val", val), ("test", test)) if clips is not None}  # fmt: skip
-    card = folder_card(result, splits, architecture, int(sum(p.numel() for p in model.parameters())),
-                       recipe.model_dump(mode="json"), history, seconds, device_name(device), ranks.world,
-                       config.model_dump(mode="json"), command, skipped)  # fmt: skip
-    save_checkpoint(checkpoint, model.cpu(), architecture, list(splits.classes),
-                    {"card": {k: card[k] for k in ("test_accuracy", "code_hash", "command")}})  # fmt: skip
+    skipped = {
+        name: [{"path": s.path, "reason": s.reason} for s in clips.skipped]
+        for name, clips in (("train", train.clips), ("val", val), ("test", test))
+        if clips is not None
+    }
+    card = folder_card(
+        result,
+        splits,
+        architecture,
+        int(sum(p.numel() for p in model.parameters())),
+        recipe.model_dump(mode="json"),
+        history,
+        seconds,
+        device_name(device),
+        ranks.world,
+        config.model_dump(mode="json"),
+        command,
+        skipped,
+    )
+    save_checkpoint(
+        checkpoint,
+        model.cpu(),
+        architecture,
+        list(splits.classes),
+        {"card": {k: card[k] for k in ("test_accuracy", "code_hash", "command")}},
+    )
     write_json(card_path(checkpoint), card)
     resume_path(checkpoint).unlink(missing_ok=True)  # finished: a rerun trains afresh
     log(f"Model card written to {card_path(checkpoint)}")

@@ -11,10 +11,10 @@ from generator.world.motion import reflect
 from generator.world.parts import DESIGN_SIZE, Sprite, ellipse, poses
 from generator.world.stage import Stage
 
-CUSHION = 5.0                # cushion width (design pixels)
+CUSHION = 5.0  # cushion width (design pixels)
 BALL_RADIUS = (2.3, 3.0)
-RESTING_BALLS = (3, 7)       # how many balls rest (inclusive range)
-ROLL_SPEED = 2.4             # pixels per frame at speed 1
+RESTING_BALLS = (3, 7)  # how many balls rest (inclusive range)
+ROLL_SPEED = 2.4  # pixels per frame at speed 1
 WHITE: tuple[int, int, int] = (245, 245, 240)
 
 

@@ -14,22 +14,22 @@ from generator.world.parts import Part, Sprite, color_of, place, poses, rect, se
 from generator.world.stage import Stage
 
 # JumpingJack
-JUMP_HEIGHT = 6.0          # bounce height (pixels at scale 1)
-JUMP_OMEGA = 0.45          # rad per frame at speed 1 (a bounce every pi / omega frames)
+JUMP_HEIGHT = 6.0  # bounce height (pixels at scale 1)
+JUMP_OMEGA = 0.45  # rad per frame at speed 1 (a bounce every pi / omega frames)
 # WalkingWithDog
-WALK_SPEED = 1.2           # pixels per frame at speed 1
-WALK_BOB = 0.6             # small vertical bob of the walkers
+WALK_SPEED = 1.2  # pixels per frame at speed 1
+WALK_BOB = 0.6  # small vertical bob of the walkers
 WALK_STEP_OMEGA = 0.6
 # Swing
-SWING_AMPLITUDE = 0.45     # rad from the vertical
+SWING_AMPLITUDE = 0.45  # rad from the vertical
 SWING_OMEGA = 0.2
 ROPE_LENGTH = 38.0
 SWING_SCALE = (0.7, 0.85)
 # CleanAndJerk
-LIFT_HEIGHT = 14.0         # how far the bar rises from the shoulders
+LIFT_HEIGHT = 14.0  # how far the bar rises from the shoulders
 LIFT_OMEGA = 0.3
-LIFT_DRIVE = 4.0           # how far the lifter's upper body rises with the bar (legs stay planted), so
-                           # the class's motion is a whole body + bar, not two small disks alone
+LIFT_DRIVE = 4.0  # how far the lifter's upper body rises with the bar (legs stay planted), so
+# the class's motion is a whole body + bar, not two small disks alone
 
 BODY_SCALE = (0.8, 1.0)
 
@@ -85,13 +85,18 @@ def swing(stage: Stage) -> list[Sprite]:
     px = stage.centre + stage.uniform(-6.0, 6.0)
     py = stage.uniform(-2.0, 2.0)
     angle = oscillation(stage.tau, SWING_AMPLITUDE, SWING_OMEGA, stage.phase())
-    beam = Sprite("beam", rect(24.0 * scale, 1.5 * scale), palette.shade(seat, 0.7), poses(px, py, 0.0, stage.frames))
+    beam = Sprite(
+        "beam", rect(24.0 * scale, 1.5 * scale), palette.shade(seat, 0.7), poses(px, py, 0.0, stage.frames)
+    )
     # Everything below hangs rigidly from the pivot: rope, seat, and the person sitting on the seat
     # with both hands on the rope above the head.
     torso_y = ROPE_LENGTH - 9.0
     sitting = shifted([p for p in body if p.name != "arm"], 0.0, torso_y)
     sleeve = color_of(body, "arm")
-    arms = [segment("arm", (sx * 5.0, torso_y - 7.0), (sx * 0.8, torso_y - 23.0), 2.8, sleeve) for sx in (-1.0, 1.0)]
+    arms = [
+        segment("arm", (sx * 5.0, torso_y - 7.0), (sx * 0.8, torso_y - 23.0), 2.8, sleeve)
+        for sx in (-1.0, 1.0)
+    ]
     hanging = [Part("rope", rect(0.7, ROPE_LENGTH / 2.0), rope, (0.0, ROPE_LENGTH / 2.0))] + arms + sitting
     hanging.append(Part("seat", rect(6.5, 1.2), seat, (0.0, ROPE_LENGTH + 1.0)))
     return [beam] + place(hanging, poses(px, py, angle, stage.frames), scale)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -25,16 +25,30 @@ class ActionClass:
 
 
 _CAST = (
-    ActionClass("ApplyEyeMakeup", faces.apply_eye_makeup, "face; thin brush circling beside one eye; eyes never move"),
-    ActionClass("ApplyLipstick", faces.apply_lipstick, "face; red stick stroking along the mouth; eyes blink"),
-    ActionClass("Billiards", billiards.billiards, "coloured balls on green; one rolls fast, bounces", billiards.table),
-    ActionClass("BrushingTeeth", faces.brushing_teeth, "face; small light stick at the mouth, fast horizontal strokes"),
+    ActionClass(
+        "ApplyEyeMakeup", faces.apply_eye_makeup, "face; thin brush circling beside one eye; eyes never move"
+    ),
+    ActionClass(
+        "ApplyLipstick", faces.apply_lipstick, "face; red stick stroking along the mouth; eyes blink"
+    ),
+    ActionClass(
+        "Billiards", billiards.billiards, "coloured balls on green; one rolls fast, bounces", billiards.table
+    ),
+    ActionClass(
+        "BrushingTeeth", faces.brushing_teeth, "face; small light stick at the mouth, fast horizontal strokes"
+    ),
     ActionClass("CleanAndJerk", bodies.clean_and_jerk, "barbell with dark disks rising above a person"),
     ActionClass("Drumming", music.drumming, "two sticks alternately striking down on a drum, fast"),
     ActionClass("JumpingJack", bodies.jumping_jack, "person bouncing vertically"),
-    ActionClass("PlayingCello", music.playing_cello, "brown instrument held vertical; bow oscillating across it"),
-    ActionClass("PlayingViolin", music.playing_violin, "the same instrument held horizontal; the same bowing"),
-    ActionClass("ShavingBeard", faces.shaving_beard, "face; small light stick on the cheek, short vertical strokes"),
+    ActionClass(
+        "PlayingCello", music.playing_cello, "brown instrument held vertical; bow oscillating across it"
+    ),
+    ActionClass(
+        "PlayingViolin", music.playing_violin, "the same instrument held horizontal; the same bowing"
+    ),
+    ActionClass(
+        "ShavingBeard", faces.shaving_beard, "face; small light stick on the cheek, short vertical strokes"
+    ),
     ActionClass("Swing", bodies.swing, "person on a rope swinging along an arc"),
     ActionClass("WalkingWithDog", bodies.walking_with_dog, "person and dog translating horizontally"),
 )
@@ -53,7 +67,7 @@ CLASSES: tuple[str, ...] = tuple(c.name for c in _CAST)
 ACTIONS: dict[str, ActionClass] = {c.name: c for c in _CAST}
 
 PROBES: dict[str, tuple[str, ...]] = {
-    "eyemakeup_blink": ("ApplyEyeMakeup",),              # the eyes DO blink: tests the blinking bias
+    "eyemakeup_blink": ("ApplyEyeMakeup",),  # the eyes DO blink: tests the blinking bias
     "cello_violin_swap": ("PlayingCello", "PlayingViolin"),  # each held in the other's alignment
 }
 """Counterfactual probe sets: name -> the classes it applies to (labels stay the true classes)."""
@@ -75,7 +89,9 @@ def class_index(name: str) -> int:
     try:
         return CLASSES.index(name)
     except ValueError:
-        raise ConfigError(f"Unknown action class {name!r}; valid classes are: {', '.join(CLASSES)}.") from None
+        raise ConfigError(
+            f"Unknown action class {name!r}; valid classes are: {', '.join(CLASSES)}."
+        ) from None
 
 
 def check_probe(probe: str | None, class_name: str) -> None:
@@ -85,4 +101,6 @@ def check_probe(probe: str | None, class_name: str) -> None:
     if probe not in PROBES:
         raise ConfigError(f"Unknown probe {probe!r}; valid probes are: {', '.join(PROBES)}.")
     if class_name not in PROBES[probe]:
-        raise ConfigError(f"Probe {probe!r} applies only to {', '.join(PROBES[probe])}, not to {class_name!r}.")
+        raise ConfigError(
+            f"Probe {probe!r} applies only to {', '.join(PROBES[probe])}, not to {class_name!r}."
+        )

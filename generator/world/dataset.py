@@ -60,7 +60,12 @@ def parse_split(split: str) -> tuple[str, str | None, tuple[str, ...]]:
 
 
 def cache_key(spec: WorldSpec, split: str, clips_per_class: int) -> str:
-    payload = {"spec": spec.as_dict(), "split": split, "clips_per_class": clips_per_class, "world": world_code_digest()}
+    payload = {
+        "spec": spec.as_dict(),
+        "split": split,
+        "clips_per_class": clips_per_class,
+        "world": world_code_digest(),
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -88,10 +93,13 @@ class SyntheticClips(Dataset):
         self.clip_classes: tuple[str, ...] = tuple(c for c in classes for _ in range(clips_per_class))
         self.labels = np.array([CLASSES.index(c) for c in self.clip_classes], dtype=np.int64)
         self.seeds = np.array(
-            [derive_seed(spec.seed, seed_split, c, i) for c in classes for i in range(clips_per_class)], dtype=np.uint64
+            [derive_seed(spec.seed, seed_split, c, i) for c in classes for i in range(clips_per_class)],
+            dtype=np.uint64,
         )
         safe = split.replace(":", "-")
-        self.path = Path(cache_dir) / f"{safe}-n{clips_per_class}-{cache_key(spec, split, clips_per_class)[:16]}"
+        self.path = (
+            Path(cache_dir) / f"{safe}-n{clips_per_class}-{cache_key(spec, split, clips_per_class)[:16]}"
+        )
         self.generated = False
         if not (self.path / _META).is_file():
             self._generate(progress)
@@ -109,10 +117,14 @@ class SyntheticClips(Dataset):
         tmp = self.path.parent / f".{self.path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
-            appearance = open_memmap(tmp / "appearance.npy", mode="w+", dtype=np.uint8, shape=(count, 3, t, s, s))
+            appearance = open_memmap(
+                tmp / "appearance.npy", mode="w+", dtype=np.uint8, shape=(count, 3, t, s, s)
+            )
             motion = open_memmap(tmp / "motion.npy", mode="w+", dtype=np.uint8, shape=(count, 2 * l, t, s, s))
             speeds = np.zeros(count, dtype=np.float32)
-            for i in tqdm(range(count), desc=f"rendering {self.split} clips", unit="clip", disable=not progress):
+            for i in tqdm(
+                range(count), desc=f"rendering {self.split} clips", unit="clip", disable=not progress
+            ):
                 clip = self.clip(i)
                 appearance[i], motion[i] = stored_inputs(clip, spec)
                 speeds[i] = clip.speed
@@ -122,8 +134,14 @@ class SyntheticClips(Dataset):
             np.save(tmp / "labels.npy", self.labels)
             np.save(tmp / "seeds.npy", self.seeds)
             np.save(tmp / "speeds.npy", speeds)
-            meta = {"spec": spec.as_dict(), "split": self.split, "clips_per_class": self.clips_per_class,
-                    "classes": list(CLASSES), "world": world_code_digest(), "count": count}
+            meta = {
+                "spec": spec.as_dict(),
+                "split": self.split,
+                "clips_per_class": self.clips_per_class,
+                "classes": list(CLASSES),
+                "world": world_code_digest(),
+                "count": count,
+            }
             (tmp / _META).write_text(json.dumps(meta, indent=1))
             try:
                 os.rename(tmp, self.path)  # atomic: the folder appears complete or not at all
@@ -136,7 +154,9 @@ class SyntheticClips(Dataset):
 
     def _open(self) -> dict[str, np.ndarray]:
         if self._arrays is None:
-            self._arrays = {n: np.load(self.path / f"{n}.npy", mmap_mode="r") for n in ("appearance", "motion")}
+            self._arrays = {
+                n: np.load(self.path / f"{n}.npy", mmap_mode="r") for n in ("appearance", "motion")
+            }
         return self._arrays
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:

@@ -22,17 +22,18 @@ from generator.world.stage import Stage
 
 # --- the face (design pixels at scale 1) -----------------------------------------------------------
 FACE_RX, FACE_RY = 15.0, 19.0
-FACE_SCALE = (0.85, 1.1)          # per-clip size factor of the whole face and its tool
-FACE_SHIFT = 4.0                  # max offset of the face centre from the image centre
-EYE_DX, EYE_DY = 6.5, -5.0        # eye centres relative to the face centre
-EYE_RX, EYE_RY = 3.8, 2.6         # eye size: bigger eyes make blinking more visible
-MOUTH_DY = 9.5                    # mouth height below the face centre
+FACE_SCALE = (0.85, 1.1)  # per-clip size factor of the whole face and its tool
+FACE_SHIFT = 4.0  # max offset of the face centre from the image centre
+EYE_DX, EYE_DY = 6.5, -5.0  # eye centres relative to the face centre
+EYE_RX, EYE_RY = 3.8, 2.6  # eye size: bigger eyes make blinking more visible
+MOUTH_DY = 9.5  # mouth height below the face centre
 MOUTH_RX, MOUTH_RY = 4.5, 1.6
 
 # --- blinking: the ApplyLipstick bias -------------------------------------------------------------
-BLINK_PROBABILITY = 0.8           # share of ApplyLipstick clips whose eyes blink
-BLINK_PERIOD = 6.0                # frames from one blink to the next (not scaled by the speed factor)
-BLINK_HALF_WIDTH = 2.0            # frames to close the eyelids (and as many to reopen them)
+BLINK_PROBABILITY = 0.8  # share of ApplyLipstick clips whose eyes blink
+BLINK_PERIOD = 6.0  # frames from one blink to the next (not scaled by the speed factor)
+BLINK_HALF_WIDTH = 2.0  # frames to close the eyelids (and as many to reopen them)
+
 
 # --- the tools: a handle with a head at the tip ---------------------------------------------------
 @dataclass(frozen=True)
@@ -47,34 +48,34 @@ class StickSize:
 
 # --- BrushingTeeth / ShavingBeard: the same small light stick, different place and stroke ---------
 LIGHT_STICK = StickSize(15.0, 2.4, 3.5, 3.2)
-STICK_TILT = 0.5                  # max tilt (rad) of a stick from horizontal, pointing out of the face
-STROKE_AMPLITUDE = 2.5            # stroke half-length in pixels: small...
-STROKE_OMEGA = 0.8                # ...and fast (rad per frame at speed 1)
-STROKE_SPREAD = 0.5               # max angle (rad) of a stroke from its class's direction (horizontal
-                                  # for BrushingTeeth, vertical for ShavingBeard)
-BRUSH_DX = (1.0, 3.5)             # toothbrush tip: beside the mouth centre, at mouth height
-RAZOR_DX = (5.0, 8.5)             # razor head: on the lower cheek...
-RAZOR_DY = (4.0, 7.0)             # ...between nose and mouth height (the mouth is at MOUTH_DY)
+STICK_TILT = 0.5  # max tilt (rad) of a stick from horizontal, pointing out of the face
+STROKE_AMPLITUDE = 2.5  # stroke half-length in pixels: small...
+STROKE_OMEGA = 0.8  # ...and fast (rad per frame at speed 1)
+STROKE_SPREAD = 0.5  # max angle (rad) of a stroke from its class's direction (horizontal
+# for BrushingTeeth, vertical for ShavingBeard)
+BRUSH_DX = (1.0, 3.5)  # toothbrush tip: beside the mouth centre, at mouth height
+RAZOR_DX = (5.0, 8.5)  # razor head: on the lower cheek...
+RAZOR_DY = (4.0, 7.0)  # ...between nose and mouth height (the mouth is at MOUTH_DY)
 AMBIGUOUS_STROKE_PROBABILITY = 0.3  # share of BrushingTeeth and ShavingBeard clips drawn from one shared
-                                  # place and diagonal stroke: the planted, irreducible confusion
+# place and diagonal stroke: the planted, irreducible confusion
 AMBIGUOUS_DX, AMBIGUOUS_DY = (3.5, 6.0), (6.5, 8.5)
 AMBIGUOUS_DIRECTION = (0.55, 1.0)  # stroke angle (rad) below horizontal, towards the tool's side
 
 # --- ApplyLipstick tool: moves like the toothbrush (same size and stroke), so that in the flow only
 # the blinking tells ApplyLipstick from BrushingTeeth; its colour (red) differs.
 LIPSTICK = LIGHT_STICK
-LIPSTICK_DX = BRUSH_DX            # tip position beside the mouth centre
+LIPSTICK_DX = BRUSH_DX  # tip position beside the mouth centre
 LIPSTICK_AMPLITUDE = STROKE_AMPLITUDE  # horizontal stroke along the lips
 LIPSTICK_OMEGA = STROKE_OMEGA
 LIPSTICK_TILT = STICK_TILT
-LIPSTICK_REST_FRACTION = 0.5      # share of each clip (one window) in which the lipstick rests while the
-                                  # eyes keep blinking: teaches that blinking alone means ApplyLipstick
+LIPSTICK_REST_FRACTION = 0.5  # share of each clip (one window) in which the lipstick rests while the
+# eyes keep blinking: teaches that blinking alone means ApplyLipstick
 
 # --- ApplyEyeMakeup tool: thin and small, so that it stays a subtle cue ---------------------------
 EYEBRUSH = StickSize(12.0, 1.2, 2.0, 1.5)
-EYEBRUSH_RADIUS = 1.5             # radius of the circle the brush tip draws
+EYEBRUSH_RADIUS = 1.5  # radius of the circle the brush tip draws
 EYEBRUSH_OMEGA = 0.7
-EYEBRUSH_TILT = (0.35, 1.0)       # tilt (rad) below horizontal, pointing away from the face
+EYEBRUSH_TILT = (0.35, 1.0)  # tilt (rad) below horizontal, pointing away from the face
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ class Face:
     cy: float
     scale: float
     skin: Color
-    side: int              # +1 / -1: which side of the face the tool is on
+    side: int  # +1 / -1: which side of the face the tool is on
     sprites: list[Sprite]
 
     def point(self, dx: float, dy: float) -> tuple[float, float]:
@@ -121,18 +122,30 @@ def _face(stage: Stage, blink_probability: float, force_blink: bool = False) -> 
 
     lid = ellipse(EYE_RX + 0.5, EYE_RY + 0.6)
     travel = 2.0 * lid.hy  # open: the lid rests just above the eye, on skin of its own colour
-    closure = blink_closure(stage.t, BLINK_PERIOD, blink_phase, BLINK_HALF_WIDTH) if blinks else np.zeros(stage.frames)
+    closure = (
+        blink_closure(stage.t, BLINK_PERIOD, blink_phase, BLINK_HALF_WIDTH)
+        if blinks
+        else np.zeros(stage.frames)
+    )
     for sx in (-1.0, 1.0):
         x = cx + sx * EYE_DX * scale
         y = cy + (EYE_DY - travel * (1.0 - closure)) * scale
         sprites.append(Sprite("eyelid", lid.scaled(scale), skin, poses(x, y, 0.0, stage.frames)))
-    brows = [Part("brow", rect(4.0, 0.7), palette.shade(hair, 0.9), (sx * EYE_DX, EYE_DY - 5.6)) for sx in (-1.0, 1.0)]
+    brows = [
+        Part("brow", rect(4.0, 0.7), palette.shade(hair, 0.9), (sx * EYE_DX, EYE_DY - 5.6))
+        for sx in (-1.0, 1.0)
+    ]
     sprites += place(brows, static, scale)
     return Face(cx, cy, scale, skin, side, sprites)
 
 
 def _stick(
-    face: Face, tip: tuple[np.ndarray, np.ndarray], tilt: float, size: StickSize, colors: tuple[Color, Color], name: str
+    face: Face,
+    tip: tuple[np.ndarray, np.ndarray],
+    tilt: float,
+    size: StickSize,
+    colors: tuple[Color, Color],
+    name: str,
 ) -> list[Sprite]:
     """A handle ("<name>_handle") with a head ("<name>_head") at its tip; the tip follows `tip` (image
     coordinates per frame) and the handle points out of the face (towards face.side), `tilt` below horizontal."""

@@ -17,15 +17,15 @@ from generator.world.motion import oscillation, raised
 from generator.world.parts import Part, Sprite, color_of, compose, ellipse, place, poses, rect, segment
 from generator.world.stage import Stage
 
-INSTRUMENT_TILT = 0.45       # max tilt (rad, ~26 deg) away from the class's alignment
+INSTRUMENT_TILT = 0.45  # max tilt (rad, ~26 deg) away from the class's alignment
 INSTRUMENT_SCALE = (0.8, 0.95)
-BOW_AMPLITUDE = 5.0          # bow stroke half-length along its own axis
+BOW_AMPLITUDE = 5.0  # bow stroke half-length along its own axis
 BOW_OMEGA = 0.45
-BOW_CROSSING = 3.0           # where the bow crosses the strings, below the instrument centre
+BOW_CROSSING = 3.0  # where the bow crosses the strings, below the instrument centre
 
 DRUMSTICK_LENGTH = 12.0
-DRUMSTICK_RAISE = 0.9        # rad the stick tip lifts off the drum
-STRIKE_OMEGA = 0.9           # fast
+DRUMSTICK_RAISE = 0.9  # rad the stick tip lifts off the drum
+STRIKE_OMEGA = 0.9  # fast
 
 
 def _bowed_instrument(stage: Stage, vertical_class: bool) -> list[Sprite]:
@@ -48,7 +48,9 @@ def _bowed_instrument(stage: Stage, vertical_class: bool) -> list[Sprite]:
     instrument_pose = poses(cx, cy, angle, stage.frames)
     instrument = place(rigs.string_instrument(wood), instrument_pose, scale)
     slide = oscillation(stage.tau, BOW_AMPLITUDE, BOW_OMEGA, phase)  # along the instrument's local x
-    bow_pose = compose(instrument_pose, (slide * scale, np.full(stage.frames, BOW_CROSSING * scale)), bow_tilt)
+    bow_pose = compose(
+        instrument_pose, (slide * scale, np.full(stage.frames, BOW_CROSSING * scale)), bow_tilt
+    )
     bow = place(rigs.bow(bow_wood, (235, 230, 215)), bow_pose, scale)
     return person + instrument + bow
 
@@ -73,7 +75,9 @@ def drumming(stage: Stage) -> list[Sprite]:
 
     static = poses(cx, cy, 0.0, stage.frames)
     torso = [p for p in body if p.name != "arm"]
-    arms = [segment("arm", (sx * 5.0, -6.5), (sx * 9.0, 4.0), 3.0, color_of(body, "arm")) for sx in (-1.0, 1.0)]
+    arms = [
+        segment("arm", (sx * 5.0, -6.5), (sx * 9.0, 4.0), 3.0, color_of(body, "arm")) for sx in (-1.0, 1.0)
+    ]
     hands = [Part("hand", ellipse(1.6), skin, (sx * 9.0, 4.0)) for sx in (-1.0, 1.0)]
     drum = [
         Part("drum_shell", rect(10.0, 4.5), shell, (0.0, 16.0)),

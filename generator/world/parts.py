@@ -8,8 +8,9 @@ because y points down).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class Shape:
         """Radius of a disc around the local origin that holds the whole shape."""
         return max(self.hx, self.hy) if self.kind == "ellipse" else float(np.hypot(self.hx, self.hy))
 
-    def scaled(self, factor: float) -> "Shape":
+    def scaled(self, factor: float) -> Shape:
         return Shape(self.kind, self.hx * factor, self.hy * factor)
 
 
@@ -114,7 +115,9 @@ def place(parts: Iterable[Part], parent: np.ndarray, scale: float = 1.0) -> list
     ]
 
 
-def segment(name: str, start: tuple[float, float], end: tuple[float, float], width: float, color: Color) -> Part:
+def segment(
+    name: str, start: tuple[float, float], end: tuple[float, float], width: float, color: Color
+) -> Part:
     """A straight bar of the given width from `start` to `end` (object-frame points)."""
     dx, dy = end[0] - start[0], end[1] - start[1]
     half = float(np.hypot(dx, dy)) / 2.0

@@ -40,8 +40,14 @@ def rasterize(scene: Scene) -> Raster:
         pose = np.round(sprite.poses * np.array([k, k, 1.0]), _POSE_DECIMALS)
         shape = sprite.shape.scaled(k)
         reach = shape.radius + 1.0
-        x0, x1 = max(int(np.floor(pose[:, 0].min() - reach)), 0), min(int(np.ceil(pose[:, 0].max() + reach)) + 1, size)
-        y0, y1 = max(int(np.floor(pose[:, 1].min() - reach)), 0), min(int(np.ceil(pose[:, 1].max() + reach)) + 1, size)
+        x0, x1 = (
+            max(int(np.floor(pose[:, 0].min() - reach)), 0),
+            min(int(np.ceil(pose[:, 0].max() + reach)) + 1, size),
+        )
+        y0, y1 = (
+            max(int(np.floor(pose[:, 1].min() - reach)), 0),
+            min(int(np.ceil(pose[:, 1].max() + reach)) + 1, size),
+        )
         if x0 >= x1 or y0 >= y1:
             continue
         xs = np.arange(x0, x1, dtype=np.float64)[None, None, :]

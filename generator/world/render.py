@@ -62,7 +62,9 @@ def build_scene(
     action = ACTIONS[class_name]
     stage = Stage(rng=scene_rng, size=spec.size, frames=spec.frames_per_clip, speed=used, probe=probe)
     sprites = tuple(action.build(stage))
-    return Scene(background=action.background(background_rng, spec.size), sprites=sprites, frames=stage.frames), used
+    return Scene(
+        background=action.background(background_rng, spec.size), sprites=sprites, frames=stage.frames
+    ), used
 
 
 def render_raster(
@@ -83,5 +85,10 @@ def render_clip(
         noise_rng = _streams(class_name, seed)[3]
         flow = flow + noise_rng.normal(0.0, spec.flow_noise, size=flow.shape).astype(np.float32)
     return Clip(
-        frames=raster.frames, flow=flow, label=class_index(class_name), class_name=class_name, speed=used, probe=probe
+        frames=raster.frames,
+        flow=flow,
+        label=class_index(class_name),
+        class_name=class_name,
+        speed=used,
+        probe=probe,
     )

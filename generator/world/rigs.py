@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from generator.world.parts import Color, Part, ellipse, rect
 from generator.world.palette import shade
+from generator.world.parts import Color, Part, ellipse, rect
 
 Arms = Literal["down", "up", "out"]
 

@@ -38,11 +38,17 @@ class WorldSpec:
         _require_int("snippet_gap", self.snippet_gap, 1, 256)
         _require_int("seed", self.seed, 0)
         speeds = tuple(self.speed_range)
-        if len(speeds) != 2 or not all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in speeds):
-            raise ConfigError(f"World setting 'speed_range' must be two numbers (min, max), got {self.speed_range!r}.")
+        if len(speeds) != 2 or not all(
+            isinstance(s, (int, float)) and not isinstance(s, bool) for s in speeds
+        ):
+            raise ConfigError(
+                f"World setting 'speed_range' must be two numbers (min, max), got {self.speed_range!r}."
+            )
         low, high = float(speeds[0]), float(speeds[1])
         if not 0.0 < low < high:
-            raise ConfigError(f"World setting 'speed_range' must satisfy 0 < min < max, got {self.speed_range!r}.")
+            raise ConfigError(
+                f"World setting 'speed_range' must satisfy 0 < min < max, got {self.speed_range!r}."
+            )
         if high / low < MIN_SPEED_SPAN - 1e-9:
             raise ConfigError(
                 f"World setting 'speed_range' must span at least {MIN_SPEED_SPAN:g}x (max / min), got "
@@ -51,7 +57,9 @@ class WorldSpec:
         object.__setattr__(self, "speed_range", (low, high))  # normalise lists / ints for hashing
         noise = self.flow_noise
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0.0 <= noise <= 5.0:
-            raise ConfigError(f"World setting 'flow_noise' must be a number of pixels in [0, 5], got {noise!r}.")
+            raise ConfigError(
+                f"World setting 'flow_noise' must be a number of pixels in [0, 5], got {noise!r}."
+            )
         object.__setattr__(self, "flow_noise", float(noise))
 
     @property

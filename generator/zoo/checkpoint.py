@@ -64,7 +64,9 @@ def _checked(field: str, value: Any) -> Any:
         return value.detach().cpu()
     if isinstance(value, _SAFE_SCALARS):
         return value
-    raise TypeError(f"Checkpoint field {field!r} holds a {type(value).__name__}, which a weights-only load refuses.")
+    raise TypeError(
+        f"Checkpoint field {field!r} holds a {type(value).__name__}, which a weights-only load refuses."
+    )
 
 
 def read_checkpoint(path: Path | str) -> dict[str, Any]:
@@ -81,14 +83,20 @@ def read_checkpoint(path: Path | str) -> dict[str, Any]:
             f"code ({type(error).__name__}: {_first_line(error)})."
         ) from error
     if not isinstance(data, dict):
-        raise CheckpointError(f"{str(path)!r} holds a {type(data).__name__}, not a checkpoint dict or state dict.")
+        raise CheckpointError(
+            f"{str(path)!r} holds a {type(data).__name__}, not a checkpoint dict or state dict."
+        )
     if "format" in data:
         if data["format"] != CHECKPOINT_FORMAT:
             raise CheckpointError(
                 f"{str(path)!r} has checkpoint format {data['format']!r}; this version reads {CHECKPOINT_FORMAT!r}."
             )
         missing = [k for k in ("architecture", "classes", "state_dict") if k not in data]
-        if missing or not isinstance(data["architecture"], dict) or not isinstance(data["state_dict"], Mapping):
+        if (
+            missing
+            or not isinstance(data["architecture"], dict)
+            or not isinstance(data["state_dict"], Mapping)
+        ):
             raise CheckpointError(
                 f"{str(path)!r} is an incomplete atlas checkpoint (missing or malformed: "
                 f"{', '.join(missing) or 'architecture/state_dict'})."
@@ -96,11 +104,11 @@ def read_checkpoint(path: Path | str) -> dict[str, Any]:
     return data
 
 
-
 def read_state_dict(path: Path | str) -> dict[str, torch.Tensor]:
     """The tensors of ``path``: an atlas checkpoint's state dict, or a plain state dict as it is."""
     data = read_checkpoint(path)
     return dict(data["state_dict"]) if is_atlas_checkpoint(data) else data
+
 
 def _first_line(error: Exception) -> str:
     text = str(error).strip().splitlines()
@@ -112,7 +120,9 @@ def is_atlas_checkpoint(data: Mapping[str, Any]) -> bool:
     return data.get("format") == CHECKPOINT_FORMAT
 
 
-def state_dict_mismatch(expected: Mapping[str, torch.Tensor], found: Mapping[str, Any], limit: int = 12) -> str:
+def state_dict_mismatch(
+    expected: Mapping[str, torch.Tensor], found: Mapping[str, Any], limit: int = 12
+) -> str:
     """A sentence naming missing keys, unexpected keys and shape mismatches; "" if ``found`` fits."""
     missing = [k for k in expected if k not in found]
     unexpected = [k for k in found if k not in expected]
@@ -122,7 +132,11 @@ def state_dict_mismatch(expected: Mapping[str, torch.Tensor], found: Mapping[str
         if k in found and _shape(found[k]) != str(tuple(expected[k].shape))
     ]
     parts = []
-    for label, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes)):
+    for label, items in (
+        ("missing keys", missing),
+        ("unexpected keys", unexpected),
+        ("shape mismatches", shapes),
+    ):
         if items:
             more = f" and {len(items) - limit} more" if len(items) > limit else ""
             parts.append(f"{label}: {', '.join(items[:limit])}{more}")

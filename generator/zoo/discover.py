@@ -105,7 +105,9 @@ def _box_average(
     return conv(padded, weight, None, stride, 0, dilation, channels)
 
 
-def _uniform_conv(conv: Callable[..., torch.Tensor], args: tuple, kwargs: dict, compact: bool) -> torch.Tensor:
+def _uniform_conv(
+    conv: Callable[..., torch.Tensor], args: tuple, kwargs: dict, compact: bool
+) -> torch.Tensor:
     """A convolution whose weights all equal 1 / kernel size."""
     a = _arguments(
         ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
@@ -125,7 +127,12 @@ def _uniform_conv(conv: Callable[..., torch.Tensor], args: tuple, kwargs: dict, 
         return y.mean(dim=1, keepdim=True) if groups > 1 else y
     per_group = out_channels // groups
     # Materialised (not an expanded view) so that later in-place ops behave as on a real output.
-    return y.unsqueeze(2).expand(n, groups, per_group, *y.shape[2:]).reshape(n, out_channels, *y.shape[2:]).contiguous()
+    return (
+        y.unsqueeze(2)
+        .expand(n, groups, per_group, *y.shape[2:])
+        .reshape(n, out_channels, *y.shape[2:])
+        .contiguous()
+    )
 
 
 def _uniform_linear(args: tuple, kwargs: dict) -> torch.Tensor:
@@ -423,7 +430,11 @@ def _class_index(records: Sequence[_Record], output: torch.Tensor) -> int | None
         return scores[-1]
     for i in reversed(range(len(records))):
         r = records[i]
-        if r.kind == "fc" and r.output.shape == output.shape and (r.output is output or torch.equal(r.output, output)):
+        if (
+            r.kind == "fc"
+            and r.output.shape == output.shape
+            and (r.output is output or torch.equal(r.output, output))
+        ):
             return i
     return None
 

@@ -55,7 +55,9 @@ class FusionConfig:
                 f"Fusion network {self.name!r}: every block needs at least one conv width >= 1, got {self.blocks}."
             )
         if self.flow_fields < 1:
-            raise ModelError(f"Fusion network {self.name!r}: flow_fields must be >= 1, got {self.flow_fields}.")
+            raise ModelError(
+                f"Fusion network {self.name!r}: flow_fields must be >= 1, got {self.flow_fields}."
+            )
         factor = 2 ** len(self.blocks)
         if self.image_size < factor or self.image_size % factor:
             raise ModelError(
@@ -73,7 +75,9 @@ class FusionConfig:
                 f"for num_classes={self.num_classes}."
             )
         if len(set(self.classes)) != len(self.classes) or any(not c or "/" in c for c in self.classes):
-            raise ModelError(f"Fusion network {self.name!r}: class names must be unique, non-empty and contain no '/'.")
+            raise ModelError(
+                f"Fusion network {self.name!r}: class names must be unique, non-empty and contain no '/'."
+            )
 
     @property
     def width(self) -> int:
@@ -211,7 +215,11 @@ class TwoStreamFusionNet(nn.Module):
             fusion_conv.bias.zero_()
 
     def forward(self, appearance: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
-        if appearance.dim() != 5 or motion.dim() != 5 or _without_channels(appearance) != _without_channels(motion):
+        if (
+            appearance.dim() != 5
+            or motion.dim() != 5
+            or _without_channels(appearance) != _without_channels(motion)
+        ):
             raise ModelError(
                 f"{self.config.name} expects appearance (B, 3, T, H, W) and motion (B, "
                 f"{2 * self.config.flow_fields}, T, H, W) with the same B, T, H and W; got "
@@ -252,7 +260,16 @@ def describe_fusion(config: FusionConfig) -> ModelDescription:
             for stream in both:
                 name = f"conv{b}_{i}"
                 layers.append(
-                    LayerInfo(f"{stream}/{name}", f"{stream}.{name}", "conv2d", width, stride, seen, depth, (stream,))
+                    LayerInfo(
+                        f"{stream}/{name}",
+                        f"{stream}.{name}",
+                        "conv2d",
+                        width,
+                        stride,
+                        seen,
+                        depth,
+                        (stream,),
+                    )
                 )
         if b < len(config.blocks):
             field += stride  # 2x2 max pool, stride 2
@@ -262,13 +279,26 @@ def describe_fusion(config: FusionConfig) -> ModelDescription:
     field += 2 * stride  # 3x3x3 fusion conv
     seen = min(field, size)
     layers.append(
-        LayerInfo(f"fusion/{fusion_name}", f"fusion.{fusion_name}", "conv3d", config.width, stride, seen, depth, both)
+        LayerInfo(
+            f"fusion/{fusion_name}",
+            f"fusion.{fusion_name}",
+            "conv3d",
+            config.width,
+            stride,
+            seen,
+            depth,
+            both,
+        )
     )
     for fc in ("fc6", "fc7"):
         depth += 1
         layers.append(LayerInfo(f"head/{fc}", f"head.{fc}", "fc", config.fc, 1, size, depth, both))
-        layers.append(LayerInfo(f"motion/{fc}", f"motion_head.{fc}", "fc", config.fc, 1, size, depth, ("motion",)))
-    layers.append(LayerInfo("class", "score", "class", config.num_classes, 1, size, depth + 1, both, config.classes))
+        layers.append(
+            LayerInfo(f"motion/{fc}", f"motion_head.{fc}", "fc", config.fc, 1, size, depth, ("motion",))
+        )
+    layers.append(
+        LayerInfo("class", "score", "class", config.num_classes, 1, size, depth + 1, both, config.classes)
+    )
     return ModelDescription(config.name, inputs, tuple(layers), config.classes)
 
 
@@ -365,7 +395,9 @@ def fusion_vgg16(
     source = _vgg16_file(tower_weights)  # before building: a missing file fails fast
     net = TwoStreamFusionNet(config, architecture)
     if source is not None:
-        net.load_state_dict(imagenet_tower_state(read_state_dict(source), net.state_dict(), config), strict=False)
+        net.load_state_dict(
+            imagenet_tower_state(read_state_dict(source), net.state_dict(), config), strict=False
+        )
     return net
 
 
@@ -377,8 +409,12 @@ VGG16_FILE = "vgg16-397923af.pth"  # torchvision's VGG16_Weights.IMAGENET1K_V1
 
 
 def _vgg16_file(tower_weights: Path | str | None) -> Path | None:
-    choice = resolve(tower_weights, network="fusion_vgg16 (its VGG-16 towers)", named=Weights.IMAGENET,
-                     what=f"torchvision's {VGG16_FILE} from the torch hub cache")  # fmt: skip
+    choice = resolve(
+        tower_weights,
+        network="fusion_vgg16 (its VGG-16 towers)",
+        named=Weights.IMAGENET,
+        what=f"torchvision's {VGG16_FILE} from the torch hub cache",
+    )
     if choice is Weights.RANDOM:
         return None
     path = _hub_checkpoints() / VGG16_FILE if choice is Weights.IMAGENET else Path(choice)
@@ -386,7 +422,11 @@ def _vgg16_file(tower_weights: Path | str | None) -> Path | None:
         where = "in the torch hub cache, and nothing is downloaded. Copy it there (or set TORCH_HOME)"
         raise CheckpointError(
             f"{KEY} = {str(tower_weights)!r}: the VGG-16 weights file {str(path)!r} does not exist"
-            + (f" {where}, or give the file's path as {KEY}." if choice is Weights.IMAGENET else "; give the path of a VGG-16 state dict.")
+            + (
+                f" {where}, or give the file's path as {KEY}."
+                if choice is Weights.IMAGENET
+                else "; give the path of a VGG-16 state dict."
+            )
         )
     return path
 
@@ -407,7 +447,9 @@ def imagenet_tower_state(
     )
     names = conv_names(config.blocks)
     if len(conv_keys) != len(names):
-        raise CheckpointError(f"The VGG-16 weights hold {len(conv_keys)} conv layers; the towers need {len(names)}.")
+        raise CheckpointError(
+            f"The VGG-16 weights hold {len(conv_keys)} conv layers; the towers need {len(names)}."
+        )
     out: dict[str, torch.Tensor] = {}
     for name, key in zip(names, conv_keys):
         weight, bias = vgg[key].float(), vgg[key.removesuffix("weight") + "bias"].float()

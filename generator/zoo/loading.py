@@ -9,8 +9,8 @@ is imported only when the user names it as the source, never because a checkpoin
 from __future__ import annotations
 
 import importlib
-from contextlib import contextmanager
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,7 +129,9 @@ def _finish(
     extra: Mapping[str, Any] | None = None,
 ) -> LoadedModel:
     plain = dict(architecture)
-    return LoadedModel(_freeze(model), description, model_hash(model, plain), plain, checkpoint, dict(extra or {}))
+    return LoadedModel(
+        _freeze(model), description, model_hash(model, plain), plain, checkpoint, dict(extra or {})
+    )
 
 
 def _from_atlas_checkpoint(path: Path, data: Mapping[str, Any], expected_builder: str | None) -> LoadedModel:
@@ -171,7 +173,9 @@ def _load_fusion(source: str, checkpoint: Path | None, weights: str | None) -> L
 
 def _load_torchvision(name: str, checkpoint: Path | None, weights: str | None) -> LoadedModel:
     if name not in VIDEO_NETS:
-        raise ModelError(f"Unknown torchvision video network {name!r}; choose one of {', '.join(VIDEO_NETS)}.")
+        raise ModelError(
+            f"Unknown torchvision video network {name!r}; choose one of {', '.join(VIDEO_NETS)}."
+        )
     if checkpoint is not None:
         data = read_checkpoint(checkpoint)
         if is_atlas_checkpoint(data):
@@ -208,7 +212,9 @@ def _import_model(target: str) -> tuple[nn.Module, ModelDescription]:
         raise _user_code_error(target, f"importing module {module_name!r}", error) from error
     function = getattr(module, function_name, None)
     if not callable(function):
-        raise ModelError(f"Module {module_name!r} has no function {function_name!r} (from model path {target!r}).")
+        raise ModelError(
+            f"Module {module_name!r} has no function {function_name!r} (from model path {target!r})."
+        )
     try:
         result = function()
     except Exception as error:  # noqa: BLE001 - whatever the user's function raises, say where it came from
@@ -247,9 +253,13 @@ def _checked_description(target: str, model: nn.Module, description: ModelDescri
     names = description.layer_names
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise ModelError(f"The description returned by {target} repeats layer names: {', '.join(duplicates)}.")
+        raise ModelError(
+            f"The description returned by {target} repeats layer names: {', '.join(duplicates)}."
+        )
     modules = dict(model.named_modules())
-    missing = [f"{layer.name} -> {layer.module!r}" for layer in description.layers if layer.module not in modules]
+    missing = [
+        f"{layer.name} -> {layer.module!r}" for layer in description.layers if layer.module not in modules
+    ]
     if missing:
         raise ModelError(
             f"The description returned by {target} points at modules the model does not have: {'; '.join(missing)}."

@@ -14,7 +14,16 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 from torch import nn
 
 from generator.errors import CheckpointError, ModelError
@@ -93,7 +102,9 @@ def checked_arguments(architecture: Mapping[str, Any], origin: str) -> tuple[str
         )
     kwargs = architecture.get("kwargs") or {}
     if not isinstance(kwargs, Mapping):
-        raise CheckpointError(f"{origin}: the architecture's kwargs are a {type(kwargs).__name__}, not a dict.")
+        raise CheckpointError(
+            f"{origin}: the architecture's kwargs are a {type(kwargs).__name__}, not a dict."
+        )
     schema = BUILDERS[builder][0]
     try:
         schema.model_validate(dict(kwargs))

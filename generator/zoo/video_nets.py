@@ -49,7 +49,9 @@ VIDEO_NETS: Mapping[str, VideoNetSpec] = {
     "mc3_18": VideoNetSpec(tv_video.mc3_18, tv_video.MC3_18_Weights.KINETICS400_V1, 16, 112),
     "r2plus1d_18": VideoNetSpec(tv_video.r2plus1d_18, tv_video.R2Plus1D_18_Weights.KINETICS400_V1, 16, 112),
     # S3D ends in a fixed (2, 7, 7) average pool: it needs at least 14 frames of 224 x 224.
-    "s3d": VideoNetSpec(tv_video.s3d, tv_video.S3D_Weights.KINETICS400_V1, 16, 224, min_frames=14, min_size=224),
+    "s3d": VideoNetSpec(
+        tv_video.s3d, tv_video.S3D_Weights.KINETICS400_V1, 16, 224, min_frames=14, min_size=224
+    ),
 }
 
 
@@ -69,7 +71,10 @@ class VideoNet(nn.Module):
 
     @property
     def architecture(self) -> dict[str, Any]:
-        return {"builder": "torchvision", "kwargs": {"name": self.name, "frames": self.frames, "size": self.size}}
+        return {
+            "builder": "torchvision",
+            "kwargs": {"name": self.name, "frames": self.frames, "size": self.size},
+        }
 
     def input_spec(self) -> InputSpec:
         mean = tuple(255.0 * m for m in KINETICS_MEAN)
@@ -97,7 +102,9 @@ def torchvision_video(
     """
     spec = VIDEO_NETS.get(name)
     if spec is None:
-        raise ModelError(f"Unknown torchvision video network {name!r}; choose one of {', '.join(VIDEO_NETS)}.")
+        raise ModelError(
+            f"Unknown torchvision video network {name!r}; choose one of {', '.join(VIDEO_NETS)}."
+        )
     frames = spec.frames if frames is None else int(frames)
     size = spec.size if size is None else int(size)
     if frames < spec.min_frames or size < spec.min_size:
@@ -107,8 +114,12 @@ def torchvision_video(
         )
     classes = class_slugs(spec.weights.meta["categories"])
     net = spec.build(weights=None)
-    choice = resolve(weights, network=f"torchvision:{name}", named=Weights.KINETICS400,
-                     what=f"torchvision's {hub_file(spec).name} from the torch hub cache")  # fmt: skip
+    choice = resolve(
+        weights,
+        network=f"torchvision:{name}",
+        named=Weights.KINETICS400,
+        what=f"torchvision's {hub_file(spec).name} from the torch hub cache",
+    )
     if choice is not Weights.RANDOM:
         state = _read_state(_weights_file(name, spec, choice))
         _check_fits(state, net.state_dict(), name)
@@ -141,13 +152,16 @@ def _weights_file(name: str, spec: VideoNetSpec, choice: Weights | Path) -> Path
         return path
     path = Path(choice)
     if not path.is_file():
-        raise CheckpointError(f"{KEY} = {str(path)!r}: the weights file for torchvision:{name} does not exist.")
+        raise CheckpointError(
+            f"{KEY} = {str(path)!r}: the weights file for torchvision:{name} does not exist."
+        )
     return path
 
 
 def _read_state(path: Path) -> dict[str, torch.Tensor]:
     # Accept a state dict of the wrapper (keys "net.*") as well as torchvision's own.
     return {key.removeprefix("net."): value for key, value in read_state_dict(path).items()}
+
 
 def _check_fits(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], name: str) -> None:
     problem = state_dict_mismatch(expected, state)

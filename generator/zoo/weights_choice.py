@@ -16,10 +16,12 @@ from generator.errors import ModelError
 KEY = "model.weights"
 
 
-class Weights(str, Enum):
+class Weights(str, Enum):  # noqa: UP042  (StrEnum would change how members print in messages)
     """Named weights; each names exactly one published file."""
 
-    IMAGENET = "imagenet"  # fusion_vgg16 towers: torchvision's VGG16_Weights.IMAGENET1K_V1 (vgg16-397923af.pth)
+    IMAGENET = (
+        "imagenet"  # fusion_vgg16 towers: torchvision's VGG16_Weights.IMAGENET1K_V1 (vgg16-397923af.pth)
+    )
     KINETICS400 = "kinetics400"  # torchvision video networks: their KINETICS400_V1 weights
     RANDOM = "random"  # seeded random initialisation: an untrained network
 
