@@ -28,8 +28,9 @@ from generator.zoo import (
     torchvision_video,
     with_negative_slope,
 )
-from generator.zoo.fusion import gaussian_kernel_3d, imagenet_tower_state
+from generator.zoo.fusion import gaussian_kernel_3d
 from generator.zoo.spec import ModelDescription
+from generator.zoo.weight_files import imagenet_tower_state
 from tests import fixtures_user_model
 
 CLASSES = tuple(f"Action{i}" for i in range(12))
@@ -189,24 +190,24 @@ def test_tower_weights_are_explicit_and_never_read_from_whatever_the_cache_holds
 ) -> None:
     """No choice is an error naming the CLI key, even with VGG-16 weights in the cache; 'imagenet'
     reads only torchvision's one published file, never another vgg16-*.pth that happens to be there."""
-    from generator.zoo.fusion import VGG16_FILE, _vgg16_file
+    from generator.zoo.weight_files import VGG16_FILE, vgg16_file
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     hub = tmp_path / "hub" / "checkpoints"
     hub.mkdir(parents=True)
     (hub / "vgg16-0123abcd.pth").write_bytes(b"another VGG-16")
     with pytest.raises(CheckpointError, match="imagenet") as error:
-        _vgg16_file("imagenet")
+        vgg16_file("imagenet")
     assert VGG16_FILE in str(error.value)
     (hub / VGG16_FILE).write_bytes(b"stand-in")
     with pytest.raises(ModelError, match=r"model\.weights is not set for fusion_vgg16.*imagenet.*random"):
-        _vgg16_file(None)
-    assert _vgg16_file("imagenet") == hub / VGG16_FILE
-    assert _vgg16_file("random") is None
+        vgg16_file(None)
+    assert vgg16_file("imagenet") == hub / VGG16_FILE
+    assert vgg16_file("random") is None
     with pytest.raises(ModelError, match=r"model\.weights is not set"):
         load("fusion_vgg16")
     with pytest.raises(ModelError, match=r"model\.weights = 'kinetics400' does not apply to fusion_vgg16"):
-        _vgg16_file("kinetics400")
+        vgg16_file("kinetics400")
 
 
 def test_imagenet_towers_are_never_downloaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
