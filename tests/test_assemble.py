@@ -14,8 +14,10 @@ from generator.cli import app
 from generator.measures.invariance import chi_invariance, converged, response_flatness
 from generator.media import display_factor, read_mp4
 from generator.media.video import mp4_frame_count
+from generator.store.manifest import manifest_path, read_manifest
+from generator.store.parquet import read_metadata
 from generator.store.results import load_result, save_result
-from generator.store.tables import SCHEMAS, manifest_path, read_manifest, read_metadata, table_path
+from generator.store.schema import SCHEMAS, table_path
 from generator.world import CLASSES, PROBES
 from generator.zoo import save_checkpoint, small_fusion
 from generator.zoo.loading import fixed_init_seed

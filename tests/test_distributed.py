@@ -16,7 +16,8 @@ from generator.errors import ConfigError
 from generator.pipeline.distributed import SINGLE, Cluster, detect, rank_device, shard_selection
 from generator.pipeline.parts import merge_parts, part_path, remove_parts, unit_order, write_part
 from generator.pipeline.select import Selection
-from generator.store.tables import SCHEMAS, read_metadata, table_path
+from generator.store.parquet import read_metadata
+from generator.store.schema import SCHEMAS, table_path
 from tests.test_assemble import _options, _world_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from generator.cli import app
-from generator.store.tables import TABLE_FILES, read_table, table_path
+from generator.store.parquet import read_table
+from generator.store.schema import TABLE_FILES, table_path
 from generator.store.verify import file_problem, verify_folder
 
 VOLATILE = {"wall_seconds"}  # the only column that differs between two identical builds
@@ -195,7 +196,7 @@ def assert_same_tables(found: dict, expected: dict, rel: float) -> None:
 def test_tables_of_two_builds_are_refused_until_a_rerun_writes_one_set(
     reference: dict, tmp_path: Path
 ) -> None:
-    from generator.store.tables import read_metadata, write_table
+    from generator.store.parquet import read_metadata, write_table
 
     output = copy_of(reference, tmp_path)
     units = table_path(output, "units")

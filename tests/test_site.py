@@ -18,7 +18,8 @@ from generator.site.build import render_site
 from generator.site.escape import md_escape, safe_title
 from generator.site.fake import HOSTILE_CLASSES, make_fake_atlas
 from generator.site.paths import chi_segment, class_page, link, page_url, unit_page
-from generator.store.tables import read_table, table_path
+from generator.store.parquet import read_table
+from generator.store.schema import table_path
 
 CLASSES = [
     "Billiards",
@@ -386,7 +387,8 @@ def _rehash_media(atlas: Path, out: Path) -> Path:
     settings stores them (the settings hash is in the atlas's file names)."""
     import shutil
 
-    from generator.store.tables import read_metadata, write_table, write_table_set
+    from generator.store.parquet import read_metadata, write_table
+    from generator.store.table_set import write_table_set
 
     shutil.copytree(atlas, out)
     path = table_path(out, "visualizations")
@@ -558,7 +560,7 @@ def test_every_table_downloads_as_parquet_and_csv_and_the_unit_index_lists_every
 
     import pyarrow.parquet as pq
 
-    from generator.store.tables import SCHEMAS
+    from generator.store.schema import SCHEMAS
 
     site, atlas = built["site"], built["atlas"]
     html = unescape((site / "downloads/index.html").read_text(encoding="utf-8"))

@@ -50,14 +50,10 @@ from generator.pipeline.tables_stage import (
 )
 from generator.pipeline.tuning import tuning_responses, tuning_rows, tuning_summary
 from generator.site.stats import drivers
-from generator.store.tables import (
-    make_manifest,
-    manifest_path,
-    table_path,
-    write_manifest,
-    write_table,
-    write_table_set,
-)
+from generator.store.manifest import make_manifest, manifest_path, write_manifest
+from generator.store.parquet import write_table
+from generator.store.schema import table_path
+from generator.store.table_set import write_table_set
 from generator.train import card_path, confused_pairs, confusion_matrix, world_spec
 from generator.world import SyntheticClips
 from generator.zoo import LoadedModel

@@ -1,4 +1,4 @@
-"""Rows of the atlas tables (schemas in generator.store.tables) from stored results and statistics.
+"""Rows of the atlas tables (schemas in generator.store.schema) from stored results and statistics.
 
 Pure functions of what earlier stages stored: results' metadata and loss curves, the data
 statistics, speed invariance and the media paths. Without data (a model the synthetic world
@@ -29,7 +29,7 @@ from generator.pipeline.catalog import StoredRef
 from generator.pipeline.interventions import InterventionAnswers
 from generator.pipeline.statistics import DataStatistics
 from generator.pipeline.views import JOINT
-from generator.store.tables import STREAMS
+from generator.store.schema import STREAMS
 from generator.train import confusion_matrix
 from generator.zoo.spec import LayerInfo, ModelDescription
 

@@ -15,14 +15,10 @@ from typing import Any
 
 from generator.errors import AtlasError
 from generator.site.paths import media_file, unit_folder, visualization_file
-from generator.store.tables import (
-    check_table_set,
-    manifest_path,
-    read_manifest,
-    read_metadata,
-    read_table,
-    table_path,
-)
+from generator.store.manifest import manifest_path, read_manifest
+from generator.store.parquet import read_metadata, read_table
+from generator.store.schema import table_path
+from generator.store.table_set import check_table_set
 
 Row = dict[str, Any]
 MEDIA_COLUMNS = {

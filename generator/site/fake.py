@@ -23,16 +23,10 @@ from generator.measures.tuning import SPEEDS, directions, summarise
 from generator.media import write_frame_set
 from generator.store.atomic import write_bytes
 from generator.store.keys import unit_path
-from generator.store.tables import (
-    STREAMS,
-    failure_slug,
-    make_manifest,
-    manifest_path,
-    table_path,
-    write_manifest,
-    write_table,
-    write_table_set,
-)
+from generator.store.manifest import failure_slug, make_manifest, manifest_path, write_manifest
+from generator.store.parquet import write_table
+from generator.store.schema import STREAMS, table_path
+from generator.store.table_set import write_table_set
 
 HOSTILE_CLASSES = ("<script>alert(1)</script>", "Pipe|Class", "Quote\"'Class", "../../escape")
 HOSTILE_LAYER = ("motion/../<script>alert(2)</script>|\"q'", 3)
