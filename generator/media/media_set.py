@@ -20,7 +20,6 @@ import numpy as np
 
 from generator.media.flow_codes import max_flow_magnitude
 from generator.media.frames import (
-    DEFAULT_MEAN,
     appearance_frames,
     composite,
     display_factor,
@@ -29,9 +28,7 @@ from generator.media.frames import (
     upscale,
 )
 from generator.media.video import write_mp4, write_poster
-
-# Every kind of video a media set can hold, in display order (the composite last).
-MEDIA_KINDS = ("appearance", "colorwheel", "xymag", "composite")
+from generator.world.inputs import RGB_MEAN
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -98,7 +95,7 @@ def write_media_set(
     *,
     appearance: np.ndarray | None = None,
     motion: np.ndarray | None = None,
-    mean: Sequence[float] | None = DEFAULT_MEAN,
+    mean: Sequence[float] | None = RGB_MEAN,
     fps: float = 8,
     factor: int | None = None,
     max_magnitude: float | None = None,

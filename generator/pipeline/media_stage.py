@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from generator.media.kinds import kinds_written
 from generator.pipeline.workers import exit_with_parent
 from generator.store.keys import unit_path
 from generator.store.verify import file_problem, sound
@@ -47,9 +48,8 @@ def clip_folder(split: str, index: int) -> str:
 
 def expected_media(folder: str, stem: str, has_rgb: bool, has_flow: bool) -> dict[str, str]:
     """The paths :func:`generator.media.write_frame_set` writes for these inputs (relative, POSIX)."""
-    kinds = (["appearance"] if has_rgb else []) + (["colorwheel", "xymag", "composite"] if has_flow else [])
     paths: dict[str, str] = {}
-    for kind in kinds:
+    for kind in kinds_written(has_rgb, has_flow):
         paths[kind] = f"{folder}/{stem}_{kind}.mp4"
         paths[f"{kind}_poster"] = f"{folder}/{stem}_{kind}.png"
     if not has_flow and has_rgb:

@@ -25,6 +25,7 @@ from generator.measures.evidence import histogram_bins, quantile_samples
 from generator.measures.invariance import chi_invariance, chi_reaches, converged
 from generator.measures.selectivity import class_selectivity, dead_on_data, preferred_class
 from generator.measures.status import OK, result_status
+from generator.media.kinds import MEDIA_KINDS, PANEL_KINDS
 from generator.pipeline.catalog import StoredRef
 from generator.pipeline.interventions import InterventionAnswers
 from generator.pipeline.statistics import DataStatistics
@@ -34,7 +35,6 @@ from generator.train import confusion_matrix
 from generator.zoo.spec import LayerInfo, ModelDescription
 
 Row = dict[str, Any]
-VIS_MEDIA = ("appearance", "colorwheel", "xymag", "composite")
 
 
 @dataclass(frozen=True)
@@ -166,12 +166,9 @@ def visualization_rows(
                 "wall_seconds": _finite(meta.get("wall_seconds")),
                 "status": status,
                 "array": ref.path.relative_to(output).as_posix(),
-                **{kind: paths.get(kind) for kind in VIS_MEDIA},
+                **{kind: paths.get(kind) for kind in MEDIA_KINDS},
                 "poster": paths.get("composite_poster"),
-                **{
-                    f"{kind}_poster": paths.get(f"{kind}_poster")
-                    for kind in ("appearance", "colorwheel", "xymag")
-                },
+                **{f"{kind}_poster": paths.get(f"{kind}_poster") for kind in PANEL_KINDS},
                 "temporal_variation": _finite(terms.get(f"temporal_variation/{flow_input}"))
                 if flow_input
                 else None,

@@ -21,6 +21,7 @@ import numpy as np
 from generator.measures.evidence import histogram_bins, quantile_samples
 from generator.measures.tuning import SPEEDS, directions, summarise
 from generator.media import write_frame_set
+from generator.media.kinds import MEDIA_KINDS, PANEL_KINDS
 from generator.store.atomic import write_bytes
 from generator.store.keys import unit_path
 from generator.store.manifest import failure_slug, make_manifest, manifest_path, write_manifest
@@ -34,7 +35,6 @@ MODEL_HASH = "fake0123456789abcdef"
 CONFIG_HASH = "fakeconfig000001"
 TOP_CLIPS = 3
 SEED = 0  # the optimisation seed recorded in the visualizations table
-MEDIA_KINDS = ("appearance", "colorwheel", "xymag", "composite")
 
 
 def _reduction(stream: str, layer: str) -> str:
@@ -248,9 +248,7 @@ def make_fake_atlas(
                     else float(4.0 / (1.0 + chi) * rng.uniform(0.8, 1.2)),
                     **{k: media.get(k) for k in MEDIA_KINDS},
                     "poster": media.get("composite_poster"),
-                    **{
-                        f"{k}_poster": media.get(f"{k}_poster") for k in ("appearance", "colorwheel", "xymag")
-                    },
+                    **{f"{k}_poster": media.get(f"{k}_poster") for k in PANEL_KINDS},
                 }
                 vis_rows.append(row)
                 unit_vis.append(row)

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from generator.media.kinds import FLOW_CODES, PANEL_KINDS, PANEL_LABELS
 from generator.site.data import AtlasData, Row
 from generator.site.escape import bibtex_key, bibtex_text, safe_title
 from generator.site.evidence_view import evidence_view
@@ -44,11 +45,7 @@ from generator.site.stats import (
 from generator.site.tuning_findings import class_tuning
 from generator.site.tuning_view import tuning_view
 
-VIDEO_KINDS = (
-    ("appearance", "appearance"),
-    ("colorwheel", "flow: colour wheel"),
-    ("xymag", "flow: x, y, magnitude"),
-)
+VIDEO_KINDS = tuple((kind, PANEL_LABELS[kind]) for kind in PANEL_KINDS)
 
 
 @dataclass(frozen=True)
@@ -104,7 +101,7 @@ def _model(data: AtlasData) -> dict[str, Any]:
     }
 
 
-_KIND_STREAM = {"appearance": "appearance", "colorwheel": "motion", "xymag": "motion"}
+_KIND_STREAM = {"appearance": "appearance", **dict.fromkeys(FLOW_CODES, "motion")}
 
 
 def absent_kinds(layer: Row) -> tuple[str, ...]:

@@ -20,13 +20,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from generator.errors import ModelError
+from generator.world.inputs import RGB_MEAN
 from generator.zoo.activations import ReLU
 from generator.zoo.checkpoint import read_state_dict
 from generator.zoo.scores import ScoreAverage, default_class_names
 from generator.zoo.spec import InputSpec, LayerInfo, ModelDescription
 from generator.zoo.weight_files import imagenet_tower_state, vgg16_file
 
-IMAGENET_RGB_MEAN = (123.68, 116.78, 103.94)
 VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 FUSION_INIT_WEIGHTS = (0.25, 0.75)  # (appearance, motion) identity weights of the fusion conv
 
@@ -43,7 +43,7 @@ class FusionConfig:
     num_classes: int
     classes: tuple[str, ...]
     dropout: float = 0.5
-    rgb_mean: tuple[float, float, float] = IMAGENET_RGB_MEAN
+    rgb_mean: tuple[float, float, float] = RGB_MEAN
 
     def __post_init__(self) -> None:
         if not self.blocks or any(not block or min(block) < 1 for block in self.blocks):
