@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from generator import model_sources
 from generator.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "atlas_config.yaml"
@@ -75,11 +76,11 @@ class ModelConfig(_Section):
     """Which network to explain."""
 
     source: str = Field(
-        "default",
+        model_sources.DEFAULT,
         description=(
-            "'default' (the embedded model trained on the synthetic world), 'small_fusion', "
-            "'fusion_vgg16', 'torchvision:<r3d_18|mc3_18|r2plus1d_18|s3d>', or 'package.module:function' "
-            "for a model of your own."
+            model_sources.valid_sources("<" + "|".join(model_sources.TORCHVISION_NETS) + ">")
+            + f"; '{model_sources.DEFAULT}' is the embedded model trained on the synthetic world, an import "
+            "path a model of your own."
         ),
     )
     checkpoint: Path | None = Field(
@@ -95,13 +96,9 @@ class ModelConfig(_Section):
     @field_validator("source")
     @classmethod
     def _source_shape(cls, value: str) -> str:
-        known = {"default", "small_fusion", "fusion_vgg16"}
-        if value in known or value.startswith("torchvision:") or (":" in value and not value.startswith(":")):
-            return value
-        raise ValueError(
-            "must be one of 'default', 'small_fusion', 'fusion_vgg16', 'torchvision:<name>' "
-            "or an import path 'package.module:function'"
-        )
+        if value in model_sources.NAMED_SOURCES or model_sources.is_import_path(value):
+            return value  # a torchvision:<name> source has the shape of an import path too
+        raise ValueError(f"must be one of {model_sources.valid_sources()}")
 
 
 class FolderSampling(_Section):
@@ -273,8 +270,8 @@ class RecipeConfig(_Section):
 
     Defaults are the paper's recipe; generator/training/recipe.py gives the source of every value."""
 
-    network: Literal["small_fusion", "fusion_vgg16"] = Field(
-        "fusion_vgg16",
+    network: model_sources.FusionNetwork = Field(
+        model_sources.FUSION_VGG16,
         description="'fusion_vgg16' (the paper's network) or 'small_fusion' (train.architecture).",
     )
     tower_weights: str = Field(

@@ -1,5 +1,5 @@
 """Facts every stage must agree on, checked through the stages' own functions: the flow coding,
-the RGB mean and the media kinds. Each is defined once; these tests fail when two stages
+the RGB mean, the media kinds and the model sources. Each is defined once; these tests fail when two stages
 stop agreeing, whatever the reason."""
 
 from __future__ import annotations
@@ -7,15 +7,30 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from generator.config import ModelConfig, load_config
+from generator.errors import ConfigError, ModelError
 from generator.media import flow_fields, motion_frames, write_frame_set
 from generator.media.frames import appearance_frames
 from generator.media.kinds import FLOW_CODES, MEDIA_KINDS, kinds_written
+from generator.model_sources import (
+    FUSION_NETWORKS,
+    NAMED_SOURCES,
+    SMALL_FUSION,
+    TORCHVISION,
+    TORCHVISION_NETS,
+    torchvision_name,
+    torchvision_source,
+)
 from generator.pipeline.media_stage import expected_media
 from generator.world import CLASSES, WorldSpec, render_clip
 from generator.world.flow import bytes_to_code, encode_flow, flow_to_bytes
 from generator.world.inputs import stored_inputs, to_network_inputs
+from generator.zoo import build_from_architecture, load
 from generator.zoo.fusion import small_fusion
+from generator.zoo.registry import BUILDERS
+from generator.zoo.video_nets import VIDEO_NETS
 
 SMALL = WorldSpec(size=32, flow_fields=2, snippets=2, snippet_gap=2)
 
@@ -67,3 +82,24 @@ def test_the_media_a_set_writes_are_the_media_the_pipeline_expects(tmp_path: Pat
         assert all((tmp_path / path).is_file() for path in written.values())
         kinds = {key.removesuffix("_poster") for key in written}
         assert kinds <= set(MEDIA_KINDS) and set(kinds_written(has_rgb, has_flow)) <= kinds
+
+
+def test_the_configuration_the_loader_and_the_checkpoint_registry_know_the_same_model_sources() -> None:
+    torchvision = [torchvision_source(name) for name in TORCHVISION_NETS]
+    for source in (*NAMED_SOURCES, *torchvision):
+        assert ModelConfig(source=source).source == source
+    assert tuple(VIDEO_NETS) == TORCHVISION_NETS
+    assert set(BUILDERS) == {*FUSION_NETWORKS, TORCHVISION}  # what a checkpoint may name
+    assert [torchvision_name(s) for s in torchvision] == list(TORCHVISION_NETS)
+    net = small_fusion(image_size=32, widths=(4, 4), fc=8)
+    assert net.architecture["builder"] == SMALL_FUSION
+    rebuilt = build_from_architecture(net.architecture)
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {
+        k: v.shape for k, v in net.state_dict().items()
+    }
+    with pytest.raises(ConfigError, match="model.source"):
+        load_config(None, {"model.source": "nonsense"})
+    with pytest.raises(ModelError) as error:
+        load("nonsense")
+    assert all(repr(source) in str(error.value) for source in NAMED_SOURCES)
+    assert all(name in str(error.value) for name in TORCHVISION_NETS)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
+from generator import model_sources
 from generator.config import AtlasConfig
 from generator.engine import EngineSettings, PreparedModel, prepare_model, visualize_layer
 from generator.engine.runtime import CPU_BATCH_SIZE
@@ -101,7 +102,11 @@ def plan_model(config: AtlasConfig) -> tuple[LoadedModel, bool]:
     """The configured model without training it: (model, needs training). An untrained default
     model is stood in for by its architecture with seeded random weights (same layers and cost)."""
     source = config.model
-    if source.source == "default" and source.checkpoint is None and not DEFAULT_CHECKPOINT.is_file():
+    if (
+        source.source == model_sources.DEFAULT
+        and source.checkpoint is None
+        and not DEFAULT_CHECKPOINT.is_file()
+    ):
         from generator.train import default_architecture
 
         architecture = default_architecture(config)

@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from generator.errors import ModelError
+from generator.model_sources import FUSION_VGG16, SMALL_FUSION
 from generator.world.inputs import RGB_MEAN
 from generator.zoo.activations import ReLU
 from generator.zoo.checkpoint import read_state_dict
@@ -321,7 +322,7 @@ def small_fusion(
         raise ModelError(f"small_fusion: convs_per_block must be >= 1, got {convs_per_block}.")
     names = _classes(classes, num_classes)
     config = FusionConfig(
-        name="small_fusion",
+        name=SMALL_FUSION,
         blocks=tuple((int(w),) * convs_per_block for w in widths),
         flow_fields=flow_fields,
         image_size=image_size,
@@ -331,7 +332,7 @@ def small_fusion(
         dropout=dropout,
     )
     architecture = {
-        "builder": "small_fusion",
+        "builder": SMALL_FUSION,
         "kwargs": {
             "num_classes": num_classes,
             "flow_fields": flow_fields,
@@ -365,7 +366,7 @@ def fusion_vgg16(
     """
     names = _classes(classes, num_classes)
     config = FusionConfig(
-        name="fusion_vgg16",
+        name=FUSION_VGG16,
         blocks=tuple(tuple(max(1, round(w * width_multiplier)) for w in block) for block in VGG16_BLOCKS),
         flow_fields=flow_fields,
         image_size=image_size,
@@ -374,7 +375,7 @@ def fusion_vgg16(
         classes=names,
     )
     architecture = {
-        "builder": "fusion_vgg16",
+        "builder": FUSION_VGG16,
         "kwargs": {
             "num_classes": num_classes,
             "flow_fields": flow_fields,

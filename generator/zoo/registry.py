@@ -27,6 +27,7 @@ from pydantic import (
 from torch import nn
 
 from generator.errors import CheckpointError, ModelError
+from generator.model_sources import FUSION_VGG16, SMALL_FUSION, TORCHVISION
 from generator.zoo.checkpoint import state_dict_mismatch
 from generator.zoo.fusion import fusion_vgg16, small_fusion
 from generator.zoo.video_nets import VIDEO_NETS, torchvision_video
@@ -77,9 +78,9 @@ class TorchvisionArguments(_Arguments):
 
 
 BUILDERS: Mapping[str, tuple[type[_Arguments], Callable[..., nn.Module]]] = {
-    "small_fusion": (SmallFusionArguments, small_fusion),
-    "fusion_vgg16": (FusionVgg16Arguments, lambda **kw: fusion_vgg16(**kw, tower_weights="random")),
-    "torchvision": (TorchvisionArguments, lambda **kw: torchvision_video(**kw, weights="random")),
+    SMALL_FUSION: (SmallFusionArguments, small_fusion),
+    FUSION_VGG16: (FusionVgg16Arguments, lambda **kw: fusion_vgg16(**kw, tower_weights="random")),
+    TORCHVISION: (TorchvisionArguments, lambda **kw: torchvision_video(**kw, weights="random")),
 }
 
 
