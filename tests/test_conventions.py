@@ -25,7 +25,7 @@ from generator.model_sources import (
 )
 from generator.pipeline.media_stage import expected_media
 from generator.world import CLASSES, WorldSpec, render_clip
-from generator.world.flow import bytes_to_code, encode_flow, flow_to_bytes
+from generator.world.flow import CODE_RANGE, bytes_to_code, code_to_bytes, encode_flow, flow_to_bytes
 from generator.world.inputs import stored_inputs, to_network_inputs
 from generator.zoo import build_from_architecture, load
 from generator.zoo.fusion import small_fusion
@@ -48,6 +48,10 @@ def test_media_decodes_the_flow_the_world_codes_for_the_network() -> None:
     assert np.abs(stored - fields).max() <= 40 / 255 / 2 + 1e-5  # half a byte step
     beyond = flow_fields(encode_flow(np.full((2, 1, 1, 1), 35.0, dtype=np.float32)))
     np.testing.assert_allclose(beyond, 20.0, atol=1e-4)
+    every_byte = np.arange(256, dtype=np.uint8)
+    np.testing.assert_array_equal(code_to_bytes(bytes_to_code(every_byte)), every_byte)
+    assert (bytes_to_code(every_byte).min(), bytes_to_code(every_byte).max()) == CODE_RANGE
+    np.testing.assert_array_equal(code_to_bytes(np.array([-500.0, 500.0])), [0, 255])
 
 
 def test_media_show_the_rendered_frames_the_world_gave_the_network() -> None:
