@@ -1,6 +1,6 @@
 """Shared parts of the engine benchmarks: the naive reference loop, FLOP counting, reporting.
 
-The naive reference is how feature-visualisation code is commonly written in PyTorch:
+The naive reference is how feature-visualization code is commonly written in PyTorch:
 one unit at a time, float32, the full forward pass with a hook that only records the
 target layer, ``loss.backward()`` on a model whose parameters still require gradients
 (so every weight gradient is computed and thrown away). It solves exactly the problem

@@ -423,7 +423,7 @@ class VisualizeConfig(_Section):
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
     stream_views: bool = Field(
         True,
-        description="Also visualise fusion units and class outputs with all inputs but one held at "
+        description="Also visualize fusion units and class outputs with all inputs but one held at "
         "their data mean (one view per stream).",
     )
 
@@ -496,7 +496,7 @@ class AtlasConfig(_Section):
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
-    layers: Literal["all"] | tuple[str, ...] = Field("all", description="Layer names to visualise, or 'all'.")
+    layers: Literal["all"] | tuple[str, ...] = Field("all", description="Layer names to visualize, or 'all'.")
     max_units_per_layer: int | None = Field(
         None, ge=1, description="Cap on units per layer; empty = every unit."
     )

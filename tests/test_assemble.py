@@ -266,7 +266,7 @@ def test_measure_rerun_rewrites_no_media_and_keeps_failed_rows(built: dict) -> N
     media = sorted(p for folder in ("media", "clips") for p in (atlas / folder).rglob("*") if p.is_file())
     stamps = {p: p.stat().st_mtime_ns for p in media}
 
-    # Mark one stored visualisation as failed: its row stays, without media, and nothing stops.
+    # Mark one stored visualization as failed: its row stays, without media, and nothing stops.
     result_path = next((atlas / "results" / "motion" / "conv2_1" / "0001").glob("chi10_*.npz"))
     stored = load_result(result_path)
     failed_meta = {**stored.meta, "status": "failed: non-finite values at step 2"}

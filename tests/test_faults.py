@@ -114,7 +114,7 @@ DAMAGES = {
     "result emptied": ("results/**/*.npz", _empty),
     "statistics truncated": ("statistics/activations_*.npz", _truncate(1000)),
     "speed cache emptied": ("statistics/speed_*.npz", _empty),
-    "visualisation video truncated": ("media/**/*.mp4", _truncate(300)),
+    "visualization video truncated": ("media/**/*.mp4", _truncate(300)),
     "clip video cut short": ("clips/**/*composite.mp4", _truncate(-200)),
     "poster truncated": ("media/**/*.png", _truncate(100)),
     "table truncated": ("tables/units.parquet", _truncate(300)),
@@ -296,7 +296,7 @@ main()
 # stage -> (files removed from a finished atlas first, so that the stage has work; pattern; after)
 KILLS = {
     "statistics": ("statistics", "/statistics/activations_", 0),
-    "visualisation": ("results", "/results/", 2),
+    "visualization": ("results", "/results/", 2),
     "videos": ("media", "/media/", 5),
     "tables": (None, "/tables/", 2),
     "table set": (None, "/table-set.json", 0),

@@ -95,7 +95,7 @@ def test_colorwheel_out_of_range_is_darkened() -> None:
     assert tuple(_code(2.0, 0.0, max_magnitude=1.0)) == (191, 0, 0)
 
 
-def test_colorwheel_normalises_by_own_max_or_given_max() -> None:
+def test_colorwheel_normalizes_by_own_max_or_given_max() -> None:
     u = np.array([[0.0, 2.0, 4.0]])
     own = flow_to_colorwheel(u, np.zeros_like(u))
     assert tuple(own[0, 2]) == (255, 0, 0)  # the largest vector is fully saturated
@@ -104,7 +104,7 @@ def test_colorwheel_normalises_by_own_max_or_given_max() -> None:
     assert tuple(shared[0, 2]) == (255, 127, 127)
 
 
-def test_motion_frames_share_one_normalisation_across_fields() -> None:
+def test_motion_frames_share_one_normalization_across_fields() -> None:
     # Two flow fields: a slow one and a fast one, same direction.
     slow, fast = np.full((4, 4), 1.0), np.full((4, 4), 4.0)
     x = _encode(np.stack([slow, 0 * slow, fast, 0 * fast])[:, None])  # (2L=4, T=1, 4, 4)

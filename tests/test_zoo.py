@@ -175,12 +175,12 @@ def test_imagenet_tower_initialisation(vgg: nn.Module) -> None:
     assert torch.equal(state["motion.conv2_1.weight"], fake["features.5.weight"])
     assert torch.equal(state["appearance.conv5_3.weight"], fake["features.28.weight"])
     assert "head.fc6.weight" not in state  # 64 px input: fc6 has another shape than ImageNet's
-    # The appearance tower on network units equals torchvision's conv1_1 on its normalised input.
+    # The appearance tower on network units equals torchvision's conv1_1 on its normalized input.
     x = torch.rand(1, 3, 8, 8) * 255
     mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
     ours_in = x - torch.tensor([123.68, 116.78, 103.94]).view(1, 3, 1, 1)
-    normalised = (x / 255 - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
-    theirs = F.conv2d(normalised, fake["features.0.weight"], fake["features.0.bias"])
+    normalized = (x / 255 - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+    theirs = F.conv2d(normalized, fake["features.0.weight"], fake["features.0.bias"])
     ours = F.conv2d(ours_in, state["appearance.conv1_1.weight"], state["appearance.conv1_1.bias"])
     assert torch.allclose(ours, theirs, atol=1e-4)
 
@@ -456,7 +456,7 @@ def test_r3d_18_random_weights_describe_and_run() -> None:
     video = torch.randn(1, 3, 4, 32, 32) * 50
     responses = _responses(net, d, [video])
     assert all(responses[layer.name].shape[1] == layer.units for layer in d.layers)
-    # Network units (0..255 minus the mean) become torchvision's normalised input inside forward.
+    # Network units (0..255 minus the mean) become torchvision's normalized input inside forward.
     mean = torch.tensor([0.43216, 0.394666, 0.37645]).view(1, 3, 1, 1, 1)
     std = torch.tensor([0.22803, 0.22145, 0.216989]).view(1, 3, 1, 1, 1)
     pixels = video + 255 * mean

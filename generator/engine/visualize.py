@@ -1,4 +1,4 @@
-"""The engine's public entry points: visualise units of one layer (:func:`visualize_layer`)
+"""The engine's public entry points: visualize units of one layer (:func:`visualize_layer`)
 or solve given rows as one batch (:func:`visualize_rows`).
 
 Checks the caller's units, chis, seeds and held inputs, sizes the batches (measured once
@@ -48,7 +48,7 @@ def visualize_layer(
     progress: ProgressCallback | None = None,
     hold: Sequence[str] = (),
 ) -> list[VisualizationResult]:
-    """Visualise ``units`` of ``layer`` at every chi from every seed.
+    """Visualize ``units`` of ``layer`` at every chi from every seed.
 
     ``hold`` names inputs held at zero, their data mean in network units (the mean frame of
     an RGB input, zero flow): only the other inputs are optimised, so a unit fed by several

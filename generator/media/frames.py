@@ -44,7 +44,7 @@ def flow_fields(x: np.ndarray) -> np.ndarray:
 def flow_frames(
     flow: np.ndarray, code: FlowCode = "colorwheel", max_magnitude: float | None = None
 ) -> np.ndarray:
-    """Pixel flow (..., H, W, 2) -> uint8 (N, H, W, 3), one frame per field, one normalisation for all."""
+    """Pixel flow (..., H, W, 2) -> uint8 (N, H, W, 3), one frame per field, one normalization for all."""
     flow = np.asarray(flow)
     if flow.ndim < 3 or flow.shape[-1] != 2:
         raise ValueError(f"flow must have shape (..., H, W, 2), got {flow.shape}")

@@ -1,4 +1,4 @@
-"""The kinds of media a visualisation or clip has, by the names used in file names, table
+"""The kinds of media a visualization or clip has, by the names used in file names, table
 columns and pages.
 
 ``appearance`` shows the RGB input; ``colorwheel`` and ``xymag`` are the two flow codes of

@@ -1,4 +1,4 @@
-"""The media of one visualisation or real clip: appearance, colour-wheel, x/y/magnitude and
+"""The media of one visualization or real clip: appearance, colour-wheel, x/y/magnitude and
 composite MP4s, each with a PNG poster.
 
 Files are named ``<stem>_<kind>.mp4`` and ``<stem>_<kind>.png`` inside ``directory``; the
@@ -52,7 +52,7 @@ def write_frame_set(
     pixel ``flow`` (..., H, W, 2) (e.g. (T, L, H, W, 2); fields in time order).
 
     ``factor``: nearest-neighbour upscaling (default :func:`display_factor`, e.g. 64 -> 128 px).
-    ``max_magnitude``: flow normalisation shared by all frames (default: this clip's maximum;
+    ``max_magnitude``: flow normalization shared by all frames (default: this clip's maximum;
     pass one value for several clips to make them comparable).
     """
     if rgb is None and flow is None:
@@ -103,7 +103,7 @@ def write_media_set(
     crf: int = 18,
     preset: str = "veryfast",
 ) -> dict[str, str]:
-    """Write the media set of one visualisation from network units: ``appearance`` (3, T, H, W)
+    """Write the media set of one visualization from network units: ``appearance`` (3, T, H, W)
     RGB minus ``mean`` and/or ``motion`` (2L, T, H, W) in the paper's flow coding.
     See :func:`write_frame_set` for the other arguments and the returned paths."""
     return write_frame_set(

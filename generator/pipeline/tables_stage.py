@@ -188,7 +188,7 @@ def unit_rows(
     appearance_change: Mapping[str, float | None] | None = None,
     tuning: Mapping[str, Mapping[str, np.ndarray]] | None = None,
 ) -> list[Row]:
-    """One row per unit that has at least one stored visualisation (``objective``: visualize.objective;
+    """One row per unit that has at least one stored visualization (``objective``: visualize.objective;
     ``appearance_change``: unit id -> measures.coupling's change of its appearance across chi)."""
     by_unit: dict[str, list[Row]] = defaultdict(list)
     for row in visualizations:

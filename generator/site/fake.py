@@ -175,7 +175,7 @@ def make_fake_atlas(
     """Write a fake atlas into ``out_dir`` (tables, manifest, media) and return the folder.
 
     ``layers``: (registry name, units) in depth order; a layer named ``class`` gets one unit per
-    class. ``with_media``: every visualisation and clip gets its own media files (hard links to a
+    class. ``with_media``: every visualization and clip gets its own media files (hard links to a
     few real tiny encodes) and .npz; otherwise all rows share one set of placeholder files.
     ``hostile``: add hostile class names and a hostile layer (see HOSTILE_CLASSES, HOSTILE_LAYER).
     """

@@ -33,8 +33,8 @@ MANIFEST_KEYS: dict[str, str] = {
     "config_hash": "hash of the configuration",
     "layers": "list of {name, kind, units, depth, stride, receptive_field, streams} "
     "(and input_size: the side in pixels of the inputs it sees)",
-    "chis": "the chi values visualised (list of numbers)",
-    "counts": "numbers of units, visualisations, failed visualisations, classes",
+    "chis": "the chi values visualized (list of numbers)",
+    "counts": "numbers of units, visualizations, failed visualizations, classes",
     "failure_cases": "list of {slug, kind (pair|probe), title, classes, numbers, ...}",
 }
 _LAYER_KEYS = ("name", "kind", "units", "depth", "stride", "receptive_field", "streams")

@@ -86,7 +86,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             _field(
                 "invariance_chi",
                 _F64,
-                "Data-free invariance across chi: weakest over strongest normalised "
+                "Data-free invariance across chi: weakest over strongest normalized "
                 "activation reached under the chi values, in [0, 1].",
             ),
             _field(
@@ -105,13 +105,13 @@ SCHEMAS: dict[str, pa.Schema] = {
             _field(
                 "act_peak",
                 _F64,
-                "rho, the objective's normaliser: the largest value over held-out clips of "
+                "rho, the objective's normalizer: the largest value over held-out clips of "
                 "exactly the quantity the objective maximises (see rho_reduction); null without data.",
             ),
             _field(
                 "rho_reduction",
                 _STR,
-                "What act_peak (and every visualisation's activation) measures: "
+                "What act_peak (and every visualization's activation) measures: "
                 '"centre neuron" (the rectified response of one position), "channel mean" (the rectified '
                 'response averaged over all positions), "value" (an fc unit\'s rectified value) or '
                 '"score" (a class output\'s pre-softmax score).',
@@ -132,7 +132,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             _field(
                 "ok_visualizations",
                 _I32,
-                'Visualisations of the unit with status "ok" (only these are '
+                'Visualizations of the unit with status "ok" (only these are '
                 "shown in galleries, findings and failure pages).",
             ),
             _field(
@@ -211,7 +211,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             _field(
                 "temporal_variation",
                 _F64,
-                "Root-mean-square temporal difference of the visualised flow "
+                "Root-mean-square temporal difference of the visualized flow "
                 "(falls as chi rises); null without flow.",
             ),
         ]

@@ -2,7 +2,7 @@
 
 One forward pass (batch 1, CPU, float64) runs under a torch function mode that swaps
 every convolution and linear map for a uniform positive average over its window,
-normalisation layers and dropout for the identity and max pooling for average pooling.
+normalization layers and dropout for the identity and max pooling for average pooling.
 The weight values are never used or changed. Every value in that probe is positive,
 so the input gradient of a unit is non-zero exactly on its receptive field: one backward
 pass per layer gives the receptive field (extent along the height axis, clipped to the

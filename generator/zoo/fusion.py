@@ -104,7 +104,7 @@ def fusion_init_weight(
     channels: int, weights: tuple[float, float] = FUSION_INIT_WEIGHTS, sigma: float = 1.0
 ) -> torch.Tensor:
     """(C, 2C, 3, 3, 3) weight: weights[0] x identity on the appearance half, weights[1] x identity
-    on the motion half, times a normalised 3x3x3 Gaussian (the paper's initialisation)."""
+    on the motion half, times a normalized 3x3x3 Gaussian (the paper's initialisation)."""
     weight = torch.zeros(channels, 2 * channels, 3, 3, 3)
     kernel = gaussian_kernel_3d(3, sigma)
     index = torch.arange(channels)

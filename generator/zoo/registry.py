@@ -32,7 +32,7 @@ from generator.zoo.checkpoint import state_dict_mismatch
 from generator.zoo.fusion import fusion_vgg16, small_fusion
 from generator.zoo.video_nets import VIDEO_NETS, torchvision_video
 
-# Far above any network the atlas visualises (fusion_vgg16 at 101 classes: ~0.3 G parameters)
+# Far above any network the atlas visualizes (fusion_vgg16 at 101 classes: ~0.3 G parameters)
 # yet small enough that a hostile record cannot make the loader take more than a few GB.
 MAX_PARAMETERS = 400_000_000
 

@@ -99,7 +99,7 @@ def torchvision_video(
 
     ``weights`` (``model.weights``, required): ``"kinetics400"`` (or ``"cache"``) for torchvision's
     file in the torch hub cache, a state-dict file, or ``"random"`` for an untrained network. ``frames``/``size`` set the
-    clip used for visualisation (defaults: 16 frames at 112 x 112; s3d 224 x 224).
+    clip used for visualization (defaults: 16 frames at 112 x 112; s3d 224 x 224).
     """
     spec = VIDEO_NETS.get(name)
     if spec is None:

@@ -65,7 +65,7 @@ def imagenet_tower_state(
 ) -> dict[str, torch.Tensor]:
     """Tower (and, where shapes fit, fc6/fc7) tensors for ``target`` from a torchvision VGG-16 state dict.
 
-    The appearance tower takes the convs directly, with torchvision's input normalisation
+    The appearance tower takes the convs directly, with torchvision's input normalization
     folded into conv1_1 (our input is 0..255 minus the mean). The motion tower uses the
     cross-modality initialisation: conv1_1's RGB filters averaged over channels and
     replicated to the 2L flow channels; its other convs are copied.
@@ -83,7 +83,7 @@ def imagenet_tower_state(
     for name, key in zip(names, conv_keys):
         weight, bias = vgg[key].float(), vgg[key.removesuffix("weight") + "bias"].float()
         if name == "conv1_1":
-            folded, folded_bias = fold_normalisation(weight, bias, config.rgb_mean)
+            folded, folded_bias = fold_normalization(weight, bias, config.rgb_mean)
             flow = folded.mean(dim=1, keepdim=True).expand(-1, 2 * config.flow_fields, -1, -1)
             out["appearance.conv1_1.weight"], out["appearance.conv1_1.bias"] = folded, folded_bias
             out["motion.conv1_1.weight"], out["motion.conv1_1.bias"] = flow.contiguous(), bias.clone()
@@ -106,7 +106,7 @@ def imagenet_tower_state(
     return out
 
 
-def fold_normalisation(
+def fold_normalization(
     weight: torch.Tensor, bias: torch.Tensor, rgb_mean: Sequence[float]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """conv1_1 for input u = x - M (x in 0..255) equal to torchvision's conv1_1 on (x/255 - m)/s."""
