@@ -181,11 +181,10 @@ class TemporalDCTParameterization(Parameterization):
     pixel's normalizer mixes the gradient of its constant-in-time part with the stiff
     chi-weighted temporal term, so at large chi every step shrinks and units that need
     many steps (deep ones) stall far below their optimum. In this basis the constant part
-    (k = 0) is untouched by the temporal term and keeps its own step size. Measured on the
-    default model (chi 1, 100, 10000; 300 steps; weakest over strongest activation, mean
-    over units): class outputs 0.11 with pixels and 0.89 in this basis, head/fc7 0.00 and
-    0.97, and the first motion layer, linear filters whose optimum is easy to reach
-    either way, 0.79 and 0.84.
+    (k = 0) is untouched by the temporal term and keeps its own step size. On the default
+    model, deep units keep far more of their activation across chi in this basis than with
+    pixels, and the first motion layer about as much (the figures are in
+    bench/results/notes.md).
     """
 
     def __init__(self, specs: Sequence[InputSpec], init: Sequence[Tensor]) -> None:

@@ -68,7 +68,7 @@ def display_factor(height: int, width: int, min_side: int = 128) -> int:
     Powers of two keep nearest-neighbour pixels crisp and, for factors >= 2, make both
     sides even and align source pixels with the 2x2 chroma blocks of yuv420p video, so
     a factor of 2 already keeps every source pixel's colour; larger factors only add
-    encoding time (a 64 px media set costs 1.6x as much at 4x as at 2x: bench/media_cpu.py).
+    encoding time (bench/media_cpu.py measures the cost per factor: bench/results/media_cpu.txt).
     """
     factor = 1
     while min(height, width) * factor < min_side:

@@ -29,9 +29,8 @@ MEDIA_DIR = "media"
 CLIPS_DIR = "clips"
 CLIP_STEM = "clip"
 MEDIA_WORKERS = 2
-# Measured in the default build on a 2-core CPU (2 processes): about 0.15 s per visualization
-# (4 MP4s + 4 PNGs at 128 px) and 0.16 s per 13-frame real clip, per process; used for the
-# dry-run estimate.
+# Seconds per media set and per process, for the dry-run estimate: measured in the default
+# build on a 2-core CPU (bench/results/notes.md).
 SECONDS_PER_RESULT = 0.15
 SECONDS_PER_CLIP = 0.16
 

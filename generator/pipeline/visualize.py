@@ -85,9 +85,8 @@ def visualize_stage(
 
     On the CPU, ``workers`` > 1 runs the chunks in that many processes, each with an equal
     share of torch's threads: for small networks a step is dominated by many small
-    element-wise operations that scale far better over processes than over threads
-    (measured on 2 cores with the default model: 2 processes x 1 thread do 1.3-1.8x the
-    work of 1 process x 2 threads)."""
+    element-wise operations that scale far better over processes than over threads (the
+    figures for the default model on 2 cores are in bench/results/notes.md)."""
     settings = engine_settings(config.visualize)
     identity = settings_identity(settings, device)
     chis, seeds = config.visualize.chi, config.visualize.seeds
