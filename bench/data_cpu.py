@@ -36,6 +36,7 @@ from generator.data.source import folder_clips
 from generator.media.video import write_mp4
 from generator.pipeline.statistics import load_statistics
 from generator.train import card_path, world_spec
+from generator.world.inputs import RGB_MEAN
 from generator.zoo import load
 from generator.zoo.spec import InputSpec
 
@@ -57,9 +58,8 @@ def ucf_like_video(path: Path, rng: np.random.Generator) -> None:
 
 
 def plan_for(size: int, flow_fields: int) -> ClipPlan:
-    mean = (123.68, 116.78, 103.94)
     inputs = (
-        InputSpec("appearance", "rgb", 3, 1, size, size, mean),
+        InputSpec("appearance", "rgb", 3, 1, size, size, RGB_MEAN),
         InputSpec("motion", "flow", 2 * flow_fields, 1, size, size, None),
     )
     return ClipPlan(inputs, 3, "tvl1")

@@ -1,4 +1,4 @@
-"""The dry-run time estimate against the measured visualisation, on the default model and on
+"""The dry-run time estimate against the measured visualization, on the default model and on
 the example user model (with channels-last on and off).
 
     python bench/dry_run_estimate.py [--units 8] [--steps 60] [--workers 2] [--device cpu]

@@ -1,6 +1,6 @@
 """Shared parts of the engine benchmarks: the naive reference loop, FLOP counting, reporting.
 
-The naive reference is how feature-visualisation code is commonly written in PyTorch:
+The naive reference is how feature-visualization code is commonly written in PyTorch:
 one unit at a time, float32, the full forward pass with a hook that only records the
 target layer, ``loss.backward()`` on a model whose parameters still require gradients
 (so every weight gradient is computed and thrown away). It solves exactly the problem
@@ -30,12 +30,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from generator.engine import EngineSettings, VisualizationResult, prepare_model, visualize_layer  # noqa: E402
-from generator.engine.capture import cut_at, forward_to  # noqa: E402
 from generator.engine.objectives import unit_objective  # noqa: E402
 from generator.engine.optimizer import MomentumState, learning_rate, momentum_adagrad_step, project_norm  # noqa: E402
 from generator.engine.plan import Row, draw_row_noise  # noqa: E402
 from generator.engine.regularizers import regularizer_terms  # noqa: E402
 from generator.engine.transforms import jitter_radius, transform_inputs  # noqa: E402
+from generator.engine.truncate import TruncatedNetwork  # noqa: E402
 from generator.zoo.activations import with_negative_slope  # noqa: E402
 from generator.zoo.spec import ModelDescription  # noqa: E402
 
@@ -188,8 +188,8 @@ def engine_step_flops(
     prepared = prepare_model(model, settings.replace(compile=False), device)
     xs = [torch.zeros((1, *s.shape), device=device, requires_grad=True) for s in description.inputs]
     objective = unit_objective(info, settings.objective, torch.tensor([0], device=device))
-    with FlopCounterMode(display=False) as counter, cut_at(prepared.module, info.module) as capture:
-        act = objective(forward_to(prepared.module, xs, capture), settings.leaky_slope)
+    with FlopCounterMode(display=False) as counter:
+        act = objective(TruncatedNetwork(prepared.module, info.module)(*xs), settings.leaky_slope)
         # .backward() rather than autograd.grad (which the counter's hooks do not support);
         # the parameters are frozen, so only the input gradients are computed either way.
         act.sum().backward()

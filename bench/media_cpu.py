@@ -1,4 +1,4 @@
-"""Media writer throughput on the CPU: one visualisation's media set at the default 2x upscaling
+"""Media writer throughput on the CPU: one visualization's media set at the default 2x upscaling
 against the earlier 4x, measured in the same run.
 
     python bench/media_cpu.py [--sets 24] [--save bench/results/media_cpu.txt]
@@ -25,7 +25,7 @@ from generator.media import write_media_set
 
 
 def smooth_inputs(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Visualisation-like inputs: noise low-passed to blobs, in network units."""
+    """Visualization-like inputs: noise low-passed to blobs, in network units."""
 
     def field(channels: int, scale: float) -> np.ndarray:
         coarse = rng.normal(0.0, scale, size=(channels, 1, 8, 8))

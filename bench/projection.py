@@ -6,7 +6,7 @@ Counts, with ``torch.utils.flop_counter.FlopCounterMode`` on shape-only (meta) t
 FLOPs of one optimisation step of one row for every layer of the paper's network
 (VGG-16 towers, 224 x 224, L = 10 flow fields): the engine's step (forward cut at the layer,
 gradient with respect to the inputs only) and, for comparison, the same step through the
-whole network (the saving of the truncated forward). The paper atlas visualises every unit
+whole network (the saving of the truncated forward). The paper atlas visualizes every unit
 of every layer at 3 chi values for 300 steps from one seed; rows that differ only in chi
 share the network when the layer sees no input with a time axis (the appearance tower's
 single frame), so those layers run the network once per 3 rows. The total is converted to

@@ -2,7 +2,7 @@
 
 A fake atlas with the unit count of the VGG-16 two-stream fusion network (2 x 4,224 conv
 channels in 13 layers per tower, 512 fusion units, 2 x 4,096 fc units, 101 classes; three
-chi values, so 51,759 visualisations) is rendered and built with MkDocs. Media are shared
+chi values, so 51,759 visualizations) is rendered and built with MkDocs. Media are shared
 placeholder files, so the numbers measure the site generator, not video encoding. A
 1,000-unit atlas of the same shape is built first, in the same run, as the baseline.
 
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from generator.site.build import render_site  # noqa: E402
 from generator.site.fake import make_fake_atlas  # noqa: E402
-from generator.store.tables import package_versions  # noqa: E402
+from generator.store.provenance import package_versions  # noqa: E402
 
 VGG16 = [
     ("conv1_1", 64),
@@ -113,7 +113,7 @@ def build(work: Path, name: str, layers: list[tuple[str, int]], classes: list[st
 
 
 def report(name: str, result: dict) -> list[str]:
-    out = [f"{name}: {result['units']} units, {result['units'] * len(CHIS)} visualisations"]
+    out = [f"{name}: {result['units']} units, {result['units'] * len(CHIS)} visualizations"]
     out.append(f"  fake atlas written in {result['fake_s']:.1f} s (not part of the site build)")
     out += [f"  {line}" for line in result["stages"]]
     out.append(

@@ -19,7 +19,7 @@ The contract (README, "Your own model"):
   that is not listed, and why.
 * With the synthetic world's 12 classes, inputs named "appearance" and "motion", frames of
   ``data.size`` pixels and ``data.flow_fields`` flow fields, the atlas has data for it (rho,
-  selectivity, top clips, failure cases); otherwise it visualises without data.
+  selectivity, top clips, failure cases); otherwise it visualizes without data.
 
 The weights here are random (seeded); pass ``--checkpoint`` with a state dict of your own.
 """

@@ -27,7 +27,8 @@ from generator.engine import EngineSettings, VisualizationResult, visualize_laye
 from generator.engine.objective_algebra import OBJECTIVE_LAYER, Objective, objective_network, parse_unit_id
 from generator.engine.presets import PRESETS
 from generator.errors import ConfigError
-from generator.media.media_set import MEDIA_KINDS, write_media_set
+from generator.media.kinds import MEDIA_KINDS
+from generator.media.media_set import write_media_set
 from generator.zoo import LoadedModel, load
 from generator.zoo.spec import ModelDescription
 

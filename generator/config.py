@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from generator import model_sources
 from generator.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "atlas_config.yaml"
@@ -75,11 +76,11 @@ class ModelConfig(_Section):
     """Which network to explain."""
 
     source: str = Field(
-        "default",
+        model_sources.DEFAULT,
         description=(
-            "'default' (the embedded model trained on the synthetic world), 'small_fusion', "
-            "'fusion_vgg16', 'torchvision:<r3d_18|mc3_18|r2plus1d_18|s3d>', or 'package.module:function' "
-            "for a model of your own."
+            model_sources.valid_sources("<" + "|".join(model_sources.TORCHVISION_NETS) + ">")
+            + f"; '{model_sources.DEFAULT}' is the embedded model trained on the synthetic world, an import "
+            "path a model of your own."
         ),
     )
     checkpoint: Path | None = Field(
@@ -95,13 +96,9 @@ class ModelConfig(_Section):
     @field_validator("source")
     @classmethod
     def _source_shape(cls, value: str) -> str:
-        known = {"default", "small_fusion", "fusion_vgg16"}
-        if value in known or value.startswith("torchvision:") or (":" in value and not value.startswith(":")):
-            return value
-        raise ValueError(
-            "must be one of 'default', 'small_fusion', 'fusion_vgg16', 'torchvision:<name>' "
-            "or an import path 'package.module:function'"
-        )
+        if value in model_sources.NAMED_SOURCES or model_sources.is_import_path(value):
+            return value  # a torchvision:<name> source has the shape of an import path too
+        raise ValueError(f"must be one of {model_sources.valid_sources()}")
 
 
 class FolderSampling(_Section):
@@ -273,8 +270,8 @@ class RecipeConfig(_Section):
 
     Defaults are the paper's recipe; generator/training/recipe.py gives the source of every value."""
 
-    network: Literal["small_fusion", "fusion_vgg16"] = Field(
-        "fusion_vgg16",
+    network: model_sources.FusionNetwork = Field(
+        model_sources.FUSION_VGG16,
         description="'fusion_vgg16' (the paper's network) or 'small_fusion' (train.architecture).",
     )
     tower_weights: str = Field(
@@ -426,7 +423,7 @@ class VisualizeConfig(_Section):
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
     stream_views: bool = Field(
         True,
-        description="Also visualise fusion units and class outputs with all inputs but one held at "
+        description="Also visualize fusion units and class outputs with all inputs but one held at "
         "their data mean (one view per stream).",
     )
 
@@ -499,7 +496,7 @@ class AtlasConfig(_Section):
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
-    layers: Literal["all"] | tuple[str, ...] = Field("all", description="Layer names to visualise, or 'all'.")
+    layers: Literal["all"] | tuple[str, ...] = Field("all", description="Layer names to visualize, or 'all'.")
     max_units_per_layer: int | None = Field(
         None, ge=1, description="Cap on units per layer; empty = every unit."
     )

@@ -14,8 +14,10 @@ from generator.cli import app
 from generator.measures.invariance import chi_invariance, converged, response_flatness
 from generator.media import display_factor, read_mp4
 from generator.media.video import mp4_frame_count
+from generator.store.manifest import manifest_path, read_manifest
+from generator.store.parquet import read_metadata
 from generator.store.results import load_result, save_result
-from generator.store.tables import SCHEMAS, manifest_path, read_manifest, read_metadata, table_path
+from generator.store.schema import SCHEMAS, table_path
 from generator.world import CLASSES, PROBES
 from generator.zoo import save_checkpoint, small_fusion
 from generator.zoo.loading import fixed_init_seed
@@ -264,7 +266,7 @@ def test_measure_rerun_rewrites_no_media_and_keeps_failed_rows(built: dict) -> N
     media = sorted(p for folder in ("media", "clips") for p in (atlas / folder).rglob("*") if p.is_file())
     stamps = {p: p.stat().st_mtime_ns for p in media}
 
-    # Mark one stored visualisation as failed: its row stays, without media, and nothing stops.
+    # Mark one stored visualization as failed: its row stays, without media, and nothing stops.
     result_path = next((atlas / "results" / "motion" / "conv2_1" / "0001").glob("chi10_*.npz"))
     stored = load_result(result_path)
     failed_meta = {**stored.meta, "status": "failed: non-finite values at step 2"}

@@ -163,4 +163,4 @@ def test_engine_settings_are_checked_by_the_configuration_schema() -> None:
         EngineSettings(robust_rotation=90.0)
     with pytest.raises(ConfigError, match="visualize.rms_decay"):
         load_config(None, {"visualize.rms_decay": 1.5})
-    assert EngineSettings(jitter=1).jitter is True  # normalised by the schema, not stored as given
+    assert EngineSettings(jitter=1).jitter is True  # normalized by the schema, not stored as given

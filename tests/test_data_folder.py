@@ -390,7 +390,7 @@ def test_atlas_builds_from_an_exported_ucf101_folder_with_tvl1_flow(tmp_path: Pa
     # Stream reliance is measured on the data set's own clips: a rate for every class with a measured clip.
     import pyarrow.parquet as pq
 
-    from generator.store.tables import table_path
+    from generator.store.schema import table_path
 
     classes = {r["class_name"]: r for r in pq.read_table(table_path(out, "classes")).to_pylist()}
     for name in ("JumpingJack", "Billiards"):
@@ -459,7 +459,7 @@ def test_two_ranks_on_a_folder_equal_one_process(tmp_path: Path) -> None:
 
     import pyarrow.parquet as pq
 
-    from generator.store.tables import table_path
+    from generator.store.schema import table_path
 
     root = tmp_path / "frames"
     export_world(world_spec(AtlasConfig()), "test", 2, tmp_path / "cache", root, "frames", progress=False)

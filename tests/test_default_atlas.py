@@ -30,7 +30,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def class_results(model):
-    """Every class output visualised at the middle default chi, with the atlas's settings (fewer steps)."""
+    """Every class output visualized at the middle default chi, with the atlas's settings (fewer steps)."""
     settings = dataclasses.replace(engine_settings(AtlasConfig().visualize), steps=STEPS)
     results = visualize_layer(
         model.model, model.description, "class", range(len(CLASSES)), [10.0], [0], settings, "cpu"
@@ -59,7 +59,7 @@ def test_class_scores_rise_far_above_real_clips_of_other_classes(model, class_re
     ("name", "axis"),
     [("JumpingJack", "v"), ("ShavingBeard", "v"), ("WalkingWithDog", "u"), ("BrushingTeeth", "u")],
 )
-def test_class_visualisations_carry_the_planted_flow_direction(class_results, name: str, axis: str) -> None:
+def test_class_visualizations_carry_the_planted_flow_direction(class_results, name: str, axis: str) -> None:
     """The planted direction dominates by a clear margin (1.3-1.4x measured with the atlas's flow
     variation weight; 1.1-1.2x with the paper's, whose flow is pixel-level speckle)."""
     u, v = _flow(class_results[name])

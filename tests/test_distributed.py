@@ -16,7 +16,8 @@ from generator.errors import ConfigError
 from generator.pipeline.distributed import SINGLE, Cluster, detect, rank_device, shard_selection
 from generator.pipeline.parts import merge_parts, part_path, remove_parts, unit_order, write_part
 from generator.pipeline.select import Selection
-from generator.store.tables import SCHEMAS, read_metadata, table_path
+from generator.store.parquet import read_metadata
+from generator.store.schema import SCHEMAS, table_path
 from tests.test_assemble import _options, _world_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,8 +164,8 @@ def test_both_ranks_worked_and_only_rank_0_reports(runs: dict) -> None:
     output = runs["output"]
     for rank in (0, 1):
         # Each rank holds one class output, with its two per-stream views.
-        assert f"[rank {rank}/2] visualised 10 results, 0 found cached" in output
-        assert f"[rank {rank}/2] measured 3 units and 10 visualisations; media sets written 10" in output
+        assert f"[rank {rank}/2] visualized 10 results, 0 found cached" in output
+        assert f"[rank {rank}/2] measured 3 units and 10 visualizations; media sets written 10" in output
     assert output.count("Visualised 20 (unit, chi, seed) results") == 1 and output.count("Atlas built") == 1
     assert "[rank" not in runs["single_output"]
     results = {

@@ -12,7 +12,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 from generator.cli import app
-from generator.store.tables import table_path
+from generator.store.schema import table_path
 from generator.zoo import ClassScores, InputSpec, describe_by_probe, load
 
 runner = CliRunner()

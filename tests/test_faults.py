@@ -16,7 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from generator.cli import app
-from generator.store.tables import TABLE_FILES, read_table, table_path
+from generator.store.parquet import read_table
+from generator.store.schema import TABLE_FILES, table_path
 from generator.store.verify import file_problem, verify_folder
 
 VOLATILE = {"wall_seconds"}  # the only column that differs between two identical builds
@@ -113,7 +114,7 @@ DAMAGES = {
     "result emptied": ("results/**/*.npz", _empty),
     "statistics truncated": ("statistics/activations_*.npz", _truncate(1000)),
     "speed cache emptied": ("statistics/speed_*.npz", _empty),
-    "visualisation video truncated": ("media/**/*.mp4", _truncate(300)),
+    "visualization video truncated": ("media/**/*.mp4", _truncate(300)),
     "clip video cut short": ("clips/**/*composite.mp4", _truncate(-200)),
     "poster truncated": ("media/**/*.png", _truncate(100)),
     "table truncated": ("tables/units.parquet", _truncate(300)),
@@ -195,7 +196,7 @@ def assert_same_tables(found: dict, expected: dict, rel: float) -> None:
 def test_tables_of_two_builds_are_refused_until_a_rerun_writes_one_set(
     reference: dict, tmp_path: Path
 ) -> None:
-    from generator.store.tables import read_metadata, write_table
+    from generator.store.parquet import read_metadata, write_table
 
     output = copy_of(reference, tmp_path)
     units = table_path(output, "units")
@@ -295,7 +296,7 @@ main()
 # stage -> (files removed from a finished atlas first, so that the stage has work; pattern; after)
 KILLS = {
     "statistics": ("statistics", "/statistics/activations_", 0),
-    "visualisation": ("results", "/results/", 2),
+    "visualization": ("results", "/results/", 2),
     "videos": ("media", "/media/", 5),
     "tables": (None, "/tables/", 2),
     "table set": (None, "/table-set.json", 0),

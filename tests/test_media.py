@@ -17,7 +17,6 @@ from generator.media import (
     appearance_frames,
     colorwheel_legend,
     composite,
-    decode_flow_code,
     display_factor,
     flow_fields,
     flow_to_colorwheel,
@@ -31,6 +30,7 @@ from generator.media import (
     write_poster,
 )
 from generator.media.video import mp4_frame_count
+from generator.world.flow import decode_flow
 
 
 def _code(u: float, v: float, max_magnitude: float | None = 1.0) -> np.ndarray:
@@ -95,7 +95,7 @@ def test_colorwheel_out_of_range_is_darkened() -> None:
     assert tuple(_code(2.0, 0.0, max_magnitude=1.0)) == (191, 0, 0)
 
 
-def test_colorwheel_normalises_by_own_max_or_given_max() -> None:
+def test_colorwheel_normalizes_by_own_max_or_given_max() -> None:
     u = np.array([[0.0, 2.0, 4.0]])
     own = flow_to_colorwheel(u, np.zeros_like(u))
     assert tuple(own[0, 2]) == (255, 0, 0)  # the largest vector is fully saturated
@@ -104,7 +104,7 @@ def test_colorwheel_normalises_by_own_max_or_given_max() -> None:
     assert tuple(shared[0, 2]) == (255, 127, 127)
 
 
-def test_motion_frames_share_one_normalisation_across_fields() -> None:
+def test_motion_frames_share_one_normalization_across_fields() -> None:
     # Two flow fields: a slow one and a fast one, same direction.
     slow, fast = np.full((4, 4), 1.0), np.full((4, 4), 4.0)
     x = _encode(np.stack([slow, 0 * slow, fast, 0 * fast])[:, None])  # (2L=4, T=1, 4, 4)
@@ -152,9 +152,9 @@ def test_legend_white_centre_and_directional_rim(size: int) -> None:
 
 
 def test_flow_decode_round_trip_and_coding_constants() -> None:
-    assert decode_flow_code(-0.5) == pytest.approx(0.0)
-    assert decode_flow_code(127.0) == pytest.approx(20.0)  # +20 px -> 255 - 128
-    assert decode_flow_code(-128.0) == pytest.approx(-20.0)
+    assert decode_flow(-0.5) == pytest.approx(0.0)
+    assert decode_flow(127.0) == pytest.approx(20.0)  # +20 px -> 255 - 128
+    assert decode_flow(-128.0) == pytest.approx(-20.0)
     rng = np.random.default_rng(0)
     f = rng.uniform(-20, 20, size=(6, 2, 5, 7))  # 2L = 6, T = 2
     fields = flow_fields(_encode(f).astype(np.float32))

@@ -1,4 +1,4 @@
-"""The visualisation stage: results land one file per (unit, chi, seed) and are never recomputed."""
+"""The visualization stage: results land one file per (unit, chi, seed) and are never recomputed."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A build killed with SIGKILL mid-visualisation loses nothing finished and resumes where it stopped."""
+"""A build killed with SIGKILL mid-visualization loses nothing finished and resumes where it stopped."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_sigkill_mid_visualisation_then_resume(tmp_path: Path) -> None:
+def test_sigkill_mid_visualization_then_resume(tmp_path: Path) -> None:
     output, cache = tmp_path / "atlas", tmp_path / "cache"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
@@ -79,14 +79,14 @@ def test_sigkill_mid_visualisation_then_resume(tmp_path: Path) -> None:
         workers = _children(process.pid)
         process.send_signal(signal.SIGKILL)
         process.wait()
-    assert workers, "the visualisation runs in worker processes by default"
+    assert workers, "the visualization runs in worker processes by default"
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in workers), "worker processes must not outlive a killed build"
 
     finished = _results(output)
-    assert 0 < len(finished) < TOTAL, "the kill must land in the middle of the visualisation"
+    assert 0 < len(finished) < TOTAL, "the kill must land in the middle of the visualization"
     for path in finished:  # every file that exists is complete
         assert load_result(path).meta["status"] == "ok"
     stamps = {path: path.stat().st_mtime_ns for path in finished}

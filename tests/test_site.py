@@ -18,7 +18,8 @@ from generator.site.build import render_site
 from generator.site.escape import md_escape, safe_title
 from generator.site.fake import HOSTILE_CLASSES, make_fake_atlas
 from generator.site.paths import chi_segment, class_page, link, page_url, unit_page
-from generator.store.tables import read_table, table_path
+from generator.store.parquet import read_table
+from generator.store.schema import table_path
 
 CLASSES = [
     "Billiards",
@@ -328,7 +329,7 @@ def test_fusion_unit_pages_show_the_per_stream_views_beside_the_joint_one(built:
     assert "Per-stream views" not in single
     class_page_html = unescape(next((site / "classes").glob("*/index.html")).read_text(encoding="utf-8"))
     assert "Per-stream views" in class_page_html
-    # The unit's JSON keeps the views apart: its visualisations are the joint rows only.
+    # The unit's JSON keeps the views apart: its visualizations are the joint rows only.
     record = json.loads((site / f"units/{unit_id}/unit.json").read_text(encoding="utf-8"))
     joint = [r for r in rows if r["unit_id"] == unit_id and r["view"] == "joint"]
     assert [r["view"] for r in record["visualizations"]] == ["joint"] * len(joint)
@@ -382,11 +383,12 @@ def test_speed_invariance_claim_is_tested_by_the_data_driven_score() -> None:
 
 
 def _rehash_media(atlas: Path, out: Path) -> Path:
-    """A copy of ``atlas`` whose visualisation files carry other names, as a rebuild with other
+    """A copy of ``atlas`` whose visualization files carry other names, as a rebuild with other
     settings stores them (the settings hash is in the atlas's file names)."""
     import shutil
 
-    from generator.store.tables import read_metadata, write_table, write_table_set
+    from generator.store.parquet import read_metadata, write_table
+    from generator.store.table_set import write_table_set
 
     shutil.copytree(atlas, out)
     path = table_path(out, "visualizations")
@@ -431,11 +433,11 @@ def test_media_urls_stay_the_same_when_the_settings_change(built: dict, tmp_path
     again = render_site(other, tmp_path / "site", title="Test Atlas", site_url=SITE_URL)
     before, after = _media_urls(built["site"]), _media_urls(again)
     assert before and before == after
-    visualised = [u for u in before if not u.startswith("files/media/clips/")]  # real clips name no settings
-    assert visualised and all(
+    visualized = [u for u in before if not u.startswith("files/media/clips/")]  # real clips name no settings
+    assert visualized and all(
         re.fullmatch(r"units/motion/conv1_1/\d{4}/chi-[0-9.]+/(appearance|colorwheel|xymag)\.(mp4|png)", u)
-        for u in visualised
-    ), sorted(visualised)[:5]
+        for u in visualized
+    ), sorted(visualized)[:5]
 
 
 def test_publishing_needs_a_site_url(built: dict, tmp_path: Path) -> None:
@@ -558,7 +560,7 @@ def test_every_table_downloads_as_parquet_and_csv_and_the_unit_index_lists_every
 
     import pyarrow.parquet as pq
 
-    from generator.store.tables import SCHEMAS
+    from generator.store.schema import SCHEMAS
 
     site, atlas = built["site"], built["atlas"]
     html = unescape((site / "downloads/index.html").read_text(encoding="utf-8"))

@@ -13,7 +13,8 @@ import pytest
 from generator.site.build import render_site
 from generator.site.fake import make_fake_atlas
 from generator.site.serve import serving
-from generator.store.tables import manifest_path, write_table_set
+from generator.store.manifest import manifest_path
+from generator.store.table_set import write_table_set
 
 SCRIPT = "<script>alert(1)</script>"
 IMAGE = "<img src=x onerror=alert(1)>"

@@ -1,4 +1,4 @@
-"""Parquet tables and manifest of the atlas (generator.store.tables)."""
+"""Parquet tables and manifest of the atlas (generator.store.schema, .parquet, .manifest)."""
 
 from __future__ import annotations
 
@@ -12,17 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from generator.errors import AtlasError
-from generator.store.tables import (
-    SCHEMAS,
-    describe_tables,
-    make_manifest,
-    read_manifest,
-    read_metadata,
-    read_table,
-    table_path,
-    write_manifest,
-    write_table,
-)
+from generator.store.manifest import make_manifest, read_manifest, write_manifest
+from generator.store.parquet import read_metadata, read_table, write_table
+from generator.store.schema import SCHEMAS, describe_tables, table_path
 
 META = {"model_hash": "abc123", "config_hash": "cfg456"}
 

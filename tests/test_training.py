@@ -20,7 +20,8 @@ from generator.training.data import Crop, augment, choose_crop, choose_snippets
 from generator.training.recipe import learning_rate
 from generator.training.run import build_network, resume_path, train_on_folder
 from generator.zoo import load
-from generator.zoo.fusion import VGG16_BLOCKS, _fold_normalisation, fusion_init_weight
+from generator.zoo.fusion import VGG16_BLOCKS, fusion_init_weight
+from generator.zoo.weight_files import fold_normalization
 
 REPO = Path(__file__).resolve().parents[1]
 WORLD = {"data.size": 32, "data.flow_fields": 2, "data.snippets": 2, "data.snippet_gap": 2}
@@ -158,14 +159,14 @@ def test_tiny_fusion_vgg16_runs_every_stage_of_the_recipe(world: Path, tmp_path:
     )
     classes = tuple(config.data.folder.classes)
     fresh = build_network(config, classes)
-    # Cross-modality init: motion conv1_1 = the (normalisation-folded) RGB filters averaged over colour, x 2L.
-    folded, _ = _fold_normalisation(vgg["features.0.weight"], vgg["features.0.bias"], fresh.config.rgb_mean)
+    # Cross-modality init: motion conv1_1 = the (normalization-folded) RGB filters averaged over colour, x 2L.
+    folded, _ = fold_normalization(vgg["features.0.weight"], vgg["features.0.bias"], fresh.config.rgb_mean)
     motion = fresh.motion.conv1_1.weight
     assert motion.shape[1] == 2 * config.data.flow_fields
     assert torch.allclose(motion, folded.mean(1, keepdim=True).expand_as(motion), atol=1e-6)
     assert torch.allclose(fresh.appearance.conv1_1.weight, folded, atol=1e-6)
     assert torch.equal(fresh.motion.conv2_1.weight, vgg["features.5.weight"])
-    # The fusion conv: 0.25 / 0.75 identity times a normalised Gaussian.
+    # The fusion conv: 0.25 / 0.75 identity times a normalized Gaussian.
     assert torch.equal(fresh.fusion[0].weight, fusion_init_weight(fresh.config.width))
     before = {k: v.clone() for k, v in fresh.state_dict().items()}
 

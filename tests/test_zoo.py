@@ -28,8 +28,9 @@ from generator.zoo import (
     torchvision_video,
     with_negative_slope,
 )
-from generator.zoo.fusion import gaussian_kernel_3d, imagenet_tower_state
+from generator.zoo.fusion import gaussian_kernel_3d
 from generator.zoo.spec import ModelDescription
+from generator.zoo.weight_files import imagenet_tower_state
 from tests import fixtures_user_model
 
 CLASSES = tuple(f"Action{i}" for i in range(12))
@@ -174,12 +175,12 @@ def test_imagenet_tower_initialisation(vgg: nn.Module) -> None:
     assert torch.equal(state["motion.conv2_1.weight"], fake["features.5.weight"])
     assert torch.equal(state["appearance.conv5_3.weight"], fake["features.28.weight"])
     assert "head.fc6.weight" not in state  # 64 px input: fc6 has another shape than ImageNet's
-    # The appearance tower on network units equals torchvision's conv1_1 on its normalised input.
+    # The appearance tower on network units equals torchvision's conv1_1 on its normalized input.
     x = torch.rand(1, 3, 8, 8) * 255
     mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
     ours_in = x - torch.tensor([123.68, 116.78, 103.94]).view(1, 3, 1, 1)
-    normalised = (x / 255 - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
-    theirs = F.conv2d(normalised, fake["features.0.weight"], fake["features.0.bias"])
+    normalized = (x / 255 - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+    theirs = F.conv2d(normalized, fake["features.0.weight"], fake["features.0.bias"])
     ours = F.conv2d(ours_in, state["appearance.conv1_1.weight"], state["appearance.conv1_1.bias"])
     assert torch.allclose(ours, theirs, atol=1e-4)
 
@@ -189,24 +190,24 @@ def test_tower_weights_are_explicit_and_never_read_from_whatever_the_cache_holds
 ) -> None:
     """No choice is an error naming the CLI key, even with VGG-16 weights in the cache; 'imagenet'
     reads only torchvision's one published file, never another vgg16-*.pth that happens to be there."""
-    from generator.zoo.fusion import VGG16_FILE, _vgg16_file
+    from generator.zoo.weight_files import VGG16_FILE, vgg16_file
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     hub = tmp_path / "hub" / "checkpoints"
     hub.mkdir(parents=True)
     (hub / "vgg16-0123abcd.pth").write_bytes(b"another VGG-16")
     with pytest.raises(CheckpointError, match="imagenet") as error:
-        _vgg16_file("imagenet")
+        vgg16_file("imagenet")
     assert VGG16_FILE in str(error.value)
     (hub / VGG16_FILE).write_bytes(b"stand-in")
     with pytest.raises(ModelError, match=r"model\.weights is not set for fusion_vgg16.*imagenet.*random"):
-        _vgg16_file(None)
-    assert _vgg16_file("imagenet") == hub / VGG16_FILE
-    assert _vgg16_file("random") is None
+        vgg16_file(None)
+    assert vgg16_file("imagenet") == hub / VGG16_FILE
+    assert vgg16_file("random") is None
     with pytest.raises(ModelError, match=r"model\.weights is not set"):
         load("fusion_vgg16")
     with pytest.raises(ModelError, match=r"model\.weights = 'kinetics400' does not apply to fusion_vgg16"):
-        _vgg16_file("kinetics400")
+        vgg16_file("kinetics400")
 
 
 def test_imagenet_towers_are_never_downloaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -455,7 +456,7 @@ def test_r3d_18_random_weights_describe_and_run() -> None:
     video = torch.randn(1, 3, 4, 32, 32) * 50
     responses = _responses(net, d, [video])
     assert all(responses[layer.name].shape[1] == layer.units for layer in d.layers)
-    # Network units (0..255 minus the mean) become torchvision's normalised input inside forward.
+    # Network units (0..255 minus the mean) become torchvision's normalized input inside forward.
     mean = torch.tensor([0.43216, 0.394666, 0.37645]).view(1, 3, 1, 1, 1)
     std = torch.tensor([0.22803, 0.22145, 0.216989]).view(1, 3, 1, 1, 1)
     pixels = video + 255 * mean

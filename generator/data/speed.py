@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from generator.errors import DataError
-from generator.world.flow import bytes_to_code
+from generator.world.flow import bytes_to_code, code_to_bytes
 
 REAL_SPEEDS: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0)
 """Speed factors replayed from real clips: slower by rescaled flow, faster by skipped frames."""
@@ -62,4 +62,4 @@ def _to_bytes(codes: np.ndarray) -> np.ndarray:
     """Codes (byte - 128, proportional to the flow) back to stored bytes. Sums and scalings work on the
     codes, not on decoded pixels: the stored byte of zero flow is 128 (code 0), which decodes to
     +0.08 px, and summing that offset k times would turn still pixels into motion."""
-    return (np.clip(np.rint(codes), -128, 127) + 128).astype(np.uint8)
+    return code_to_bytes(codes)

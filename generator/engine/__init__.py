@@ -6,12 +6,12 @@ paper's optimiser, coherent clip transformations, presets and the loop that cuts
 forward pass at the target layer. Entry point: :func:`visualize_layer`.
 """
 
-from generator.engine.loop import ProgressCallback, visualize_layer, visualize_rows
 from generator.engine.plan import Row, iter_batches, plan_rows
 from generator.engine.presets import PRESETS
 from generator.engine.results import VisualizationResult
 from generator.engine.runtime import PreparedModel, prepare_model
 from generator.engine.settings import EngineSettings
+from generator.engine.visualize import ProgressCallback, visualize_layer, visualize_rows
 
 __all__ = [
     "PRESETS",

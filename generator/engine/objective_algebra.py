@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from generator.engine.objectives import objective_mode
 from generator.engine.settings import EngineSettings
 from generator.errors import ConfigError, ModelError
+from generator.zoo.capture import StopForward, recording
 from generator.zoo.spec import LayerInfo, ModelDescription
 
 OBJECTIVE_LAYER = "objective"
@@ -316,10 +317,6 @@ def diversity(layer: str) -> Objective:
     return Objective(bind, f"diversity of {layer}")
 
 
-class _Done(Exception):
-    """Raised once every layer an objective needs has answered: the rest of the network is skipped."""
-
-
 class ObjectiveNetwork(nn.Module):
     """The network with one output, the objective, at module ``objective_output`` (B, 1).
 
@@ -345,30 +342,15 @@ class ObjectiveNetwork(nn.Module):
     def forward(self, *inputs: Tensor) -> Tensor:
         if self.transform is not None and torch.is_grad_enabled():
             inputs = tuple(self.transform(list(inputs)))
-        responses: dict[str, Tensor] = {}
         wanted = self._objective.layers
-
-        def store(layer: str) -> Callable[..., None]:
-            def hook(module: nn.Module, args: object, output: object) -> None:
-                if isinstance(output, (tuple, list)):
-                    output = next(o for o in output if isinstance(o, Tensor))
-                responses[layer] = output  # type: ignore[assignment]
-                if all(name in responses for name in wanted):
-                    raise _Done
-
-            return hook
-
-        handles = [
-            self.network.get_submodule(self._modules_of[layer]).register_forward_hook(store(layer))
-            for layer in wanted
-        ]
-        try:
-            self.network(*inputs)
-        except _Done:
-            pass
-        finally:
-            for handle in handles:
-                handle.remove()
+        # Once every layer the objective needs has answered, the rest of the network is skipped.
+        with recording(
+            self.network, {layer: self._modules_of[layer] for layer in wanted}, stop=True
+        ) as responses:
+            try:
+                self.network(*inputs)
+            except StopForward:
+                pass
         missing = [layer for layer in wanted if layer not in responses]
         if missing:
             raise ModelError(

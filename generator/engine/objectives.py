@@ -35,7 +35,7 @@ def objective_mode(layer: LayerInfo, objective: str) -> ObjectiveMode:
     Convolutional layers: the neuron at the centre of the feature map (spatial centre and
     temporal centre). Layers that fuse several inputs: the channel, i.e. its mean over all
     positions (method.md: "for the fusion layer, the rectified channel mean"; a fusion
-    unit's visualisation then covers the whole frame, as in the paper's figures).
+    unit's visualization then covers the whole frame, as in the paper's figures).
     *(choice)* "fusion layer" is recognised generically as a convolutional layer whose
     LayerInfo.streams names more than one input. fc/class layers: the single value (the
     "centre" of no spatial axes). ``objective == "mean"`` uses the channel mean everywhere.

@@ -4,7 +4,7 @@
 
 with a per-pixel learning rate lr = H * W * lr_scale * B^2 / alpha. The H * W factor
 undoes the 1/(H W) of the regularisers' means; 1/lr only damps steps where the gradient
-is tiny, otherwise the step is normalised by the running gradient size.
+is tiny, otherwise the step is normalized by the running gradient size.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from generator.engine.optimizer import project_norm
 from generator.zoo.spec import InputSpec
 
-# Square root of the ImageNet RGB colour covariance (found by SVD), columns normalised to
+# Square root of the ImageNet RGB colour covariance (found by SVD), columns normalized to
 # a largest norm of 1: the "decorrelated colour" basis of Lucid and captum. Rows are R, G, B.
 _COLOUR_SQRT = torch.tensor(
     [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], dtype=torch.float64
@@ -177,15 +177,14 @@ class TemporalDCTParameterization(Parameterization):
 
     *(choice, beyond the paper)* The rendered inputs, objective and regularisers are the
     paper's, and an orthonormal basis changes neither the problem nor its optimum; only the
-    optimiser's per-element step normalisation sees other coordinates. With pixels, each
-    pixel's normaliser mixes the gradient of its constant-in-time part with the stiff
+    optimiser's per-element step normalization sees other coordinates. With pixels, each
+    pixel's normalizer mixes the gradient of its constant-in-time part with the stiff
     chi-weighted temporal term, so at large chi every step shrinks and units that need
     many steps (deep ones) stall far below their optimum. In this basis the constant part
-    (k = 0) is untouched by the temporal term and keeps its own step size. Measured on the
-    default model (chi 1, 100, 10000; 300 steps; weakest over strongest activation, mean
-    over units): class outputs 0.11 with pixels and 0.89 in this basis, head/fc7 0.00 and
-    0.97, and the first motion layer, linear filters whose optimum is easy to reach
-    either way, 0.79 and 0.84.
+    (k = 0) is untouched by the temporal term and keeps its own step size. On the default
+    model, deep units keep far more of their activation across chi in this basis than with
+    pixels, and the first motion layer about as much (the figures are in
+    bench/results/notes.md).
     """
 
     def __init__(self, specs: Sequence[InputSpec], init: Sequence[Tensor]) -> None:

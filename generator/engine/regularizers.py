@@ -122,7 +122,7 @@ def _squared_difference_sum(fields: Tensor, dims: tuple[int, ...]) -> Tensor:
 def temporal_variation(x: Tensor, spec: InputSpec) -> Tensor:
     """Root-mean-square temporal forward difference per row (0 for a single frame).
 
-    A data-free summary of how much a visualisation changes over time: over the L flow
+    A data-free summary of how much a visualization changes over time: over the L flow
     fields of a flow stack, over the frames of an RGB clip. The mean runs over the
     positions that have a successor only.
     """

@@ -9,7 +9,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class VisualizationResult:
-    """One (unit, chi, seed) visualisation.
+    """One (unit, chi, seed) visualization.
 
     ``inputs`` maps each model input's name to a float32 (C, T, H, W) array in network
     units. ``loss`` is the energy E = -w a + sum of regularisers at every step (float32,

@@ -145,9 +145,8 @@ def prepare_model(
     module.eval()
     module.requires_grad_(False)
     module.to(device)
-    # channels-last pays on the CPU as well: measured on 2 cores with the default model,
-    # oneDNN's max pooling runs ~6x and its convolutions ~1.7x faster than in NCHW, and a
-    # whole optimisation step 1.3-1.5x.
+    # channels-last pays on the CPU as well: oneDNN's pooling and convolutions run faster
+    # than in NCHW, and so does a whole optimisation step (bench/results/notes.md).
     channels_last = settings.channels_last
     if channels_last:
         for p in module.parameters():

@@ -35,9 +35,10 @@ class EngineSettings:
     ``leaky_fraction`` *(choice, beyond the paper)*: the share of the steps during which
     ReLUs leak with ``leaky_slope``; the remaining steps use the network's own ReLUs. The
     paper leaks throughout (1.0). Leaking throughout lets the optimiser reach a high
-    objective through negative pre-activations that the real network cuts off: measured on
-    the default model's fusion units, 45 % of visualisations ended with a negative real
-    activation, against 17 % when the last third of the steps uses the real ReLUs.
+    objective through negative pre-activations that the real network cuts off; on the
+    default model's fusion units, far fewer visualizations end with a negative real
+    activation when the last third of the steps uses the real ReLUs (the figures are in
+    bench/results/notes.md).
 
     ``temporal_basis`` *(choice, beyond the paper)*: "pixel" optimises the pixels as the
     paper does; "dct" optimises the time axis of each input in an orthonormal DCT basis
@@ -74,7 +75,7 @@ class EngineSettings:
     robust_rotation: float | None = None
 
     def __post_init__(self) -> None:
-        # One schema: every value is checked (and normalised, e.g. 1 -> True) by the
+        # One schema: every value is checked (and normalized, e.g. 1 -> True) by the
         # configuration's ``visualize`` section, so YAML, ``--set`` and Python share the rules.
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         for name in ("alpha_scale", "tv_scale"):

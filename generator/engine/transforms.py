@@ -84,7 +84,7 @@ def affine_rows(x: Tensor, spec: InputSpec, scales: Tensor, angles: Tensor) -> T
     b, c, t, h, w = x.shape
     cos, sin = torch.cos(angles).float(), torch.sin(angles).float()
     inv_s = 1.0 / scales.float()
-    # Output -> input sampling matrix (1/s) R(-angle), in grid_sample's normalised coordinates.
+    # Output -> input sampling matrix (1/s) R(-angle), in grid_sample's normalized coordinates.
     theta = torch.zeros(b, 2, 3, device=x.device, dtype=torch.float32)
     theta[:, 0, 0] = cos * inv_s
     theta[:, 0, 1] = sin * inv_s * h / w

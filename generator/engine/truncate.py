@@ -18,15 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from generator.engine.capture import StopForward
 from generator.errors import ModelError
-
-
-def first_tensor(output: Any) -> Tensor:
-    """The response of a module: its output, or the first tensor of a tuple/list output."""
-    if isinstance(output, (tuple, list)):
-        return next(o for o in output if isinstance(o, Tensor))
-    return output
+from generator.zoo.capture import StopForward, first_tensor, hooked, module_at
 
 
 class TruncatedNetwork:
@@ -40,13 +33,7 @@ class TruncatedNetwork:
     def __init__(
         self, model: nn.Module, module_path: str, compile_options: dict[str, Any] | None = None
     ) -> None:
-        try:
-            self.target = model.get_submodule(module_path)
-        except AttributeError as error:
-            raise ModelError(
-                f"The layer's module {module_path!r} does not exist in {type(model).__name__}: {error}. "
-                "Check LayerInfo.module in the model description."
-            ) from error
+        self.target = module_at(model, module_path)
         self.model = model
         self.module_path = module_path
         self.compiled = compile_options is not None
@@ -68,13 +55,12 @@ class TruncatedNetwork:
 
     def __call__(self, *inputs: Tensor) -> Tensor:
         self._response.clear()
-        handle = self.target.register_forward_hook(self._hook)
         try:
-            response = self._run(*inputs)
+            with hooked([(self.target, self._hook)]):
+                response = self._run(*inputs)
         except StopForward:
             response = self._response[0]
         finally:
-            handle.remove()
             self._response.clear()  # hold no activation beyond the call
         if response is None:
             raise ModelError(

@@ -28,6 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from generator.zoo.capture import recording
 from generator.zoo.spec import LayerInfo, ModelDescription
 
 
@@ -86,14 +87,10 @@ def collect_activations(
     peaks_per_clip: dict[str, list[np.ndarray]] = {i.name: [] for i in infos}
     counts = np.bincount(np.asarray(labels), minlength=num_classes).astype(float)
 
-    captured: dict[str, torch.Tensor] = {}
-    handles = [
-        model.get_submodule(info.module).register_forward_hook(_capture(captured, info.name))
-        for info in infos
-        if info.kind != "class"
-    ]
     loader = DataLoader(clips, batch_size=batch_size, shuffle=False)
-    try:
+    with recording(
+        model, {info.name: info.module for info in infos if info.kind != "class"}, detach=True
+    ) as captured:
         with torch.inference_mode():
             for *inputs, batch_labels in tqdm(loader, desc="activations", disable=not progress, leave=False):
                 scores = model(*(x.to(device) for x in inputs))
@@ -111,9 +108,6 @@ def collect_activations(
                     peaks[info.name] = np.maximum(peaks[info.name], peak_np.max(axis=0))
                     means_per_clip[info.name].append(mean_np)
                     peaks_per_clip[info.name].append(peak_np)
-    finally:
-        for handle in handles:
-            handle.remove()
 
     result = {}
     for info in infos:
@@ -130,13 +124,6 @@ def collect_activations(
             clip_means=np.concatenate(means_per_clip[info.name]).astype(np.float32),
         )
     return result
-
-
-def _capture(store: dict[str, torch.Tensor], name: str):
-    def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
-        store[name] = output.detach()
-
-    return hook
 
 
 def objective_peaks(item: LayerActivations, mode: str) -> np.ndarray:

@@ -3,11 +3,11 @@
 Definitions (choices of this atlas; method.md leaves them open):
 
 * **Invariance across chi** (data-free): for each chi, the unit's activation reached by
-  the visualisation, positive part, averaged over seeds; the score is the smallest of
+  the visualization, positive part, averaged over seeds; the score is the smallest of
   these over the largest, in [0, 1]. 1 means the unit can be driven equally hard whatever
   the temporal weight chi (slow or fast motion); near 0 means it responds only to one
   speed regime. Undefined (None) when the largest is <= 0 or fewer than two chi values
-  have a finished visualisation, and for units that no temporal input reaches (e.g. the
+  have a finished visualization, and for units that no temporal input reaches (e.g. the
   appearance tower of a two-stream net, which sees one RGB frame): chi only weighs the
   temporal variation of an input, so such a unit is blind to it rather than invariant, and
   a score of 1 would inflate the mean of its layer. Activations are compared raw: dividing

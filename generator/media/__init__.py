@@ -7,10 +7,8 @@ from generator.media.flow_codes import (
     max_flow_magnitude,
 )
 from generator.media.frames import (
-    DEFAULT_MEAN,
     appearance_frames,
     composite,
-    decode_flow_code,
     display_factor,
     flow_fields,
     flow_frames,
@@ -21,12 +19,10 @@ from generator.media.media_set import write_frame_set, write_media_set
 from generator.media.video import EncodeError, encode_png, read_mp4, write_mp4, write_png, write_poster
 
 __all__ = [
-    "DEFAULT_MEAN",
     "EncodeError",
     "appearance_frames",
     "colorwheel_legend",
     "composite",
-    "decode_flow_code",
     "display_factor",
     "encode_png",
     "flow_fields",

@@ -8,9 +8,9 @@ Two encodings (method.md, "Rendering"):
   blue-violet; in between, the 55-colour wheel interpolates through
   red-yellow-green-cyan-blue-magenta.
 * x/y/magnitude - R = u, G = v (both mid-grey 128 at zero), B = |flow| (0 at zero flow,
-  255 at the normalising magnitude).
+  255 at the normalizing magnitude).
 
-Both normalise by ``max_magnitude``: pass one value shared by every frame of a video (or by
+Both normalize by ``max_magnitude``: pass one value shared by every frame of a video (or by
 several videos) so that they are comparable; ``None`` uses the largest magnitude in the
 given arrays.
 """
@@ -23,7 +23,7 @@ import numpy as np
 # cyan-blue, blue-magenta, magenta-red (chosen by Baker et al. for perceptual balance).
 _SEGMENTS = (("RY", 15), ("YG", 6), ("GC", 4), ("CB", 11), ("BM", 13), ("MR", 6))
 
-# Flow magnitudes below this are treated as no flow when normalising (avoids 0/0).
+# Flow magnitudes below this are treated as no flow when normalizing (avoids 0/0).
 _EPS = 1e-9
 
 
@@ -108,7 +108,7 @@ def flow_to_xymag(u: np.ndarray, v: np.ndarray, max_magnitude: float | None = No
 
 
 def legend_disc(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Normalised flow ``(u, v)`` pointing from the centre of a ``size`` square to each pixel,
+    """Normalized flow ``(u, v)`` pointing from the centre of a ``size`` square to each pixel,
     and the mask of the unit disc (radius ``size / 2 - 1`` pixels, so a border ring fits)."""
     if size < 3:
         raise ValueError(f"legend size must be >= 3 pixels, got {size}")

@@ -1,30 +1,24 @@
 """Displayable frames from network-unit inputs: appearance, decoded flow, coded motion, panels.
 
 All frame stacks are uint8 (N, H, W, 3). Network units follow the shared conventions:
-appearance = RGB 0..255 minus a per-channel mean, (3, T, H, W); motion = the paper's flow
-coding (clip(f, -20, 20) + 20) * 255 / 40 - 128, (2L, T, H, W) with channels
+appearance = RGB 0..255 minus a per-channel mean (default the world's RGB_MEAN), (3, T, H, W);
+motion = the paper's flow coding (:mod:`generator.world.flow`), (2L, T, H, W) with channels
 (u1, v1, ..., uL, vL).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 
 from generator.media.flow_codes import colorwheel_legend, flow_to_colorwheel, flow_to_xymag, legend_disc
-
-DEFAULT_MEAN: tuple[float, float, float] = (123.68, 116.78, 103.94)
-
-# The paper's flow coding: +-FLOW_CLIP pixels map linearly onto [0, 255], then CODE_OFFSET is subtracted.
-FLOW_CLIP = 20.0
-CODE_OFFSET = 128.0
-
-FlowCode = Literal["colorwheel", "xymag"]
+from generator.media.kinds import FlowCode
+from generator.world.flow import decode_flow
+from generator.world.inputs import RGB_MEAN
 
 
-def appearance_frames(x: np.ndarray, mean: Sequence[float] | None = DEFAULT_MEAN) -> np.ndarray:
+def appearance_frames(x: np.ndarray, mean: Sequence[float] | None = RGB_MEAN) -> np.ndarray:
     """RGB network units (3, T, H, W) -> uint8 (T, H, W, 3): mean added back, rounded, clipped to 0..255."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 4 or x.shape[0] != 3:
@@ -36,26 +30,21 @@ def appearance_frames(x: np.ndarray, mean: Sequence[float] | None = DEFAULT_MEAN
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8).transpose(1, 2, 3, 0)
 
 
-def decode_flow_code(code: np.ndarray) -> np.ndarray:
-    """Inverse of the paper's flow coding, elementwise: code -> pixels (not clipped, so
-    optimised inputs beyond the coding range decode to flow beyond +-20 px)."""
-    return (np.asarray(code, dtype=np.float64) + CODE_OFFSET) * (2.0 * FLOW_CLIP) / 255.0 - FLOW_CLIP
-
-
 def flow_fields(x: np.ndarray) -> np.ndarray:
     """Motion network units (2L, T, H, W) -> pixel flow float32 (T, L, H, W, 2), last axis (u, v)."""
     x = np.asarray(x)
     if x.ndim != 4 or x.shape[0] % 2 or x.shape[0] == 0:
         raise ValueError(f"motion input must have shape (2L, T, H, W) with L >= 1, got {x.shape}")
     two_l, t, h, w = x.shape
-    pairs = decode_flow_code(x).reshape(two_l // 2, 2, t, h, w)  # (L, uv, T, H, W)
+    # Decoded in float64 and not clipped: optimised inputs beyond the coding range show as such.
+    pairs = decode_flow(np.asarray(x, dtype=np.float64)).reshape(two_l // 2, 2, t, h, w)  # (L, uv, T, H, W)
     return pairs.transpose(2, 0, 3, 4, 1).astype(np.float32)
 
 
 def flow_frames(
     flow: np.ndarray, code: FlowCode = "colorwheel", max_magnitude: float | None = None
 ) -> np.ndarray:
-    """Pixel flow (..., H, W, 2) -> uint8 (N, H, W, 3), one frame per field, one normalisation for all."""
+    """Pixel flow (..., H, W, 2) -> uint8 (N, H, W, 3), one frame per field, one normalization for all."""
     flow = np.asarray(flow)
     if flow.ndim < 3 or flow.shape[-1] != 2:
         raise ValueError(f"flow must have shape (..., H, W, 2), got {flow.shape}")
@@ -79,7 +68,7 @@ def display_factor(height: int, width: int, min_side: int = 128) -> int:
     Powers of two keep nearest-neighbour pixels crisp and, for factors >= 2, make both
     sides even and align source pixels with the 2x2 chroma blocks of yuv420p video, so
     a factor of 2 already keeps every source pixel's colour; larger factors only add
-    encoding time (a 64 px media set costs 1.6x as much at 4x as at 2x: bench/media_cpu.py).
+    encoding time (bench/media_cpu.py measures the cost per factor: bench/results/media_cpu.txt).
     """
     factor = 1
     while min(height, width) * factor < min_side:

@@ -1,4 +1,4 @@
-"""The media of one visualisation or real clip: appearance, colour-wheel, x/y/magnitude and
+"""The media of one visualization or real clip: appearance, colour-wheel, x/y/magnitude and
 composite MP4s, each with a PNG poster.
 
 Files are named ``<stem>_<kind>.mp4`` and ``<stem>_<kind>.png`` inside ``directory``; the
@@ -20,7 +20,6 @@ import numpy as np
 
 from generator.media.flow_codes import max_flow_magnitude
 from generator.media.frames import (
-    DEFAULT_MEAN,
     appearance_frames,
     composite,
     display_factor,
@@ -29,9 +28,7 @@ from generator.media.frames import (
     upscale,
 )
 from generator.media.video import write_mp4, write_poster
-
-# Every kind of video a media set can hold, in display order (the composite last).
-MEDIA_KINDS = ("appearance", "colorwheel", "xymag", "composite")
+from generator.world.inputs import RGB_MEAN
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -55,7 +52,7 @@ def write_frame_set(
     pixel ``flow`` (..., H, W, 2) (e.g. (T, L, H, W, 2); fields in time order).
 
     ``factor``: nearest-neighbour upscaling (default :func:`display_factor`, e.g. 64 -> 128 px).
-    ``max_magnitude``: flow normalisation shared by all frames (default: this clip's maximum;
+    ``max_magnitude``: flow normalization shared by all frames (default: this clip's maximum;
     pass one value for several clips to make them comparable).
     """
     if rgb is None and flow is None:
@@ -98,7 +95,7 @@ def write_media_set(
     *,
     appearance: np.ndarray | None = None,
     motion: np.ndarray | None = None,
-    mean: Sequence[float] | None = DEFAULT_MEAN,
+    mean: Sequence[float] | None = RGB_MEAN,
     fps: float = 8,
     factor: int | None = None,
     max_magnitude: float | None = None,
@@ -106,7 +103,7 @@ def write_media_set(
     crf: int = 18,
     preset: str = "veryfast",
 ) -> dict[str, str]:
-    """Write the media set of one visualisation from network units: ``appearance`` (3, T, H, W)
+    """Write the media set of one visualization from network units: ``appearance`` (3, T, H, W)
     RGB minus ``mean`` and/or ``motion`` (2L, T, H, W) in the paper's flow coding.
     See :func:`write_frame_set` for the other arguments and the returned paths."""
     return write_frame_set(

@@ -1,7 +1,7 @@
-"""The measure stage: from stored visualisations and statistics to media, measures, tables, manifest.
+"""The measure stage: from stored visualizations and statistics to media, measures, tables, manifest.
 
 Steps: find the selection's stored results; write the media of every finished
-visualisation (skipping media that exist); compute speed invariance (cached); build the
+visualization (skipping media that exist); compute speed invariance (cached); build the
 units and visualizations rows; draft the failure cases; write the media of every real
 clip the tables and cases show (skipping existing ones); write the tables and the
 manifest. Media are written once; tables and manifest are always rewritten from what is
@@ -50,14 +50,10 @@ from generator.pipeline.tables_stage import (
 )
 from generator.pipeline.tuning import tuning_responses, tuning_rows, tuning_summary
 from generator.site.stats import drivers
-from generator.store.tables import (
-    make_manifest,
-    manifest_path,
-    table_path,
-    write_manifest,
-    write_table,
-    write_table_set,
-)
+from generator.store.manifest import make_manifest, manifest_path, write_manifest
+from generator.store.parquet import write_table
+from generator.store.schema import table_path
+from generator.store.table_set import write_table_set
 from generator.train import card_path, confused_pairs, confusion_matrix, world_spec
 from generator.world import SyntheticClips
 from generator.zoo import LoadedModel
@@ -69,7 +65,7 @@ class AssembleSummary:
 
     units: int
     visualizations: int
-    failed: tuple[tuple[str, str], ...]  # failed visualisations: (what, reason)
+    failed: tuple[tuple[str, str], ...]  # failed visualizations: (what, reason)
     media_written: int
     media_cached: int
     clips_written: int
@@ -146,7 +142,7 @@ def assemble(
 
 
 def measure_units(run: Measuring, selection: Selection) -> UnitPart:
-    """Write the media of every stored visualisation of ``selection``; its units and visualizations rows."""
+    """Write the media of every stored visualization of ``selection``; its units and visualizations rows."""
     loaded, config, output, device, stats = run.loaded, run.config, run.output, run.device, run.stats
     progress, workers = run.progress, run.workers
     desc = loaded.description
@@ -175,7 +171,7 @@ def measure_units(run: Measuring, selection: Selection) -> UnitPart:
         for item in stored
         if item.ok
     }
-    vis_media = run_media_jobs(list(jobs.values()), output, workers, progress, desc="visualisation media")
+    vis_media = run_media_jobs(list(jobs.values()), output, workers, progress, desc="visualization media")
     seconds["media"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -289,7 +285,7 @@ def write_atlas(
     }
     for name, rows in tables.items():
         write_table(name, rows, table_path(output, name), metadata)
-    visualised = {row["layer"] for row in u_rows}
+    visualized = {row["layer"] for row in u_rows}
     failed = failed_visualizations(vis_rows)
     manifest = make_manifest(
         model={"name": desc.name, "hash": loaded.model_hash, "card": card},
@@ -310,7 +306,7 @@ def write_atlas(
                 ),
             }
             for info in desc.layers
-            if info.name in visualised
+            if info.name in visualized
         ],
         chis=config.visualize.chi,
         counts={

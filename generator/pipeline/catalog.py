@@ -1,7 +1,7 @@
-"""Which visualisations of a selection are stored: the (unit, chi, seed) results on disk.
+"""Which visualizations of a selection are stored: the (unit, chi, seed) results on disk.
 
 A result is found by its key (model hash, settings, unit, chi, seed), exactly as the
-visualisation stage stored it. The key records whether bf16 was used, which depends on the
+visualization stage stored it. The key records whether bf16 was used, which depends on the
 device the results were computed on; results made on a GPU are therefore also found when
 measuring on a CPU machine (the current device's variant is preferred).
 """

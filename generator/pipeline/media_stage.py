@@ -1,6 +1,6 @@
-"""The media stage: videos and posters of stored visualisations and of the real clips the atlas shows.
+"""The media stage: videos and posters of stored visualizations and of the real clips the atlas shows.
 
-A visualisation's media go to ``media/<unit path>/<result file stem>_<kind>.mp4|png``, so
+A visualization's media go to ``media/<unit path>/<result file stem>_<kind>.mp4|png``, so
 they are keyed like the result they show; a real clip's go to
 ``clips/<split>_<index>/clip_<kind>.mp4|png``. A job whose files all exist and read back
 whole is skipped (a damaged file is removed, logged and written again): the stage is idempotent
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from generator.media.kinds import kinds_written
 from generator.pipeline.workers import exit_with_parent
 from generator.store.keys import unit_path
 from generator.store.verify import file_problem, sound
@@ -28,15 +29,14 @@ MEDIA_DIR = "media"
 CLIPS_DIR = "clips"
 CLIP_STEM = "clip"
 MEDIA_WORKERS = 2
-# Measured in the default build on a 2-core CPU (2 processes): about 0.15 s per visualisation
-# (4 MP4s + 4 PNGs at 128 px) and 0.16 s per 13-frame real clip, per process; used for the
-# dry-run estimate.
+# Seconds per media set and per process, for the dry-run estimate: measured in the default
+# build on a 2-core CPU (bench/results/notes.md).
 SECONDS_PER_RESULT = 0.15
 SECONDS_PER_CLIP = 0.16
 
 
 def media_folder(unit_id: str) -> str:
-    """Folder (relative to the atlas) of a unit's visualisation media."""
+    """Folder (relative to the atlas) of a unit's visualization media."""
     return f"{MEDIA_DIR}/{unit_path(unit_id)}"
 
 
@@ -47,9 +47,8 @@ def clip_folder(split: str, index: int) -> str:
 
 def expected_media(folder: str, stem: str, has_rgb: bool, has_flow: bool) -> dict[str, str]:
     """The paths :func:`generator.media.write_frame_set` writes for these inputs (relative, POSIX)."""
-    kinds = (["appearance"] if has_rgb else []) + (["colorwheel", "xymag", "composite"] if has_flow else [])
     paths: dict[str, str] = {}
-    for kind in kinds:
+    for kind in kinds_written(has_rgb, has_flow):
         paths[kind] = f"{folder}/{stem}_{kind}.mp4"
         paths[f"{kind}_poster"] = f"{folder}/{stem}_{kind}.png"
     if not has_flow and has_rgb:
@@ -59,7 +58,7 @@ def expected_media(folder: str, stem: str, has_rgb: bool, has_flow: bool) -> dic
 
 @dataclass(frozen=True)
 class ResultMediaJob:
-    """The media of one stored visualisation (its .npz result)."""
+    """The media of one stored visualization (its .npz result)."""
 
     result: Path
     folder: str

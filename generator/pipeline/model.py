@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from generator import model_sources
 from generator.config import AtlasConfig
 from generator.zoo import DEFAULT_CHECKPOINT, LoadedModel, load
 
@@ -11,7 +12,11 @@ from generator.zoo import DEFAULT_CHECKPOINT, LoadedModel, load
 def load_configured_model(config: AtlasConfig, log: Callable[[str], None] = print) -> LoadedModel:
     """The model of ``config.model``; the default model is trained first if it was never trained."""
     model = config.model
-    if model.source == "default" and model.checkpoint is None and not DEFAULT_CHECKPOINT.is_file():
+    if (
+        model.source == model_sources.DEFAULT
+        and model.checkpoint is None
+        and not DEFAULT_CHECKPOINT.is_file()
+    ):
         from generator.train import train_default
 
         log(f"No trained default model at {DEFAULT_CHECKPOINT}; training it first (atlas train).")

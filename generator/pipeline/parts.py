@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from generator.pipeline.select import Selection
-from generator.store.tables import TABLES_DIR, read_table, write_table
+from generator.store.parquet import read_table, write_table
+from generator.store.schema import TABLES_DIR
 
 PARTS_DIR = "parts"
 Row = dict[str, Any]

@@ -1,4 +1,4 @@
-"""The plan of a run (``--dry-run``): what would be visualised, what is cached, and a time estimate.
+"""The plan of a run (``--dry-run``): what would be visualized, what is cached, and a time estimate.
 
 Nothing is stored. The device-time estimate is a short calibration on the device itself:
 each selected layer runs a few real optimisation steps of the batch the build will run
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
+from generator import model_sources
 from generator.config import AtlasConfig
 from generator.engine import EngineSettings, PreparedModel, prepare_model, visualize_layer
 from generator.engine.runtime import CPU_BATCH_SIZE
@@ -62,7 +63,7 @@ class LayerCost:
 
 @dataclass(frozen=True)
 class Plan:
-    """What a visualisation run would do."""
+    """What a visualization run would do."""
 
     model: str
     model_hash: str | None  # None: the default model is not trained yet
@@ -101,7 +102,11 @@ def plan_model(config: AtlasConfig) -> tuple[LoadedModel, bool]:
     """The configured model without training it: (model, needs training). An untrained default
     model is stood in for by its architecture with seeded random weights (same layers and cost)."""
     source = config.model
-    if source.source == "default" and source.checkpoint is None and not DEFAULT_CHECKPOINT.is_file():
+    if (
+        source.source == model_sources.DEFAULT
+        and source.checkpoint is None
+        and not DEFAULT_CHECKPOINT.is_file()
+    ):
         from generator.train import default_architecture
 
         architecture = default_architecture(config)
@@ -118,7 +123,7 @@ def make_plan(
     timing: bool = True,
     workers: int = 1,
 ) -> tuple[Plan, Selection]:
-    """The plan of visualising the selection; ``timing`` runs the calibration (a few steps per
+    """The plan of visualizing the selection; ``timing`` runs the calibration (a few steps per
     layer); ``workers`` is the number of CPU worker processes the build would run."""
     device = resolve_device(config.visualize.device)
     loaded, untrained = plan_model(config)

@@ -13,7 +13,7 @@ from generator.zoo.spec import ModelDescription
 
 @dataclass(frozen=True)
 class Selection:
-    """Units to visualise, per layer, in registry order."""
+    """Units to visualize, per layer, in registry order."""
 
     layers: tuple[tuple[str, tuple[int, ...]], ...]
 

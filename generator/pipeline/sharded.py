@@ -1,10 +1,10 @@
-"""The visualise and measure stages on every rank of a torchrun run, each rank on its shard.
+"""The visualize and measure stages on every rank of a torchrun run, each rank on its shard.
 
-Visualise: each rank optimises its round-robin share of the selected units (a result is one
+Visualize: each rank optimises its round-robin share of the selected units (a result is one
 file per row, so ranks never write the same file) and the ranks' summaries are gathered.
 
 Measure: rank 0 computes the cached speed invariance first and the others then read it;
-each rank writes the media of its shard's visualisations and its part files of the units
+each rank writes the media of its shard's visualizations and its part files of the units
 and visualizations tables; after a barrier every rank reads the merged units, plans the
 real clips exactly as a single process would and writes its round-robin share of their
 media; rank 0 gathers the clips' paths, merges the parts into the five tables (same rows,
@@ -59,7 +59,7 @@ def visualize_sharded(
     log: Log = print,
     workers: int = 1,
 ) -> StageSummary:
-    """Visualise this rank's shard of ``selection``; returns the summary of all ranks together.
+    """Visualize this rank's shard of ``selection``; returns the summary of all ranks together.
 
     ``workers`` (CPU worker processes) applies to a world of one only: under torchrun the
     ranks already are the processes."""
@@ -70,7 +70,7 @@ def visualize_sharded(
     )
     if cluster.distributed:
         log(
-            f"{cluster.tag} visualised {summary.computed} results, {summary.cached} found cached, "
+            f"{cluster.tag} visualized {summary.computed} results, {summary.cached} found cached, "
             f"{len(summary.failed)} failed, for {mine.unit_count} units"
         )
     summaries = gather(cluster, summary)
@@ -95,7 +95,7 @@ def assemble_sharded(
     card, drafts, jobs = failure_cases_and_clips(run, u_rows)
     clips = write_clip_media(run, {key: jobs[key] for key in shard(list(jobs), cluster.rank, cluster.world)})
     log(
-        f"{cluster.tag} measured {len(part.units)} units and {len(part.visualizations)} visualisations; "
+        f"{cluster.tag} measured {len(part.units)} units and {len(part.visualizations)} visualizations; "
         f"media sets written {part.media_written}, reused {part.media_cached}; "
         f"real clips written {clips.written}, reused {clips.cached}"
     )

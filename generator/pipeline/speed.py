@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
 from generator.config import AtlasConfig
@@ -39,6 +38,7 @@ from generator.store.verify import npz_problem, sound
 from generator.train import world_spec
 from generator.world import SyntheticClips, WorldSpec, render_clip, to_network_inputs
 from generator.zoo import LoadedModel
+from generator.zoo.capture import recording
 
 SPEED_TOP_K = 3
 SPEED_STEPS = 4
@@ -153,14 +153,10 @@ def _replay(
     model = loaded.model.to(device).eval()
     infos = list(desc.layers)
     out = {i.name: np.full((len(clips), i.units, len(speeds)), np.nan, np.float32) for i in infos}
-    captured: dict[str, torch.Tensor] = {}
-    handles = [
-        model.get_submodule(info.module).register_forward_hook(_capture(captured, info.name))
-        for info in infos
-        if info.kind != "class"
-    ]
     total = len(speeds) * len(clips)
-    try:
+    with recording(
+        model, {info.name: info.module for info in infos if info.kind != "class"}, detach=True
+    ) as captured:
         with (
             torch.inference_mode(),
             tqdm(total=total, desc="speed replay", unit="clip", disable=not progress, leave=False) as bar,
@@ -182,14 +178,4 @@ def _replay(
                     for info in infos:
                         mean, _, _ = reduce_response(captured[info.name].float(), info, len(rows))
                         out[info.name][rows, :, s] = mean.cpu().numpy()
-    finally:
-        for handle in handles:
-            handle.remove()
     return out
-
-
-def _capture(store: dict[str, torch.Tensor], name: str):
-    def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
-        store[name] = output.detach()
-
-    return hook

@@ -1,7 +1,7 @@
 """Data statistics of the model on held-out clips (of the synthetic world, or of a data set on disk
 when ``data.source`` is ``folder``), cached per model.
 
-They give the engine each unit's data maximum rho (the objective is normalised by it, as
+They give the engine each unit's data maximum rho (the objective is normalized by it, as
 in the paper) and give the measures class selectivity and top clips. The same cache file
 holds the model's predictions on the test split and on every probe set, which the
 classes, confusions and top-clips tables and the failure cases need. Models whose inputs

@@ -1,4 +1,4 @@
-"""Rows of the atlas tables (schemas in generator.store.tables) from stored results and statistics.
+"""Rows of the atlas tables (schemas in generator.store.schema) from stored results and statistics.
 
 Pure functions of what earlier stages stored: results' metadata and loss curves, the data
 statistics, speed invariance and the media paths. Without data (a model the synthetic world
@@ -25,16 +25,16 @@ from generator.measures.evidence import histogram_bins, quantile_samples
 from generator.measures.invariance import chi_invariance, chi_reaches, converged
 from generator.measures.selectivity import class_selectivity, dead_on_data, preferred_class
 from generator.measures.status import OK, result_status
+from generator.media.kinds import MEDIA_KINDS, PANEL_KINDS
 from generator.pipeline.catalog import StoredRef
 from generator.pipeline.interventions import InterventionAnswers
 from generator.pipeline.statistics import DataStatistics
 from generator.pipeline.views import JOINT
-from generator.store.tables import STREAMS
+from generator.store.schema import STREAMS
 from generator.train import confusion_matrix
 from generator.zoo.spec import LayerInfo, ModelDescription
 
 Row = dict[str, Any]
-VIS_MEDIA = ("appearance", "colorwheel", "xymag", "composite")
 
 
 @dataclass(frozen=True)
@@ -166,12 +166,9 @@ def visualization_rows(
                 "wall_seconds": _finite(meta.get("wall_seconds")),
                 "status": status,
                 "array": ref.path.relative_to(output).as_posix(),
-                **{kind: paths.get(kind) for kind in VIS_MEDIA},
+                **{kind: paths.get(kind) for kind in MEDIA_KINDS},
                 "poster": paths.get("composite_poster"),
-                **{
-                    f"{kind}_poster": paths.get(f"{kind}_poster")
-                    for kind in ("appearance", "colorwheel", "xymag")
-                },
+                **{f"{kind}_poster": paths.get(f"{kind}_poster") for kind in PANEL_KINDS},
                 "temporal_variation": _finite(terms.get(f"temporal_variation/{flow_input}"))
                 if flow_input
                 else None,
@@ -191,7 +188,7 @@ def unit_rows(
     appearance_change: Mapping[str, float | None] | None = None,
     tuning: Mapping[str, Mapping[str, np.ndarray]] | None = None,
 ) -> list[Row]:
-    """One row per unit that has at least one stored visualisation (``objective``: visualize.objective;
+    """One row per unit that has at least one stored visualization (``objective``: visualize.objective;
     ``appearance_change``: unit id -> measures.coupling's change of its appearance across chi)."""
     by_unit: dict[str, list[Row]] = defaultdict(list)
     for row in visualizations:

@@ -16,11 +16,11 @@ import torch
 from generator.measures.activations import reduce_response
 from generator.measures.invariance import chi_reaches
 from generator.measures.tuning import SPEEDS, directions, drifting_inputs, summarise
-from generator.pipeline.speed import _capture
 from generator.pipeline.statistics import STATS_DIR
 from generator.store.atomic import atomic_path
 from generator.store.keys import digest
 from generator.zoo import LoadedModel
+from generator.zoo.capture import recording
 
 BATCH = 16
 
@@ -63,13 +63,9 @@ def _drive(
     infos = [desc.layer(name) for name in layers]
     grid = [(a, s) for a in range(len(angles)) for s in range(len(SPEEDS))]
     out = {info.name: np.zeros((info.units, len(angles), len(SPEEDS)), np.float32) for info in infos}
-    captured: dict[str, torch.Tensor] = {}
-    handles = [
-        model.get_submodule(info.module).register_forward_hook(_capture(captured, info.name))
-        for info in infos
-        if info.kind != "class"
-    ]
-    try:
+    with recording(
+        model, {info.name: info.module for info in infos if info.kind != "class"}, detach=True
+    ) as captured:
         with torch.inference_mode():
             for start in range(0, len(grid), BATCH):
                 chunk = grid[start : start + BATCH]
@@ -84,9 +80,6 @@ def _drive(
                     values = response.cpu().numpy()
                     for row, (a, s) in enumerate(chunk):
                         out[info.name][:, a, s] = values[row]
-    finally:
-        for handle in handles:
-            handle.remove()
     return out
 
 

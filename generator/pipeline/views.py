@@ -1,4 +1,4 @@
-"""Per-stream views: which inputs a visualisation optimises.
+"""Per-stream views: which inputs a visualization optimises.
 
 The joint view optimises every input, as the paper does. For a unit that fuses several
 streams (a fusion convolution, or a class output fed by more than one input) the atlas also

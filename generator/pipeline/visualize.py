@@ -1,4 +1,4 @@
-"""The visualisation stage: every selected unit at every chi and seed, stored one result per file.
+"""The visualization stage: every selected unit at every chi and seed, stored one result per file.
 
 Results are keyed by (model hash, the settings that change the optimisation, unit, chi,
 seed). Units whose results all exist, read back whole and succeeded are skipped (a failed
@@ -81,13 +81,12 @@ def visualize_stage(
     progress: bool = True,
     workers: int = 1,
 ) -> StageSummary:
-    """Visualise the selection into ``output``; skip finished results.
+    """Visualize the selection into ``output``; skip finished results.
 
     On the CPU, ``workers`` > 1 runs the chunks in that many processes, each with an equal
     share of torch's threads: for small networks a step is dominated by many small
-    element-wise operations that scale far better over processes than over threads
-    (measured on 2 cores with the default model: 2 processes x 1 thread do 1.3-1.8x the
-    work of 1 process x 2 threads)."""
+    element-wise operations that scale far better over processes than over threads (the
+    figures for the default model on 2 cores are in bench/results/notes.md)."""
     settings = engine_settings(config.visualize)
     identity = settings_identity(settings, device)
     chis, seeds = config.visualize.chi, config.visualize.seeds
@@ -157,7 +156,7 @@ def visualize_stage(
                 )
 
     with tqdm(
-        total=total_rows / per_unit, desc="visualise", unit="unit", disable=not progress, dynamic_ncols=True
+        total=total_rows / per_unit, desc="visualize", unit="unit", disable=not progress, dynamic_ncols=True
     ) as bar:
         if parallel and len(chunks) > 1:
             threads = max(1, torch.get_num_threads() // workers)
@@ -186,7 +185,7 @@ def visualize_stage(
 
 @dataclass(frozen=True)
 class Chunk:
-    """Units of one layer visualised together at every (chi, seed) of a grid: one engine call."""
+    """Units of one layer visualized together at every (chi, seed) of a grid: one engine call."""
 
     layer: str
     chis: tuple[float, ...]
@@ -223,7 +222,7 @@ class Chunk:
         )
 
 
-# What a visualisation worker process holds for its whole life (set once by _start_worker).
+# What a visualization worker process holds for its whole life (set once by _start_worker).
 _WORKER: dict[str, object] = {}
 
 

@@ -1,6 +1,6 @@
 """The static site: atlas tables, manifest and media -> Markdown pages through templates/ -> MkDocs.
 
-Reads only what the store wrote (generator.store.tables); knows nothing of models or the
+Reads only what the store wrote (generator.store: schema, parquet, manifest); knows nothing of models or the
 engine. ``render_site`` builds the site, ``serve_site`` previews it, ``make_fake_atlas``
 writes a fake atlas for tests, benchmarks and template work.
 """

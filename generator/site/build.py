@@ -35,6 +35,7 @@ from markupsafe import Markup
 from generator.errors import AtlasError
 from generator.measures.tuning import arrow, direction_word
 from generator.media import colorwheel_legend, write_png
+from generator.media.kinds import MEDIA_KINDS
 from generator.resources import resource_path
 from generator.site.data import AtlasData, load_atlas
 from generator.site.downloads import INDEX_FILE, table_downloads, write_downloads, write_unit_index
@@ -129,6 +130,7 @@ def make_environment(templates_dir: Path) -> jinja2.Environment:
         class_page=class_page,
         failure_page=failure_page,
         kinds_of=_kinds,
+        media_kinds=MEDIA_KINDS,
         number_label=number_label,
         reliance_sentence=reliance_sentence,
         chi_segment=chi_segment,

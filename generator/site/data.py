@@ -14,30 +14,17 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from generator.errors import AtlasError
+from generator.media.kinds import MEDIA_KINDS, PANEL_KINDS
 from generator.site.paths import media_file, unit_folder, visualization_file
-from generator.store.tables import (
-    check_table_set,
-    manifest_path,
-    read_manifest,
-    read_metadata,
-    read_table,
-    table_path,
-)
+from generator.store.manifest import manifest_path, read_manifest
+from generator.store.parquet import read_metadata, read_table
+from generator.store.schema import table_path
+from generator.store.table_set import check_table_set
 
 Row = dict[str, Any]
 MEDIA_COLUMNS = {
     "units": ("poster", "composite"),
-    "visualizations": (
-        "array",
-        "appearance",
-        "colorwheel",
-        "xymag",
-        "composite",
-        "poster",
-        "appearance_poster",
-        "colorwheel_poster",
-        "xymag_poster",
-    ),
+    "visualizations": ("array", *MEDIA_KINDS, "poster", *(f"{kind}_poster" for kind in PANEL_KINDS)),
     "top_clips": ("composite", "poster"),
     "clip_samples": ("composite", "poster"),
 }
@@ -81,12 +68,8 @@ def _clean(rows: list[Row]) -> list[Row]:
     return [{k: _number(v) if isinstance(v, float) else v for k, v in row.items()} for row in rows]
 
 
-_STEMS = {
-    "array": "inputs",
-    "appearance_poster": "appearance",
-    "colorwheel_poster": "colorwheel",
-    "xymag_poster": "xymag",
-}  # other media columns keep their column name as file stem
+# Other media columns keep their column name as file stem.
+_STEMS = {"array": "inputs", **{f"{kind}_poster": kind for kind in PANEL_KINDS}}
 
 
 def _stable_name(column: str, atlas_path: str) -> str:

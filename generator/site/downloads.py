@@ -22,7 +22,8 @@ from generator.site.data import AtlasData
 from generator.site.pages import SiteInfo
 from generator.site.paths import page_url, unit_page
 from generator.site.tuning_view import tuning_words
-from generator.store.tables import MANIFEST_FILE, SCHEMAS, TABLE_FILES, TABLES_DIR
+from generator.store.manifest import MANIFEST_FILE
+from generator.store.schema import SCHEMAS, TABLE_FILES, TABLES_DIR
 
 DATA_DIR = "data"
 INDEX_FILE = f"{DATA_DIR}/unit-index.json"

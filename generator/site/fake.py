@@ -21,18 +21,13 @@ import numpy as np
 from generator.measures.evidence import histogram_bins, quantile_samples
 from generator.measures.tuning import SPEEDS, directions, summarise
 from generator.media import write_frame_set
+from generator.media.kinds import MEDIA_KINDS, PANEL_KINDS
 from generator.store.atomic import write_bytes
 from generator.store.keys import unit_path
-from generator.store.tables import (
-    STREAMS,
-    failure_slug,
-    make_manifest,
-    manifest_path,
-    table_path,
-    write_manifest,
-    write_table,
-    write_table_set,
-)
+from generator.store.manifest import failure_slug, make_manifest, manifest_path, write_manifest
+from generator.store.parquet import write_table
+from generator.store.schema import STREAMS, table_path
+from generator.store.table_set import write_table_set
 
 HOSTILE_CLASSES = ("<script>alert(1)</script>", "Pipe|Class", "Quote\"'Class", "../../escape")
 HOSTILE_LAYER = ("motion/../<script>alert(2)</script>|\"q'", 3)
@@ -40,7 +35,6 @@ MODEL_HASH = "fake0123456789abcdef"
 CONFIG_HASH = "fakeconfig000001"
 TOP_CLIPS = 3
 SEED = 0  # the optimisation seed recorded in the visualizations table
-MEDIA_KINDS = ("appearance", "colorwheel", "xymag", "composite")
 
 
 def _reduction(stream: str, layer: str) -> str:
@@ -181,7 +175,7 @@ def make_fake_atlas(
     """Write a fake atlas into ``out_dir`` (tables, manifest, media) and return the folder.
 
     ``layers``: (registry name, units) in depth order; a layer named ``class`` gets one unit per
-    class. ``with_media``: every visualisation and clip gets its own media files (hard links to a
+    class. ``with_media``: every visualization and clip gets its own media files (hard links to a
     few real tiny encodes) and .npz; otherwise all rows share one set of placeholder files.
     ``hostile``: add hostile class names and a hostile layer (see HOSTILE_CLASSES, HOSTILE_LAYER).
     """
@@ -254,9 +248,7 @@ def make_fake_atlas(
                     else float(4.0 / (1.0 + chi) * rng.uniform(0.8, 1.2)),
                     **{k: media.get(k) for k in MEDIA_KINDS},
                     "poster": media.get("composite_poster"),
-                    **{
-                        f"{k}_poster": media.get(f"{k}_poster") for k in ("appearance", "colorwheel", "xymag")
-                    },
+                    **{f"{k}_poster": media.get(f"{k}_poster") for k in PANEL_KINDS},
                 }
                 vis_rows.append(row)
                 unit_vis.append(row)

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from generator.media.kinds import FLOW_CODES, PANEL_KINDS, PANEL_LABELS
 from generator.site.data import AtlasData, Row
 from generator.site.escape import bibtex_key, bibtex_text, safe_title
 from generator.site.evidence_view import evidence_view
@@ -44,11 +45,7 @@ from generator.site.stats import (
 from generator.site.tuning_findings import class_tuning
 from generator.site.tuning_view import tuning_view
 
-VIDEO_KINDS = (
-    ("appearance", "appearance"),
-    ("colorwheel", "flow: colour wheel"),
-    ("xymag", "flow: x, y, magnitude"),
-)
+VIDEO_KINDS = tuple((kind, PANEL_LABELS[kind]) for kind in PANEL_KINDS)
 
 
 @dataclass(frozen=True)
@@ -104,7 +101,7 @@ def _model(data: AtlasData) -> dict[str, Any]:
     }
 
 
-_KIND_STREAM = {"appearance": "appearance", "colorwheel": "motion", "xymag": "motion"}
+_KIND_STREAM = {"appearance": "appearance", **dict.fromkeys(FLOW_CODES, "motion")}
 
 
 def absent_kinds(layer: Row) -> tuple[str, ...]:
@@ -117,7 +114,7 @@ def absent_kinds(layer: Row) -> tuple[str, ...]:
 
 
 def receptive_field_box(layer: Row, objective: str) -> dict[str, float] | None:
-    """The receptive field of the neuron a visualisation drives, as a centred square in
+    """The receptive field of the neuron a visualization drives, as a centred square in
     percent of the frame: for convolutional layers of one stream, whose objective is the
     centre neuron (engine.objectives.objective_mode); None where the unit sees the whole frame."""
     rf, size = layer.get("receptive_field"), layer.get("input_size")
@@ -177,7 +174,7 @@ def _cite(unit: Row, data: AtlasData, info: SiteInfo, src: str) -> str:
         f"  author       = {{{bibtex_text(info.author)}}},\n"
         f"  year         = {{{year}}},\n"
         f"  howpublished = {{\\url{{{bibtex_text(info.permalink(src))}}}}},\n"
-        f"  note         = {{Model hash {bibtex_text(model['hash'])}; visualised at chi = {chis}}}\n"
+        f"  note         = {{Model hash {bibtex_text(model['hash'])}; visualized at chi = {chis}}}\n"
         f"}}"
     )
 
@@ -384,7 +381,7 @@ def depth_labels(layers: list[tuple[int, str]]) -> list[tuple[int, str]]:
 
 
 def seed_count(data: AtlasData) -> int:
-    """How many seeds each (unit, chi) was visualised from (the build's visualize.seeds)."""
+    """How many seeds each (unit, chi) was visualized from (the build's visualize.seeds)."""
     return max(1, len(data.manifest.get("config", {}).get("visualize", {}).get("seeds", [0])))
 
 
@@ -466,7 +463,7 @@ def findings_page(data: AtlasData) -> Page:
                 )
             ],
             "chi_rows": chi_rows,
-            "tv_sentence": trend_sentence("the temporal variation of the visualised flow", "\u03c7", tv_rho),
+            "tv_sentence": trend_sentence("the temporal variation of the visualized flow", "\u03c7", tv_rho),
             "most_selective": sorted(live, key=lambda u: -u["selectivity"])[:6],
             "least_selective": sorted(live, key=lambda u: u["selectivity"])[:6],
             "first_layers": list(first_layers.values()),

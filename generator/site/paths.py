@@ -66,7 +66,7 @@ def chi_segment(chi: float) -> str:
 def visualization_file(
     unit_id: str, chi: float, seed: int, first_seed: bool, name: str, view: str = "joint"
 ) -> str:
-    """Stable site path of one visualisation file, e.g. ``units/motion/conv3_1/0017/chi-10/colorwheel.mp4``.
+    """Stable site path of one visualization file, e.g. ``units/motion/conv3_1/0017/chi-10/colorwheel.mp4``.
 
     The path names only the unit, chi (and seed, beyond the first), the view (a per-stream view
     gets its own folder, e.g. ``chi-10/appearance_only/``) and the kind of file, never the settings

@@ -20,12 +20,12 @@ def mean(values: Iterable[float | None]) -> float | None:
 
 def shown(unit: Row) -> bool:
     """Whether a unit may be featured (findings, galleries' rankings, failure pages): it is not
-    dead on the data and has at least one visualisation with status "ok"."""
+    dead on the data and has at least one visualization with status "ok"."""
     return not unit["dead"] and bool(unit.get("ok_visualizations", 0))
 
 
 def converged_rate(rows: Iterable[Row]) -> float | None:
-    """Share of the finished visualisations (converged not null) whose loss had levelled off."""
+    """Share of the finished visualizations (converged not null) whose loss had levelled off."""
     flags = [bool(r["converged"]) for r in rows if r.get("converged") is not None]
     return sum(flags) / len(flags) if flags else None
 
@@ -373,7 +373,7 @@ def class_range_sentence(units: Sequence[Row]) -> str:
         return "Not shown here: fewer than four live units have a selectivity index."
     low, q1, q3, high = np.min(values), *np.percentile(values, [25, 75]), np.max(values)
     numbers = (
-        f"the class selectivity of {len(values)} live units (with an ok visualisation) runs from "
+        f"the class selectivity of {len(values)} live units (with an ok visualization) runs from "
         f"{low:.2f} to {high:.2f}, quartiles {q1:.2f}-{q3:.2f} (measured on held-out clips; no seed involved)"
     )
     if q3 - q1 >= 0.2 and low < 0.2 and high > 0.5:

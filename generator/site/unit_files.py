@@ -32,7 +32,7 @@ def _urls(row: Row, columns: Iterable[str], info: SiteInfo) -> dict[str, Any]:
 
 
 def unit_record(unit: Row, data: AtlasData, info: SiteInfo) -> dict[str, Any]:
-    """Everything the unit page shows, as data: its numbers, its visualisations with their
+    """Everything the unit page shows, as data: its numbers, its visualizations with their
     media URLs, its top clips, preferred classes and the hashes that identify the build."""
     unit_id = unit["unit_id"]
     src = unit_page(unit_id)

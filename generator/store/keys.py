@@ -1,6 +1,6 @@
 """Result keys and safe file names.
 
-A finished visualisation is found by the hash of what produced it: the model's weights,
+A finished visualization is found by the hash of what produced it: the model's weights,
 the settings that change the optimisation, the unit, chi and seed. Unit ids become folder
 names, so every path segment is made safe first: a class called ``../x`` or ``<b>`` can
 never leave the output folder or break a URL.
@@ -42,7 +42,7 @@ def unit_path(unit_id: str) -> str:
 
 
 def result_key(model_hash: str, settings: dict[str, Any], unit_id: str, chi: float, seed: int) -> str:
-    """The key of one (unit, chi, seed) visualisation under the given model and settings."""
+    """The key of one (unit, chi, seed) visualization under the given model and settings."""
     return digest(
         {"model": model_hash, "settings": settings, "unit": unit_id, "chi": float(chi), "seed": int(seed)}
     )

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from generator.errors import AtlasError
 from generator.store.atomic import clean_leftovers
-from generator.store.tables import now_iso
+from generator.store.provenance import now_iso
 
 LOCK_FILE = ".atlas.lock"
 

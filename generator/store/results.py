@@ -1,4 +1,4 @@
-"""Finished visualisations on disk: one ``.npz`` per (unit, chi, seed), found by its result key.
+"""Finished visualizations on disk: one ``.npz`` per (unit, chi, seed), found by its result key.
 
 A result file holds the optimised inputs (float16 is enough to re-render and re-analyse
 them), the loss curve and a JSON metadata record. Files are written atomically, and a file
@@ -25,7 +25,7 @@ RESULTS_DIR = "results"
 
 @dataclass(frozen=True)
 class StoredResult:
-    """A visualisation read back from disk."""
+    """A visualization read back from disk."""
 
     inputs: dict[str, np.ndarray]  # input name -> (C, T, H, W) float32, network units
     loss: np.ndarray  # per step

@@ -48,7 +48,7 @@ def npz_problem(path: Path | str, required: Iterable[str] = ()) -> str | None:
 
 
 def result_problem(path: Path | str, thorough: bool = False) -> str | None:
-    """What is wrong with a stored visualisation result (see generator.store.results), or None.
+    """What is wrong with a stored visualization result (see generator.store.results), or None.
 
     The quick check (every rerun) opens the archive (its central directory sits at the end,
     so any truncation fails here), reads the metadata and loss and every input's header

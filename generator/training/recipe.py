@@ -25,7 +25,7 @@ SOURCES: dict[str, str] = {
     "stages": "each stream trained alone first, then the fusion stage [FPZ16 sec. 5: 'We first separately "
     "train the two streams as described in [SZ14]']",
     "fusion_init": "0.25 x identity (appearance) and 0.75 x identity (motion, activations about 3x lower) "
-    "times a normalised 3x3x3 Gaussian, sigma 1 [FPZ16 sec. 5; method.md]",
+    "times a normalized 3x3x3 Gaussian, sigma 1 [FPZ16 sec. 5; method.md]",
     "fusion_backprop": "fusion stage trains only the fusion conv and the fused head; the towers stay fixed "
     "[FPZ16 sec. 5: 'We only propagate back to the injected fusion layer']",
     "fusion_loss": "the fusion stage's loss is on the fused head only, the motion head is not fused at the "

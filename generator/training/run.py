@@ -14,6 +14,7 @@ from torch import distributed as dist
 from generator.config import AtlasConfig
 from generator.data.dataset import FolderClips
 from generator.data.snippets import ClipPlan
+from generator.model_sources import FUSION_VGG16
 from generator.store.atomic import write_json
 from generator.train import Evaluation, card_path
 from generator.training.card import device_name, folder_card
@@ -27,7 +28,7 @@ def build_network(config: AtlasConfig, classes: tuple[str, ...]) -> TwoStreamFus
     """The configured network with fresh heads (and, for fusion_vgg16, ImageNet towers with the
     motion tower's cross-modality conv1_1 and the fusion conv's identity-times-Gaussian init)."""
     recipe = config.train.recipe
-    if recipe.network == "fusion_vgg16":
+    if recipe.network == FUSION_VGG16:
         return fusion_vgg16(
             num_classes=len(classes),
             flow_fields=recipe.flow_fields or 10,

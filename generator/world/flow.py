@@ -20,6 +20,9 @@ FLOW_CLIP = 20.0
 _SCALE = 255.0 / (2.0 * FLOW_CLIP)
 _OFFSET = 128.0
 
+CODE_RANGE = (-_OFFSET, 255.0 - _OFFSET)
+"""The codes of the stored bytes 0 and 255: the range of network units stored flow can take."""
+
 
 def _is_tensor(x: Any) -> bool:
     torch = sys.modules.get("torch")  # avoid importing torch just to check a type
@@ -58,3 +61,8 @@ def flow_to_bytes(f: np.ndarray) -> np.ndarray:
 def bytes_to_code(b: np.ndarray) -> np.ndarray:
     """Stored 8-bit flow -> network units (float32): byte - 128."""
     return np.asarray(b, dtype=np.float32) - np.float32(_OFFSET)
+
+
+def code_to_bytes(code: np.ndarray) -> np.ndarray:
+    """Network units -> the stored 8-bit form, rounded to the nearest byte (inverse of bytes_to_code)."""
+    return (np.clip(np.rint(code), *CODE_RANGE) + _OFFSET).astype(np.uint8)

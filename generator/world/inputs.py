@@ -69,6 +69,6 @@ def to_network_inputs(
     stored form: exactly what the dataset serves for this clip, and what the model was trained on.
 
     The exact code of zero flow is -0.5 while its stored byte decodes to 0; a net that never
-    saw a uniform -0.5 background can read it as motion (measured: fed exact codes, the
-    default model turned every ApplyEyeMakeup test clip into ApplyLipstick)."""
+    saw a uniform -0.5 background can read it as motion (what the default model did with
+    exact codes is in bench/results/notes.md)."""
     return network_units(*stored_inputs(clip, spec, start_frames))

@@ -13,8 +13,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from generator.world.flow import CODE_RANGE
+
 Batch = tuple[Tensor, Tensor]
-_CODE_RANGE = (-128.0, 127.0)  # the stored 8-bit flow coding, byte - 128
 
 
 def motion_zeroed(appearance: Tensor, motion: Tensor) -> Batch:
@@ -33,7 +34,7 @@ def time_reversed(appearance: Tensor, motion: Tensor) -> Batch:
     b, channels, t, h, w = motion.shape
     fields = motion.reshape(b, channels // 2, 2, t, h, w).flip(1).neg().reshape(b, channels, t, h, w)
     # Negating the coding's -128 would leave its range; clip as the 8-bit coding does.
-    return appearance.flip(2), fields.flip(2).clamp(*_CODE_RANGE)
+    return appearance.flip(2), fields.flip(2).clamp(*CODE_RANGE)
 
 
 def frames_frozen(appearance: Tensor, motion: Tensor) -> Batch:

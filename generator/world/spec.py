@@ -54,7 +54,7 @@ class WorldSpec:
                 f"World setting 'speed_range' must span at least {MIN_SPEED_SPAN:g}x (max / min), got "
                 f"{self.speed_range!r} ({high / low:.2f}x); e.g. (0.5, 2.5)."
             )
-        object.__setattr__(self, "speed_range", (low, high))  # normalise lists / ints for hashing
+        object.__setattr__(self, "speed_range", (low, high))  # normalize lists / ints for hashing
         noise = self.flow_noise
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0.0 <= noise <= 5.0:
             raise ConfigError(

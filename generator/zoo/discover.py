@@ -2,7 +2,7 @@
 
 One forward pass (batch 1, CPU, float64) runs under a torch function mode that swaps
 every convolution and linear map for a uniform positive average over its window,
-normalisation layers and dropout for the identity and max pooling for average pooling.
+normalization layers and dropout for the identity and max pooling for average pooling.
 The weight values are never used or changed. Every value in that probe is positive,
 so the input gradient of a unit is non-zero exactly on its receptive field: one backward
 pass per layer gives the receptive field (extent along the height axis, clipped to the
@@ -30,6 +30,7 @@ from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
 from generator.errors import ModelError
+from generator.zoo.capture import hooked
 from generator.zoo.scores import ClassScores, default_class_names
 from generator.zoo.spec import InputSpec, LayerInfo, LayerKind, ModelDescription
 
@@ -236,7 +237,6 @@ class _Probe:
 
 def _run_probe(model: nn.Module, inputs: Sequence[InputSpec], compact: bool) -> _Probe:
     records: dict[str, _Record] = {}
-    handles = []
 
     def hook_for(name: str, kind: LayerKind) -> Callable[..., None]:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
@@ -248,16 +248,13 @@ def _run_probe(model: nn.Module, inputs: Sequence[InputSpec], compact: bool) -> 
         return hook
 
     probe_inputs = [torch.ones((1, *spec.shape), dtype=_PROBE_DTYPE, requires_grad=True) for spec in inputs]
-    try:
-        for name, module in model.named_modules():
-            kind = _probe_kind(module)
-            if kind is not None and name:
-                handles.append(module.register_forward_hook(hook_for(name, kind)))
-        with torch.enable_grad(), _UniformProbe(compact):
-            output = model(*probe_inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
+    hooks = [
+        (module, hook_for(name, kind))
+        for name, module in model.named_modules()
+        if name and (kind := _probe_kind(module)) is not None
+    ]
+    with hooked(hooks), torch.enable_grad(), _UniformProbe(compact):
+        output = model(*probe_inputs)
     if not isinstance(output, torch.Tensor) or output.dim() != 2 or output.shape[0] != 1:
         raise ModelError(
             f"{type(model).__name__} must return class scores shaped (B, num_classes); the probe got "

@@ -19,20 +19,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from generator.errors import CheckpointError, ModelError
+from generator.errors import ModelError
+from generator.model_sources import FUSION_VGG16, SMALL_FUSION
+from generator.world.inputs import RGB_MEAN
 from generator.zoo.activations import ReLU
 from generator.zoo.checkpoint import read_state_dict
 from generator.zoo.scores import ScoreAverage, default_class_names
 from generator.zoo.spec import InputSpec, LayerInfo, ModelDescription
-from generator.zoo.weights_choice import KEY, Weights, resolve
+from generator.zoo.weight_files import imagenet_tower_state, vgg16_file
 
-IMAGENET_RGB_MEAN = (123.68, 116.78, 103.94)
 VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 FUSION_INIT_WEIGHTS = (0.25, 0.75)  # (appearance, motion) identity weights of the fusion conv
-
-# torchvision's VGG-16 expects (x / 255 - mean) / std; folded into conv1_1 when its weights are used.
-_TORCHVISION_MEAN = (0.485, 0.456, 0.406)
-_TORCHVISION_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
@@ -47,7 +44,7 @@ class FusionConfig:
     num_classes: int
     classes: tuple[str, ...]
     dropout: float = 0.5
-    rgb_mean: tuple[float, float, float] = IMAGENET_RGB_MEAN
+    rgb_mean: tuple[float, float, float] = RGB_MEAN
 
     def __post_init__(self) -> None:
         if not self.blocks or any(not block or min(block) < 1 for block in self.blocks):
@@ -90,11 +87,6 @@ class FusionConfig:
         return self.image_size // 2 ** len(self.blocks)
 
 
-def conv_names(blocks: Sequence[Sequence[int]]) -> list[str]:
-    """VGG conv names in order: conv1_1, conv1_2, conv2_1, ..."""
-    return [f"conv{b}_{i}" for b, block in enumerate(blocks, 1) for i in range(1, len(block) + 1)]
-
-
 def fusion_layer_name(blocks: Sequence[Sequence[int]]) -> str:
     """``conv{last block}_fusion``: conv5_fusion for VGG-16."""
     return f"conv{len(blocks)}_fusion"
@@ -112,7 +104,7 @@ def fusion_init_weight(
     channels: int, weights: tuple[float, float] = FUSION_INIT_WEIGHTS, sigma: float = 1.0
 ) -> torch.Tensor:
     """(C, 2C, 3, 3, 3) weight: weights[0] x identity on the appearance half, weights[1] x identity
-    on the motion half, times a normalised 3x3x3 Gaussian (the paper's initialisation)."""
+    on the motion half, times a normalized 3x3x3 Gaussian (the paper's initialisation)."""
     weight = torch.zeros(channels, 2 * channels, 3, 3, 3)
     kernel = gaussian_kernel_3d(3, sigma)
     index = torch.arange(channels)
@@ -330,7 +322,7 @@ def small_fusion(
         raise ModelError(f"small_fusion: convs_per_block must be >= 1, got {convs_per_block}.")
     names = _classes(classes, num_classes)
     config = FusionConfig(
-        name="small_fusion",
+        name=SMALL_FUSION,
         blocks=tuple((int(w),) * convs_per_block for w in widths),
         flow_fields=flow_fields,
         image_size=image_size,
@@ -340,7 +332,7 @@ def small_fusion(
         dropout=dropout,
     )
     architecture = {
-        "builder": "small_fusion",
+        "builder": SMALL_FUSION,
         "kwargs": {
             "num_classes": num_classes,
             "flow_fields": flow_fields,
@@ -374,7 +366,7 @@ def fusion_vgg16(
     """
     names = _classes(classes, num_classes)
     config = FusionConfig(
-        name="fusion_vgg16",
+        name=FUSION_VGG16,
         blocks=tuple(tuple(max(1, round(w * width_multiplier)) for w in block) for block in VGG16_BLOCKS),
         flow_fields=flow_fields,
         image_size=image_size,
@@ -383,7 +375,7 @@ def fusion_vgg16(
         classes=names,
     )
     architecture = {
-        "builder": "fusion_vgg16",
+        "builder": FUSION_VGG16,
         "kwargs": {
             "num_classes": num_classes,
             "flow_fields": flow_fields,
@@ -392,99 +384,13 @@ def fusion_vgg16(
             **({"width_multiplier": width_multiplier} if width_multiplier != 1.0 else {}),
         },
     }
-    source = _vgg16_file(tower_weights)  # before building: a missing file fails fast
+    source = vgg16_file(tower_weights)  # before building: a missing file fails fast
     net = TwoStreamFusionNet(config, architecture)
     if source is not None:
         net.load_state_dict(
             imagenet_tower_state(read_state_dict(source), net.state_dict(), config), strict=False
         )
     return net
-
-
-def _hub_checkpoints() -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints"
-
-
-VGG16_FILE = "vgg16-397923af.pth"  # torchvision's VGG16_Weights.IMAGENET1K_V1
-
-
-def _vgg16_file(tower_weights: Path | str | None) -> Path | None:
-    choice = resolve(
-        tower_weights,
-        network="fusion_vgg16 (its VGG-16 towers)",
-        named=Weights.IMAGENET,
-        what=f"torchvision's {VGG16_FILE} from the torch hub cache",
-    )
-    if choice is Weights.RANDOM:
-        return None
-    path = _hub_checkpoints() / VGG16_FILE if choice is Weights.IMAGENET else Path(choice)
-    if not path.is_file():
-        where = "in the torch hub cache, and nothing is downloaded. Copy it there (or set TORCH_HOME)"
-        raise CheckpointError(
-            f"{KEY} = {str(tower_weights)!r}: the VGG-16 weights file {str(path)!r} does not exist"
-            + (
-                f" {where}, or give the file's path as {KEY}."
-                if choice is Weights.IMAGENET
-                else "; give the path of a VGG-16 state dict."
-            )
-        )
-    return path
-
-
-def imagenet_tower_state(
-    vgg: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor], config: FusionConfig
-) -> dict[str, torch.Tensor]:
-    """Tower (and, where shapes fit, fc6/fc7) tensors for ``target`` from a torchvision VGG-16 state dict.
-
-    The appearance tower takes the convs directly, with torchvision's input normalisation
-    folded into conv1_1 (our input is 0..255 minus the mean). The motion tower uses the
-    cross-modality initialisation: conv1_1's RGB filters averaged over channels and
-    replicated to the 2L flow channels; its other convs are copied.
-    """
-    conv_keys = sorted(
-        (k for k, v in vgg.items() if k.startswith("features.") and k.endswith(".weight") and v.dim() == 4),
-        key=lambda k: int(k.split(".")[1]),
-    )
-    names = conv_names(config.blocks)
-    if len(conv_keys) != len(names):
-        raise CheckpointError(
-            f"The VGG-16 weights hold {len(conv_keys)} conv layers; the towers need {len(names)}."
-        )
-    out: dict[str, torch.Tensor] = {}
-    for name, key in zip(names, conv_keys):
-        weight, bias = vgg[key].float(), vgg[key.removesuffix("weight") + "bias"].float()
-        if name == "conv1_1":
-            folded, folded_bias = _fold_normalisation(weight, bias, config.rgb_mean)
-            flow = folded.mean(dim=1, keepdim=True).expand(-1, 2 * config.flow_fields, -1, -1)
-            out["appearance.conv1_1.weight"], out["appearance.conv1_1.bias"] = folded, folded_bias
-            out["motion.conv1_1.weight"], out["motion.conv1_1.bias"] = flow.contiguous(), bias.clone()
-        else:
-            for stream in ("appearance", "motion"):
-                out[f"{stream}.{name}.weight"], out[f"{stream}.{name}.bias"] = weight.clone(), bias.clone()
-    for fc, index in (("fc6", 0), ("fc7", 3)):
-        weight, bias = vgg.get(f"classifier.{index}.weight"), vgg.get(f"classifier.{index}.bias")
-        for head in ("head", "motion_head"):
-            key = f"{head}.{fc}.weight"
-            if weight is not None and bias is not None and tuple(weight.shape) == tuple(target[key].shape):
-                out[key], out[f"{head}.{fc}.bias"] = weight.float().clone(), bias.float().clone()
-    mismatched = [
-        f"{key} (needs {tuple(target[key].shape)}, file has {tuple(value.shape)})"
-        for key, value in out.items()
-        if tuple(value.shape) != tuple(target[key].shape)
-    ]
-    if mismatched:
-        raise CheckpointError("The VGG-16 weights do not fit the towers: " + "; ".join(mismatched) + ".")
-    return out
-
-
-def _fold_normalisation(
-    weight: torch.Tensor, bias: torch.Tensor, rgb_mean: Sequence[float]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """conv1_1 for input u = x - M (x in 0..255) equal to torchvision's conv1_1 on (x/255 - m)/s."""
-    scale = torch.tensor([255.0 * s for s in _TORCHVISION_STD])
-    shift = torch.tensor([m - 255.0 * tm for m, tm in zip(rgb_mean, _TORCHVISION_MEAN)])
-    folded = weight / scale[None, :, None, None]
-    return folded, bias + (folded * shift[None, :, None, None]).sum(dim=(1, 2, 3))
 
 
 __all__ = [
@@ -494,6 +400,5 @@ __all__ = [
     "fusion_init_weight",
     "fusion_vgg16",
     "gaussian_kernel_3d",
-    "imagenet_tower_state",
     "small_fusion",
 ]

@@ -19,6 +19,15 @@ import torch
 from torch import nn
 
 from generator.errors import CheckpointError, ModelError
+from generator.model_sources import (
+    DEFAULT,
+    FUSION_NETWORKS,
+    FUSION_VGG16,
+    SMALL_FUSION,
+    TORCHVISION,
+    torchvision_name,
+    valid_sources,
+)
 from generator.zoo.checkpoint import is_atlas_checkpoint, load_state, model_hash, read_checkpoint
 from generator.zoo.discover import describe_by_probe
 from generator.zoo.fusion import fusion_vgg16, small_fusion
@@ -27,7 +36,6 @@ from generator.zoo.spec import InputSpec, ModelDescription
 from generator.zoo.video_nets import VIDEO_NETS, torchvision_video
 
 DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "default.pt"
-FUSION_BUILDERS = ("small_fusion", "fusion_vgg16")
 
 
 @dataclass(frozen=True)
@@ -87,13 +95,13 @@ def load(source: str, checkpoint: Path | str | None = None, *, weights: str | No
       (module, inputs[, classes]); ``checkpoint`` optionally holds its weights.
     """
     checkpoint = Path(checkpoint) if checkpoint is not None else None
-    if weights is not None and not (source == "fusion_vgg16" or source.startswith("torchvision:")):
-        if not (source == "small_fusion" and weights == "random"):
+    if weights is not None and not (source == FUSION_VGG16 or torchvision_name(source) is not None):
+        if not (source == SMALL_FUSION and weights == "random"):
             raise ModelError(
                 f"model.weights = {weights!r} applies only to 'fusion_vgg16' (tower weights) and "
                 f"'torchvision:<name>'; give the weights of {source!r} as model.checkpoint instead."
             )
-    if source == "default":
+    if source == DEFAULT:
         path = checkpoint or DEFAULT_CHECKPOINT
         if not path.is_file():
             raise CheckpointError(
@@ -101,15 +109,15 @@ def load(source: str, checkpoint: Path | str | None = None, *, weights: str | No
                 "default model (it writes that file), or choose another model source."
             )
         return _from_atlas_checkpoint(path, read_checkpoint(path), expected_builder=None)
-    if source in FUSION_BUILDERS:
+    if source in FUSION_NETWORKS:
         return _load_fusion(source, checkpoint, weights)
-    if source.startswith("torchvision:"):
-        return _load_torchvision(source.split(":", 1)[1], checkpoint, weights)
+    name = torchvision_name(source)
+    if name is not None:
+        return _load_torchvision(name, checkpoint, weights)
     if ":" in source:
         return _load_import(source, checkpoint)
     raise ModelError(
-        f"Unknown model source {source!r}. Use 'default', 'small_fusion', 'fusion_vgg16', "
-        f"'torchvision:<{'|'.join(VIDEO_NETS)}>' or 'package.module:function'."
+        f"Unknown model source {source!r}. Use {valid_sources('<' + '|'.join(VIDEO_NETS) + '>')}."
     )
 
 
@@ -161,12 +169,12 @@ def _from_atlas_checkpoint(path: Path, data: Mapping[str, Any], expected_builder
 def _load_fusion(source: str, checkpoint: Path | None, weights: str | None) -> LoadedModel:
     if checkpoint is None:
         with fixed_init_seed():
-            net = fusion_vgg16(tower_weights=weights) if source == "fusion_vgg16" else small_fusion()
+            net = fusion_vgg16(tower_weights=weights) if source == FUSION_VGG16 else small_fusion()
         return _finish(net, net.describe(), net.architecture or {}, None)
     data = read_checkpoint(checkpoint)
     if is_atlas_checkpoint(data):
         return _from_atlas_checkpoint(checkpoint, data, expected_builder=source)
-    net = fusion_vgg16(tower_weights="random") if source == "fusion_vgg16" else small_fusion()
+    net = fusion_vgg16(tower_weights="random") if source == FUSION_VGG16 else small_fusion()
     load_state(net, data, repr(str(checkpoint)), source)
     return _finish(net, net.describe(), net.architecture or {}, checkpoint)
 
@@ -179,7 +187,7 @@ def _load_torchvision(name: str, checkpoint: Path | None, weights: str | None) -
     if checkpoint is not None:
         data = read_checkpoint(checkpoint)
         if is_atlas_checkpoint(data):
-            return _from_atlas_checkpoint(checkpoint, data, expected_builder="torchvision")
+            return _from_atlas_checkpoint(checkpoint, data, expected_builder=TORCHVISION)
     with fixed_init_seed():
         net = torchvision_video(name, weights=checkpoint if checkpoint is not None else weights)
     return _finish(net, net.describe(), net.architecture, checkpoint)

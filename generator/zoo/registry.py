@@ -27,11 +27,12 @@ from pydantic import (
 from torch import nn
 
 from generator.errors import CheckpointError, ModelError
+from generator.model_sources import FUSION_VGG16, SMALL_FUSION, TORCHVISION
 from generator.zoo.checkpoint import state_dict_mismatch
 from generator.zoo.fusion import fusion_vgg16, small_fusion
 from generator.zoo.video_nets import VIDEO_NETS, torchvision_video
 
-# Far above any network the atlas visualises (fusion_vgg16 at 101 classes: ~0.3 G parameters)
+# Far above any network the atlas visualizes (fusion_vgg16 at 101 classes: ~0.3 G parameters)
 # yet small enough that a hostile record cannot make the loader take more than a few GB.
 MAX_PARAMETERS = 400_000_000
 
@@ -77,9 +78,9 @@ class TorchvisionArguments(_Arguments):
 
 
 BUILDERS: Mapping[str, tuple[type[_Arguments], Callable[..., nn.Module]]] = {
-    "small_fusion": (SmallFusionArguments, small_fusion),
-    "fusion_vgg16": (FusionVgg16Arguments, lambda **kw: fusion_vgg16(**kw, tower_weights="random")),
-    "torchvision": (TorchvisionArguments, lambda **kw: torchvision_video(**kw, weights="random")),
+    SMALL_FUSION: (SmallFusionArguments, small_fusion),
+    FUSION_VGG16: (FusionVgg16Arguments, lambda **kw: fusion_vgg16(**kw, tower_weights="random")),
+    TORCHVISION: (TorchvisionArguments, lambda **kw: torchvision_video(**kw, weights="random")),
 }
 
 

@@ -22,6 +22,7 @@ from torchvision.models import WeightsEnum
 from torchvision.models import video as tv_video
 
 from generator.errors import CheckpointError, ModelError
+from generator.model_sources import TORCHVISION, torchvision_source
 from generator.zoo.checkpoint import read_state_dict, state_dict_mismatch
 from generator.zoo.discover import describe_by_probe
 from generator.zoo.scores import ClassScores
@@ -72,7 +73,7 @@ class VideoNet(nn.Module):
     @property
     def architecture(self) -> dict[str, Any]:
         return {
-            "builder": "torchvision",
+            "builder": TORCHVISION,
             "kwargs": {"name": self.name, "frames": self.frames, "size": self.size},
         }
 
@@ -98,7 +99,7 @@ def torchvision_video(
 
     ``weights`` (``model.weights``, required): ``"kinetics400"`` (or ``"cache"``) for torchvision's
     file in the torch hub cache, a state-dict file, or ``"random"`` for an untrained network. ``frames``/``size`` set the
-    clip used for visualisation (defaults: 16 frames at 112 x 112; s3d 224 x 224).
+    clip used for visualization (defaults: 16 frames at 112 x 112; s3d 224 x 224).
     """
     spec = VIDEO_NETS.get(name)
     if spec is None:
@@ -109,14 +110,14 @@ def torchvision_video(
     size = spec.size if size is None else int(size)
     if frames < spec.min_frames or size < spec.min_size:
         raise ModelError(
-            f"torchvision:{name} needs at least {spec.min_frames} frames of at least {spec.min_size} x "
+            f"{torchvision_source(name)} needs at least {spec.min_frames} frames of at least {spec.min_size} x "
             f"{spec.min_size} pixels; got {frames} frames of {size} x {size}."
         )
     classes = class_slugs(spec.weights.meta["categories"])
     net = spec.build(weights=None)
     choice = resolve(
         weights,
-        network=f"torchvision:{name}",
+        network=torchvision_source(name),
         named=Weights.KINETICS400,
         what=f"torchvision's {hub_file(spec).name} from the torch hub cache",
     )

@@ -91,7 +91,7 @@
   }
 
   function initToggles(root) {
-    // Looping visualisations have no controls: a click pauses or resumes them.
+    // Looping visualizations have no controls: a click pauses or resumes them.
     root.querySelectorAll("video[data-toggle], video[data-click-play]").forEach(function (video) {
       if (video.dataset.ready) return;
       video.dataset.ready = "1";

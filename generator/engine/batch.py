@@ -17,10 +17,7 @@ for backward.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import math
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -35,184 +32,22 @@ from generator.engine.plan import (
     RowMoves,
     draw_row,
     initial_inputs,
-    iter_batches,
-    plan_rows,
-    row_seed,
 )
 from generator.engine.regularizers import regularizer_terms, temporal_variation
 from generator.engine.results import VisualizationResult
 from generator.engine.runtime import (
-    CPU_BATCH_SIZE,
-    MAX_AUTO_BATCH,
     PreparedModel,
     autocast,
-    available_cuda_memory,
-    cuda_batch_size,
     numerics,
     own_relus,
-    prepare_model,
-    resolve_device,
     to_layout,
     use_bf16,
 )
 from generator.engine.settings import EngineSettings
+from generator.engine.sharing import RowSharing, network_rows, row_sharing
 from generator.engine.transforms import jitter_radius, transform_inputs
 from generator.engine.truncate import TruncatedNetwork
-from generator.errors import ConfigError, ModelError
 from generator.zoo.spec import LayerInfo, ModelDescription
-
-ProgressCallback = Callable[[int], None]
-
-
-def visualize_layer(
-    model: nn.Module | PreparedModel,
-    description: ModelDescription,
-    layer: str,
-    units: Sequence[int],
-    chis: Sequence[float],
-    seeds: Sequence[int],
-    settings: EngineSettings,
-    device: torch.device | str,
-    unit_scale: Mapping[int, float] | None = None,
-    progress: ProgressCallback | None = None,
-    hold: Sequence[str] = (),
-) -> list[VisualizationResult]:
-    """Visualise ``units`` of ``layer`` at every chi from every seed.
-
-    ``hold`` names inputs held at zero, their data mean in network units (the mean frame of
-    an RGB input, zero flow): only the other inputs are optimised, so a unit fed by several
-    streams shows what each stream alone drives (a per-stream view). Held inputs are stored
-    as zeros.
-
-    Returns one result per (unit, chi, seed) in that nesting order (see plan_rows).
-    ``unit_scale`` maps a unit to rho_u, its largest response on real data (w_u = 1/rho_u);
-    a missing, non-finite or non-positive rho counts as 1 (a dead unit has no usable
-    scale). ``progress`` is called after each batch with the number of rows it finished
-    (an increment, so ``tqdm.update`` can be passed directly). ``model`` may be a
-    PreparedModel from :func:`prepare_model` to reuse one device copy across layers.
-    """
-    info = description.layer(layer)
-    units = _check_units(info, units)
-    chis = _check_chis(chis)
-    seeds = _check_seeds(seeds)
-    rows = plan_rows(units, chis, seeds)
-    if not rows:
-        return []
-    device = resolve_device(device)
-    prepared = model if isinstance(model, PreparedModel) else prepare_model(model, settings, device)
-    if prepared.device != device:
-        raise ConfigError(
-            f"The prepared model lives on {prepared.device}, but device {device} was requested."
-        )
-    if prepared.leaky_slope != settings.leaky_slope:
-        raise ConfigError(
-            f"The prepared model leaks with slope {prepared.leaky_slope}, but settings.leaky_slope is "
-            f"{settings.leaky_slope}; prepare the model with the same settings."
-        )
-    rhos = {u: _effective_rho((unit_scale or {}).get(u)) for u in units}
-
-    run = _BatchRunner(prepared, description, info, settings, rhos, _check_hold(description, hold))
-    memory = prepared.memory  # what earlier calls learned about this layer, for the rest of the run
-    if settings.batch_size is not None:
-        size = settings.batch_size
-    else:
-        if info.name not in memory.batch_rows:
-            memory.batch_rows[info.name] = _automatic_batch_size(run, rows)
-        size = memory.batch_rows[info.name]
-    size = min(size, memory.max_rows.get(info.name, size), len(rows))
-    results: list[VisualizationResult] = []
-    pending: deque[tuple[Row, ...]] = deque(iter_batches(rows, size))
-    while pending:
-        batch = pending.popleft()
-        out_of_memory = False
-        try:
-            done = run(batch)
-        except torch.cuda.OutOfMemoryError:
-            if len(batch) == 1:
-                raise
-            out_of_memory = True
-        if out_of_memory:
-            # Handled outside the except block: the traceback, and with it the failed
-            # batch's tensors, is gone before the cache is emptied and half the rows retried.
-            if prepared.device.type == "cuda":
-                torch.cuda.empty_cache()
-            memory.max_rows[info.name] = max(1, len(batch) // 2)  # for every later call on this layer too
-            remaining = [row for chunk in (batch, *pending) for row in chunk]
-            pending = deque(iter_batches(remaining, memory.max_rows[info.name]))
-            continue
-        results.extend(done)
-        if progress is not None:
-            progress(len(batch))
-    return results
-
-
-def _automatic_batch_size(run: _BatchRunner, rows: Sequence[Row]) -> int:
-    """Rows per batch for the layer of ``run`` when the settings leave it open.
-
-    On CUDA one eager step of a two-row batch is measured once per layer and run, and the
-    memory this process can still use is filled with rows like them (MAX_AUTO_BATCH at
-    most); later calls on the layer reuse the answer (see RunMemory)."""
-    device = run.prepared.device
-    if device.type != "cuda":
-        return CPU_BATCH_SIZE
-    probe = rows[: min(2, len(rows))]
-    torch.cuda.synchronize(device)
-    base = torch.cuda.memory_allocated(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    fits = True
-    try:
-        run(probe, steps=1, eager=True)
-    except torch.cuda.OutOfMemoryError:
-        fits = False
-    if not fits:
-        torch.cuda.empty_cache()
-        return 1  # not even two rows fit; the loop re-raises if one does not
-    per_row = (torch.cuda.max_memory_allocated(device) - base) / len(probe)
-    return cuda_batch_size(per_row, available_cuda_memory(device), MAX_AUTO_BATCH)
-
-
-def _check_units(info: LayerInfo, units: Sequence[int]) -> list[int]:
-    checked = []
-    for unit in units:
-        if (
-            isinstance(unit, bool)
-            or not isinstance(unit, (int, np.integer))
-            or not 0 <= int(unit) < info.units
-        ):
-            raise ModelError(
-                f"Unit {unit!r} is out of range for layer {info.name!r}, which has units 0..{info.units - 1}."
-            )
-        checked.append(int(unit))
-    return checked
-
-
-def _check_hold(description: ModelDescription, hold: Sequence[str]) -> frozenset[str]:
-    names = [spec.name for spec in description.inputs]
-    unknown = [name for name in hold if name not in names]
-    if unknown or len(set(hold)) >= len(names):
-        raise ConfigError(
-            f"Inputs to hold at their mean must be some (not all) of {', '.join(names)}; got {list(hold)!r}."
-        )
-    return frozenset(hold)
-
-
-def _check_chis(chis: Sequence[float]) -> list[float]:
-    values = [float(c) for c in chis]
-    if any(not math.isfinite(c) or c < 0 for c in values):
-        raise ConfigError(f"Every chi must be a finite number >= 0; got {list(chis)!r}.")
-    return values
-
-
-def _check_seeds(seeds: Sequence[int]) -> list[int]:
-    if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
-        raise ConfigError(f"Seeds must be integers >= 0; got {list(seeds)!r}.")
-    return [int(s) for s in seeds]
-
-
-def _effective_rho(rho: float | None) -> float:
-    if rho is None or not math.isfinite(rho) or rho <= 0:
-        return 1.0
-    return float(rho)
 
 
 @dataclasses.dataclass
@@ -234,62 +69,7 @@ class _RunState:
         )
 
 
-@dataclasses.dataclass(frozen=True)
-class _Sharing:
-    """Rows that differ only in chi, for a layer that no temporal input reaches.
-
-    chi then only weighs the temporal variation of inputs the layer does not see, so the
-    inputs it does see follow the same trajectory in all such rows (same noise, same jitter,
-    same gradients). The network runs on one representative row per group, and after every
-    step the representative's seen inputs and optimiser state are copied to the others;
-    the unseen inputs of every row are still optimised by their own regularisers with their
-    own chi. The results equal those of separate runs, at a fraction of the network cost.
-    """
-
-    reps: Tensor  # (R,) long: the representative rows
-    group: Tensor  # (B,) long: the position in ``reps`` of each row's representative
-    is_rep: Tensor  # (B,) bool
-    copies: Tensor  # (D,) long: rows that are not representatives
-    sources: Tensor  # (D,) long: their representatives (row indices)
-
-
-def _sharing(
-    layer: str, rows: Sequence[Row], moves: Sequence[RowMoves], device: torch.device
-) -> _Sharing | None:
-    """Groups of rows that can share the network, or None when every row needs its own."""
-    position: dict[tuple[int, int], int] = {}  # (unit, seed) -> index into reps
-    reps: list[int] = []
-    group: list[int] = []
-    for b, row in enumerate(rows):
-        key = (row.unit, row.seed)
-        if key not in position:
-            position[key] = len(reps)
-            reps.append(b)
-        group.append(position[key])
-    if len(reps) == len(rows):
-        return None
-    source = [reps[g] for g in group]  # each row's representative
-    for b, rep in enumerate(source):
-        # The seeds of a row exclude chi, so this holds; checked because sharing relies on it.
-        # Equal row seeds mean equal starting noise (drawn from the seed's generator alone).
-        same = row_seed(layer, rows[b]) == row_seed(layer, rows[rep])
-        moved = (
-            torch.equal(getattr(moves[b], n), getattr(moves[rep], n)) for n in ("shifts", "scales", "angles")
-        )
-        if not same or not all(moved):
-            return None
-    copies = [b for b, rep in enumerate(source) if rep != b]
-    as_long = functools.partial(torch.tensor, dtype=torch.long, device=device)
-    return _Sharing(
-        reps=as_long(reps),
-        group=as_long(group),
-        is_rep=torch.tensor([rep == b for b, rep in enumerate(source)], dtype=torch.bool, device=device),
-        copies=as_long(copies),
-        sources=as_long([source[b] for b in copies]),
-    )
-
-
-class _BatchRunner:
+class BatchRunner:
     """Solves one batch of rows; holds what all batches of one layer share."""
 
     def __init__(
@@ -393,7 +173,7 @@ class _BatchRunner:
                 self._eager, xs, xs, objective, weight, chi, share, leaky, eager=True
             )
             with own_relus(self.prepared), autocast(device, self.bf16):
-                net_in = [to_layout(x, self.prepared.channels_last) for x in _network_rows(xs, share)]
+                net_in = [to_layout(x, self.prepared.channels_last) for x in network_rows(xs, share)]
                 own_act = objective(self._eager(*net_in), own)
                 own_act = own_act if share is None else own_act[share.group]
             for spec, x in zip(self.specs, xs):
@@ -413,7 +193,7 @@ class _BatchRunner:
         objective: UnitObjective,
         weight: Tensor,
         chi: Tensor,
-        share: _Sharing | None,
+        share: RowSharing | None,
         slope: float,
         eager: bool = False,
     ) -> None:
@@ -473,12 +253,12 @@ class _BatchRunner:
 
     def _shared_rows(
         self, rows: Sequence[Row], moves: Sequence[RowMoves], device: torch.device
-    ) -> _Sharing | None:
-        """Row sharing (see :class:`_Sharing`) when no input the layer sees has a time axis."""
+    ) -> RowSharing | None:
+        """Row sharing (see :class:`RowSharing`) when no input the layer sees has a time axis."""
         seen = [spec for fed, held, spec in zip(self.feeds, self.held, self.specs) if fed and not held]
         if not seen or any(spec.temporal for spec in seen):
             return None
-        return _sharing(self.info.name, rows, moves, device)
+        return row_sharing(self.info.name, rows, moves, device)
 
     def _draw(self, row: Row) -> tuple[list[Tensor], RowMoves]:
         s = self.settings
@@ -521,7 +301,7 @@ class _BatchRunner:
         objective: UnitObjective,
         weight: Tensor,
         chi: Tensor,
-        share: _Sharing | None,
+        share: RowSharing | None,
         slope: float,
         eager: bool = False,
     ) -> tuple[Tensor, dict[str, Tensor]]:
@@ -534,7 +314,7 @@ class _BatchRunner:
         regularisers run uncompiled (the final evaluation, the sizing probe)."""
         net_in = [
             to_layout(_plain(x) if self.feeds[i] else _plain(x.detach()), self.prepared.channels_last)
-            for i, x in enumerate(_network_rows(view, share))
+            for i, x in enumerate(network_rows(view, share))
         ]
         with autocast(self.prepared.device, self.bf16):
             response = network(*net_in)
@@ -613,32 +393,6 @@ def _plain(x: Tensor) -> Tensor:
     return x.view_as(x) if isinstance(x, nn.Parameter) else x
 
 
-def _network_rows(xs: Sequence[Tensor], share: _Sharing | None) -> list[Tensor]:
-    """The rows the network runs on: all of them, or the representatives when rows share it."""
-    return list(xs) if share is None else [x[share.reps] for x in xs]
-
-
 def leaky_step_count(settings: EngineSettings, steps: int) -> int:
     """How many of the first ``steps`` run with leaky ReLUs (the rest use the network's own)."""
     return int(round(settings.leaky_fraction * steps))
-
-
-def visualize_rows(
-    model: nn.Module | PreparedModel,
-    description: ModelDescription,
-    layer: str,
-    rows: Sequence[Row],
-    settings: EngineSettings,
-    device: torch.device | str,
-    unit_scale: Mapping[int, float] | None = None,
-    hold: Sequence[str] = (),
-) -> list[VisualizationResult]:
-    """Solve exactly ``rows`` as one batch (no splitting); for planners that batch themselves
-    (``hold``: as in :func:`visualize_layer`)."""
-    info = description.layer(layer)
-    _check_units(info, [r.unit for r in rows])
-    _check_chis([r.chi for r in rows])
-    device = resolve_device(device)
-    prepared = model if isinstance(model, PreparedModel) else prepare_model(model, settings, device)
-    rhos = {r.unit: _effective_rho((unit_scale or {}).get(r.unit)) for r in rows}
-    return _BatchRunner(prepared, description, info, settings, rhos, _check_hold(description, hold))(rows)

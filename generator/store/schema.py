@@ -1,45 +1,30 @@
-"""The atlas's Parquet tables and its JSON manifest: schemas, validating atomic writers, readers.
+"""The atlas's Parquet tables: their files, columns (with descriptions), keys and allowed values.
 
-Five tables (``units``, ``visualizations``, ``classes``, ``confusions``, ``top_clips``) are
-plain Parquet files readable by pandas, polars, DuckDB or pyarrow. Each column carries its
-description in the schema's field metadata (``docs/tables.md`` is generated from it by
-:func:`describe_tables`), and each file carries file-level metadata under the key
-``atlas``: a JSON object with the table name, format version, model hash, config hash,
-package versions and creation time. Paths stored in tables are POSIX paths relative to the
-atlas folder.
+Eight tables (``units``, ``visualizations``, ``classes``, ``confusions``, ``top_clips``,
+``tuning``, ``activation_histograms``, ``clip_samples``) are plain Parquet files readable by
+pandas, polars, DuckDB or pyarrow. Each column carries its description in the schema's field
+metadata (``docs/tables.md`` is generated from it by :func:`describe_tables`). Paths stored
+in tables are POSIX paths relative to the atlas folder.
 
-Writers validate before anything touches the disk: an unknown or missing column, a value of
-the wrong type, a null in a required column, a value outside its allowed set or a duplicate
-key raises :class:`~generator.errors.AtlasError` naming the table, the column and the row.
-
-The tables and the manifest are one set: after writing them, a build records every file's
-sha256 in ``table-set.json`` (written last, atomically), and readers check it, so a build
-killed while rewriting the tables of an older atlas leaves a mix that is refused, not shown.
+:func:`validate_table` checks rows before anything touches the disk: an unknown or missing
+column, a value of the wrong type, a null in a required column, a value outside its allowed
+set or a duplicate key raises :class:`~generator.errors.AtlasError` naming the table, the
+column and the row. Writing and reading are in :mod:`generator.store.parquet`, the manifest
+in :mod:`generator.store.manifest`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import numbers
-import platform
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from generator.errors import AtlasError
-from generator.store.atomic import atomic_path, write_json
-from generator.store.keys import safe_segment
 
-TABLES_FORMAT = 1
-MANIFEST_FORMAT = 1
-METADATA_KEY = b"atlas"
 TABLE_FILES = {
     "units": "units.parquet",
     "visualizations": "visualizations.parquet",
@@ -50,11 +35,8 @@ TABLE_FILES = {
     "activation_histograms": "activation_histograms.parquet",
     "clip_samples": "clip_samples.parquet",
 }
-MANIFEST_FILE = "manifest.json"
-TABLE_SET_FILE = "table-set.json"
 TABLES_DIR = "tables"
 STREAMS = ("appearance", "motion", "fusion", "head", "class")
-REQUIRED_METADATA = ("model_hash", "config_hash")
 
 
 def _field(name: str, type_: pa.DataType, description: str, nullable: bool = True) -> pa.Field:
@@ -104,7 +86,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             _field(
                 "invariance_chi",
                 _F64,
-                "Data-free invariance across chi: weakest over strongest normalised "
+                "Data-free invariance across chi: weakest over strongest normalized "
                 "activation reached under the chi values, in [0, 1].",
             ),
             _field(
@@ -123,13 +105,13 @@ SCHEMAS: dict[str, pa.Schema] = {
             _field(
                 "act_peak",
                 _F64,
-                "rho, the objective's normaliser: the largest value over held-out clips of "
+                "rho, the objective's normalizer: the largest value over held-out clips of "
                 "exactly the quantity the objective maximises (see rho_reduction); null without data.",
             ),
             _field(
                 "rho_reduction",
                 _STR,
-                "What act_peak (and every visualisation's activation) measures: "
+                "What act_peak (and every visualization's activation) measures: "
                 '"centre neuron" (the rectified response of one position), "channel mean" (the rectified '
                 'response averaged over all positions), "value" (an fc unit\'s rectified value) or '
                 '"score" (a class output\'s pre-softmax score).',
@@ -150,7 +132,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             _field(
                 "ok_visualizations",
                 _I32,
-                'Visualisations of the unit with status "ok" (only these are '
+                'Visualizations of the unit with status "ok" (only these are '
                 "shown in galleries, findings and failure pages).",
             ),
             _field(
@@ -229,7 +211,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             _field(
                 "temporal_variation",
                 _F64,
-                "Root-mean-square temporal difference of the visualised flow "
+                "Root-mean-square temporal difference of the visualized flow "
                 "(falls as chi rises); null without flow.",
             ),
         ]
@@ -324,6 +306,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
 }
 
+
 KEYS: dict[str, tuple[str, ...]] = {
     "units": ("unit_id",),
     "visualizations": ("unit_id", "view", "chi", "seed"),
@@ -334,6 +317,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "activation_histograms": ("unit_id", "bin"),
     "clip_samples": ("unit_id", "clip_index"),
 }
+
 
 # Allowed values: (test, what would be valid), checked on non-null values.
 _CHECKS: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
@@ -356,87 +340,11 @@ _CHECKS: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
 
 def table_path(atlas_dir: Path | str, name: str) -> Path:
     """Where table ``name`` lives inside an atlas folder."""
-    _schema(name)
+    table_schema(name)
     return Path(atlas_dir) / TABLES_DIR / TABLE_FILES[name]
 
 
-def manifest_path(atlas_dir: Path | str) -> Path:
-    """Where the manifest lives inside an atlas folder."""
-    return Path(atlas_dir) / MANIFEST_FILE
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _set_members(atlas_dir: Path) -> list[Path]:
-    return [table_path(atlas_dir, name) for name in TABLE_FILES] + [manifest_path(atlas_dir)]
-
-
-def write_table_set(atlas_dir: Path | str) -> Path:
-    """Record the sha256 of every table and of the manifest in ``table-set.json`` (after writing them all)."""
-    root = Path(atlas_dir)
-    files = {path.relative_to(root).as_posix(): _sha256(path) for path in _set_members(root)}
-    target = root / TABLE_SET_FILE
-    write_json(target, {"format": 1, "files": files})
-    return target
-
-
-def check_table_set(atlas_dir: Path | str) -> None:
-    """Raise AtlasError unless the tables and manifest are the set ``table-set.json`` records."""
-    root = Path(atlas_dir)
-    record_path = root / TABLE_SET_FILE
-    rerun = "rerun `atlas measure` (or `atlas build`) to write them again as one set"
-    try:
-        record = json.loads(record_path.read_text(encoding="utf-8"))
-        files = dict(record["files"])
-    except FileNotFoundError:
-        raise AtlasError(
-            f"{record_path} is missing: the tables of {root} were not finished; {rerun}."
-        ) from None
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise AtlasError(f"{record_path} is unreadable ({error}); {rerun}.") from None
-    changed = []
-    for path in _set_members(root):
-        name = path.relative_to(root).as_posix()
-        if not path.is_file() or files.get(name) != _sha256(path):
-            changed.append(name)
-    if changed:
-        raise AtlasError(
-            f"The tables of {root} are not one set: {', '.join(changed)} differ from what {TABLE_SET_FILE} "
-            f"records (a build stopped while writing them, or a file was changed); {rerun}."
-        )
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of Python and the packages that shape the atlas (read without importing them)."""
-    versions = {"python": platform.python_version()}
-    for name in (
-        "video-feature-atlas",
-        "torch",
-        "torchvision",
-        "numpy",
-        "pyarrow",
-        "mkdocs",
-        "mkdocs-material",
-    ):
-        try:
-            versions[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def now_iso() -> str:
-    """The current UTC time, ISO 8601 to the second."""
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
-
-
-def _schema(name: str) -> pa.Schema:
+def table_schema(name: str) -> pa.Schema:
     if name not in SCHEMAS:
         raise AtlasError(f"Unknown table {name!r}; the atlas tables are {', '.join(SCHEMAS)}.")
     return SCHEMAS[name]
@@ -510,7 +418,7 @@ def _from_table(name: str, schema: pa.Schema, table: pa.Table) -> pa.Table:
 
 def validate_table(name: str, rows: Sequence[Mapping[str, Any]] | pa.Table) -> pa.Table:
     """Rows (dicts) or a pyarrow table -> a table with exactly the schema of ``name``; raises AtlasError."""
-    schema = _schema(name)
+    schema = table_schema(name)
     table = (
         _from_table(name, schema, rows)
         if isinstance(rows, pa.Table)
@@ -545,197 +453,6 @@ def _check_unique(name: str, table: pa.Table) -> None:
                 f"Table {name!r}, column(s) {', '.join(keys)}: row {row} repeats the key ({shown})."
             )
         seen.add(key)
-
-
-def _file_metadata(name: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
-    missing = [k for k in REQUIRED_METADATA if not isinstance(metadata.get(k), str) or not metadata.get(k)]
-    if missing:
-        raise AtlasError(
-            f"Table {name!r}: file metadata needs non-empty string(s) {', '.join(missing)} "
-            f"(the model hash and the configuration hash the table was made with)."
-        )
-    record = {"table": name, "format": TABLES_FORMAT, "created": now_iso(), "versions": package_versions()}
-    record.update(metadata)
-    try:
-        json.dumps(record)
-    except (TypeError, ValueError) as error:
-        raise AtlasError(f"Table {name!r}: file metadata must be JSON-serialisable: {error}") from None
-    return record
-
-
-def write_table(
-    name: str,
-    rows: Sequence[Mapping[str, Any]] | pa.Table,
-    path: Path | str,
-    metadata: Mapping[str, Any],
-) -> Path:
-    """Validate ``rows`` against table ``name``'s schema and write them atomically as Parquet at ``path``.
-
-    ``metadata`` must hold ``model_hash`` and ``config_hash``; ``created`` and ``versions`` are
-    filled in unless given. Raises AtlasError (naming the column) before writing anything.
-    """
-    table = validate_table(name, rows)
-    record = _file_metadata(name, metadata)
-    table = table.replace_schema_metadata({METADATA_KEY: json.dumps(record, sort_keys=True).encode()})
-    target = Path(path)
-    with atomic_path(target) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
-    return target
-
-
-def _open(path: Path | str) -> pq.ParquetFile:
-    target = Path(path)
-    if not target.is_file():
-        raise AtlasError(
-            f"Table file {target} does not exist; run the stage that writes it (atlas measure / build)."
-        )
-    try:
-        return pq.ParquetFile(target)
-    except (pa.ArrowInvalid, OSError) as error:
-        raise AtlasError(
-            f"{target} is not a readable Parquet file ({error}); delete it and rerun the stage."
-        ) from None
-
-
-def read_table(path: Path | str, name: str | None = None) -> pa.Table:
-    """Read a Parquet table; with ``name``, check that it has every column of that schema."""
-    table = _open(path).read()
-    if name is not None:
-        missing = [f for f in _schema(name).names if f not in table.column_names]
-        if missing:
-            raise AtlasError(
-                f"{path} lacks column(s) {', '.join(missing)} of table {name!r}; it was written by another "
-                f"version of the atlas: rerun the stage that writes it."
-            )
-    return table
-
-
-def read_metadata(path: Path | str) -> dict[str, Any]:
-    """The file-level metadata record of a table written by :func:`write_table`."""
-    raw = (_open(path).schema_arrow.metadata or {}).get(METADATA_KEY)
-    if raw is None:
-        raise AtlasError(f"{path} has no atlas metadata; it was not written by write_table.")
-    return json.loads(raw)
-
-
-# ----------------------------------------------------------------------------- manifest
-
-MANIFEST_KEYS: dict[str, str] = {
-    "format": "manifest format version (int)",
-    "created": "ISO 8601 creation time",
-    "versions": "package versions {name: version}",
-    "model": "{name, hash, card}: the model and its model card (test accuracy, confusions, probes)",
-    "config": "the configuration used (dict)",
-    "config_hash": "hash of the configuration",
-    "layers": "list of {name, kind, units, depth, stride, receptive_field, streams} "
-    "(and input_size: the side in pixels of the inputs it sees)",
-    "chis": "the chi values visualised (list of numbers)",
-    "counts": "numbers of units, visualisations, failed visualisations, classes",
-    "failure_cases": "list of {slug, kind (pair|probe), title, classes, numbers, ...}",
-}
-_LAYER_KEYS = ("name", "kind", "units", "depth", "stride", "receptive_field", "streams")
-_FAILURE_KEYS = ("slug", "kind", "title", "classes", "numbers")
-
-
-def make_manifest(
-    *,
-    model: Mapping[str, Any],
-    config: Mapping[str, Any],
-    config_hash: str,
-    layers: Sequence[Mapping[str, Any]],
-    chis: Sequence[float],
-    counts: Mapping[str, int],
-    failure_cases: Sequence[Mapping[str, Any]] = (),
-    data: Mapping[str, Any] | None = None,
-    created: str | None = None,
-    versions: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """A manifest record (validated); see :data:`MANIFEST_KEYS` and docs/tables.md for the fields."""
-    manifest = {
-        "format": MANIFEST_FORMAT,
-        "created": created or now_iso(),
-        "versions": dict(versions) if versions is not None else package_versions(),
-        "model": dict(model),
-        "config": dict(config),
-        "config_hash": config_hash,
-        "layers": [dict(layer) for layer in layers],
-        "chis": [float(c) for c in chis],
-        "counts": dict(counts),
-        "failure_cases": [dict(case) for case in failure_cases],
-        "data": dict(data) if data is not None else {"source": "synthetic"},
-    }
-    validate_manifest(manifest)
-    return manifest
-
-
-def validate_manifest(manifest: Mapping[str, Any], source: str = "manifest") -> None:
-    """Raise AtlasError naming the first missing or malformed manifest field."""
-    missing = [k for k in MANIFEST_KEYS if k not in manifest]
-    if missing:
-        raise AtlasError(
-            f"{source} lacks field(s) {', '.join(missing)}; a manifest needs "
-            + "; ".join(f"{k}: {v}" for k, v in MANIFEST_KEYS.items())
-            + "."
-        )
-    if manifest["format"] != MANIFEST_FORMAT:
-        raise AtlasError(
-            f"{source} has format {manifest['format']!r}; this version reads format {MANIFEST_FORMAT}."
-        )
-    model = manifest["model"]
-    if not isinstance(model, Mapping) or not all(k in model for k in ("name", "hash", "card")):
-        raise AtlasError(f"{source}: field 'model' must be a dict with name, hash and card.")
-    for index, layer in enumerate(manifest["layers"]):
-        absent = [k for k in _LAYER_KEYS if k not in layer]
-        if absent:
-            raise AtlasError(
-                f"{source}: layers[{index}] lacks {', '.join(absent)} (needs {', '.join(_LAYER_KEYS)})."
-            )
-    if not all(isinstance(c, (int, float)) and math.isfinite(c) for c in manifest["chis"]):
-        raise AtlasError(
-            f"{source}: field 'chis' must be a list of finite numbers, got {manifest['chis']!r}."
-        )
-    for index, case in enumerate(manifest["failure_cases"]):
-        absent = [k for k in _FAILURE_KEYS if k not in case]
-        if absent:
-            raise AtlasError(
-                f"{source}: failure_cases[{index}] lacks {', '.join(absent)} (needs {', '.join(_FAILURE_KEYS)})."
-            )
-        if case["kind"] not in ("pair", "probe"):
-            raise AtlasError(
-                f"{source}: failure_cases[{index}].kind is {case['kind']!r}; valid: 'pair', 'probe'."
-            )
-
-
-def write_manifest(path: Path | str, manifest: Mapping[str, Any]) -> Path:
-    """Validate and write the manifest atomically as indented JSON."""
-    validate_manifest(manifest)
-    write_json(path, dict(manifest))
-    return Path(path)
-
-
-def read_manifest(path: Path | str) -> dict[str, Any]:
-    """Read and validate a manifest."""
-    target = Path(path)
-    if not target.is_file():
-        raise AtlasError(f"Manifest {target} does not exist; is this an atlas output folder (atlas build)?")
-    try:
-        manifest = json.loads(target.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as error:
-        raise AtlasError(
-            f"Manifest {target} is not valid JSON ({error}); rerun the stage that writes it."
-        ) from None
-    if not isinstance(manifest, dict):
-        raise AtlasError(f"Manifest {target} must hold a JSON object.")
-    validate_manifest(manifest, str(target))
-    return manifest
-
-
-def failure_slug(parts: Sequence[str]) -> str:
-    """The slug of a failure case (page name and site_src/failures/<slug>.md), e.g. brushingteeth-shavingbeard."""
-    return safe_segment("-".join(p.lower() for p in parts))
-
-
-# ----------------------------------------------------------------------------- documentation
 
 
 def describe_tables() -> str:
