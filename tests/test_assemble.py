@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,9 +12,13 @@ import pytest
 from typer.testing import CliRunner
 
 from generator.cli import app
+from generator.config import load_config, parse_overrides
 from generator.measures.invariance import chi_invariance, converged, response_flatness
 from generator.media import display_factor, read_mp4
 from generator.media.video import mp4_frame_count
+from generator.pipeline.build import build
+from generator.pipeline.reports import built_lines
+from generator.site.paths import unit_folder
 from generator.store.results import load_result, save_result
 from generator.store.tables import SCHEMAS, manifest_path, read_manifest, read_metadata, table_path
 from generator.world import CLASSES, PROBES
@@ -102,11 +107,23 @@ def _world_checkpoint(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One build, called from Python as a notebook would (the CLI's build is this call and a print)."""
     root = tmp_path_factory.mktemp("assemble")
     checkpoint = _world_checkpoint(root / "world.pt")
-    result = runner.invoke(app, ["build", *_options(root, checkpoint)])
-    assert result.exit_code == 0, result.output
-    return {"root": root, "atlas": root / "atlas", "checkpoint": checkpoint, "output": result.output}
+    options = _options(root, checkpoint, select=False)
+    sets = [value for flag, value in zip(options, options[1:], strict=False) if flag == "--set"]
+    config = load_config(None, {**parse_overrides(sets), "output": root / "atlas"})
+    lines: list[str] = []
+    summary = build(config, "motion/conv2_1,class", "0-1", log=lines.append, warn=lines.append)
+    assert summary is not None
+    output = "\n".join(lines + built_lines(summary))
+    return {
+        "root": root,
+        "atlas": root / "atlas",
+        "checkpoint": checkpoint,
+        "output": output,
+        "summary": summary,
+    }
 
 
 def _tables(atlas: Path) -> dict[str, list[dict]]:
@@ -248,6 +265,33 @@ def test_manifest_has_model_layers_and_failure_cases(built: dict) -> None:
         if case["kind"] == "probe":
             assert all(clip["composite"].startswith("clips/probe-") for clip in case["clips"])
             assert all(clip["true_class"] in PROBES[case["probe"]] for clip in case["clips"])
+
+
+def test_build_summary_tells_what_is_on_disk(built: dict) -> None:
+    summary, atlas = built["summary"], built["atlas"]
+    tables = _tables(atlas)
+    units, vis = tables["units"], tables["visualizations"]
+    assert summary.output == atlas and summary.tables == atlas / "tables" and summary.manifest.is_file()
+    assert summary.units == len(units) == 4 and summary.visualizations == len(vis)
+    failed = [r for r in vis if r["status"].startswith("failed")]
+    assert summary.ok == sum(r["status"] == "ok" for r in vis) and summary.weak == sum(
+        r["status"] == "weak" for r in vis
+    )
+    assert summary.failed == len(failed) and summary.ok + summary.weak + summary.failed == len(vis)
+    assert {what.split(" ")[0] for what, _ in summary.failures} == {r["unit_id"] for r in failed}
+    assert summary.units_done == len({u["unit_id"] for u in units} - {r["unit_id"] for r in failed})
+    assert summary.computed == len(vis) and summary.cached == 0  # a first build computes every row
+    # Every unit has its page; the site's size is what its files hold.
+    site = summary.site
+    assert summary.index.is_file() and site == (atlas / "site").resolve()
+    assert all((site / unit_folder(unit["unit_id"]) / "index.html").is_file() for unit in units)
+    html = list(site.rglob("*.html"))
+    assert summary.pages == len(html) > len(units)
+    assert summary.site_bytes == sum(p.lstat().st_size for p in site.rglob("*") if not p.is_dir())
+    assert summary.skipped_clips == () and summary.damaged == ()  # the synthetic world skips no clip
+    assert {"visualize", "measure", "site"} <= set(summary.seconds) and min(summary.seconds.values()) >= 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        summary.units = 0
 
 
 def test_site_builds_strictly_and_is_reported(built: dict) -> None:

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from generator.config import AtlasConfig, config_hash
 from generator.data.source import source_record
+from generator.measures.status import OK, WEAK
 from generator.pipeline.catalog import find_results
 from generator.pipeline.failures import draft_failure_cases, finish_case, probe_record
 from generator.pipeline.interventions import InterventionAnswers, load_interventions, probe_unit_means
@@ -78,6 +79,8 @@ class AssembleSummary:
     speed_invariance: bool
     manifest: Path
     seconds: dict[str, float] = field(default_factory=dict)
+    ok: int = 0  # visualisations by status (the failed ones are in ``failed``)
+    weak: int = 0
 
 
 @dataclass(frozen=True)
@@ -365,6 +368,8 @@ def summarise(
         speed_invariance=all(part.speed_invariance for part in parts),
         manifest=manifest,
         seconds=seconds,
+        ok=sum(r["status"] == OK for r in vis_rows),
+        weak=sum(r["status"] == WEAK for r in vis_rows),
     )
 
 
