@@ -21,9 +21,15 @@ from tqdm.auto import tqdm
 
 from generator.config import AtlasConfig, config_hash
 from generator.data.source import source_record
+from generator.measures.classification import (
+    confused_pairs,
+    confusion_matrix,
+    per_class_accuracy,
+    probe_records,
+)
 from generator.measures.status import OK, WEAK
 from generator.pipeline.catalog import find_results
-from generator.pipeline.failures import draft_failure_cases, finish_case, probe_record
+from generator.pipeline.failures import draft_failure_cases, finish_case
 from generator.pipeline.interventions import InterventionAnswers, load_interventions, probe_unit_means
 from generator.pipeline.media_stage import (
     MEDIA_WORKERS,
@@ -59,7 +65,7 @@ from generator.store.tables import (
     write_table,
     write_table_set,
 )
-from generator.train import card_path, confused_pairs, confusion_matrix, world_spec
+from generator.train import card_path, world_spec
 from generator.world import SyntheticClips
 from generator.zoo import LoadedModel
 
@@ -390,12 +396,10 @@ def model_card(loaded: LoadedModel, stats: DataStatistics | None) -> dict[str, A
         matrix = confusion_matrix(stats.test, len(classes))
         card.update(
             test_accuracy=stats.test.accuracy,
-            per_class_accuracy={
-                c: float(matrix[i, i] / max(matrix[i].sum(), 1)) for i, c in enumerate(classes)
-            },
+            per_class_accuracy=per_class_accuracy(matrix, classes),
             confusion_matrix=matrix.tolist(),
             most_confused_pairs=confused_pairs(matrix, tuple(classes))[:5],
-            probes={name: probe_record(name, ev, stats.test, classes) for name, ev in stats.probes.items()},
+            probes=probe_records(stats.probes, stats.test, classes),
         )
     return card
 
