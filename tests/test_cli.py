@@ -78,7 +78,7 @@ def test_layers_lists_the_registry_of_the_default_model() -> None:
 
 
 def test_publishing_without_a_site_url_is_refused_and_an_unpublished_site_warns(tmp_path: Path) -> None:
-    from generator.site.fake import make_fake_atlas
+    from tests.support.site_data import make_fake_atlas
 
     atlas = make_fake_atlas(
         tmp_path / "atlas", [("motion/conv1_1", 2), ("class", 0)], [1.0], ["A", "B"], with_media=False

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from generator.site.build import render_site
-from generator.site.fake import make_fake_atlas
 from generator.site.serve import serving
 from generator.store.tables import manifest_path, write_table_set
+from tests.support.site_data import make_fake_atlas
 
 SCRIPT = "<script>alert(1)</script>"
 IMAGE = "<img src=x onerror=alert(1)>"
