@@ -347,6 +347,8 @@ def test_model_without_world_gets_tables_without_data(tmp_path: Path) -> None:
         "--set",
         "model.source=small_fusion",
         "--set",
+        "model.weights=random",
+        "--set",
         "visualize.steps=2",
         "--set",
         "visualize.chi=[1.0, 5.0]",

@@ -60,6 +60,13 @@ def test_missing_checkpoint_is_named(tmp_path: Path) -> None:
     _assert_one_paragraph_error(result, str(missing))
 
 
+def test_small_fusion_without_checkpoint_asks_for_explicit_weights() -> None:
+    result = runner.invoke(app, ["layers", "--model", "small_fusion"])
+    _assert_one_paragraph_error(result, "model.weights", "random")
+    explicit = runner.invoke(app, ["layers", "--model", "small_fusion", "--set", "model.weights=random"])
+    assert explicit.exit_code == 0 and "motion/conv2_1" in explicit.output
+
+
 def test_checkpoint_of_the_wrong_shape_names_the_keys(tmp_path: Path) -> None:
     from generator.zoo import small_fusion
 

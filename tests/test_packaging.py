@@ -106,6 +106,8 @@ def test_the_wheel_installed_in_a_fresh_venv_builds_an_atlas_outside_the_reposit
         "--set",
         "model.source=small_fusion",
         "--set",
+        "model.weights=random",
+        "--set",
         "visualize.steps=2",
         "--set",
         "visualize.chi=[1.0, 5.0]",
