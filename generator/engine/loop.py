@@ -29,7 +29,12 @@ from torch import Tensor, nn
 
 from generator.engine.objectives import UnitObjective, unit_objective
 from generator.engine.optimizer import MomentumState, learning_rate, masked_momentum_step
-from generator.engine.parameterization import Parameterization, make_parameterization
+from generator.engine.parameterization import (
+    Parameterization,
+    ParameterizationFactory,
+    build_custom,
+    make_parameterization,
+)
 from generator.engine.plan import (
     Row,
     RowMoves,
@@ -76,6 +81,7 @@ def visualize_layer(
     unit_scale: Mapping[int, float] | None = None,
     progress: ProgressCallback | None = None,
     hold: Sequence[str] = (),
+    parameterization: ParameterizationFactory | None = None,
 ) -> list[VisualizationResult]:
     """Visualise ``units`` of ``layer`` at every chi from every seed.
 
@@ -90,6 +96,8 @@ def visualize_layer(
     scale). ``progress`` is called after each batch with the number of rows it finished
     (an increment, so ``tqdm.update`` can be passed directly). ``model`` may be a
     PreparedModel from :func:`prepare_model` to reuse one device copy across layers.
+    ``parameterization``: builds each batch's parameterisation from the input specs and the
+    rows' starting inputs, instead of the one settings.parameterization names.
     """
     info = description.layer(layer)
     units = _check_units(info, units)
@@ -111,7 +119,9 @@ def visualize_layer(
         )
     rhos = {u: _effective_rho((unit_scale or {}).get(u)) for u in units}
 
-    run = _BatchRunner(prepared, description, info, settings, rhos, _check_hold(description, hold))
+    run = _BatchRunner(
+        prepared, description, info, settings, rhos, _check_hold(description, hold), parameterization
+    )
     memory = prepared.memory  # what earlier calls learned about this layer, for the rest of the run
     if settings.batch_size is not None:
         size = settings.batch_size
@@ -300,8 +310,10 @@ class _BatchRunner:
         settings: EngineSettings,
         rhos: Mapping[int, float],
         hold: frozenset[str] = frozenset(),
+        parameterization: ParameterizationFactory | None = None,
     ) -> None:
         self.prepared = prepared
+        self.custom = parameterization
         self.held = [spec.name in hold for spec in description.inputs]
         self.specs = description.inputs
         self.info = info
@@ -500,6 +512,8 @@ class _BatchRunner:
         once per batch, not at every step."""
         s = self.settings
         init = [to_layout(x, self.prepared.channels_last) for x in initial_inputs(uniform, s.bound, device)]
+        if self.custom is not None:
+            return build_custom(self.custom, self.specs, init).to(device)
         return make_parameterization(
             s.parameterization,
             self.specs,
