@@ -130,6 +130,7 @@ def _tables(atlas: Path) -> dict[str, list[dict]]:
     return {name: pq.read_table(table_path(atlas, name)).to_pylist() for name in SCHEMAS}
 
 
+@pytest.mark.slow
 def test_build_writes_tables_with_measures(built: dict) -> None:
     tables = _tables(built["atlas"])
     units, vis = tables["units"], tables["visualizations"]
@@ -197,6 +198,7 @@ def test_build_writes_tables_with_measures(built: dict) -> None:
     assert metadata["model_hash"] and metadata["config_hash"]
 
 
+@pytest.mark.slow
 def test_every_media_path_exists_and_every_video_decodes(built: dict) -> None:
     atlas = built["atlas"]
     tables = _tables(atlas)
@@ -240,6 +242,7 @@ def test_every_media_path_exists_and_every_video_decodes(built: dict) -> None:
         assert frames.shape[1:] == (side, width, 3), path
 
 
+@pytest.mark.slow
 def test_manifest_has_model_layers_and_failure_cases(built: dict) -> None:
     manifest = read_manifest(manifest_path(built["atlas"]))
     assert manifest["model"]["card"]["test_accuracy"] is not None
@@ -267,6 +270,7 @@ def test_manifest_has_model_layers_and_failure_cases(built: dict) -> None:
             assert all(clip["true_class"] in PROBES[case["probe"]] for clip in case["clips"])
 
 
+@pytest.mark.slow
 def test_build_summary_tells_what_is_on_disk(built: dict) -> None:
     summary, atlas = built["summary"], built["atlas"]
     tables = _tables(atlas)
@@ -294,6 +298,7 @@ def test_build_summary_tells_what_is_on_disk(built: dict) -> None:
         summary.units = 0
 
 
+@pytest.mark.slow
 def test_site_builds_strictly_and_is_reported(built: dict) -> None:
     assert "Open " in built["output"] and (built["atlas"] / "site" / "index.html").is_file()
     root = built["root"]
@@ -303,6 +308,7 @@ def test_site_builds_strictly_and_is_reported(built: dict) -> None:
     assert (built["atlas"] / "site" / "failures" / "probe-eyemakeup_blink" / "index.html").is_file()
 
 
+@pytest.mark.slow
 def test_measure_rerun_rewrites_no_media_and_keeps_failed_rows(built: dict) -> None:
     atlas, root = built["atlas"], built["root"]
     media = sorted(p for folder in ("media", "clips") for p in (atlas / folder).rglob("*") if p.is_file())
@@ -329,6 +335,7 @@ def test_measure_rerun_rewrites_no_media_and_keeps_failed_rows(built: dict) -> N
     assert read_manifest(manifest_path(atlas))["counts"]["failed"] == all_failed
 
 
+@pytest.mark.slow
 def test_dry_run_prints_the_plan_and_computes_nothing(built: dict, tmp_path: Path) -> None:
     options = _options(built["root"], built["checkpoint"], output=tmp_path / "none")
     result = runner.invoke(app, ["build", "--dry-run", *options])

@@ -104,6 +104,7 @@ def served(hostile_site: Path) -> Iterator[str]:
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
+@pytest.mark.slow
 def test_no_dialog_opens_in_chromium(hostile_site: Path, served: str) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package")
     pages = [p.relative_to(hostile_site).parent.as_posix() for p in sorted(hostile_site.rglob("index.html"))]
