@@ -28,8 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from generator.site.build import render_site  # noqa: E402
-from generator.site.fake import make_fake_atlas  # noqa: E402
 from generator.store.provenance import package_versions  # noqa: E402
+from tests.support.site_data import make_fake_atlas  # noqa: E402
 
 VGG16 = [
     ("conv1_1", 64),

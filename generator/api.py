@@ -24,13 +24,20 @@ import torch
 from torch import nn
 
 from generator.engine import EngineSettings, VisualizationResult, visualize_layer
-from generator.engine.objective_algebra import OBJECTIVE_LAYER, Objective, objective_network, parse_unit_id
+from generator.engine.objective_algebra import (
+    OBJECTIVE_LAYER,
+    Objective,
+    objective_network,
+    parse_unit_id,
+    unit,
+)
+from generator.engine.parameterization import Parameterization, ParameterizationFactory
 from generator.engine.presets import PRESETS
 from generator.errors import ConfigError
 from generator.media.kinds import MEDIA_KINDS
 from generator.media.media_set import write_media_set
 from generator.zoo import LoadedModel, load
-from generator.zoo.spec import ModelDescription
+from generator.zoo.spec import InputSpec, ModelDescription
 
 
 def load_model(
@@ -156,6 +163,7 @@ def visualize(
     *,
     preset: str | EngineSettings = "atlas",
     transform: nn.Module | None = None,
+    parameterization: str | Parameterization | ParameterizationFactory | None = None,
     device: torch.device | str | None = None,
     unit_scale: float | None = None,
     **settings: object,
@@ -167,25 +175,78 @@ def visualize(
     ``preset``: a name from PRESETS (default ``"atlas"``, the atlas's own defaults) or an
     EngineSettings; keyword ``settings`` override single fields (``steps=100``).
     ``transform``: an nn.Module applied to the list of inputs before the network in every
-    optimisation step (beside the preset's jitter); objectives only. ``unit_scale``: rho, the
-    unit's largest response on real data, so that the objective is w = 1/rho times it.
-    ``device``: default the GPU when there is one, else the CPU.
+    optimisation step (beside the preset's jitter), never in the final measurement; a unit id
+    then runs as ``objectives.unit(target)``. ``parameterization``: a name ("pixel", "dct",
+    "fourier"), a :class:`Parameterization` instance whose tensors hold one row per (chi,
+    seed) and are optimised in place, or a factory ``(specs, init) -> Parameterization``
+    (e.g. a subclass) that builds each batch's from the engine's starting inputs.
+    ``unit_scale``: rho, the unit's largest response on real data, so that the objective is
+    w = 1/rho times it. ``device``: default the GPU when there is one, else the CPU.
     """
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    engine = engine_settings_for(preset, settings)
+    overrides = dict(settings)
+    factory = None
+    if isinstance(parameterization, str):
+        overrides["parameterization"] = parameterization
+    elif parameterization is not None:
+        factory = _factory(parameterization, len(chi) * len(seeds), overrides)
+    engine = engine_settings_for(preset, overrides)
     rho = None if unit_scale is None else {0: float(unit_scale)}
+    if transform is not None and isinstance(target, str):
+        target = unit(target)  # the transform wraps the network, which an objective runs through
     if isinstance(target, Objective):
         network, description = objective_network(model.model, model.description, target, transform)
-        results = visualize_layer(network, description, OBJECTIVE_LAYER, [0], chi, seeds, engine, device, rho)
-        return Visualization(target.name, tuple(results), model.description)
-    if transform is not None:
-        raise ConfigError(
-            "A transform applies to objectives; pass objectives.unit(...) as the target to use one."
+        results = visualize_layer(
+            network,
+            description,
+            OBJECTIVE_LAYER,
+            [0],
+            chi,
+            seeds,
+            engine,
+            device,
+            rho,
+            parameterization=factory,
         )
+        return Visualization(target.name, tuple(results), model.description)
     layer, index = parse_unit_id(model.description, target)
     scale = None if rho is None else {index: rho[0]}
     results = visualize_layer(
-        model.model, model.description, layer, [index], chi, seeds, engine, device, scale
+        model.model,
+        model.description,
+        layer,
+        [index],
+        chi,
+        seeds,
+        engine,
+        device,
+        scale,
+        parameterization=factory,
     )
     return Visualization(model.description.unit_id(layer, index), tuple(results), model.description)
+
+
+def _factory(
+    parameterization: Parameterization | ParameterizationFactory, rows: int, overrides: dict[str, object]
+) -> ParameterizationFactory:
+    """The engine's per-batch factory for a parameterisation given as an instance or a factory.
+    An instance is the one batch of all ``rows`` (one per chi and seed, in that order)."""
+    if not isinstance(parameterization, Parameterization):
+        if not callable(parameterization):
+            raise ConfigError(
+                "parameterization must be a name (pixel, dct, fourier), a Parameterization or a factory "
+                f"(specs, init) -> Parameterization; got {type(parameterization).__name__}."
+            )
+        return parameterization
+    if overrides.get("batch_size", rows) != rows:
+        raise ConfigError(
+            f"A Parameterization instance is one batch of all {rows} rows (chi x seeds); batch_size "
+            f"{overrides['batch_size']} would split it. Pass a factory to batch differently."
+        )
+    overrides["batch_size"] = rows
+
+    def the_instance(_specs: Sequence[InputSpec], _init: Sequence[torch.Tensor]) -> Parameterization:
+        return parameterization
+
+    return the_instance

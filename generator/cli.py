@@ -12,15 +12,12 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 
 from generator.config import DEFAULT_CONFIG_NAME, AtlasConfig, load_config, parse_overrides
 from generator.errors import AtlasError
-
-if TYPE_CHECKING:
-    from generator.pipeline.distributed import Cluster
 
 app = typer.Typer(
     name="atlas",
@@ -230,157 +227,15 @@ WorkersOption = typer.Option(
     min=1,
     help="Processes writing videos, and on the CPU running the optimisation (each with its share of the threads).",
 )
-SITE_DIR = "site"
 
 
-def _progress(cluster: Cluster) -> bool:
-    """Progress bars on an interactive terminal, shown by rank 0 only."""
-    return sys.stderr.isatty() and cluster.is_main
-
-
-def _session(cfg: AtlasConfig):
-    """The ranks of this run when torchrun started it (joined for the block), else a world of one."""
-    from generator.pipeline.distributed import cluster_session
-    from generator.pipeline.select import resolve_device
-
-    return cluster_session(resolve_device(cfg.visualize.device))
-
-
-def _dry_run(
-    cfg: AtlasConfig, layers: str | None, units: str | None, with_media: bool, workers: int = 1
-) -> None:
-    import os
-
-    from generator.pipeline.distributed import detect
-    from generator.pipeline.plan import format_plan, make_plan
-
-    if not detect(os.environ).is_main:
-        return
-    plan, _ = make_plan(cfg, layers, units, workers=workers)
-    for line in format_plan(plan, with_media=with_media):
+def _echo_lines(lines: list[str]) -> None:
+    for line in lines:
         typer.echo(line)
 
 
-def _prepare(
-    cfg: AtlasConfig,
-    layers: str | None,
-    units: str | None,
-    progress: bool,
-    train_missing: bool,
-    cluster: Cluster,
-):
-    """The model (the default one trained first when ``train_missing``), the selection, this rank's
-    device and the model's statistics on held-out clips (None when the synthetic world does not fit
-    it). Rank 0 trains and measures first; the other ranks then find the results on disk."""
-    from generator.pipeline.distributed import main_first, rank_device
-    from generator.pipeline.model import load_configured_model
-    from generator.pipeline.select import resolve_device, select_units
-    from generator.pipeline.statistics import load_statistics
-    from generator.zoo import load
-
-    device = rank_device(resolve_device(cfg.visualize.device), cluster)
-
-    def load_all():
-        if train_missing:
-            loaded = load_configured_model(cfg, log=typer.echo)
-        else:
-            loaded = load(cfg.model.source, cfg.model.checkpoint, weights=cfg.model.weights)
-        selection = select_units(cfg, loaded.description, layers, units)
-        return loaded, selection
-
-    loaded, selection = main_first(cluster, load_all)
-    if cfg.data.source == "folder" and cluster.distributed:
-        from generator.data.source import prepare_share
-        from generator.pipeline.distributed import barrier
-
-        # Decoding and flow, the costly part of a data set, split over the ranks; rank 0 measures from the cache.
-        prepare_share(loaded, cfg, cluster.rank, cluster.world, progress=progress)
-        barrier(cluster)
-    stats = main_first(cluster, lambda: load_statistics(loaded, cfg, cfg.output, device, progress=progress))
-    return loaded, selection, device, stats
-
-
-def _visualize(
-    cfg: AtlasConfig,
-    layers: str | None,
-    units: str | None,
-    progress: bool,
-    cluster: Cluster,
-    workers: int = 1,
-):
-    """Load (or first train) the model, measure it on held-out clips, visualise the selection
-    (each rank its shard under torchrun; rank 0 reports the totals)."""
-    from generator.pipeline.sharded import visualize_sharded
-    from generator.pipeline.statistics import unit_scales
-
-    loaded, selection, device, stats = _prepare(
-        cfg, layers, units, progress, train_missing=True, cluster=cluster
-    )
-    rho = unit_scales(stats, loaded, cfg.visualize.objective) if stats else None
-    summary = visualize_sharded(
-        loaded, cfg, selection, cfg.output, device, cluster, rho, progress, typer.echo, workers
-    )
-    if not cluster.is_main:
-        return loaded, selection, device, stats, summary
-    typer.echo(
-        f"Visualised {summary.computed} (unit, chi, seed) results, {summary.cached} found cached, "
-        f"{len(summary.failed)} failed, for {selection.unit_count} units in {len(selection.layers)} layers "
-        f"on {device}; results in {cfg.output}."
-    )
-    for what, reason in summary.failed:
-        typer.echo(f"  failed: {what}: {reason}")
-    return loaded, selection, device, stats, summary
-
-
-def _measure(
-    cfg: AtlasConfig, loaded, selection, device, stats, workers: int, progress: bool, cluster: Cluster
-):
-    """The measure stage (each rank its shard under torchrun); rank 0 reports and returns the summary."""
-    from generator.pipeline.assemble import Measuring
-    from generator.pipeline.sharded import assemble_sharded
-
-    run = Measuring(loaded, cfg, cfg.output, device, stats, progress, workers)
-    summary = assemble_sharded(run, selection, cluster, log=typer.echo)
-    if summary is None:
-        return None
-    typer.echo(
-        f"Measured {summary.units} units and {summary.visualizations} visualisations "
-        f"({len(summary.failed)} failed); media sets written {summary.media_written}, reused {summary.media_cached}; "
-        f"real clips written {summary.clips_written}, reused {summary.clips_cached}; speed invariance "
-        f"{'measured' if summary.speed_invariance else 'left empty (no data for this model)'}. "
-        f"Tables and manifest in {cfg.output}."
-    )
-    for what, reason in summary.media_failed:
-        typer.echo(f"  media failed: {what}: {reason}")
-    if not summary.units:
-        typer.echo(
-            "Nothing of this selection is visualised yet for this model and settings; run `atlas visualize`."
-        )
-    return summary
-
-
-def _render_site(cfg: AtlasConfig) -> Path:
-    from generator.site import render_site
-
-    if not cfg.site.site_url:
-        typer.secho(
-            "WARNING: site.site_url is not set, so this site is not citable: permalinks, BibTeX entries, copied "
-            "links and the unit JSON files hold site-relative URLs. Set site.site_url (and site.publish: true) "
-            "before publishing it.",
-            err=True,
-            fg=typer.colors.YELLOW,
-            bold=True,
-        )
-    site = render_site(
-        cfg.output,
-        cfg.output / SITE_DIR,
-        title=cfg.site.title,
-        site_url=cfg.site.site_url,
-        author=cfg.site.author,
-        publish=cfg.site.publish,
-        log=lambda line: typer.echo(f"  site {line}"),
-    )
-    return site
+def _warn(line: str) -> None:
+    typer.secho(line, err=True, fg=typer.colors.YELLOW, bold=True)
 
 
 @app.command()
@@ -402,12 +257,26 @@ def visualize(
     where it stopped (a damaged result file is recomputed, a failed result retried). Under torchrun
     each rank visualises its share of the units.
     """
+    from generator.pipeline.build import (
+        output_locked,
+        plan_lines,
+        session,
+        show_progress,
+        visualize_selection,
+    )
+    from generator.pipeline.reports import visualized_lines
+
     cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device})
     if dry_run:
-        _dry_run(cfg, layers, units, with_media=False, workers=workers)
+        _echo_lines(plan_lines(cfg, layers, units, with_media=False, workers=workers))
         return
-    with _locked(cfg), _session(cfg) as cluster:
-        _visualize(cfg, layers, units, _progress(cluster), cluster, workers)
+    with output_locked(cfg, typer.echo), session(cfg) as cluster:
+        done = visualize_selection(
+            cfg, layers, units, cluster, workers=workers, progress=show_progress(cluster), log=typer.echo
+        )
+        if cluster.is_main:
+            prepared = done.prepared
+            _echo_lines(visualized_lines(done.summary, prepared.selection, prepared.device, cfg.output))
 
 
 @app.command()
@@ -429,13 +298,20 @@ def measure(
     manifest in OUTPUT from what is stored. Under torchrun each rank measures its share of the
     units into part files and rank 0 merges them.
     """
+    from generator.pipeline.build import measure_selection, output_locked, prepare, session, show_progress
+    from generator.pipeline.reports import measured_lines
+
     cfg = resolve_config(config, sets, **{"output": output, "visualize.device": device})
-    with _locked(cfg), _session(cfg) as cluster:
-        progress = _progress(cluster)
-        loaded, selection, run_on, stats = _prepare(
-            cfg, layers, units, progress, train_missing=False, cluster=cluster
+    with output_locked(cfg, typer.echo), session(cfg) as cluster:
+        progress = show_progress(cluster)
+        prepared = prepare(
+            cfg, layers, units, cluster, train_missing=False, progress=progress, log=typer.echo
         )
-        _measure(cfg, loaded, selection, run_on, stats, workers, progress, cluster)
+        summary = measure_selection(
+            cfg, prepared, cluster, workers=workers, progress=progress, log=typer.echo
+        )
+    if summary is not None:
+        _echo_lines(measured_lines(summary, cfg.output))
 
 
 @app.command()
@@ -452,9 +328,11 @@ def site(
     site.site_url and site.author of the configuration. Run `atlas measure` (or `atlas build`)
     first.
     """
+    from generator.pipeline.build import output_locked, render
+
     cfg = resolve_config(config, sets, **{"output": output, "site.publish": publish or None})
-    with _locked(cfg, create=False):
-        built = _render_site(cfg)
+    with output_locked(cfg, typer.echo, create=False):
+        built = render(cfg, typer.echo, _warn)
     typer.echo(f"Site built in {built}; open {built / 'index.html'} or run `atlas serve`.")
 
 
@@ -472,12 +350,13 @@ def serve(
     ),
 ) -> None:
     """Serve OUTPUT/site over HTTP until Ctrl-C, rendering it first if missing."""
+    from generator.pipeline.build import render, site_folder
     from generator.site import serve_site
 
     cfg = resolve_config(config, sets, **{"output": output})
-    folder = cfg.output / SITE_DIR
+    folder = site_folder(cfg)
     if not (folder / "index.html").is_file():
-        folder = _render_site(cfg)
+        folder = render(cfg, typer.echo, _warn)
     serve_site(folder, host, port)
 
 
@@ -510,56 +389,22 @@ def build(
     and machines sharing OUTPUT): the units are sharded across the ranks and rank 0 merges the
     tables and renders the site.
     """
+    from generator.pipeline.build import build as build_atlas
+    from generator.pipeline.build import plan_lines, verify_output
+    from generator.pipeline.reports import built_lines, verified_lines
+
     cfg = resolve_config(
         config, sets, **{"output": output, "visualize.device": device, "site.publish": publish or None}
     )
     if dry_run:
         if verify:
-            _verify_output(cfg.output, heal=False)
-        _dry_run(cfg, layers, units, with_media=True, workers=workers)
+            damaged = verify_output(cfg.output, heal=False, log=typer.echo)
+            _echo_lines(verified_lines(cfg.output, damaged, heal=False))
+        _echo_lines(plan_lines(cfg, layers, units, with_media=True, workers=workers))
         return
-    with _locked(cfg):
-        if verify:
-            _verify_output(cfg.output, heal=True)
-        with _session(cfg) as cluster:
-            progress = _progress(cluster)
-            loaded, selection, run_on, stats, visualised = _visualize(
-                cfg, layers, units, progress, cluster, workers
-            )
-            measured = _measure(cfg, loaded, selection, run_on, stats, workers, progress, cluster)
-        if (
-            measured is None
-        ):  # a rank other than 0: its share is in, rank 0 merges the tables and renders the site
-            return
-        built = _render_site(cfg)
-    done = measured.units - len({what.split(" chi=")[0] for what, _ in measured.failed})
-    typer.echo(
-        f"Atlas built: {done} of {measured.units} units done; {visualised.computed} visualisations computed, "
-        f"{visualised.cached} skipped as cached, {len(measured.failed)} failed."
-    )
-    for what, reason in measured.failed:
-        typer.echo(f"  failed: {what}: {reason}")
-    typer.echo(f"Open {built / 'index.html'}")
-
-
-def _locked(cfg: AtlasConfig, create: bool = True):
-    """Hold the output folder's lock for a run that writes it (under torchrun, rank 0 holds it for
-    all ranks); leftovers of killed runs are removed once it is held."""
-    import os
-
-    from generator.pipeline.distributed import detect
-    from generator.store.lock import output_lock
-
-    return output_lock(cfg.output, enabled=detect(os.environ).is_main, log=typer.echo, create=create)
-
-
-def _verify_output(output: Path, heal: bool) -> None:
-    """Check every stored file of the output folder; remove the damaged ones when ``heal``."""
-    from generator.store.verify import verify_folder
-
-    damaged = verify_folder(output, heal=heal, log=typer.echo)
-    action = "removed; this build recomputes them" if heal else "run without --dry-run to recompute them"
-    typer.echo(f"Verified {output}: {len(damaged)} damaged file(s)" + (f" ({action})." if damaged else "."))
+    summary = build_atlas(cfg, layers, units, workers=workers, verify=verify, log=typer.echo, warn=_warn)
+    if summary is not None:  # None on a rank other than 0: rank 0 reports
+        _echo_lines(built_lines(summary))
 
 
 world_app = typer.Typer(help="The synthetic action world.", no_args_is_help=True)

@@ -88,7 +88,7 @@ class ModelConfig(_Section):
     )
     weights: str | None = Field(
         None,
-        description="Required for fusion_vgg16 and torchvision sources without a checkpoint: 'imagenet' "
+        description="Required for small_fusion, fusion_vgg16 and torchvision sources without a checkpoint: 'imagenet' "
         "(fusion_vgg16 towers) or 'kinetics400' (torchvision), each one fixed file from the local torch cache; "
         "a weights file; or 'random' (an untrained network).",
     )

@@ -1,7 +1,7 @@
 """Training the default two-stream fusion network on the synthetic world, and its model card.
 
-The evaluation helpers (predictions, confusion matrix, confused pairs, probe records) live in
-generator/measures/classification.py and are re-exported here for existing callers.
+How well the network answers (predictions, confusion matrix, confused pairs, probe records) is
+measured by generator/measures/classification.py.
 
 ``train_default`` is reproducible from the configuration's seeds: the same configuration on
 the same torch build gives the same weights. It writes the checkpoint and a JSON model card
@@ -26,13 +26,13 @@ from tqdm.auto import tqdm
 
 import generator
 from generator.config import AtlasConfig
-from generator.measures.classification import (  # noqa: F401 - also this module's public names
-    Evaluation,
+from generator.measures.classification import (
     confused_pairs,
     confusion_matrix,
     evaluate,
-    probe_record,
-    probe_summary,
+    evaluate_sets,
+    per_class_accuracy,
+    probe_records,
 )
 from generator.store.atomic import write_json
 from generator.world import CLASSES, PROBES, SyntheticClips, WorldSpec
@@ -74,15 +74,10 @@ def default_architecture(config: AtlasConfig) -> dict:
     }
 
 
-def probe_results(model: nn.Module, spec: WorldSpec, config: AtlasConfig, test: Evaluation) -> dict:
-    """How the counterfactual probe sets move the model's answers (synthetic_world.md)."""
-    results = {}
-    for name in PROBES:
-        clips = SyntheticClips(
-            spec, f"probe:{name}", config.data.probe_clips_per_class, config.data.cache_dir
-        )
-        results[name] = probe_record(name, evaluate(model, clips), test, CLASSES)
-    return results
+def probe_sets(spec: WorldSpec, config: AtlasConfig) -> dict[str, SyntheticClips]:
+    """The world's counterfactual probe sets (synthetic_world.md), by probe name."""
+    count, cache = config.data.probe_clips_per_class, config.data.cache_dir
+    return {name: SyntheticClips(spec, f"probe:{name}", count, cache) for name in PROBES}
 
 
 def code_hash() -> str:
@@ -128,12 +123,10 @@ def train_default(
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "classes": list(CLASSES),
         "test_accuracy": test.accuracy,
-        "per_class_accuracy": {
-            c: float(matrix[i, i] / max(matrix[i].sum(), 1)) for i, c in enumerate(CLASSES)
-        },
+        "per_class_accuracy": per_class_accuracy(matrix, CLASSES),
         "confusion_matrix": matrix.tolist(),
         "most_confused_pairs": pairs[:5],
-        "probes": probe_results(model, spec, config, test),
+        "probes": probe_records(evaluate_sets(model, probe_sets(spec, config)), test, CLASSES),
         "history": history,
         "training_seconds": round(time.time() - started, 1),
         "command": command or "atlas train",

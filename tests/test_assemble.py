@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,9 +12,13 @@ import pytest
 from typer.testing import CliRunner
 
 from generator.cli import app
+from generator.config import load_config, parse_overrides
 from generator.measures.invariance import chi_invariance, converged, response_flatness
 from generator.media import display_factor, read_mp4
 from generator.media.video import mp4_frame_count
+from generator.pipeline.build import build
+from generator.pipeline.reports import built_lines
+from generator.site.paths import unit_folder
 from generator.store.manifest import manifest_path, read_manifest
 from generator.store.parquet import read_metadata
 from generator.store.results import load_result, save_result
@@ -104,17 +109,30 @@ def _world_checkpoint(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One build, called from Python as a notebook would (the CLI's build is this call and a print)."""
     root = tmp_path_factory.mktemp("assemble")
     checkpoint = _world_checkpoint(root / "world.pt")
-    result = runner.invoke(app, ["build", *_options(root, checkpoint)])
-    assert result.exit_code == 0, result.output
-    return {"root": root, "atlas": root / "atlas", "checkpoint": checkpoint, "output": result.output}
+    options = _options(root, checkpoint, select=False)
+    sets = [value for flag, value in zip(options, options[1:], strict=False) if flag == "--set"]
+    config = load_config(None, {**parse_overrides(sets), "output": root / "atlas"})
+    lines: list[str] = []
+    summary = build(config, "motion/conv2_1,class", "0-1", log=lines.append, warn=lines.append)
+    assert summary is not None
+    output = "\n".join(lines + built_lines(summary))
+    return {
+        "root": root,
+        "atlas": root / "atlas",
+        "checkpoint": checkpoint,
+        "output": output,
+        "summary": summary,
+    }
 
 
 def _tables(atlas: Path) -> dict[str, list[dict]]:
     return {name: pq.read_table(table_path(atlas, name)).to_pylist() for name in SCHEMAS}
 
 
+@pytest.mark.slow
 def test_build_writes_tables_with_measures(built: dict) -> None:
     tables = _tables(built["atlas"])
     units, vis = tables["units"], tables["visualizations"]
@@ -182,6 +200,7 @@ def test_build_writes_tables_with_measures(built: dict) -> None:
     assert metadata["model_hash"] and metadata["config_hash"]
 
 
+@pytest.mark.slow
 def test_every_media_path_exists_and_every_video_decodes(built: dict) -> None:
     atlas = built["atlas"]
     tables = _tables(atlas)
@@ -225,6 +244,7 @@ def test_every_media_path_exists_and_every_video_decodes(built: dict) -> None:
         assert frames.shape[1:] == (side, width, 3), path
 
 
+@pytest.mark.slow
 def test_manifest_has_model_layers_and_failure_cases(built: dict) -> None:
     manifest = read_manifest(manifest_path(built["atlas"]))
     assert manifest["model"]["card"]["test_accuracy"] is not None
@@ -252,6 +272,35 @@ def test_manifest_has_model_layers_and_failure_cases(built: dict) -> None:
             assert all(clip["true_class"] in PROBES[case["probe"]] for clip in case["clips"])
 
 
+@pytest.mark.slow
+def test_build_summary_tells_what_is_on_disk(built: dict) -> None:
+    summary, atlas = built["summary"], built["atlas"]
+    tables = _tables(atlas)
+    units, vis = tables["units"], tables["visualizations"]
+    assert summary.output == atlas and summary.tables == atlas / "tables" and summary.manifest.is_file()
+    assert summary.units == len(units) == 4 and summary.visualizations == len(vis)
+    failed = [r for r in vis if r["status"].startswith("failed")]
+    assert summary.ok == sum(r["status"] == "ok" for r in vis) and summary.weak == sum(
+        r["status"] == "weak" for r in vis
+    )
+    assert summary.failed == len(failed) and summary.ok + summary.weak + summary.failed == len(vis)
+    assert {what.split(" ")[0] for what, _ in summary.failures} == {r["unit_id"] for r in failed}
+    assert summary.units_done == len({u["unit_id"] for u in units} - {r["unit_id"] for r in failed})
+    assert summary.computed == len(vis) and summary.cached == 0  # a first build computes every row
+    # Every unit has its page; the site's size is what its files hold.
+    site = summary.site
+    assert summary.index.is_file() and site == (atlas / "site").resolve()
+    assert all((site / unit_folder(unit["unit_id"]) / "index.html").is_file() for unit in units)
+    html = list(site.rglob("*.html"))
+    assert summary.pages == len(html) > len(units)
+    assert summary.site_bytes == sum(p.lstat().st_size for p in site.rglob("*") if not p.is_dir())
+    assert summary.skipped_clips == () and summary.damaged == ()  # the synthetic world skips no clip
+    assert {"visualize", "measure", "site"} <= set(summary.seconds) and min(summary.seconds.values()) >= 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        summary.units = 0
+
+
+@pytest.mark.slow
 def test_site_builds_strictly_and_is_reported(built: dict) -> None:
     assert "Open " in built["output"] and (built["atlas"] / "site" / "index.html").is_file()
     root = built["root"]
@@ -261,6 +310,7 @@ def test_site_builds_strictly_and_is_reported(built: dict) -> None:
     assert (built["atlas"] / "site" / "failures" / "probe-eyemakeup_blink" / "index.html").is_file()
 
 
+@pytest.mark.slow
 def test_measure_rerun_rewrites_no_media_and_keeps_failed_rows(built: dict) -> None:
     atlas, root = built["atlas"], built["root"]
     media = sorted(p for folder in ("media", "clips") for p in (atlas / folder).rglob("*") if p.is_file())
@@ -287,6 +337,7 @@ def test_measure_rerun_rewrites_no_media_and_keeps_failed_rows(built: dict) -> N
     assert read_manifest(manifest_path(atlas))["counts"]["failed"] == all_failed
 
 
+@pytest.mark.slow
 def test_dry_run_prints_the_plan_and_computes_nothing(built: dict, tmp_path: Path) -> None:
     options = _options(built["root"], built["checkpoint"], output=tmp_path / "none")
     result = runner.invoke(app, ["build", "--dry-run", *options])
@@ -304,6 +355,8 @@ def test_model_without_world_gets_tables_without_data(tmp_path: Path) -> None:
     args = [
         "--set",
         "model.source=small_fusion",
+        "--set",
+        "model.weights=random",
         "--set",
         "visualize.steps=2",
         "--set",

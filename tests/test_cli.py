@@ -60,6 +60,13 @@ def test_missing_checkpoint_is_named(tmp_path: Path) -> None:
     _assert_one_paragraph_error(result, str(missing))
 
 
+def test_small_fusion_without_checkpoint_asks_for_explicit_weights() -> None:
+    result = runner.invoke(app, ["layers", "--model", "small_fusion"])
+    _assert_one_paragraph_error(result, "model.weights", "random")
+    explicit = runner.invoke(app, ["layers", "--model", "small_fusion", "--set", "model.weights=random"])
+    assert explicit.exit_code == 0 and "motion/conv2_1" in explicit.output
+
+
 def test_checkpoint_of_the_wrong_shape_names_the_keys(tmp_path: Path) -> None:
     from generator.zoo import small_fusion
 
@@ -78,7 +85,7 @@ def test_layers_lists_the_registry_of_the_default_model() -> None:
 
 
 def test_publishing_without_a_site_url_is_refused_and_an_unpublished_site_warns(tmp_path: Path) -> None:
-    from generator.site.fake import make_fake_atlas
+    from tests.support.site_data import make_fake_atlas
 
     atlas = make_fake_atlas(
         tmp_path / "atlas", [("motion/conv1_1", 2), ("class", 0)], [1.0], ["A", "B"], with_media=False

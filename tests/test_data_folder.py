@@ -331,6 +331,7 @@ def test_folder_and_synthetic_paths_agree_on_selectivity_and_top_clips(both_path
     assert np.mean(overlaps) >= 0.8
 
 
+@pytest.mark.slow
 def test_atlas_builds_from_an_exported_ucf101_folder_with_tvl1_flow(tmp_path: Path) -> None:
     import json
     import shutil
@@ -454,6 +455,7 @@ def test_speed_invariance_from_a_folder(tmp_path: Path) -> None:
 # --- torchrun ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_ranks_on_a_folder_equal_one_process(tmp_path: Path) -> None:
     import json
 

@@ -128,6 +128,7 @@ def test_temporal_variation_falls_with_chi_for_most_units(model) -> None:
     assert falling / total >= 0.8
 
 
+@pytest.mark.slow
 def test_class_outputs_are_not_stalled_at_a_large_chi(model) -> None:
     """Steady flow suffices for the default model's class decisions, so a class output driven at
     chi = 1e4 should keep most of what it reaches at chi = 1. The atlas's temporal DCT basis

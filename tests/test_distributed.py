@@ -136,6 +136,7 @@ def _same(a: object, b: object) -> bool:
 
 
 @pytest.mark.parametrize("name", list(SCHEMAS))
+@pytest.mark.slow
 def test_every_table_equals_the_single_process_one(runs: dict, name: str) -> None:
     single, multi = (
         pq.read_table(table_path(runs["single"], name)),
@@ -153,6 +154,7 @@ def test_every_table_equals_the_single_process_one(runs: dict, name: str) -> Non
     assert {**meta_multi, "created": None} == {**meta_single, "created": None}
 
 
+@pytest.mark.slow
 def test_manifest_equals_the_single_process_one(runs: dict) -> None:
     single, multi = (json.loads((runs[run] / "manifest.json").read_text()) for run in ("single", "multi"))
     # 6 units x 2 chi, and the 2 class outputs' two per-stream views: 12 + 2 x 2 x 2 rows.
@@ -160,6 +162,7 @@ def test_manifest_equals_the_single_process_one(runs: dict) -> None:
     assert {**multi, "created": None} == {**single, "created": None}
 
 
+@pytest.mark.slow
 def test_both_ranks_worked_and_only_rank_0_reports(runs: dict) -> None:
     output = runs["output"]
     for rank in (0, 1):
@@ -175,11 +178,13 @@ def test_both_ranks_worked_and_only_rank_0_reports(runs: dict) -> None:
     assert len(results["multi"]) == 20 and results["multi"] == results["single"]
 
 
+@pytest.mark.slow
 def test_no_part_files_remain_and_the_site_is_built(runs: dict) -> None:
     assert not (runs["multi"] / "tables" / "parts").exists()
     assert (runs["multi"] / "site" / "index.html").is_file()
 
 
+@pytest.mark.slow
 def test_a_failing_rank_stops_the_run_with_an_error(runs: dict) -> None:
     args = _options(runs["root"], runs["checkpoint"], select=False, output=Path("atlas"))
     failed = _run(

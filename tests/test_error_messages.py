@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from generator.cli import app
 from generator.site.build import render_site
-from generator.site.fake import make_fake_atlas
 from generator.site.paths import class_page
 from generator.site.serve import serving
 from generator.store.keys import MAX_SEGMENT, safe_segment
+from tests.support.site_data import make_fake_atlas
 
 
 def test_a_failing_model_function_is_one_paragraph_naming_model_source() -> None:

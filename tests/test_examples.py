@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 import torch
 from torch import nn
 from typer.testing import CliRunner
@@ -98,6 +99,7 @@ def test_atlas_layers_lists_the_example_with_its_notes() -> None:
     assert "note: class: the network's output" in result.output
 
 
+@pytest.mark.slow
 def test_the_example_model_builds(tmp_path: Path) -> None:
     sets = {
         "model.source": EXAMPLE,

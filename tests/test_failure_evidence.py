@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from generator.measures.classification import Evaluation
 from generator.pipeline.evidence import conclusions, confusion_table, cue_sentence, cue_verdict, flip_row
 from generator.pipeline.failures import case_evidence
 from generator.pipeline.interventions import InterventionAnswers, twin_indices
 from generator.pipeline.statistics import DataStatistics
 from generator.pipeline.tables_stage import class_rows
 from generator.site.stats import reliance_sentence
-from generator.train import Evaluation
 from generator.world.interventions import INTERVENTIONS, frames_frozen, time_reversed
 from generator.zoo.spec import InputSpec, LayerInfo, ModelDescription
 

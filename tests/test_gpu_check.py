@@ -10,10 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 ABSENT = ("imageio", "imageio_ffmpeg", "mkdocs", "material")
 
 
+@pytest.mark.slow
 def test_gpu_check_cpu_smoke_passes_without_media_or_site_packages(tmp_path: Path) -> None:
     report = tmp_path / "gpu_check.txt"
     program = (

@@ -11,6 +11,8 @@ import sysconfig
 import venv
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = (
     "generator",
@@ -32,6 +34,7 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return result
 
 
+@pytest.mark.slow
 def test_the_wheel_installed_in_a_fresh_venv_builds_an_atlas_outside_the_repository(tmp_path: Path) -> None:
     # Build from a copy, so the checkout gets no build/ or egg-info folders.
     source = tmp_path / "source"
@@ -105,6 +108,8 @@ def test_the_wheel_installed_in_a_fresh_venv_builds_an_atlas_outside_the_reposit
     args = [
         "--set",
         "model.source=small_fusion",
+        "--set",
+        "model.weights=random",
         "--set",
         "visualize.steps=2",
         "--set",

@@ -18,7 +18,9 @@ from generator import load_model, objectives, visualize
 from generator.config import VisualizeConfig
 from generator.engine import PRESETS, EngineSettings
 from generator.engine.objective_algebra import Bound, rows
-from generator.errors import ModelError
+from generator.engine.optimizer import project_norm
+from generator.engine.parameterization import Parameterization
+from generator.errors import ConfigError, ModelError
 from generator.zoo import load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,6 +149,105 @@ def test_a_transform_module_runs_in_every_step_and_not_in_the_final_measurement(
     assert wrapped.transform.calls == 0  # no gradient recorded: the final measurement
     wrapped(*[torch.zeros(1, *s.shape, requires_grad=True) for s in description.inputs])
     assert wrapped.transform.calls == 1
+
+
+class Record(nn.Module):
+    """Records each call's batch size. Class-level, since the engine runs its own copy of the module."""
+
+    calls: list[int] = []
+
+    def forward(self, inputs):
+        Record.calls.append(inputs[0].shape[0])
+        return inputs
+
+
+def test_a_transform_module_given_with_a_unit_id_runs_the_unit_objective_through_it(model):
+    Record.calls.clear()
+    options = {"chi": [1, 10], "steps": 4, "preset": "paper", "device": "cpu"}
+    through = visualize(model, "motion/conv2_1/0001", transform=Record(), **options)
+    assert Record.calls == [2] * 4  # once per optimisation step, both rows; not in the final measurement
+    plain = visualize(model, objectives.unit("motion/conv2_1/0001"), **options)
+    np.testing.assert_array_equal(through.activations, plain.activations)  # the identity changes nothing
+    for a, b in zip(through.results, plain.results):
+        np.testing.assert_array_equal(a.inputs["motion"], b.inputs["motion"])
+
+
+def test_the_jitter_module_shifts_every_input_of_a_row_alike():
+    from generator.engine.transforms import Jitter
+
+    x = torch.arange(3 * 2 * 1 * 6 * 6, dtype=torch.float32).reshape(3, 2, 1, 6, 6)
+    y = 100 + x[:, :1]
+    assert all(torch.equal(a, b) for a, b in zip(Jitter(0)([x, y]), [x, y]))
+    moved_x, moved_y = Jitter(2, seed=5)([x, y])
+    for row in range(3):
+        shifts = [
+            (dy, dx)
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+            if torch.equal(moved_x[row], torch.roll(x[row], (dy, dx), dims=(-2, -1)))
+        ]
+        assert len(shifts) == 1
+        assert torch.equal(moved_y[row], torch.roll(y[row], shifts[0], dims=(-2, -1)))
+
+
+class Flat(Parameterization):
+    """One value per row and input, spread over the whole clip: a flat clip, which the engine's own
+    parameterisations never give."""
+
+    def __init__(self, specs, rows, start=0.5):
+        super().__init__(specs)
+        for _ in self.specs:
+            self.tensors.append(nn.Parameter(torch.full((rows, 1, 1, 1, 1), start)))
+
+    def forward(self):
+        return [t.expand(t.shape[0], *spec.shape) for t, spec in zip(self.tensors, self.specs)]
+
+    @torch.no_grad()
+    def project(self, radius):
+        for t, x, spec in zip(self.tensors, self(), self.specs):
+            t.copy_(project_norm(x, spec, radius).mean(dim=(1, 2, 3, 4), keepdim=True))
+
+
+def test_a_parameterization_instance_is_optimised_and_is_the_result(model):
+    specs = model.description.inputs
+    flat = Flat(specs, rows=2)
+    r = visualize(
+        model, "class/Billiards", chi=[1, 10], steps=4, parameterization=flat, preset="paper", device="cpu"
+    )
+    assert not all(torch.equal(t, torch.full_like(t, 0.5)) for t in flat.tensors)  # optimised in place
+    rendered = [x.detach().numpy() for x in flat()]
+    for row, result in enumerate(r.results):
+        for spec, x in zip(specs, rendered):
+            np.testing.assert_array_equal(result.inputs[spec.name], x[row])
+            assert np.ptp(result.inputs[spec.name]) == 0  # flat: the custom basis was used
+    with pytest.raises(ConfigError, match="batch_size 1 would split it"):
+        visualize(model, "class/Billiards", chi=[1, 10], steps=1, parameterization=flat, batch_size=1)
+
+
+def test_a_parameterization_factory_builds_each_batch_and_is_checked(model):
+    built = []
+
+    def factory(specs, init):
+        built.append(Flat(specs, rows=init[0].shape[0], start=float(init[0].mean())))
+        return built[-1]
+
+    r = visualize(
+        model,
+        "motion/conv2_1/0003",
+        chi=[1, 10, 100],
+        steps=2,
+        parameterization=factory,
+        batch_size=2,
+        device="cpu",
+    )
+    assert [len(p.tensors[0]) for p in built] == [2, 1]  # three rows in batches of two
+    np.testing.assert_array_equal(r.results[2].inputs["motion"], built[1]()[1][0].detach().numpy())
+    with pytest.raises(ConfigError, match="must be a generator.engine.parameterization.Parameterization"):
+        visualize(model, "motion/conv2_1/0003", chi=[1], steps=1, parameterization=lambda s, i: nn.Identity())
+    with pytest.raises(ConfigError, match="one optimised tensor per model input"):
+        visualize(
+            model, "motion/conv2_1/0003", chi=[1], steps=1, parameterization=lambda s, i: Flat(s[:1], 1)
+        )
 
 
 def test_a_unit_id_runs_exactly_as_the_engine_runs_it(model):

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from generator.store.results import load_result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +67,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.slow
 def test_sigkill_mid_visualization_then_resume(tmp_path: Path) -> None:
     output, cache = tmp_path / "atlas", tmp_path / "cache"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

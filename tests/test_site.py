@@ -16,10 +16,10 @@ import pytest
 from generator.errors import AtlasError
 from generator.site.build import render_site
 from generator.site.escape import md_escape, safe_title
-from generator.site.fake import HOSTILE_CLASSES, make_fake_atlas
 from generator.site.paths import chi_segment, class_page, link, page_url, unit_page
 from generator.store.parquet import read_table
 from generator.store.schema import table_path
+from tests.support.site_data import HOSTILE_CLASSES, make_fake_atlas
 
 CLASSES = [
     "Billiards",

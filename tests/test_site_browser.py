@@ -28,8 +28,8 @@ sync_api = pytest.importorskip(
 )
 
 from generator.site.build import render_site  # noqa: E402
-from generator.site.fake import make_fake_atlas  # noqa: E402
 from generator.site.serve import serving  # noqa: E402
+from tests.support.site_data import make_fake_atlas  # noqa: E402
 
 ARGS = [
     "--no-sandbox",

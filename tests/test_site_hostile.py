@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from generator.site.build import render_site
-from generator.site.fake import make_fake_atlas
 from generator.site.serve import serving
 from generator.store.manifest import manifest_path
 from generator.store.table_set import write_table_set
+from tests.support.site_data import make_fake_atlas
 
 SCRIPT = "<script>alert(1)</script>"
 IMAGE = "<img src=x onerror=alert(1)>"
@@ -105,6 +105,7 @@ def served(hostile_site: Path) -> Iterator[str]:
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
+@pytest.mark.slow
 def test_no_dialog_opens_in_chromium(hostile_site: Path, served: str) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package")
     pages = [p.relative_to(hostile_site).parent.as_posix() for p in sorted(hostile_site.rglob("index.html"))]

@@ -10,15 +10,15 @@ import pytest
 import torch
 
 from generator.config import load_config
-from generator.train import (
+from generator.measures.classification import (
     Evaluation,
-    card_path,
     confused_pairs,
     confusion_matrix,
     evaluate,
-    train_default,
-    world_spec,
+    per_class_accuracy,
+    probe_records,
 )
+from generator.train import card_path, train_default, world_spec
 from generator.world import CLASSES, SyntheticClips
 from generator.zoo import load
 
@@ -98,3 +98,17 @@ def test_confusion_bookkeeping_on_a_known_case() -> None:
     assert matrix.tolist() == [[1, 1, 0], [1, 1, 0], [0, 0, 2]]
     top = confused_pairs(matrix, ("a", "b", "c"))[0]
     assert top["classes"] == ["a", "b"] and top["rate"] == pytest.approx(1.0)
+
+
+def test_per_class_accuracy_and_probe_records_on_a_known_case() -> None:
+    # Class 0: 2 of 3 right; class 1: 1 of 1; class 2 has no clip, so no accuracy (not 0).
+    evaluation = Evaluation(labels=np.array([0, 0, 0, 1]), predictions=np.array([0, 0, 1, 1]))
+    matrix = confusion_matrix(evaluation, 3)
+    assert per_class_accuracy(matrix, ("a", "b", "c")) == {"a": pytest.approx(2 / 3), "b": 1.0, "c": None}
+    # A probe that sends every class-0 clip to class 1: its record says so beside the clean accuracy.
+    probe = Evaluation(labels=np.array([0, 0]), predictions=np.array([1, 1]))
+    records = probe_records({"swap": probe}, evaluation, ("a", "b", "c"))
+    assert records["swap"]["accuracy"] == 0.0
+    item = records["swap"]["per_class"]["a"]
+    assert item["clean_accuracy"] == pytest.approx(2 / 3) and item["predicted_as"] == {"b": 2}
+    assert item["top_wrong_class"] == "b"

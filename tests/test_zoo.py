@@ -317,6 +317,33 @@ def test_save_and_load_round_trip(small: nn.Module, tmp_path: Path, monkeypatch:
     assert load("small_fusion", plain).model_hash != loaded.model_hash
 
 
+def test_small_fusion_weights_are_explicit(tmp_path: Path) -> None:
+    """Without a checkpoint, small_fusion is never silently random: model.weights says random or names a
+    file, and the error names the CLI key with the valid values."""
+    with pytest.raises(
+        ModelError, match=r"model\.weights is not set for small_fusion.*model\.checkpoint.*random"
+    ):
+        load("small_fusion")
+    with pytest.raises(ModelError, match=r"model\.weights = 'imagenet' does not apply to small_fusion"):
+        load("small_fusion", weights="imagenet")
+    with pytest.raises(CheckpointError, match=r"model\.weights = .*nowhere\.pt.*does not exist"):
+        load("small_fusion", weights=str(tmp_path / "nowhere.pt"))
+    # random: the seeded initialisation, the same network every time.
+    first, second = load("small_fusion", weights="random"), load("small_fusion", weights="random")
+    assert first.model_hash == second.model_hash and first.checkpoint is None
+    # A weights file given as model.weights loads exactly as the same file given as model.checkpoint.
+    trained = small_fusion(classes=CLASSES)
+    with torch.no_grad():
+        for parameter in trained.parameters():
+            parameter.add_(0.01)
+    path = save_checkpoint(tmp_path / "net.pt", trained, trained.architecture, CLASSES)
+    by_weights, by_checkpoint = load("small_fusion", weights=str(path)), load("small_fusion", path)
+    assert by_weights.model_hash == by_checkpoint.model_hash == model_hash(trained, trained.architecture)
+    assert by_weights.model_hash != first.model_hash and by_weights.description.classes == CLASSES
+    with pytest.raises(ModelError, match=r"model\.checkpoint .* and model\.weights .* set only one"):
+        load("small_fusion", path, weights="random")
+
+
 def test_wrong_shapes_name_the_keys(small: nn.Module, tmp_path: Path) -> None:
     other = small_fusion(widths=(8, 16, 32, 64))
     path = tmp_path / "other.pt"

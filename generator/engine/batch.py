@@ -26,7 +26,12 @@ from torch import Tensor, nn
 
 from generator.engine.objectives import UnitObjective, unit_objective
 from generator.engine.optimizer import MomentumState, learning_rate, masked_momentum_step
-from generator.engine.parameterization import Parameterization, make_parameterization
+from generator.engine.parameterization import (
+    Parameterization,
+    ParameterizationFactory,
+    build_custom,
+    make_parameterization,
+)
 from generator.engine.plan import (
     Row,
     RowMoves,
@@ -80,8 +85,10 @@ class BatchRunner:
         settings: EngineSettings,
         rhos: Mapping[int, float],
         hold: frozenset[str] = frozenset(),
+        parameterization: ParameterizationFactory | None = None,
     ) -> None:
         self.prepared = prepared
+        self.custom = parameterization
         self.held = [spec.name in hold for spec in description.inputs]
         self.specs = description.inputs
         self.info = info
@@ -280,6 +287,8 @@ class BatchRunner:
         once per batch, not at every step."""
         s = self.settings
         init = [to_layout(x, self.prepared.channels_last) for x in initial_inputs(uniform, s.bound, device)]
+        if self.custom is not None:
+            return build_custom(self.custom, self.specs, init).to(device)
         return make_parameterization(
             s.parameterization,
             self.specs,

@@ -9,12 +9,13 @@ module's own parameters (exactly, since every basis here is linear and invertibl
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from generator.engine.optimizer import project_norm
+from generator.errors import ConfigError
 from generator.zoo.spec import InputSpec
 
 # Square root of the ImageNet RGB colour covariance (found by SVD), columns normalized to
@@ -26,7 +27,15 @@ COLOUR_MATRIX = (_COLOUR_SQRT / _COLOUR_SQRT.norm(dim=0).max()).float()
 
 
 class Parameterization(nn.Module):
-    """Base: renders the inputs of one batch; subclasses own the optimised tensors."""
+    """Base: renders the inputs of one batch; subclasses own the optimised tensors.
+
+    The contract the loop relies on (and a parameterisation of one's own must keep):
+    ``tensors`` holds the optimised tensors, one per model input in the order of ``specs``,
+    each with the batch rows first (the loop steps each with that input's learning rate and
+    freezes failed rows); ``forward()`` renders every input as (B, C, T, H, W) float32 in
+    network units; ``project(radius)`` moves the tensors so that the rendered pixels keep
+    the norm bound (called after every step when the settings' norm_projection is on).
+    """
 
     def __init__(self, specs: Sequence[InputSpec]) -> None:
         super().__init__()
@@ -244,3 +253,32 @@ def make_parameterization(
     if settings_parameterization == "dct":
         return TemporalDCTParameterization(specs, init)
     return PixelParameterization(specs, init)
+
+
+ParameterizationFactory = Callable[[Sequence[InputSpec], Sequence[Tensor]], Parameterization]
+"""Builds a batch's parameterisation from the model's input specs and the rows' starting
+inputs (B, C, T, H, W), e.g. a Parameterization subclass itself."""
+
+
+def build_custom(
+    factory: ParameterizationFactory, specs: Sequence[InputSpec], init: Sequence[Tensor]
+) -> Parameterization:
+    """``factory(specs, init)``, checked against the contract of :class:`Parameterization`."""
+    param = factory(specs, init)
+    if not isinstance(param, Parameterization):
+        raise ConfigError(
+            f"A parameterisation must be a generator.engine.parameterization.Parameterization (an nn.Module "
+            f"with tensors, forward() and project()); {factory!r} gave {type(param).__name__}."
+        )
+    if len(param.tensors) != len(specs):
+        raise ConfigError(
+            f"A parameterisation holds one optimised tensor per model input ({len(specs)}: "
+            f"{', '.join(spec.name for spec in specs)}); {type(param).__name__} holds {len(param.tensors)}."
+        )
+    rows = init[0].shape[0]
+    if any(tensor.shape[0] != rows for tensor in param.tensors):
+        raise ConfigError(
+            f"{type(param).__name__}'s tensors must have the batch's {rows} rows first; they have "
+            f"{[tuple(t.shape) for t in param.tensors]}."
+        )
+    return param

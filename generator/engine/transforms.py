@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn import functional as F
 
 from generator.engine.regularizers import as_fields, from_fields
@@ -124,3 +124,23 @@ def transform_inputs(
             x = roll_rows(x, shifts)
         out.append(x)
     return out
+
+
+class Jitter(nn.Module):
+    """The paper's jitter as a transform module for :func:`generator.visualize`: each row of the
+    batch shifted circularly by its own random (dy, dx) of at most ``pixels``, the same shift for
+    every frame and input of the row. A transform module takes and returns the list of inputs
+    (B, C, T, H, W); modules chain with ``nn.Sequential``. ``seed`` fixes the shifts drawn."""
+
+    def __init__(self, pixels: int, seed: int = 0) -> None:
+        super().__init__()
+        if pixels < 0:
+            raise ValueError(f"Jitter needs pixels >= 0, got {pixels}.")
+        self.pixels = int(pixels)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def forward(self, inputs: Sequence[Tensor]) -> list[Tensor]:
+        shifts = torch.randint(
+            -self.pixels, self.pixels + 1, (inputs[0].shape[0], 2), generator=self.generator
+        )
+        return [roll_rows(x, shifts) for x in inputs]

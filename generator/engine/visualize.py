@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from generator.engine.batch import BatchRunner
+from generator.engine.parameterization import ParameterizationFactory
 from generator.engine.plan import Row, iter_batches, plan_rows
 from generator.engine.results import VisualizationResult
 from generator.engine.runtime import (
@@ -47,6 +48,7 @@ def visualize_layer(
     unit_scale: Mapping[int, float] | None = None,
     progress: ProgressCallback | None = None,
     hold: Sequence[str] = (),
+    parameterization: ParameterizationFactory | None = None,
 ) -> list[VisualizationResult]:
     """Visualize ``units`` of ``layer`` at every chi from every seed.
 
@@ -61,6 +63,8 @@ def visualize_layer(
     scale). ``progress`` is called after each batch with the number of rows it finished
     (an increment, so ``tqdm.update`` can be passed directly). ``model`` may be a
     PreparedModel from :func:`prepare_model` to reuse one device copy across layers.
+    ``parameterization``: builds each batch's parameterization from the input specs and the
+    rows' starting inputs, instead of the one settings.parameterization names.
     """
     info = description.layer(layer)
     units = _check_units(info, units)
@@ -82,7 +86,9 @@ def visualize_layer(
         )
     rhos = {u: _effective_rho((unit_scale or {}).get(u)) for u in units}
 
-    run = BatchRunner(prepared, description, info, settings, rhos, _check_hold(description, hold))
+    run = BatchRunner(
+        prepared, description, info, settings, rhos, _check_hold(description, hold), parameterization
+    )
     memory = prepared.memory  # what earlier calls learned about this layer, for the rest of the run
     if settings.batch_size is not None:
         size = settings.batch_size

@@ -3,7 +3,7 @@ most confused class pairs and the counterfactual probes' summaries (synthetic_wo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +51,17 @@ def confusion_matrix(evaluation: Evaluation, num_classes: int) -> np.ndarray:
     return matrix
 
 
+def per_class_accuracy(matrix: np.ndarray, classes: Sequence[str]) -> dict[str, float | None]:
+    """Each class's accuracy from a confusion matrix; None for a class without clips."""
+    totals = matrix.sum(axis=1)
+    return {c: float(matrix[i, i] / totals[i]) if totals[i] else None for i, c in enumerate(classes)}
+
+
+def evaluate_sets(model: nn.Module, sets: Mapping[str, Dataset], **options) -> dict[str, Evaluation]:
+    """:func:`evaluate` on each named set of clips (e.g. the probe sets); ``options`` as there."""
+    return {name: evaluate(model, clips, **options) for name, clips in sets.items()}
+
+
 def confused_pairs(matrix: np.ndarray, classes: tuple[str, ...]) -> list[dict]:
     """Unordered class pairs ranked by their mutual confusion (a->b rate + b->a rate)."""
     totals = matrix.sum(axis=1).clip(min=1)
@@ -92,6 +103,13 @@ def probe_record(name: str, probe: Evaluation, test: Evaluation, classes: Sequen
     except KeyError:  # a probe whose classes have no clips here
         summary = {}
     return {"accuracy": probe.accuracy, "per_class": per_class, **summary}
+
+
+def probe_records(
+    probes: Mapping[str, Evaluation], test: Evaluation, classes: Sequence[str]
+) -> dict[str, dict]:
+    """:func:`probe_record` of every probe set's predictions, by probe name."""
+    return {name: probe_record(name, probe, test, classes) for name, probe in probes.items()}
 
 
 def probe_summary(name: str, per_class: dict) -> dict:

@@ -21,8 +21,15 @@ from tqdm.auto import tqdm
 
 from generator.config import AtlasConfig, config_hash
 from generator.data.source import source_record
+from generator.measures.classification import (
+    confused_pairs,
+    confusion_matrix,
+    per_class_accuracy,
+    probe_records,
+)
+from generator.measures.status import OK, WEAK
 from generator.pipeline.catalog import find_results
-from generator.pipeline.failures import draft_failure_cases, finish_case, probe_record
+from generator.pipeline.failures import draft_failure_cases, finish_case
 from generator.pipeline.interventions import InterventionAnswers, load_interventions, probe_unit_means
 from generator.pipeline.media_stage import (
     MEDIA_WORKERS,
@@ -54,7 +61,7 @@ from generator.store.manifest import make_manifest, manifest_path, write_manifes
 from generator.store.parquet import write_table
 from generator.store.schema import table_path
 from generator.store.table_set import write_table_set
-from generator.train import card_path, confused_pairs, confusion_matrix, world_spec
+from generator.train import card_path, world_spec
 from generator.world import SyntheticClips
 from generator.zoo import LoadedModel
 
@@ -74,6 +81,8 @@ class AssembleSummary:
     speed_invariance: bool
     manifest: Path
     seconds: dict[str, float] = field(default_factory=dict)
+    ok: int = 0  # visualisations by status (the failed ones are in ``failed``)
+    weak: int = 0
 
 
 @dataclass(frozen=True)
@@ -361,6 +370,8 @@ def summarise(
         speed_invariance=all(part.speed_invariance for part in parts),
         manifest=manifest,
         seconds=seconds,
+        ok=sum(r["status"] == OK for r in vis_rows),
+        weak=sum(r["status"] == WEAK for r in vis_rows),
     )
 
 
@@ -381,12 +392,10 @@ def model_card(loaded: LoadedModel, stats: DataStatistics | None) -> dict[str, A
         matrix = confusion_matrix(stats.test, len(classes))
         card.update(
             test_accuracy=stats.test.accuracy,
-            per_class_accuracy={
-                c: float(matrix[i, i] / max(matrix[i].sum(), 1)) for i, c in enumerate(classes)
-            },
+            per_class_accuracy=per_class_accuracy(matrix, classes),
             confusion_matrix=matrix.tolist(),
             most_confused_pairs=confused_pairs(matrix, tuple(classes))[:5],
-            probes={name: probe_record(name, ev, stats.test, classes) for name, ev in stats.probes.items()},
+            probes=probe_records(stats.probes, stats.test, classes),
         )
     return card
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from generator.measures.classification import Evaluation, confused_pairs, confusion_matrix, probe_record
 from generator.pipeline.evidence import conclusions, confusion_table, cue_sentence, cue_verdict, flip_row
 from generator.pipeline.interventions import SINGLE_STREAM, InterventionAnswers
 from generator.pipeline.statistics import DataStatistics
 from generator.store.manifest import failure_slug
-from generator.train import Evaluation, confused_pairs, confusion_matrix, probe_record
 
 PAIR_CASES = 2
 CLIPS_PER_CASE = 4

@@ -24,10 +24,11 @@ from generator.config import AtlasConfig
 from generator.data.source import CheckedSource, check_folder_source, folder_clips, source_key, source_record
 from generator.engine.objectives import objective_mode
 from generator.measures.activations import LayerActivations, collect_activations, objective_peaks
+from generator.measures.classification import Evaluation, evaluate
 from generator.store.atomic import atomic_path
 from generator.store.keys import digest
 from generator.store.verify import npz_problem, sound
-from generator.train import Evaluation, evaluate, world_spec
+from generator.train import world_spec
 from generator.world import CLASSES, PROBES, SyntheticClips
 from generator.world.dataset import world_code_digest
 from generator.zoo import LoadedModel

@@ -20,6 +20,7 @@ import numpy as np
 
 from generator.engine.objectives import objective_mode
 from generator.measures.activations import objective_peaks
+from generator.measures.classification import confusion_matrix
 from generator.measures.coupling import unit_appearance_change
 from generator.measures.evidence import histogram_bins, quantile_samples
 from generator.measures.invariance import chi_invariance, chi_reaches, converged
@@ -31,7 +32,6 @@ from generator.pipeline.interventions import InterventionAnswers
 from generator.pipeline.statistics import DataStatistics
 from generator.pipeline.views import JOINT
 from generator.store.schema import STREAMS
-from generator.train import confusion_matrix
 from generator.zoo.spec import LayerInfo, ModelDescription
 
 Row = dict[str, Any]

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 import generator
-from generator.train import CARD_FORMAT, Evaluation, code_hash, confused_pairs, confusion_matrix
+from generator.measures.classification import Evaluation, confused_pairs, confusion_matrix, per_class_accuracy
+from generator.train import CARD_FORMAT, code_hash
 from generator.training.data import Splits
 from generator.training.recipe import SOURCES
 
@@ -47,10 +48,7 @@ def folder_card(
         "classes": list(classes),
         "test_clips": int(len(test.labels)),
         "test_accuracy": test.accuracy,
-        "per_class_accuracy": {
-            c: float(matrix[i, i] / matrix[i].sum()) if matrix[i].sum() else None
-            for i, c in enumerate(classes)
-        },
+        "per_class_accuracy": per_class_accuracy(matrix, classes),
         "confusion_matrix": matrix.tolist(),
         "most_confused_pairs": confused_pairs(matrix, classes)[:5],
         "history": history,

@@ -14,9 +14,10 @@ from torch import distributed as dist
 from generator.config import AtlasConfig
 from generator.data.dataset import FolderClips
 from generator.data.snippets import ClipPlan
+from generator.measures.classification import Evaluation
 from generator.model_sources import FUSION_VGG16
 from generator.store.atomic import write_json
-from generator.train import Evaluation, card_path
+from generator.train import card_path
 from generator.training.card import device_name, folder_card
 from generator.training.data import Splits, TrainingClips, split_listings
 from generator.training.loop import Ranks, fit

@@ -34,6 +34,7 @@ from generator.zoo.fusion import fusion_vgg16, small_fusion
 from generator.zoo.registry import build_checked, checked_arguments
 from generator.zoo.spec import InputSpec, ModelDescription
 from generator.zoo.video_nets import VIDEO_NETS, torchvision_video
+from generator.zoo.weights_choice import KEY, Weights, resolve
 
 DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "default.pt"
 
@@ -87,20 +88,20 @@ def load(source: str, checkpoint: Path | str | None = None, *, weights: str | No
 
     * "default": the embedded checkpoint generator/zoo/weights/default.pt (or ``checkpoint``).
     * "small_fusion" / "fusion_vgg16": an atlas checkpoint or a plain state dict, or fresh
-      weights when ``checkpoint`` is None (fusion_vgg16 then needs ``weights``: "imagenet",
-      "random" or a VGG-16 file for the towers, see ``fusion_vgg16``).
+      weights when ``checkpoint`` is None, which then need ``weights``: for small_fusion a
+      weights file or "random"; for fusion_vgg16 "imagenet", "random" or a VGG-16 file for
+      the towers (see ``fusion_vgg16``).
     * "torchvision:<name>": weights from ``checkpoint``, or ``weights`` (required otherwise):
       "kinetics400" (the torch hub cache's file), a file, or "random" (untrained).
     * "package.module:function": the function returns (module, ModelDescription) or
       (module, inputs[, classes]); ``checkpoint`` optionally holds its weights.
     """
     checkpoint = Path(checkpoint) if checkpoint is not None else None
-    if weights is not None and not (source == FUSION_VGG16 or torchvision_name(source) is not None):
-        if not (source == SMALL_FUSION and weights == "random"):
-            raise ModelError(
-                f"model.weights = {weights!r} applies only to 'fusion_vgg16' (tower weights) and "
-                f"'torchvision:<name>'; give the weights of {source!r} as model.checkpoint instead."
-            )
+    if weights is not None and source not in FUSION_NETWORKS and torchvision_name(source) is None:
+        raise ModelError(
+            f"model.weights = {weights!r} applies only to 'small_fusion', 'fusion_vgg16' (tower weights) and "
+            f"'torchvision:<name>'; give the weights of {source!r} as model.checkpoint instead."
+        )
     if source == DEFAULT:
         path = checkpoint or DEFAULT_CHECKPOINT
         if not path.is_file():
@@ -167,6 +168,12 @@ def _from_atlas_checkpoint(path: Path, data: Mapping[str, Any], expected_builder
 
 
 def _load_fusion(source: str, checkpoint: Path | None, weights: str | None) -> LoadedModel:
+    if source == SMALL_FUSION:
+        checkpoint = _small_fusion_file(checkpoint, weights)
+        if checkpoint is None:  # model.weights: random, said explicitly
+            with fixed_init_seed():
+                net = small_fusion()
+            return _finish(net, net.describe(), net.architecture or {}, None)
     if checkpoint is None:
         with fixed_init_seed():
             net = fusion_vgg16(tower_weights=weights) if source == FUSION_VGG16 else small_fusion()
@@ -177,6 +184,28 @@ def _load_fusion(source: str, checkpoint: Path | None, weights: str | None) -> L
     net = fusion_vgg16(tower_weights="random") if source == FUSION_VGG16 else small_fusion()
     load_state(net, data, repr(str(checkpoint)), source)
     return _finish(net, net.describe(), net.architecture or {}, checkpoint)
+
+
+def _small_fusion_file(checkpoint: Path | None, weights: str | None) -> Path | None:
+    """The file small_fusion's weights come from (model.checkpoint, or model.weights as a path), or
+    None for model.weights = random. Unset is an error: an untrained network never passes for a
+    trained one."""
+    if checkpoint is not None:
+        if weights is not None:
+            raise ModelError(
+                f"model.checkpoint ({str(checkpoint)!r}) and model.weights ({weights!r}) both give small_fusion's "
+                "weights; set only one of them."
+            )
+        return checkpoint
+    choice = resolve(weights, network="small_fusion without model.checkpoint", named=None)
+    if choice is Weights.RANDOM:
+        return None
+    if not Path(choice).is_file():
+        raise CheckpointError(
+            f"{KEY} = {weights!r}: the weights file {str(choice)!r} does not exist; give the path of a "
+            "small_fusion checkpoint or state dict, or random for an untrained network."
+        )
+    return Path(choice)
 
 
 def _load_torchvision(name: str, checkpoint: Path | None, weights: str | None) -> LoadedModel:

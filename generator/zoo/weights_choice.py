@@ -33,10 +33,17 @@ class Weights(str, Enum):  # noqa: UP042  (StrEnum would change how members prin
 ALIASES = {"cache": None, "kinetics": Weights.KINETICS400}
 
 
-def resolve(value: Path | str | Weights | None, *, network: str, named: Weights, what: str) -> Weights | Path:
+def resolve(
+    value: Path | str | Weights | None, *, network: str, named: Weights | None, what: str = ""
+) -> Weights | Path:
     """``value`` as a named choice or a file path; ``named`` is the one published choice that
-    applies to ``network`` ("cache" means it). Unset is refused with the valid values."""
-    valid = f"{named.value} ({what}), a path to a weights file, or random (an untrained network)"
+    applies to ``network`` ("cache" means it), None for a network without one (only a file or
+    random then). Unset is refused with the valid values."""
+    valid = (
+        f"{named.value} ({what}), a path to a weights file, or random (an untrained network)"
+        if named is not None
+        else "a path to a weights file (or give it as model.checkpoint), or random (an untrained network)"
+    )
     if value is None:
         raise ModelError(
             f"{KEY} is not set for {network}: set {KEY} to {valid}. Weights are never chosen silently, so that an "
@@ -44,7 +51,7 @@ def resolve(value: Path | str | Weights | None, *, network: str, named: Weights,
         )
     if isinstance(value, Weights):
         choice = value
-    elif isinstance(value, str) and value in ALIASES:
+    elif isinstance(value, str) and value in ALIASES and (ALIASES[value] or named) is not None:
         choice = ALIASES[value] or named
     elif isinstance(value, str) and value in {w.value for w in Weights}:
         choice = Weights(value)
