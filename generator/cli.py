@@ -271,7 +271,7 @@ def _prepare(
 ):
     """The model (the default one trained first when ``train_missing``), the selection, this rank's
     device and the model's statistics on held-out clips (None when the synthetic world does not fit
-    it). Rank 0 trains and measures first; the other ranks then find the results on disk."""
+    it). Rank 0 trains first; the other ranks then find the model on disk."""
     from generator.pipeline.distributed import main_first, rank_device
     from generator.pipeline.model import load_configured_model
     from generator.pipeline.select import resolve_device, select_units
@@ -289,14 +289,10 @@ def _prepare(
         return loaded, selection
 
     loaded, selection = main_first(cluster, load_all)
-    if cfg.data.source == "folder" and cluster.distributed:
-        from generator.data.source import prepare_share
-        from generator.pipeline.distributed import barrier
-
-        # Decoding and flow, the costly part of a data set, split over the ranks; rank 0 measures from the cache.
-        prepare_share(loaded, cfg, cluster.rank, cluster.world, progress=progress)
-        barrier(cluster)
-    stats = main_first(cluster, lambda: load_statistics(loaded, cfg, cfg.output, device, progress=progress))
+    # Every rank prepares and measures its share of the clips; the shares are merged on every rank.
+    stats = load_statistics(
+        loaded, cfg, cfg.output, device, progress=progress, cluster=cluster, log=typer.echo
+    )
     return loaded, selection, device, stats
 
 

@@ -473,7 +473,8 @@ def test_two_ranks_on_a_folder_equal_one_process(tmp_path: Path) -> None:
         "data.cache_dir=cache",
         "site.top_clips=2",
     ]
-    # measure: statistics (after each rank prepared its share of clips), speed invariance, tables, manifest.
+    # measure: statistics (each rank prepares and measures its share of clips), speed invariance, tables,
+    # manifest.
     args = ["-m", "generator.cli", "measure", "--output", "atlas", *[i for s in sets for i in ("--set", s)]]
     env = {
         k: v
@@ -482,14 +483,18 @@ def test_two_ranks_on_a_folder_equal_one_process(tmp_path: Path) -> None:
     }
     env["PYTHONPATH"] = str(REPO)
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    runs = {}
+    runs, logs = {}, {}
     for name, command in (("single", [sys.executable, *args]), ("multi", [*torchrun, *args])):
         (tmp_path / name).mkdir()
         done = subprocess.run(
             command, cwd=tmp_path / name, env=env, capture_output=True, text=True, timeout=300
         )
         assert done.returncode == 0, done.stdout + done.stderr
-        runs[name] = tmp_path / name / "atlas"
+        runs[name], logs[name] = tmp_path / name / "atlas", done.stdout
+    # Each rank sent only its share of the clips through the model (counted in the measuring loop).
+    for rank in (0, 1):
+        assert logs["multi"].count(f"[rank {rank}/2] measured 3 of 6 test clips") == 1, logs["multi"]
+    assert "[rank" not in logs["single"]
     # Both caches hold every clip at every replay speed, the multi-rank one prepared by two processes.
     for name in runs:
         assert len(list((tmp_path / name / "cache").glob("folder_clips/*/*/meta.json"))) == 6 * 4

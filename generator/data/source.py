@@ -78,8 +78,8 @@ def prepare_share(
 ) -> int:
     """Prepare (and cache) this rank's round-robin share of the data set's clips; how many were prepared now.
 
-    Under torchrun every rank decodes and computes flow for its share; rank 0 then measures every
-    clip from the shared cache, so the statistics are those of one process."""
+    Under torchrun every rank decodes and computes flow for its share; once all are done every clip
+    is in the shared cache (see pipeline.statistics, where each rank then measures its share)."""
     checked = check_folder_source(loaded, config)
     mine = list(checked.listing.clips[rank::world])
     outcomes = prepare_all(mine, checked.plan, config.data.cache_dir, config.data.folder.workers, progress)
