@@ -276,6 +276,52 @@ def test_a_kill_during_flow_then_a_rerun_recomputes_nothing_finished(exported: P
     assert all(o.folder is not None for o in outcomes)
 
 
+# --- a model without class outputs ---------------------------------------------------------------
+
+
+class _MotionCues(torch.nn.Module):
+    """A phantom network without class outputs: unit 0 is the flow's vertical speed |v| at each
+    position, unit 1 its horizontal speed |u| (averaged over the stacked fields). In the world the
+    strongest vertical motion is JumpingJack's bouncing body, the strongest horizontal motion the
+    Swing's arc (synthetic_world.md)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cue = torch.nn.Identity()
+
+    def forward(self, motion: torch.Tensor) -> torch.Tensor:
+        speeds = torch.stack([motion[:, 1::2].abs().mean(dim=1), motion[:, 0::2].abs().mean(dim=1)], dim=1)
+        return self.cue(speeds).mean(dim=(2, 3, 4))  # features, not class scores
+
+
+def test_a_model_without_class_outputs_gets_selectivity_from_the_labels(
+    exported: Path, tmp_path: Path
+) -> None:
+    from generator.measures.selectivity import preferred_class
+    from generator.pipeline.tables_stage import class_rows, confusion_rows
+    from generator.zoo.loading import LoadedModel
+    from generator.zoo.spec import InputSpec, LayerInfo, ModelDescription
+
+    motion = next(s for s in load("default").description.inputs if s.kind == "flow")
+    spec = InputSpec("motion", "flow", motion.channels, motion.frames, motion.height, motion.width)
+    layer = LayerInfo("cue", "cue", "conv3d", 2, 1, 1, 1, ("motion",))
+    description = ModelDescription("motion-cues", (spec,), (layer,), ())
+    loaded = LoadedModel(_MotionCues(), description, "motion-cues", {})
+    config = folder_config(tmp_path, exported / "frames", layout="frames", flow="precomputed", workers=1)
+    stats = load_statistics(loaded, config, tmp_path / "out", torch.device("cpu"), progress=False)
+    assert stats is not None and stats.classes == CLASSES  # the data set's classes, in its class list order
+    assert not stats.predicted and np.array_equal(stats.test.labels, np.arange(len(CLASSES)))
+    means = stats.layers["cue"].class_means
+    assert means.shape == (len(CLASSES), 2)
+    selectivity = class_selectivity(means)
+    assert np.all(np.isfinite(selectivity)) and np.all(selectivity > 0.2)
+    assert [CLASSES[i] for i in preferred_class(means)] == ["JumpingJack", "Swing"]
+    # Nothing was predicted, so nothing is scored: no accuracy, confusions or class rows.
+    assert confusion_rows(description, stats) == [] and class_rows(description, stats) == []
+    again = load_statistics(loaded, config, tmp_path / "out", torch.device("cpu"), progress=False)
+    assert again is not None and again.classes == CLASSES and not again.predicted  # read back from the cache
+
+
 # --- the folder path measures what the synthetic path measures ------------------------------------
 
 EQUIVALENCE_CLIPS = 10  # per class: 120 held-out clips

@@ -56,6 +56,14 @@ class DataStatistics:
     probes: dict[str, Evaluation]  # probe name -> its probe set (labels are the true classes)
     key: str  # identifies model, data and top-k; later caches derived from these statistics use it
     source: dict[str, Any] = field(default_factory=lambda: {"source": "synthetic"})  # see data.source_record
+    # The classes that labels and class means index: the model's, or for a model without class outputs
+    # the data set's; only then are there no predictions (``predicted`` is False).
+    classes: tuple[str, ...] = ()
+
+    @property
+    def predicted(self) -> bool:
+        """Whether the model's predictions were scored (it has class outputs that the labels name)."""
+        return len(self.test.predictions) == len(self.test.labels)
 
 
 def world_matches(loaded: LoadedModel, config: AtlasConfig) -> bool:
@@ -140,6 +148,9 @@ def load_statistics(
         },
         key=key,
         source=json.loads(str(arrays["source"])) if "source" in arrays else source_record(config, None),
+        classes=tuple(json.loads(str(arrays["classes"])))
+        if "classes" in arrays
+        else loaded.description.classes,
     )
 
 
@@ -181,7 +192,7 @@ def _measure(
             layers,
             len(clips.class_names),
             top_k=top_k,
-            predict=True,
+            predict=folder is None or folder.predicts,
             device=device,
             progress=progress,
         )
@@ -194,6 +205,7 @@ def _measure(
         f"{i}/{field}": getattr(item, field) for i, item in enumerate(stats.values()) for field in _FIELDS
     }
     arrays["source"] = np.array(json.dumps(_source(config, test)))
+    arrays["classes"] = np.array(json.dumps(list(test.class_names)))
     arrays["test/labels"], arrays["test/predictions"] = np.asarray(test.labels, dtype=np.int64), predictions
     for name in probe_names:
         probe = main_first(
