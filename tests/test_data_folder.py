@@ -322,6 +322,72 @@ def test_a_model_without_class_outputs_gets_selectivity_from_the_labels(
     assert again is not None and again.classes == CLASSES and not again.predicted  # read back from the cache
 
 
+# --- RAFT from a local weights file (never downloaded) -------------------------------------------
+
+
+def test_raft_flow_from_a_local_weights_file_and_a_missing_one(tmp_path: Path) -> None:
+    """torchvision's raft_small with random weights, saved as the local weights file: the flow stage
+    runs on the CPU, stores RAFT's flow in the paper's 8-bit coding, and its cache key names the
+    method and the file's hash; a missing file is one clear error naming it and how to get it."""
+    import hashlib
+
+    from torchvision.models.optical_flow import raft_small
+
+    from generator.data.cache import content_digest, entry_key, load_inputs
+    from generator.data.dataset import plan_settings
+    from generator.data.decode import read_video
+    from generator.data.flow import raft_flow
+    from generator.data.layouts import ClipEntry
+    from generator.data.snippets import ClipPlan, fit_frames
+    from generator.media.video import write_mp4
+    from generator.world.flow import flow_to_bytes
+    from generator.zoo.spec import InputSpec
+
+    weights = tmp_path / "raft_small.pth"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        torch.save(raft_small(weights=None).state_dict(), weights)
+    frames = np.zeros((6, 48, 64, 3), np.uint8)
+    for t in range(6):  # a bright square moving right on a dark field
+        frames[t, 16:32, 8 + 4 * t : 24 + 4 * t] = 230
+    video = tmp_path / "v_Move_g01_c01.mp4"
+    write_mp4(frames, video, fps=8, min_seconds=0.0)
+    entry = ClipEntry(video, "Move")
+    spec = InputSpec("motion", "flow", 4, 1, 32, 32)  # L = 2 flow fields, one snippet: pairs 0 and 1
+    plan = ClipPlan((spec,), 1, "raft", weights)
+
+    (outcome,) = prepare_all([entry], plan, tmp_path / "cache", workers=1, progress=False)
+    assert outcome.folder is not None and outcome.computed, outcome
+    stored = np.asarray(load_inputs(outcome.folder, ["motion"])["motion"])
+    pairs = raft_flow(fit_frames(read_video(video), 32, 32), [0, 1], weights)
+    expected = flow_to_bytes(pairs)  # (2, 32, 32, 2): u, v per pair in the paper's coding
+    assert stored.dtype == np.uint8 and stored.shape == (4, 1, 32, 32)
+    assert np.array_equal(
+        stored[:, 0],
+        np.stack([expected[0, ..., 0], expected[0, ..., 1], expected[1, ..., 0], expected[1, ..., 1]]),
+    )
+    settings = plan_settings(plan)["flow_settings"]
+    assert settings == {
+        "method": "raft",
+        "weights": str(weights),
+        "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+    }
+    # Other weights in the same file give another cache entry: the key holds the file's hash.
+    key = entry_key(content_digest(entry), entry, plan_settings(plan))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        torch.save(raft_small(weights=None).state_dict(), weights)
+    os.utime(weights, ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert entry_key(content_digest(entry), entry, plan_settings(plan)) != key
+
+    missing = tmp_path / "absent" / "raft_large.pth"
+    with pytest.raises(DataError) as error:
+        prepare_all([entry], ClipPlan((spec,), 1, "raft", missing), tmp_path / "cache", progress=False)
+    message = str(error.value)
+    assert str(missing) in message and "data.folder.raft_weights" in message
+    assert "https://download.pytorch.org/models/raft_" in message and "state_dict" in message
+
+
 # --- the folder path measures what the synthetic path measures ------------------------------------
 
 EQUIVALENCE_CLIPS = 10  # per class: 120 held-out clips
