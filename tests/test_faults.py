@@ -104,6 +104,21 @@ def _empty(path: Path) -> None:
     path.write_bytes(b"")
 
 
+def _cut_to_half(path: Path) -> None:
+    """Re-encode the video with its first half of frames only: a valid MP4, just too short."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    from generator.store.verify import mp4_frames
+
+    half = path.with_name(f"half-{path.name}")
+    keep = str(int(mp4_frames(path)) // 2)
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(path), "-frames:v", keep]
+    subprocess.run([*command, "-c:v", "libx264", str(half)], check=True)
+    half.replace(path)
+
+
 def _first(output: Path, pattern: str) -> Path:
     return sorted(p for p in output.glob(pattern) if p.is_file())[0]
 
@@ -115,6 +130,7 @@ DAMAGES = {
     "speed cache emptied": ("statistics/speed_*.npz", _empty),
     "visualisation video truncated": ("media/**/*.mp4", _truncate(300)),
     "clip video cut short": ("clips/**/*composite.mp4", _truncate(-200)),
+    "visualisation video re-encoded with half its frames": ("media/**/*.mp4", _cut_to_half),
     "poster truncated": ("media/**/*.png", _truncate(100)),
     "table truncated": ("tables/units.parquet", _truncate(300)),
 }
