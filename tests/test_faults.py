@@ -8,6 +8,7 @@ works on a copy of it.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -364,6 +365,11 @@ def _mount_tmpfs(folder: Path, size: str) -> str | None:
     )
 
 
+def _media_bytes(output: Path) -> int:
+    """Bytes of every media set on disk: the visualisations' and the real clips'."""
+    return sum(p.stat().st_size for d in ("media", "clips") for p in (output / d).rglob("*") if p.is_file())
+
+
 def test_a_full_disk_stops_with_one_message_and_a_rerun_with_room_heals(
     reference: dict, tmp_path: Path
 ) -> None:
@@ -383,8 +389,22 @@ def test_a_full_disk_stops_with_one_message_and_a_rerun_with_room_heals(
         assert (
             f"The disk holding the output folder {output} is full" in message and "Traceback" not in message
         )
+        # The space still needed and the space free, in MB: the free space is the disk's (a few
+        # blocks at most on a full tmpfs), the need is the media sets not written times their size.
+        found = re.search(
+            r"needs about ([0-9.]+) MB \((\d+) media sets still to write at ([0-9.]+) MB each", message
+        )
+        assert found is not None and re.search(r", ([0-9.]+) MB free\.", message) is not None, message
+        free = float(re.search(r", ([0-9.]+) MB free\.", message).group(1))
+        assert free < 0.5 and free == pytest.approx(shutil.disk_usage(disk).free / 2**20, abs=0.06)
+        need, sets = float(found.group(1)), int(found.group(2))
+        before = _media_bytes(output)
         subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
         rebuild(reference, output)
+        media = _media_bytes(output)
+        # The rerun wrote those sets (visualisations' or clips'): the estimate, from the average set on disk,
+        # is their size to within a third (sets differ in length; 1.0 MB against 1.3 MB written here).
+        assert sets > 0 and need == pytest.approx((media - before) / 2**20, rel=0.35), (need, media, before)
         assert tables(output) == reference["tables"]
         assert leftovers(output) == []
     finally:
