@@ -119,7 +119,7 @@ def _disk_full_message(error: BaseException, options: dict[str, Any]) -> str:
     free = free_bytes(output)
     room = f"{megabytes(free)} free" if free is not None else "the free space unknown"
     need = (
-        f"The rest of the build needs about {megabytes(short.needed_bytes)} ({short.what}), {room}. "
+        f"What the media stage has still to write needs about {megabytes(short.needed_bytes)} ({short.what}), {room}. "
         if short is not None
         else f"The disk has {room}. "
     )
