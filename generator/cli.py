@@ -109,13 +109,33 @@ def _disk_full_message(error: BaseException, options: dict[str, Any]) -> str:
         )
     except AtlasError:
         output = str(options.get("output") or "the output folder")
+    from generator.store.space import free_bytes, megabytes
+
     where = getattr(error, "filename", None)
+    short = _disk_shortage(error)
+    free = free_bytes(output)
+    room = f"{megabytes(free)} free" if free is not None else "the free space unknown"
+    need = (
+        f"What the media stage has still to write needs about {megabytes(short.needed_bytes)} ({short.what}), {room}. "
+        if short is not None
+        else f"The disk has {room}. "
+    )
     return (
         f"The disk holding the output folder {output} is full (no space left on device"
-        f"{f' while writing {where}' if where else ''}). Free space there or choose another folder with "
+        f"{f' while writing {where}' if where else ''}). {need}Free space there or choose another folder with "
         "--output; finished results are kept and a rerun continues where this one stopped "
         "(`atlas build --dry-run` estimates what is still to do)."
     )
+
+
+def _disk_shortage(error: BaseException):
+    """The DiskFull (with its estimate of the space still needed) in ``error``'s chain, or None."""
+    from generator.store.space import DiskFull
+
+    seen: BaseException | None = error
+    while seen is not None and not isinstance(seen, DiskFull):
+        seen = seen.__cause__ or seen.__context__
+    return seen
 
 
 def resolve_config(config: Path | None, sets: list[str] | None, **fields: Any) -> AtlasConfig:

@@ -276,6 +276,118 @@ def test_a_kill_during_flow_then_a_rerun_recomputes_nothing_finished(exported: P
     assert all(o.folder is not None for o in outcomes)
 
 
+# --- a model without class outputs ---------------------------------------------------------------
+
+
+class _MotionCues(torch.nn.Module):
+    """A phantom network without class outputs: unit 0 is the flow's vertical speed |v| at each
+    position, unit 1 its horizontal speed |u| (averaged over the stacked fields). In the world the
+    strongest vertical motion is JumpingJack's bouncing body, the strongest horizontal motion the
+    Swing's arc (synthetic_world.md)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cue = torch.nn.Identity()
+
+    def forward(self, motion: torch.Tensor) -> torch.Tensor:
+        speeds = torch.stack([motion[:, 1::2].abs().mean(dim=1), motion[:, 0::2].abs().mean(dim=1)], dim=1)
+        return self.cue(speeds).mean(dim=(2, 3, 4))  # features, not class scores
+
+
+def test_a_model_without_class_outputs_gets_selectivity_from_the_labels(
+    exported: Path, tmp_path: Path
+) -> None:
+    from generator.measures.selectivity import preferred_class
+    from generator.pipeline.tables_stage import class_rows, confusion_rows
+    from generator.zoo.loading import LoadedModel
+    from generator.zoo.spec import InputSpec, LayerInfo, ModelDescription
+
+    motion = next(s for s in load("default").description.inputs if s.kind == "flow")
+    spec = InputSpec("motion", "flow", motion.channels, motion.frames, motion.height, motion.width)
+    layer = LayerInfo("cue", "cue", "conv3d", 2, 1, 1, 1, ("motion",))
+    description = ModelDescription("motion-cues", (spec,), (layer,), ())
+    loaded = LoadedModel(_MotionCues(), description, "motion-cues", {})
+    config = folder_config(tmp_path, exported / "frames", layout="frames", flow="precomputed", workers=1)
+    stats = load_statistics(loaded, config, tmp_path / "out", torch.device("cpu"), progress=False)
+    assert stats is not None and stats.classes == CLASSES  # the data set's classes, in its class list order
+    assert not stats.predicted and np.array_equal(stats.test.labels, np.arange(len(CLASSES)))
+    means = stats.layers["cue"].class_means
+    assert means.shape == (len(CLASSES), 2)
+    selectivity = class_selectivity(means)
+    assert np.all(np.isfinite(selectivity)) and np.all(selectivity > 0.2)
+    assert [CLASSES[i] for i in preferred_class(means)] == ["JumpingJack", "Swing"]
+    # Nothing was predicted, so nothing is scored: no accuracy, confusions or class rows.
+    assert confusion_rows(description, stats) == [] and class_rows(description, stats) == []
+    again = load_statistics(loaded, config, tmp_path / "out", torch.device("cpu"), progress=False)
+    assert again is not None and again.classes == CLASSES and not again.predicted  # read back from the cache
+
+
+# --- RAFT from a local weights file (never downloaded) -------------------------------------------
+
+
+def test_raft_flow_from_a_local_weights_file_and_a_missing_one(tmp_path: Path) -> None:
+    """torchvision's raft_small with random weights, saved as the local weights file: the flow stage
+    runs on the CPU, stores RAFT's flow in the paper's 8-bit coding, and its cache key names the
+    method and the file's hash; a missing file is one clear error naming it and how to get it."""
+    import hashlib
+
+    from torchvision.models.optical_flow import raft_small
+
+    from generator.data.cache import content_digest, entry_key, load_inputs
+    from generator.data.dataset import plan_settings
+    from generator.data.decode import read_video
+    from generator.data.flow import raft_flow
+    from generator.data.layouts import ClipEntry
+    from generator.data.snippets import ClipPlan, fit_frames
+    from generator.media.video import write_mp4
+    from generator.world.flow import flow_to_bytes
+    from generator.zoo.spec import InputSpec
+
+    weights = tmp_path / "raft_small.pth"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        torch.save(raft_small(weights=None).state_dict(), weights)
+    frames = np.zeros((6, 48, 64, 3), np.uint8)
+    for t in range(6):  # a bright square moving right on a dark field
+        frames[t, 16:32, 8 + 4 * t : 24 + 4 * t] = 230
+    video = tmp_path / "v_Move_g01_c01.mp4"
+    write_mp4(frames, video, fps=8, min_seconds=0.0)
+    entry = ClipEntry(video, "Move")
+    spec = InputSpec("motion", "flow", 4, 1, 32, 32)  # L = 2 flow fields, one snippet: pairs 0 and 1
+    plan = ClipPlan((spec,), 1, "raft", weights)
+
+    (outcome,) = prepare_all([entry], plan, tmp_path / "cache", workers=1, progress=False)
+    assert outcome.folder is not None and outcome.computed, outcome
+    stored = np.asarray(load_inputs(outcome.folder, ["motion"])["motion"])
+    pairs = raft_flow(fit_frames(read_video(video), 32, 32), [0, 1], weights)
+    expected = flow_to_bytes(pairs)  # (2, 32, 32, 2): u, v per pair in the paper's coding
+    assert stored.dtype == np.uint8 and stored.shape == (4, 1, 32, 32)
+    assert np.array_equal(
+        stored[:, 0],
+        np.stack([expected[0, ..., 0], expected[0, ..., 1], expected[1, ..., 0], expected[1, ..., 1]]),
+    )
+    settings = plan_settings(plan)["flow_settings"]
+    assert settings == {
+        "method": "raft",
+        "weights": str(weights),
+        "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+    }
+    # Other weights in the same file give another cache entry: the key holds the file's hash.
+    key = entry_key(content_digest(entry), entry, plan_settings(plan))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        torch.save(raft_small(weights=None).state_dict(), weights)
+    os.utime(weights, ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert entry_key(content_digest(entry), entry, plan_settings(plan)) != key
+
+    missing = tmp_path / "absent" / "raft_large.pth"
+    with pytest.raises(DataError) as error:
+        prepare_all([entry], ClipPlan((spec,), 1, "raft", missing), tmp_path / "cache", progress=False)
+    message = str(error.value)
+    assert str(missing) in message and "data.folder.raft_weights" in message
+    assert "https://download.pytorch.org/models/raft_" in message and "state_dict" in message
+
+
 # --- the folder path measures what the synthetic path measures ------------------------------------
 
 EQUIVALENCE_CLIPS = 10  # per class: 120 held-out clips
@@ -475,7 +587,8 @@ def test_two_ranks_on_a_folder_equal_one_process(tmp_path: Path) -> None:
         "data.cache_dir=cache",
         "site.top_clips=2",
     ]
-    # measure: statistics (after each rank prepared its share of clips), speed invariance, tables, manifest.
+    # measure: statistics (each rank prepares and measures its share of clips), speed invariance, tables,
+    # manifest.
     args = ["-m", "generator.cli", "measure", "--output", "atlas", *[i for s in sets for i in ("--set", s)]]
     env = {
         k: v
@@ -484,14 +597,18 @@ def test_two_ranks_on_a_folder_equal_one_process(tmp_path: Path) -> None:
     }
     env["PYTHONPATH"] = str(REPO)
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    runs = {}
+    runs, logs = {}, {}
     for name, command in (("single", [sys.executable, *args]), ("multi", [*torchrun, *args])):
         (tmp_path / name).mkdir()
         done = subprocess.run(
             command, cwd=tmp_path / name, env=env, capture_output=True, text=True, timeout=300
         )
         assert done.returncode == 0, done.stdout + done.stderr
-        runs[name] = tmp_path / name / "atlas"
+        runs[name], logs[name] = tmp_path / name / "atlas", done.stdout
+    # Each rank sent only its share of the clips through the model (counted in the measuring loop).
+    for rank in (0, 1):
+        assert logs["multi"].count(f"[rank {rank}/2] measured 3 of 6 test clips") == 1, logs["multi"]
+    assert "[rank" not in logs["single"]
     # Both caches hold every clip at every replay speed, the multi-rank one prepared by two processes.
     for name in runs:
         assert len(list((tmp_path / name / "cache").glob("folder_clips/*/*/meta.json"))) == 6 * 4

@@ -8,6 +8,7 @@ works on a copy of it.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -105,6 +106,21 @@ def _empty(path: Path) -> None:
     path.write_bytes(b"")
 
 
+def _cut_to_half(path: Path) -> None:
+    """Re-encode the video with its first half of frames only: a valid MP4, just too short."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    from generator.store.verify import mp4_frames
+
+    half = path.with_name(f"half-{path.name}")
+    keep = str(int(mp4_frames(path)) // 2)
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(path), "-frames:v", keep]
+    subprocess.run([*command, "-c:v", "libx264", str(half)], check=True)
+    half.replace(path)
+
+
 def _first(output: Path, pattern: str) -> Path:
     return sorted(p for p in output.glob(pattern) if p.is_file())[0]
 
@@ -116,6 +132,7 @@ DAMAGES = {
     "speed cache emptied": ("statistics/speed_*.npz", _empty),
     "visualization video truncated": ("media/**/*.mp4", _truncate(300)),
     "clip video cut short": ("clips/**/*composite.mp4", _truncate(-200)),
+    "visualisation video re-encoded with half its frames": ("media/**/*.mp4", _cut_to_half),
     "poster truncated": ("media/**/*.png", _truncate(100)),
     "table truncated": ("tables/units.parquet", _truncate(300)),
 }
@@ -349,6 +366,11 @@ def _mount_tmpfs(folder: Path, size: str) -> str | None:
     )
 
 
+def _media_bytes(output: Path) -> int:
+    """Bytes of every media set on disk: the visualisations' and the real clips'."""
+    return sum(p.stat().st_size for d in ("media", "clips") for p in (output / d).rglob("*") if p.is_file())
+
+
 def test_a_full_disk_stops_with_one_message_and_a_rerun_with_room_heals(
     reference: dict, tmp_path: Path
 ) -> None:
@@ -368,8 +390,22 @@ def test_a_full_disk_stops_with_one_message_and_a_rerun_with_room_heals(
         assert (
             f"The disk holding the output folder {output} is full" in message and "Traceback" not in message
         )
+        # The space still needed and the space free, in MB: the free space is the disk's (a few
+        # blocks at most on a full tmpfs), the need is the media sets not written times their size.
+        found = re.search(
+            r"needs about ([0-9.]+) MB \((\d+) media sets still to write at ([0-9.]+) MB each", message
+        )
+        assert found is not None and re.search(r", ([0-9.]+) MB free\.", message) is not None, message
+        free = float(re.search(r", ([0-9.]+) MB free\.", message).group(1))
+        assert free < 0.5 and free == pytest.approx(shutil.disk_usage(disk).free / 2**20, abs=0.06)
+        need, sets = float(found.group(1)), int(found.group(2))
+        before = _media_bytes(output)
         subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
         rebuild(reference, output)
+        media = _media_bytes(output)
+        # The rerun wrote those sets (visualisations' or clips'): the estimate, from the average set on disk,
+        # is their size to within a third (sets differ in length; 1.0 MB against 1.3 MB written here).
+        assert sets > 0 and need == pytest.approx((media - before) / 2**20, rel=0.35), (need, media, before)
         assert tables(output) == reference["tables"]
         assert leftovers(output) == []
     finally:

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from generator.measures.activations import collect_activations
+from generator.measures.activations import collect_activations, measure_share, merge_shares
 from generator.measures.selectivity import class_selectivity, dead_on_data, dead_units, preferred_class
 from generator.zoo.spec import InputSpec, LayerInfo, ModelDescription
 
@@ -61,7 +61,7 @@ def test_collect_activations_recovers_planted_class_units() -> None:
         video[i, label] += strength[i]  # class c lights channel c, more for later clips
     data = TensorDataset(video, torch.as_tensor(labels))
     stats = collect_activations(
-        _ChannelMeans(), description, data, labels, ["conv", "fc", "class"], top_k=2, batch_size=5
+        _ChannelMeans(), description, data, ["conv", "fc", "class"], top_k=2, batch_size=5
     )
 
     for name in ("conv", "fc"):
@@ -72,6 +72,53 @@ def test_collect_activations_recovers_planted_class_units() -> None:
         assert stats[name].top_clips.tolist() == [[3, 2], [7, 6], [11, 10]]
     assert stats["conv"].peaks == pytest.approx(video.amax(dim=(0, 2, 3, 4)).numpy())
     assert stats["class"].class_means.sum(axis=1) == pytest.approx(np.ones(3))
+
+
+def test_shares_measured_apart_merge_into_the_whole_pass() -> None:
+    """Three disjoint shares of the clips, each in its own order, measured apart and merged in yet
+    another order, give what one pass over every clip gives: same maxima, same top clips (ties to
+    the lower clip index), the same class means and per-clip rows, predictions in clip order."""
+    classes = ("a", "b", "c")
+    inputs = (InputSpec("video", "rgb", 3, 2, 4, 4),)
+    layers = (
+        LayerInfo("conv", "conv", "conv2d", 3, 1, 1, 1, ("video",)),
+        LayerInfo("fc", "fc", "fc", 3, 1, 4, 2, ("video",)),
+        LayerInfo("class", "fc", "class", 3, 1, 4, 3, ("video",), classes),
+    )
+    description = ModelDescription("phantom", inputs, layers, classes)
+    labels = np.array([0, 1, 2, 0, 1, 2, 2, 1, 0, 0, 1, 2, 2])
+    gen = torch.Generator().manual_seed(1)
+    # whole numbers: means are exact in any summation order, so equal clips tie exactly
+    video = torch.randint(0, 9, (len(labels), 3, 2, 4, 4), generator=gen).float()
+    video[5] += 1.0  # clips 2, 5, 9 and 12 answer alike, the strongest: the top 3 must be the lower 3
+    video[[2, 9, 12]] = video[5].clone()
+    data = TensorDataset(video, torch.as_tensor(labels))
+    names = ["conv", "fc", "class"]
+    whole = collect_activations(_ChannelMeans(), description, data, names, top_k=3, batch_size=4)
+    shares = [[11, 0, 5, 7], [3, 12, 1], [9, 2, 4, 6, 8, 10]]
+    parts = [
+        measure_share(
+            _ChannelMeans(), description, data, share, names, 3, top_k=3, predict=True, batch_size=2
+        )
+        for share in shares
+    ]
+    assert [p.forwarded for p in parts] == [4, 3, 6]
+    merged, predictions = merge_shares([parts[2], parts[0], parts[1]], top_k=3)
+    assert merged["conv"].top_clips.tolist() == [[2, 5, 9]] * 3
+    assert predictions.tolist() == video.mean(dim=(2, 3, 4)).argmax(dim=1).tolist()
+    assert (merged["conv"].top_values[:, 0] == video.amax(dim=(0, 2, 3, 4)).numpy()).all()
+    for name in names:
+        one, many = whole[name], merged[name]
+        assert np.array_equal(many.top_clips, one.top_clips) and np.array_equal(
+            many.top_values, one.top_values
+        )
+        assert np.array_equal(many.peaks, one.peaks) and np.array_equal(many.mean_peaks, one.mean_peaks)
+        assert np.array_equal(many.clip_means, one.clip_means)
+        assert np.allclose(many.class_means, one.class_means, rtol=1e-12, atol=0)
+    # a share with no clips (more ranks than clips) changes nothing
+    empty = measure_share(_ChannelMeans(), description, data, [], names, 3, top_k=3, predict=True)
+    again, _ = merge_shares([empty, *parts], top_k=3)
+    assert all(np.array_equal(again[n].top_clips, merged[n].top_clips) for n in names)
 
 
 def test_rho_is_the_data_maximum_of_the_rectified_objective() -> None:
@@ -91,9 +138,7 @@ def test_rho_is_the_data_maximum_of_the_rectified_objective() -> None:
     video[:, 1, :, :, 2:] = -3 * a.view(4, 1, 1, 1)
     video[0, 1, 0, 0, 0] = 40.0  # clip 0: the largest single value, the smallest mean
     data = TensorDataset(video, torch.as_tensor(labels))
-    stats = collect_activations(
-        _ChannelMeans(), description, data, labels, ["fusion", "fc"], top_k=2, batch_size=3
-    )
+    stats = collect_activations(_ChannelMeans(), description, data, ["fusion", "fc"], top_k=2, batch_size=3)
 
     conv = stats["fusion"]
     rectified_means = video.clamp(min=0).mean(dim=(2, 3, 4))  # (clips, units)

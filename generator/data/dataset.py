@@ -51,16 +51,31 @@ def plan_settings(plan: ClipPlan) -> dict[str, Any]:
     return {**plan.settings(), "flow_settings": flow_settings(plan.flow, plan.raft_weights)}
 
 
-def prepare(entry: ClipEntry, plan: ClipPlan, cache_dir: Path, settings: dict[str, Any]) -> Prepared:
-    """Prepare and cache one clip (or find it cached); a clip that cannot be used is cached as its reason."""
+def _locate(
+    entry: ClipEntry, cache_dir: Path, settings: dict[str, Any]
+) -> tuple[Path | None, Prepared | None]:
+    """The clip's cache folder and, when it needs no work (cached, or its file unreadable), its outcome."""
     try:
         key = entry_key(content_digest(entry), entry, settings)
     except ClipError as error:
-        return Prepared(None, str(error), computed=True)
+        return None, Prepared(None, str(error), computed=True)
     folder = entry_folder(cache_dir, key)
-    cached = read_entry(folder)
-    if cached is not None:
-        return Prepared(folder if cached["ok"] else None, cached.get("reason"))
+    found = read_entry(folder)
+    if found is None:
+        return folder, None
+    return folder, Prepared(folder if found["ok"] else None, found.get("reason"))
+
+
+def cached(entry: ClipEntry, cache_dir: Path, settings: dict[str, Any]) -> Prepared | None:
+    """The clip's outcome when it needs no work (found in the cache, or its file unreadable), else None."""
+    return _locate(entry, cache_dir, settings)[1]
+
+
+def prepare(entry: ClipEntry, plan: ClipPlan, cache_dir: Path, settings: dict[str, Any]) -> Prepared:
+    """Prepare and cache one clip (or find it cached); a clip that cannot be used is cached as its reason."""
+    folder, known = _locate(entry, cache_dir, settings)
+    if known is not None or folder is None:
+        return known  # type: ignore[return-value]
     try:
         arrays = prepare_clip(entry, plan)
     except ClipError as error:
@@ -90,7 +105,19 @@ def prepare_all(
     if plan.flow == "tvl1" and any(s.kind == "flow" for s in plan.inputs):
         check_tvl1()  # one clear error before any work, not one per clip
     settings = plan_settings(plan)
-    jobs = [(entry, plan, Path(cache_dir), settings) for entry in entries]
+    # Clips found in the cache are answered here: a pool of worker processes (each importing torch)
+    # starts only for clips that need work.
+    results: list[Prepared | None] = [cached(entry, Path(cache_dir), settings) for entry in entries]
+    todo = [i for i, known in enumerate(results) if known is None]
+    done = _prepare_jobs(
+        [(entries[i], plan, Path(cache_dir), settings) for i in todo], plan, workers, progress
+    )
+    for i, outcome in zip(todo, done):
+        results[i] = outcome
+    return results  # type: ignore[return-value]
+
+
+def _prepare_jobs(jobs: list[tuple], plan: ClipPlan, workers: int, progress: bool) -> list[Prepared]:
     bar = tqdm(total=len(jobs), desc="preparing clips", unit="clip", disable=not progress, leave=False)
     try:
         if workers > 1 and plan.flow != "raft" and len(jobs) > 1:

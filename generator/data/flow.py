@@ -7,6 +7,7 @@ the data set stores it 8-bit in the paper's coding (generator.world.flow.flow_to
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -26,15 +27,34 @@ TVL1_SETTINGS: dict[str, float | int] = {
 }
 """OpenCV's defaults for Dual TV-L1, which the two-stream papers used."""
 RAFT_VARIANTS = ("raft_large", "raft_small")
+RAFT_MIN_SIDE = 128
+"""The smallest frame side RAFT's four-level correlation pyramid takes (8 x 2 x 2**3)."""
 
 
 def flow_settings(method: str, raft_weights: Path | None = None) -> dict[str, Any]:
-    """The method and its settings, as recorded in the manifest and in cache keys."""
+    """The method and its settings, as recorded in the manifest and in cache keys. For RAFT that is
+    the weights file and its sha256 (other weights give other flow); a missing file stops here, with
+    the error of :func:`raft_weights_path`, before any clip is prepared."""
     if method == "tvl1":
         return {"method": "tvl1", "opencv": _cv2_version(), **TVL1_SETTINGS}
     if method == "raft":
-        return {"method": "raft", "weights": str(raft_weights) if raft_weights else "torch cache"}
+        path = raft_weights_path(raft_weights)
+        return {
+            "method": "raft",
+            "weights": str(raft_weights) if raft_weights else f"torch cache ({path.name})",
+            "weights_sha256": _file_sha256(str(path), path.stat().st_size, path.stat().st_mtime_ns),
+        }
     return {"method": method}
+
+
+@lru_cache(maxsize=8)
+def _file_sha256(path: str, _size: int, _mtime_ns: int) -> str:
+    """sha256 of a file's bytes, computed once per (path, size, modification time)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _cv2_version() -> str:
@@ -99,7 +119,12 @@ def raft_weights_path(weights: Path | None, variant: str = "raft_large") -> Path
 
     if weights is not None:
         if not Path(weights).is_file():
-            raise DataError(f"The RAFT weights file {weights} (data.folder.raft_weights) does not exist.")
+            raise DataError(
+                f"The RAFT weights file {weights} (data.folder.raft_weights) does not exist. The atlas "
+                f"never downloads weights: fetch {optical_flow.Raft_Large_Weights.DEFAULT.url} (raft_large) "
+                f"or {optical_flow.Raft_Small_Weights.DEFAULT.url} (raft_small) on a machine with network "
+                "access and put it at that path, or save a torchvision RAFT model's state_dict there."
+            )
         return Path(weights)
     enum = optical_flow.Raft_Large_Weights if variant == "raft_large" else optical_flow.Raft_Small_Weights
     url = enum.DEFAULT.url
@@ -134,16 +159,27 @@ def _raft(path: str, device: str) -> Any:
 def raft_flow(
     frames: np.ndarray, pairs: Sequence[int], weights: Path | None, device: str = "cpu"
 ) -> np.ndarray:
-    """RAFT flow (len(pairs), H, W, 2) float32 of the frame pairs (t, t+1); frames padded to a multiple of 8."""
+    """RAFT flow (len(pairs), H, W, 2) float32 of the frame pairs (t, t+1).
+
+    RAFT's correlation pyramid needs frames of at least RAFT_MIN_SIDE pixels a side: smaller ones
+    (a 64-pixel flow input) are enlarged for RAFT and its flow brought back to their size, vectors
+    scaled with it. Frames are padded to a multiple of 8."""
     import torch
     import torch.nn.functional as F
 
     model = _raft(str(raft_weights_path(weights)), device)
     _, h, w, _ = frames.shape
-    pad_h, pad_w = (-h) % 8, (-w) % 8
     images = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    scale = max(1.0, RAFT_MIN_SIDE / min(h, w))
+    big_h, big_w = (h, w) if scale == 1.0 else (round(h * scale), round(w * scale))
+    if scale > 1.0:
+        images = F.interpolate(images, size=(big_h, big_w), mode="bilinear", align_corners=False)
+    pad_h, pad_w = (-big_h) % 8, (-big_w) % 8
     images = F.pad(images, (0, pad_w, 0, pad_h), mode="replicate").to(device)
     index = torch.as_tensor(list(pairs))
     with torch.inference_mode():
-        flow = model(images[index], images[index + 1])[-1]
-    return flow[:, :, :h, :w].permute(0, 2, 3, 1).cpu().numpy().astype(np.float32)
+        flow = model(images[index], images[index + 1])[-1][:, :, :big_h, :big_w]
+        if scale > 1.0:
+            flow = F.interpolate(flow, size=(h, w), mode="bilinear", align_corners=False)
+            flow = flow * torch.tensor([w / big_w, h / big_h], device=flow.device).view(1, 2, 1, 1)
+    return flow.permute(0, 2, 3, 1).cpu().numpy().astype(np.float32)

@@ -2,7 +2,9 @@
 
 :func:`check_folder_source` lists the data set and matches its classes to the model's outputs
 (the cheap checks that must stop a build before any work); :func:`folder_clips` then prepares
-the clips. :func:`source_record` is what the manifest says about the data.
+the clips. :func:`source_record` is what the manifest says about the data. A model without class
+outputs is measured against the data set's own classes: labels index the data set's class list,
+so class selectivity comes from the data set's labels (there are no predictions to score).
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ from generator.zoo import LoadedModel
 
 @dataclass(frozen=True)
 class CheckedSource:
-    """A listed data set whose classes all map to the model's outputs."""
+    """A listed data set whose classes all map to the model's outputs (or, for a model without
+    class outputs, to the data set's own class list: then ``predicts`` is False)."""
 
     listing: Listing
     class_index: dict[str, int]
     plan: ClipPlan
+    class_names: tuple[str, ...]  # what labels index: the model's classes, else the data set's
+    predicts: bool = True  # whether labels are the model's outputs, so its predictions can be scored
 
 
 def clip_plan(loaded: LoadedModel, config: AtlasConfig, speed: float = 1.0) -> ClipPlan:
@@ -46,20 +51,20 @@ def check_folder_source(loaded: LoadedModel, config: AtlasConfig) -> CheckedSour
     folder = config.data.folder
     listing = list_clips(folder)
     model_classes = tuple(loaded.description.classes)
-    if not model_classes:
-        raise DataError(
-            f"The model {loaded.description.name} has no class outputs; measuring it on a data set "
-            "needs class outputs to match the data set's classes."
-        )
+    plan = clip_plan(loaded, config)
+    if not model_classes:  # class means by the data set's labels: selectivity without class outputs
+        index = {name: i for i, name in enumerate(listing.classes)}
+        return CheckedSource(listing, index, plan, tuple(listing.classes), predicts=False)
     return CheckedSource(
-        listing, map_classes(listing.classes, model_classes, folder.class_map), clip_plan(loaded, config)
+        listing, map_classes(listing.classes, model_classes, folder.class_map), plan, model_classes
     )
 
 
 def folder_clips(
     loaded: LoadedModel, config: AtlasConfig, progress: bool = True, checked: CheckedSource | None = None
 ) -> FolderClips:
-    """The prepared held-out clips of the configured data set, labelled with the model's classes."""
+    """The prepared held-out clips of the configured data set, labelled with the model's classes (the
+    data set's for a model without class outputs)."""
     source = checked or check_folder_source(loaded, config)
     folder = config.data.folder
     return FolderClips(
@@ -67,7 +72,7 @@ def folder_clips(
         source.plan,
         config.data.cache_dir,
         source.class_index,
-        tuple(loaded.description.classes),
+        source.class_names,
         workers=folder.workers,
         progress=progress,
     )
@@ -78,8 +83,8 @@ def prepare_share(
 ) -> int:
     """Prepare (and cache) this rank's round-robin share of the data set's clips; how many were prepared now.
 
-    Under torchrun every rank decodes and computes flow for its share; rank 0 then measures every
-    clip from the shared cache, so the statistics are those of one process."""
+    Under torchrun every rank decodes and computes flow for its share; once all are done every clip
+    is in the shared cache (see pipeline.statistics, where each rank then measures its share)."""
     checked = check_folder_source(loaded, config)
     mine = list(checked.listing.clips[rank::world])
     outcomes = prepare_all(mine, checked.plan, config.data.cache_dir, config.data.folder.workers, progress)

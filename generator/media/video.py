@@ -23,6 +23,7 @@ import imageio_ffmpeg
 import numpy as np
 
 from generator.store.atomic import atomic_path as _atomic_target
+from generator.store.verify import MP4_FRAMES_TAG
 
 
 class EncodeError(RuntimeError):
@@ -110,6 +111,10 @@ def write_mp4(
             "yuv420p",
             "-movflags",
             "+faststart",
+            # The frame count written, read back by generator.store.verify: a video cut short later
+            # (copied or re-encoded, which keeps this tag) is then seen as damaged.
+            "-metadata",
+            f"comment={MP4_FRAMES_TAG}{n}",
             "-f",
             "mp4",
             str(tmp),

@@ -341,7 +341,7 @@ def data_record(stats: DataStatistics | None, config: AtlasConfig) -> dict[str, 
     if stats is None:
         return source_record(config, None)
     record = {k: v for k, v in stats.source.items() if k not in ("clips", "cache", "inputs", "input_kinds")}
-    if record.get("source") == "folder":
+    if record.get("source") == "folder" and stats.predicted:
         record["accuracy"] = (
             stats.test.accuracy
         )  # the card's figure is from the data the model was trained on
@@ -387,7 +387,7 @@ def model_card(loaded: LoadedModel, stats: DataStatistics | None) -> dict[str, A
         "classes": list(desc.classes),
         "note": "No model card was written for this model (atlas train writes one); numbers measured by atlas measure.",
     }
-    if stats is not None:
+    if stats is not None and stats.predicted:
         classes = list(desc.classes)
         matrix = confusion_matrix(stats.test, len(classes))
         card.update(

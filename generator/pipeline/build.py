@@ -117,8 +117,8 @@ def prepare(
     log: Log = print,
 ) -> Prepared:
     """The model (the default one trained first when ``train_missing``), the selection, this rank's
-    device and the statistics. Rank 0 trains and measures first; the other ranks then find the
-    results on disk."""
+    device and the statistics. Rank 0 trains first; the other ranks then find the model on disk,
+    and every rank measures its share of the held-out clips."""
     from generator.pipeline.distributed import main_first, rank_device
     from generator.pipeline.model import load_configured_model
     from generator.pipeline.select import resolve_device, select_units
@@ -135,15 +135,9 @@ def prepare(
         return loaded, select_units(config, loaded.description, layers, units)
 
     loaded, selection = main_first(cluster, load_all)
-    if config.data.source == "folder" and cluster.distributed:
-        from generator.data.source import prepare_share
-        from generator.pipeline.distributed import barrier
-
-        # Decoding and flow, the costly part of a data set, split over the ranks; rank 0 measures from the cache.
-        prepare_share(loaded, config, cluster.rank, cluster.world, progress=progress)
-        barrier(cluster)
-    stats = main_first(
-        cluster, lambda: load_statistics(loaded, config, config.output, device, progress=progress)
+    # Every rank prepares and measures its share of the clips; the shares are merged on every rank.
+    stats = load_statistics(
+        loaded, config, config.output, device, progress=progress, cluster=cluster, log=log
     )
     return Prepared(loaded, selection, device, stats)
 

@@ -78,6 +78,8 @@ def draft_failure_cases(
     """The top confused pairs and one case per probe (empty without data). With ``answers`` each
     case also gets its evidence (interventions, the probe's own confusion matrix, the top shared
     units (``shared_units(a, b)``, measured by ``unit_means``) and conclusions)."""
+    if not stats.predicted:  # a model without class outputs: nothing is misclassified
+        return []
     drafts = []
     matrix = confusion_matrix(stats.test, len(classes))
     for pair in confused_pairs(matrix, tuple(classes))[:PAIR_CASES]:

@@ -173,7 +173,7 @@ def probe_unit_means(
     for which, (clips, indices) in sets.items():
         labels = clips.labels[indices]
         stats = collect_activations(
-            loaded.model, desc, Subset(clips, indices.tolist()), labels, layers, top_k=1, device=device
+            loaded.model, desc, Subset(clips, indices.tolist()), layers, top_k=1, device=device
         )
         counts = np.bincount(labels, minlength=len(desc.classes))
         for unit_id in unit_ids:

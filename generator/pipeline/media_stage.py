@@ -11,7 +11,6 @@ the build.
 
 from __future__ import annotations
 
-import errno
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from tqdm.auto import tqdm
 from generator.media.kinds import kinds_written
 from generator.pipeline.workers import exit_with_parent
 from generator.store.keys import unit_path
+from generator.store.space import DiskFull, files_bytes, folder_bytes, megabytes
 from generator.store.verify import file_problem, sound
 from generator.world.spec import WorldSpec
 
@@ -33,6 +33,9 @@ MEDIA_WORKERS = 2
 # build on a 2-core CPU (bench/results/notes.md).
 SECONDS_PER_RESULT = 0.15
 SECONDS_PER_CLIP = 0.16
+# A media set's size when none is on disk to measure: 4 MP4s and 4 PNGs at 256 px, the larger of
+# bench/results/media_cpu.txt's figures.
+MEDIA_SET_BYTES = 79 * 1024
 
 
 def media_folder(unit_id: str) -> str:
@@ -205,8 +208,27 @@ def run_media_jobs(
                 bar.update(1)
     full = next((reason for _, reason in failed if "No space left on device" in reason), None)
     if full is not None:  # not one bad encode: every further write fails too, so stop the build here
-        raise OSError(errno.ENOSPC, "No space left on device", str(root))
+        raise media_shortage(root, paths, len(failed))
     return MediaOutcome(paths=paths, written=len(todo) - len(failed), cached=cached, failed=tuple(failed))
+
+
+def media_shortage(root: Path, written: dict[Job, dict[str, str] | None], unwritten: int) -> DiskFull:
+    """The full-disk error of the media stage, with the space its unwritten sets need: their number
+    times the average size of the sets on disk (MEDIA_SET_BYTES when none is), plus the tables and
+    the site again (a rebuild writes them beside the old ones before the swap)."""
+    sets = [set(p.values()) for p in written.values() if p]
+    average = files_bytes(root / f for files in sets for f in files) / len(sets) if sets else MEDIA_SET_BYTES
+    rewritten = folder_bytes(root / "tables") + folder_bytes(root / "site")
+    what = (
+        f"{unwritten} media sets still to write at {megabytes(int(average))} each"
+        + (
+            f" (the average of the {len(sets)} on disk)"
+            if sets
+            else " (measured in bench/results/media_cpu.txt)"
+        )
+        + (f", and the tables and site rewritten ({megabytes(rewritten)})" if rewritten else "")
+    )
+    return DiskFull(root, int(unwritten * average) + rewritten, what)
 
 
 def _start_method() -> str:

@@ -6,8 +6,8 @@ in the paper) and give the measures class selectivity and top clips. The same ca
 holds the model's predictions on the test split and on every probe set, which the
 classes, confusions and top-clips tables and the failure cases need. Models whose inputs
 or classes do not match the synthetic world have no data here: rho is then 1 for every
-unit and data-driven measures are left empty. A data set on disk feeds the same functions
-(collect_activations, evaluate) through generator.data.FolderClips; it has no probe sets.
+unit and data-driven measures are left empty. A data set on disk feeds the same function
+(measures.activations.measure_share) through generator.data.FolderClips; it has no probe sets.
 """
 
 from __future__ import annotations
@@ -21,13 +21,21 @@ import numpy as np
 import torch
 
 from generator.config import AtlasConfig
-from generator.data.source import CheckedSource, check_folder_source, folder_clips, source_key, source_record
+from generator.data.source import (
+    CheckedSource,
+    check_folder_source,
+    folder_clips,
+    prepare_share,
+    source_key,
+    source_record,
+)
 from generator.engine.objectives import objective_mode
-from generator.measures.activations import LayerActivations, collect_activations, objective_peaks
-from generator.measures.classification import Evaluation, evaluate
+from generator.measures.activations import LayerActivations, measure_share, merge_shares, objective_peaks
+from generator.measures.classification import Evaluation
+from generator.pipeline.distributed import SINGLE, Cluster, barrier, gather, main_first, shard
 from generator.store.atomic import atomic_path
 from generator.store.keys import digest
-from generator.store.verify import npz_problem, sound
+from generator.store.verify import Log, npz_problem, sound
 from generator.train import world_spec
 from generator.world import CLASSES, PROBES, SyntheticClips
 from generator.world.dataset import world_code_digest
@@ -49,6 +57,14 @@ class DataStatistics:
     probes: dict[str, Evaluation]  # probe name -> its probe set (labels are the true classes)
     key: str  # identifies model, data and top-k; later caches derived from these statistics use it
     source: dict[str, Any] = field(default_factory=lambda: {"source": "synthetic"})  # see data.source_record
+    # The classes that labels and class means index: the model's, or for a model without class outputs
+    # the data set's; only then are there no predictions (``predicted`` is False).
+    classes: tuple[str, ...] = ()
+
+    @property
+    def predicted(self) -> bool:
+        """Whether the model's predictions were scored (it has class outputs that the labels name)."""
+        return len(self.test.predictions) == len(self.test.labels)
 
 
 def world_matches(loaded: LoadedModel, config: AtlasConfig) -> bool:
@@ -93,11 +109,15 @@ def load_statistics(
     output: Path,
     device: torch.device,
     progress: bool = True,
+    cluster: Cluster = SINGLE,
+    log: Log | None = None,
 ) -> DataStatistics | None:
     """Statistics and predictions on held-out clips, computed once and cached (None without a fitting world).
 
     For a data set on disk its classes are matched to the model first: a mismatch stops here, before
-    any clip is decoded."""
+    any clip is decoded. Under torchrun (``cluster``) every rank prepares and measures its share of the
+    clips and every rank merges the shares (see measures.activations.merge_shares): the numbers of one
+    process, to float precision. Rank 0 writes the cache; every rank returns the statistics."""
     folder = check_folder_source(loaded, config) if config.data.source == "folder" else None
     if folder is None and not world_matches(loaded, config):
         return None
@@ -105,45 +125,16 @@ def load_statistics(
     key = statistics_key(loaded, config, folder)
     path = statistics_path(output, key)
     layers = loaded.description.layer_names
-    arrays = _read(path) if sound(path, npz_problem) else {}  # a damaged file is removed and recomputed
-    missing_layers = not all(f"{i}/{field}" in arrays for i in range(len(layers)) for field in _FIELDS)
-    missing_predictions = not all(k in arrays for k in _prediction_keys(probe_names))
-    if missing_layers or missing_predictions:
-        data = config.data
-        spec = world_spec(config)
-        model = loaded.model.to(device)
-        if folder is not None:
-            test = folder_clips(loaded, config, progress=progress, checked=folder)
-        else:
-            test = SyntheticClips(spec, "test", data.test_clips_per_class, data.cache_dir, progress=progress)
-        arrays = dict(arrays)
-        arrays["source"] = np.array(json.dumps(_source(config, test)))
-        if missing_layers:
-            stats = collect_activations(
-                model,
-                loaded.description,
-                test,
-                test.labels,
-                layers,
-                top_k=config.site.top_clips,
-                device=device,
-                progress=progress,
-            )
-            for i, item in enumerate(stats.values()):
-                arrays.update({f"{i}/{field}": getattr(item, field) for field in _FIELDS})
-        if missing_predictions:
-            clean = evaluate(model, test, device=device, progress=progress)
-            arrays["test/labels"], arrays["test/predictions"] = clean.labels, clean.predictions
-            for name in probe_names:
-                probe = SyntheticClips(
-                    spec, f"probe:{name}", data.probe_clips_per_class, data.cache_dir, progress=progress
-                )
-                probed = evaluate(model, probe, device=device, progress=progress)
-                arrays[f"probe/{name}/labels"], arrays[f"probe/{name}/predictions"] = (
-                    probed.labels,
-                    probed.predictions,
-                )
-        _write(path, arrays)
+    # Rank 0 removes a damaged file (to recompute it) before the others look.
+    arrays = main_first(cluster, lambda: _read(path) if sound(path, npz_problem) else {})
+    complete = all(f"{i}/{field}" in arrays for i in range(len(layers)) for field in _FIELDS) and all(
+        k in arrays for k in _prediction_keys(probe_names)
+    )
+    if not all(gather(cluster, complete)):  # every rank takes the same branch
+        arrays = _measure(loaded, config, folder, probe_names, device, progress, cluster, log)
+        if cluster.is_main:
+            _write(path, arrays)
+        barrier(cluster)
     return DataStatistics(
         layers={
             name: LayerActivations(layer=name, **{field: arrays[f"{i}/{field}"] for field in _FIELDS})
@@ -158,7 +149,75 @@ def load_statistics(
         },
         key=key,
         source=json.loads(str(arrays["source"])) if "source" in arrays else source_record(config, None),
+        classes=tuple(json.loads(str(arrays["classes"])))
+        if "classes" in arrays
+        else loaded.description.classes,
     )
+
+
+def _measure(
+    loaded: LoadedModel,
+    config: AtlasConfig,
+    folder: CheckedSource | None,
+    probe_names: tuple[str, ...],
+    device: torch.device,
+    progress: bool,
+    cluster: Cluster,
+    log: Log | None,
+) -> dict[str, np.ndarray]:
+    """Every array of the statistics file, each rank measuring its share of every set of clips."""
+    data, spec = config.data, world_spec(config)
+    if folder is not None:
+        if cluster.distributed:  # decoding and flow of this rank's share; then every clip is in the cache
+            prepare_share(loaded, config, cluster.rank, cluster.world, progress=progress)
+            barrier(cluster)
+        test = folder_clips(loaded, config, progress=progress, checked=folder)
+    else:  # rank 0 renders the clips into the cache, the others read them there
+        test = main_first(
+            cluster,
+            lambda: SyntheticClips(
+                spec, "test", data.test_clips_per_class, data.cache_dir, progress=progress
+            ),
+        )
+    model = loaded.model.to(device)
+    layers = loaded.description.layer_names
+    top_k = config.site.top_clips
+
+    def measured(clips: Any, what: str, layers: list[str]) -> tuple[dict[str, LayerActivations], np.ndarray]:
+        mine = shard(range(len(clips)), cluster.rank, cluster.world)
+        share = measure_share(
+            model,
+            loaded.description,
+            clips,
+            mine,
+            layers,
+            len(clips.class_names),
+            top_k=top_k,
+            predict=folder is None or folder.predicts,
+            device=device,
+            progress=progress,
+        )
+        if cluster.distributed and log is not None:
+            log(f"{cluster.tag} measured {share.forwarded} of {len(clips)} {what} clips")
+        return merge_shares(gather(cluster, share), top_k)
+
+    stats, predictions = measured(test, "test", layers)
+    arrays = {
+        f"{i}/{field}": getattr(item, field) for i, item in enumerate(stats.values()) for field in _FIELDS
+    }
+    arrays["source"] = np.array(json.dumps(_source(config, test)))
+    arrays["classes"] = np.array(json.dumps(list(test.class_names)))
+    arrays["test/labels"], arrays["test/predictions"] = np.asarray(test.labels, dtype=np.int64), predictions
+    for name in probe_names:
+        probe = main_first(
+            cluster,
+            lambda name=name: SyntheticClips(
+                spec, f"probe:{name}", data.probe_clips_per_class, data.cache_dir, progress=progress
+            ),
+        )
+        arrays[f"probe/{name}/labels"] = np.asarray(probe.labels, dtype=np.int64)
+        arrays[f"probe/{name}/predictions"] = measured(probe, f"probe:{name}", [])[1]
+    return arrays
 
 
 def data_statistics(

@@ -196,6 +196,7 @@ def unit_rows(
             by_unit[row["unit_id"]].append(row)
     middle = sorted(float(c) for c in chis)[len(chis) // 2]
     classes = list(description.classes)
+    profile = list(stats.classes) if stats is not None else classes  # what class means are indexed by
     measures: dict[str, dict | None] = {}
     rows = []
     for layer, unit in units:
@@ -226,7 +227,7 @@ def unit_rows(
                 "channel": unit,
                 "class_name": names[unit] if info.kind == "class" and names and unit < len(names) else None,
                 "selectivity": _finite(m["selectivity"][unit]) if m else None,
-                "preferred_class": classes[int(m["preferred"][unit])] if m and not dead else None,
+                "preferred_class": profile[int(m["preferred"][unit])] if m and not dead else None,
                 "invariance_chi": chi_invariance(per_chi) if sees_time else None,
                 "invariance_speed": _finite(speed[layer][unit])
                 if speed and layer in speed and sees_time
@@ -261,7 +262,7 @@ def class_rows(
     stream zeroed and with the appearance held at the mean frame."""
     classes = list(description.classes)
     has_class_layer = "class" in description.layer_names
-    matrix = confusion_matrix(stats.test, len(classes)) if stats is not None else None
+    matrix = confusion_matrix(stats.test, len(classes)) if stats is not None and stats.predicted else None
     rows = []
     for i, name in enumerate(classes):
         row = {
@@ -294,7 +295,7 @@ def class_rows(
 
 def confusion_rows(description: ModelDescription, stats: DataStatistics | None) -> list[Row]:
     """Every (true, predicted) pair with at least one held-out clip, diagonal included."""
-    if stats is None:
+    if stats is None or not stats.predicted:
         return []
     classes = list(description.classes)
     matrix = confusion_matrix(stats.test, len(classes))
@@ -324,7 +325,7 @@ def top_clip_rows(
     """Per live unit, its top held-out clips with activation, true and predicted class and media."""
     if stats is None:
         return []
-    classes = list(description.classes)
+    classes = list(stats.classes)  # the names labels index (the data set's for a model without classes)
     rows = []
     for unit in top_clip_units(units):
         item = stats.layers[unit["layer"]]
@@ -349,7 +350,7 @@ def _clip_fields(
     return {
         "clip_index": clip,
         "class_name": classes[int(stats.test.labels[clip])],
-        "predicted_class": classes[int(stats.test.predictions[clip])],
+        "predicted_class": classes[int(stats.test.predictions[clip])] if stats.predicted else None,
         "activation": value,
         "composite": paths.get("composite"),
         "poster": paths.get("composite_poster"),
@@ -388,7 +389,7 @@ def clip_sample_rows(
     """Per live unit, the held-out clips sampled at several quantiles of its responses, with media."""
     if stats is None:
         return []
-    classes = list(description.classes)
+    classes = list(stats.classes)
     rows = []
     for unit_id, samples in sampled_clips(units, stats).items():
         rows.extend(

@@ -8,7 +8,10 @@ Each check here reads a file the way its reader will and says what is wrong, or 
   CRC and the expected keys are there;
 * ``.png``: the signature, then every chunk's length and CRC up to ``IEND`` at the very end;
 * ``.mp4``: the box structure covers the file exactly, with a ``moov`` box whose video track
-  lists at least one (or the expected number of) frames in its sample-size table;
+  lists at least one frame in its sample-size table, and exactly the number the atlas wrote
+  (recorded in the file's comment tag, which a copy or re-encode keeps, so a video cut short is
+  caught); the thorough check (``atlas build --verify``) also decodes the video and counts
+  the frames ffmpeg reads;
 * ``.parquet``: footer and every column read back; ``.json``: it parses.
 
 :func:`discard` removes a damaged file and logs its path, so the stage that owns it
@@ -25,11 +28,14 @@ import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import imageio_ffmpeg
 import numpy as np
 
 LOG = logging.getLogger("generator.store")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _MP4_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
+MP4_FRAMES_TAG = "atlas-frames="
+"""How generator.media.video.write_mp4 records in an MP4's comment the number of frames it wrote."""
 
 Log = Callable[[str], None]
 
@@ -121,6 +127,13 @@ def png_problem(path: Path | str) -> str | None:
 
 def mp4_frames(path: Path | str) -> int | str:
     """The number of samples of the first track of an MP4, or what is wrong with its boxes."""
+    found = _mp4_counts(path)
+    return found if isinstance(found, str) else found[0]
+
+
+def _mp4_counts(path: Path | str) -> tuple[int, int | None] | str:
+    """(samples in the sample-size table, frames recorded in the comment tag or None), or what is
+    wrong with the boxes."""
     try:
         blob = Path(path).read_bytes()
     except OSError as error:
@@ -136,18 +149,46 @@ def mp4_frames(path: Path | str) -> int | str:
         return stsz
     if stsz is None or stsz[1] - stsz[0] < 12:
         return "no sample-size table"
-    return struct.unpack(">I", blob[stsz[0] + 8 : stsz[0] + 12])[0]
+    return struct.unpack(">I", blob[stsz[0] + 8 : stsz[0] + 12])[0], _recorded_frames(blob, top)
 
 
-def mp4_problem(path: Path | str, frames: int | None = None) -> str | None:
-    """What is wrong with an MP4 (boxes that do not cover the file, no frames, a wrong count), or None."""
-    found = mp4_frames(path)
+def _recorded_frames(blob: bytes, top: list[tuple[bytes, int, int]]) -> int | None:
+    """The frame count in the comment tag (moov/udta/meta/ilst/\xa9cmt/data), or None without one."""
+    box = next(((s, e) for kind, s, e in top if kind == b"moov"), None)
+    # meta is a full box: 4 bytes of version and flags before its children; data has 8 (type, locale).
+    for kind, skip in ((b"udta", 0), (b"meta", 4), (b"ilst", 0), (b"\xa9cmt", 0), (b"data", 0)):
+        if box is None:
+            return None
+        children = _boxes(blob, box[0], box[1])
+        if isinstance(children, str):
+            return None
+        box = next(((s + skip, e) for k, s, e in children if k == kind), None)
+    if box is None or box[1] - box[0] < 8:
+        return None
+    text = blob[box[0] + 8 : box[1]].decode("utf-8", "replace")
+    digits = text.removeprefix(MP4_FRAMES_TAG)
+    return int(digits) if text.startswith(MP4_FRAMES_TAG) and digits.isdigit() else None
+
+
+def mp4_problem(path: Path | str, frames: int | None = None, thorough: bool = False) -> str | None:
+    """What is wrong with an MP4 (boxes that do not cover the file, no frames, a count other than
+    ``frames`` or than the one recorded at write time), or None. ``thorough`` also decodes it all."""
+    found = _mp4_counts(path)
     if isinstance(found, str):
         return found
-    if found < 1:
+    listed, recorded = found
+    expected = frames if frames is not None else recorded
+    if listed < 1:
         return "no frames"
-    if frames is not None and found != frames:
-        return f"{found} frames, expected {frames}"
+    if expected is not None and listed != expected:
+        return f"{listed} frames, expected {expected}"
+    if thorough:
+        try:
+            decoded = imageio_ffmpeg.count_frames_and_secs(str(path))[0]
+        except (RuntimeError, OSError) as error:
+            return f"does not decode ({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+        if decoded != listed:
+            return f"{decoded} frames decode, {listed} listed"
     return None
 
 
@@ -163,15 +204,16 @@ def parquet_problem(path: Path | str) -> str | None:
     return None
 
 
-def file_problem(path: Path | str) -> str | None:
-    """The check that fits the file's kind (by suffix); None for kinds without a check."""
+def file_problem(path: Path | str, thorough: bool = False) -> str | None:
+    """The check that fits the file's kind (by suffix); None for kinds without a check. ``thorough``
+    (``atlas build --verify``) also decodes videos."""
     suffix = Path(path).suffix.lower()
     if suffix == ".npz":
         return result_problem(path, thorough=True) if _in_results(Path(path)) else npz_problem(path)
     if suffix == ".png":
         return png_problem(path)
     if suffix == ".mp4":
-        return mp4_problem(path)
+        return mp4_problem(path, thorough=thorough)
     if suffix == ".parquet":
         return parquet_problem(path)
     if suffix == ".json":
@@ -226,7 +268,7 @@ def verify_folder(
     for path in sorted(base.rglob("*")):
         if not path.is_file() or any(folder in path.parents for folder in skipped):
             continue
-        problem = file_problem(path)
+        problem = file_problem(path, thorough=True)
         if problem is None:
             continue
         damaged.append((path, problem))
