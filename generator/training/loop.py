@@ -1,5 +1,6 @@
 """The training loop of the recipe's stages: SGD with the step schedule, data parallel over torchrun
-ranks, bf16 autocast on CUDA, a resume state every few minutes, a progress bar and validation per epoch.
+ranks (DistributedDataParallel), bf16 autocast on CUDA, a resume state every few minutes, a progress
+bar and validation per epoch.
 
 A run is a pure function of the configuration: every step seeds its own dropout from (seed, stage,
 epoch, batch, rank) and every draw's augmentation from (seed, stage, epoch, clip), so a run killed
@@ -18,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -27,6 +29,7 @@ from generator.training.data import EpochDraws, TrainingClips, draw_key, epoch_o
 from generator.training.recipe import (
     STAGES,
     Stage,
+    StageScores,
     learning_rate,
     set_dropout,
     set_trainable,
@@ -109,13 +112,21 @@ def _save(
     return time.monotonic()
 
 
-def _average_gradients(parameters: list[nn.Parameter], world: int) -> None:
-    """Sum the ranks' gradients (each already divided by the global batch size): DDP's averaging."""
-    if world == 1:
-        return
-    for p in parameters:
-        if p.grad is not None:
-            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+def stage_module(model: TwoStreamFusionNet, stage: Stage, ranks: Ranks, device: torch.device) -> nn.Module:
+    """The stage's scores as a module; under torchrun wrapped in DistributedDataParallel, which
+    averages the gradients of the parameters the stage trains across ranks during backward."""
+    scores = StageScores(model, stage)
+    if ranks.world == 1:
+        return scores
+    return DistributedDataParallel(
+        scores, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False
+    )
+
+
+def empty_share(clips: TrainingClips, snippets: int) -> tuple[torch.Tensor, ...]:
+    """One all-zero sample in the draws' shapes: a rank whose share of a short last batch is empty
+    runs it with zero weight, so that it still joins DDP's gradient averaging (with zeros)."""
+    return tuple(torch.zeros(1, s.channels, snippets, s.height, s.width) for s in clips.inputs)
 
 
 def _collate(samples: list[tuple]) -> tuple | None:
@@ -194,6 +205,7 @@ def fit(
         set_trainable(model, stage)
         set_dropout(model, stage, settings.dropout)
         parameters = trained_parameters(model, stage)
+        scorer = stage_module(model, stage, ranks, device)
         optimiser = make_optimiser(recipe, parameters, settings.learning_rate)
         if state is not None and s == position["stage"] and state["optimiser"] is not None:
             optimiser.load_state_dict(state["optimiser"])
@@ -229,18 +241,24 @@ def fit(
                 )  # this step's dropout
                 optimiser.zero_grad(set_to_none=True)
                 global_size = min((b + 1) * size, count) - b * size
-                if batch is not None:
+                if batch is None:
+                    appearance, motion = empty_share(clips, recipe.snippets)
+                    labels, weight = torch.zeros(1, dtype=torch.long), 0.0
+                else:
                     appearance, motion, labels = batch
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                        scores = stage_scores(model, stage, appearance.to(device), motion.to(device))
-                    loss = loss_fn(scores.float(), labels.to(device)) / global_size
-                    loss.backward()
-                    running += float(loss.detach()) * global_size
+                    weight = 1.0
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                    scores = scorer(appearance.to(device), motion.to(device))
+                # DDP averages over ranks; times the world size, each rank's summed loss over the
+                # global batch becomes the mean over the global batch, as in one process.
+                loss = loss_fn(scores.float(), labels.to(device)) * (weight * ranks.world / global_size)
+                loss.backward()
+                if batch is not None:
+                    running += float(loss.detach()) * global_size / ranks.world
                     seen += len(labels)
                 for p in parameters:
                     if p.grad is None:
                         p.grad = torch.zeros_like(p)
-                _average_gradients(parameters, ranks.world)
                 optimiser.step()
                 bar.update(global_size)
                 bar.set_postfix(stage=name, epoch=epoch + 1, loss=f"{running / max(seen, 1):.3f}")

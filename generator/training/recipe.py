@@ -102,6 +102,17 @@ def stage_scores(
     return model.head(_pool_snippets(model.fusion(_unfold(towers, batch))))
 
 
+class StageScores(nn.Module):
+    """A stage's scores as a module's forward, so DistributedDataParallel can wrap the stage."""
+
+    def __init__(self, model: TwoStreamFusionNet, stage: Stage) -> None:
+        super().__init__()
+        self.model, self.stage = model, stage
+
+    def forward(self, appearance: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+        return stage_scores(self.model, self.stage, appearance, motion)
+
+
 def learning_rate(base: float, gamma: float, steps: tuple[float, ...], step: int, total: int) -> float:
     """The step schedule: ``base`` times ``gamma`` for every fraction of ``total`` steps already passed."""
     passed = sum(step >= round(f * total) for f in steps)
