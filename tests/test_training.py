@@ -193,9 +193,35 @@ def test_the_card_describes_the_test_split(world: Path, tmp_path: Path) -> None:
     assert card["test_accuracy"] == pytest.approx(np.trace(matrix) / matrix.sum())
     assert [card["per_class_accuracy"][c] for c in card["classes"]] == [float(matrix[i, i]) for i in range(4)]
     splits = split_listings(config)
-    assert card["data"]["file_list_hash"]["test"] == splits.test.file_list_hash()
+    hashes = card["data"]["file_list_hash"]
+    assert hashes == {
+        "train": splits.train.file_list_hash(),
+        "val": splits.val.file_list_hash(),
+        "test": splits.test.file_list_hash(),
+    }
+    assert len(set(hashes.values())) == 3  # each split named by its own file list
+    fewer = type(splits.test)(splits.test.root, splits.test.classes, splits.test.clips[1:])
+    assert fewer.file_list_hash() != hashes["test"]  # a clip less is another data set
     assert card["data"]["clips"] == {"train": 9, "val": 3, "test": 4}
     assert card["device"].startswith("cpu") and card["training_seconds"] > 0 and card["ranks"] == 1
+    assert card["recipe"] == config.train.recipe.model_dump(mode="json")
+    assert {"stages", "optimizer", "crops", "flips", "dropout", "learning_rate"} <= set(
+        card["recipe_sources"]
+    )
+    assert [h["stage"] for h in card["history"]] == ["motion"]
+    rates = matrix / matrix.sum(axis=1, keepdims=True)
+    pairs = card["most_confused_pairs"]
+    assert len(pairs) == 5 and [p["rate"] for p in pairs] == sorted((p["rate"] for p in pairs), reverse=True)
+    index = {c: i for i, c in enumerate(card["classes"])}
+    for pair in pairs:
+        a, b = (index[c] for c in pair["classes"])
+        assert (pair["a_as_b"], pair["b_as_a"]) == (rates[a, b], rates[b, a])
+        assert pair["rate"] == pytest.approx(rates[a, b] + rates[b, a])
+    listed = {tuple(p["classes"]) for p in pairs}
+    for a in range(4):  # no pair left out is more confused than the least confused listed
+        for b in range(a + 1, 4):
+            if (card["classes"][a], card["classes"][b]) not in listed:
+                assert rates[a, b] + rates[b, a] <= pairs[-1]["rate"]
     loaded = load("small_fusion", Path(config.train.checkpoint))
     assert list(loaded.description.classes) == card["classes"] == list(config.data.folder.classes)
 
