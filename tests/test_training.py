@@ -231,6 +231,7 @@ def test_each_stage_trains_only_its_own_parameters(world: Path, tmp_path: Path) 
         ("appearance", {"appearance", "head"}),
         ("motion", {"motion", "motion_head"}),
         ("fusion", {"fusion", "head"}),
+        ("joint", {"appearance", "motion", "fusion", "head", "motion_head"}),
     ):
         config = recipe_config(world, tmp_path / stage, **{"train.recipe.stages": [stage]})
         with torch.random.fork_rng():
