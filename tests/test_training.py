@@ -273,6 +273,25 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(world: Path
     assert not resume_path(broken.train.checkpoint).exists()
 
 
+def test_a_resume_state_of_other_settings_is_not_resumed(world: Path, tmp_path: Path) -> None:
+    config = recipe_config(world, tmp_path, **{"train.recipe.motion.epochs": 2})
+
+    def kill(step: int) -> None:
+        if step == 5:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_on_folder(config, progress=False, log=lambda _: None, after_step=kill)
+    other = recipe_config(
+        world, tmp_path, **{"train.recipe.stages": ["joint"], "train.recipe.joint.epochs": 1}
+    )
+    steps: list[int] = []
+    said: list[str] = []
+    card = train_on_folder(other, progress=False, log=said.append, after_step=steps.append)
+    assert steps[0] == 1 and any("other settings" in line for line in said)  # afresh, and says why
+    assert [h["stage"] for h in card["history"]] == ["joint"]
+
+
 def test_two_gloo_ranks_match_one_process(world: Path, tmp_path: Path) -> None:
     sets = {
         "train.recipe.appearance.dropout": 0.0,

@@ -9,7 +9,9 @@ and resumed from its last resume state ends with the weights of an uninterrupted
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import math
 import time
 from collections.abc import Callable
@@ -59,12 +61,27 @@ def stage_steps(clips: int, batch_size: int, epochs: int) -> int:
     return epochs * math.ceil(clips / batch_size)
 
 
-def read_resume(path: Path) -> dict | None:
-    """The resume state at ``path`` (None if absent); read with weights_only (nothing but tensors and plain data)."""
+# Settings that leave a run's steps as they are: a rerun with other values still resumes.
+NOT_IN_RUN_KEY = ("loader_workers", "checkpoint_minutes")
+
+
+def run_key(recipe: RecipeConfig, seed: int, clips: TrainingClips) -> str:
+    """What fixes a run's steps (the recipe, the seed, the training clips): a resume state written by a
+    run of another key belongs to another run."""
+    settings = {k: v for k, v in recipe.model_dump(mode="json").items() if k not in NOT_IN_RUN_KEY}
+    blob = json.dumps({"recipe": settings, "seed": seed, "clips": list(clips.clips.names)}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def read_resume(path: Path, key: str | None = None) -> dict | None:
+    """The resume state at ``path`` of the run ``key`` (None if absent or another run's); read with
+    weights_only (nothing but tensors and plain data)."""
     if not path.is_file():
         return None
     state = torch.load(path, map_location="cpu", weights_only=True)
-    return state if isinstance(state, dict) and state.get("format") == RESUME_FORMAT else None
+    if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT:
+        return None
+    return state if key is None or state.get("run") == key else None
 
 
 def write_resume(
@@ -74,11 +91,13 @@ def write_resume(
     position: dict,
     history: list[dict],
     elapsed: float,
+    key: str = "",
 ) -> None:
     buffer = io.BytesIO()
     torch.save(
         {
             "format": RESUME_FORMAT,
+            "run": key,
             "position": position,
             "history": history,
             "elapsed": elapsed,
@@ -105,10 +124,11 @@ def _save(
     position: dict,
     history: list[dict],
     elapsed: float,
+    key: str,
 ) -> float:
     """Rank 0 writes the resume state (every rank holds the same weights); the time it was written."""
     if ranks.rank == 0:
-        write_resume(path, model, optimiser, position, history, elapsed)
+        write_resume(path, model, optimiser, position, history, elapsed, key)
     return time.monotonic()
 
 
@@ -172,7 +192,10 @@ def fit(
     Continues from the resume state at ``resume`` when there is one. ``after_step(step)`` is called
     after every step and its resume state (a test stops a run there)."""
     ranks = Ranks.current()
-    state = read_resume(resume)
+    this_run = run_key(recipe, seed, clips)
+    state = read_resume(resume, this_run)
+    if state is None and read_resume(resume) is not None:
+        log(f"{resume} is the resume state of a run with other settings or clips; training afresh")
     position = {"stage": 0, "epoch": 0, "batch": 0, "step": 0}
     history: list[dict] = []
     elapsed = 0.0
@@ -265,7 +288,14 @@ def fit(
                 if b + 1 < batches and time.monotonic() - saved >= recipe.checkpoint_minutes * 60:
                     after = {"stage": s, "epoch": epoch, "batch": b + 1, "step": step + 1}
                     saved = _save(
-                        ranks, resume, model, optimiser, after, history, elapsed + time.monotonic() - started
+                        ranks,
+                        resume,
+                        model,
+                        optimiser,
+                        after,
+                        history,
+                        elapsed + time.monotonic() - started,
+                        this_run,
                     )
                 if after_step is not None:
                     after_step(step + 1)
@@ -292,10 +322,19 @@ def fit(
                     "step": sum(totals[:s]) + (epoch + 1) * batches,
                 }
                 saved = _save(
-                    ranks, resume, model, optimiser, after, history, elapsed + time.monotonic() - started
+                    ranks,
+                    resume,
+                    model,
+                    optimiser,
+                    after,
+                    history,
+                    elapsed + time.monotonic() - started,
+                    this_run,
                 )
         done = {"stage": s + 1, "epoch": 0, "batch": 0, "step": sum(totals[: s + 1])}
-        saved = _save(ranks, resume, model, None, done, history, elapsed + time.monotonic() - started)
+        saved = _save(
+            ranks, resume, model, None, done, history, elapsed + time.monotonic() - started, this_run
+        )
     bar.close()
     for p in model.parameters():
         p.requires_grad_(True)
