@@ -303,12 +303,15 @@ class RecipeConfig(_Section):
     )
     crop_scales: tuple[float, ...] = Field((1.0, 0.875, 0.75, 0.66), min_length=1)
     store_ratio: float = Field(256 / 224, ge=1.0, le=2.0, description="Stored side / input side.")
-    stages: tuple[Literal["appearance", "motion", "fusion"], ...] = Field(
-        ("appearance", "motion", "fusion"), min_length=1
+    stages: tuple[Literal["appearance", "motion", "fusion", "joint"], ...] = Field(
+        ("appearance", "motion", "fusion"),
+        min_length=1,
+        description="The paper's stages in order, or 'joint': the whole network end to end (not the paper's).",
     )
     appearance: StageConfig = StageConfig(epochs=30, learning_rate=1e-3, lr_steps=(0.7,), dropout=0.85)
     motion: StageConfig = StageConfig(epochs=60, learning_rate=1e-3, lr_steps=(0.625, 0.875), dropout=0.9)
     fusion: StageConfig = StageConfig(epochs=30, learning_rate=1e-3, lr_steps=(0.7,), dropout=0.85)
+    joint: StageConfig = StageConfig(epochs=14, learning_rate=2e-3, lr_steps=(0.7,), dropout=0.5)
     lr_gamma: float = Field(0.1, gt=0.0, le=1.0)
     optimizer: Literal["sgd", "adamw"] = Field(
         "sgd",

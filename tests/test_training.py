@@ -194,9 +194,35 @@ def test_the_card_describes_the_test_split(world: Path, tmp_path: Path) -> None:
     assert card["test_accuracy"] == pytest.approx(np.trace(matrix) / matrix.sum())
     assert [card["per_class_accuracy"][c] for c in card["classes"]] == [float(matrix[i, i]) for i in range(4)]
     splits = split_listings(config)
-    assert card["data"]["file_list_hash"]["test"] == splits.test.file_list_hash()
+    hashes = card["data"]["file_list_hash"]
+    assert hashes == {
+        "train": splits.train.file_list_hash(),
+        "val": splits.val.file_list_hash(),
+        "test": splits.test.file_list_hash(),
+    }
+    assert len(set(hashes.values())) == 3  # each split named by its own file list
+    fewer = type(splits.test)(splits.test.root, splits.test.classes, splits.test.clips[1:])
+    assert fewer.file_list_hash() != hashes["test"]  # a clip less is another data set
     assert card["data"]["clips"] == {"train": 9, "val": 3, "test": 4}
     assert card["device"].startswith("cpu") and card["training_seconds"] > 0 and card["ranks"] == 1
+    assert card["recipe"] == config.train.recipe.model_dump(mode="json")
+    assert {"stages", "optimizer", "crops", "flips", "dropout", "learning_rate"} <= set(
+        card["recipe_sources"]
+    )
+    assert [h["stage"] for h in card["history"]] == ["motion"]
+    rates = matrix / matrix.sum(axis=1, keepdims=True)
+    pairs = card["most_confused_pairs"]
+    assert len(pairs) == 5 and [p["rate"] for p in pairs] == sorted((p["rate"] for p in pairs), reverse=True)
+    index = {c: i for i, c in enumerate(card["classes"])}
+    for pair in pairs:
+        a, b = (index[c] for c in pair["classes"])
+        assert (pair["a_as_b"], pair["b_as_a"]) == (rates[a, b], rates[b, a])
+        assert pair["rate"] == pytest.approx(rates[a, b] + rates[b, a])
+    listed = {tuple(p["classes"]) for p in pairs}
+    for a in range(4):  # no pair left out is more confused than the least confused listed
+        for b in range(a + 1, 4):
+            if (card["classes"][a], card["classes"][b]) not in listed:
+                assert rates[a, b] + rates[b, a] <= pairs[-1]["rate"]
     loaded = load("small_fusion", Path(config.train.checkpoint))
     assert list(loaded.description.classes) == card["classes"] == list(config.data.folder.classes)
 
@@ -206,6 +232,7 @@ def test_each_stage_trains_only_its_own_parameters(world: Path, tmp_path: Path) 
         ("appearance", {"appearance", "head"}),
         ("motion", {"motion", "motion_head"}),
         ("fusion", {"fusion", "head"}),
+        ("joint", {"appearance", "motion", "fusion", "head", "motion_head"}),
     ):
         config = recipe_config(world, tmp_path / stage, **{"train.recipe.stages": [stage]})
         with torch.random.fork_rng():
@@ -245,6 +272,25 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(world: Path
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert [h["stage"] for h in card["history"]] == ["appearance", "motion", "motion", "fusion"]
     assert not resume_path(broken.train.checkpoint).exists()
+
+
+def test_a_resume_state_of_other_settings_is_not_resumed(world: Path, tmp_path: Path) -> None:
+    config = recipe_config(world, tmp_path, **{"train.recipe.motion.epochs": 2})
+
+    def kill(step: int) -> None:
+        if step == 5:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_on_folder(config, progress=False, log=lambda _: None, after_step=kill)
+    other = recipe_config(
+        world, tmp_path, **{"train.recipe.stages": ["joint"], "train.recipe.joint.epochs": 1}
+    )
+    steps: list[int] = []
+    said: list[str] = []
+    card = train_on_folder(other, progress=False, log=said.append, after_step=steps.append)
+    assert steps[0] == 1 and any("other settings" in line for line in said)  # afresh, and says why
+    assert [h["stage"] for h in card["history"]] == ["joint"]
 
 
 def test_two_gloo_ranks_match_one_process(world: Path, tmp_path: Path) -> None:
@@ -306,3 +352,84 @@ def test_two_gloo_ranks_match_one_process(world: Path, tmp_path: Path) -> None:
         assert torch.allclose(a[key], b[key], rtol=1e-4, atol=1e-6), key
     card = json.loads(card_path(tmp_path / "two" / "net.pt").read_text())
     assert card["ranks"] == 2
+
+
+# --- the exported world folder feeds what the world does ------------------------------------------
+
+
+def test_the_exported_world_folder_feeds_the_network_the_worlds_own_tensors(tmp_path: Path) -> None:
+    """The root-cause check of training from ``atlas world export``: for every exported clip the folder
+    path serves the world's label and class order, RGB less the same mean, flow in the same coding and
+    sign, from the same snippets; only JPEG's rounding differs. A training draw at crop scale 1 is that
+    tensor exactly, mirrored with u negated when the draw flips it."""
+    from generator.data.dataset import FolderClips
+    from generator.data.snippets import ClipPlan
+    from generator.training.data import TrainingClips, choose_snippets, split_listings
+    from generator.world import CLASSES, SyntheticClips
+
+    spec = world_spec(load_config(None, dict(WORLD)))
+    export_world(spec, "train", 2, tmp_path / "cache", tmp_path / "world", "frames", progress=False)
+    gap, snippets = WORLD["data.snippet_gap"], WORLD["data.snippets"]
+    config = load_config(
+        None,
+        {
+            **WORLD,
+            "data.source": "folder",
+            "data.folder.root": str(tmp_path / "world"),
+            "data.folder.layout": "frames",
+            "data.folder.flow": "precomputed",
+            "data.folder.workers": 1,
+            "data.folder.sampling.snippets": snippets,
+            "data.cache_dir": str(tmp_path / "cache"),
+            "train.recipe.train_root": str(tmp_path / "world"),
+            "train.recipe.network": "small_fusion",
+            "train.recipe.val_every": 1000,  # every clip trains
+            "train.recipe.snippets": snippets,
+            "train.recipe.positions": gap * (snippets - 1) + 1,  # a position at every start frame
+            "train.recipe.tau_steps": [gap, gap],  # the world's snippet gap
+            "train.recipe.crop_scales": [1.0],
+            "train.recipe.store_ratio": 1.0,
+        },
+    )
+    splits = split_listings(config)
+    assert splits.classes == CLASSES
+    inputs = tuple(build_network(config, splits.classes).describe().inputs)
+    world = SyntheticClips(spec, "train", 2, tmp_path / "cache", progress=False)
+    held = FolderClips(
+        splits.train,
+        ClipPlan(inputs, snippets, "precomputed"),
+        tmp_path / "cache",
+        splits.class_index,
+        splits.classes,
+        progress=False,
+    )
+    drawn = TrainingClips(splits.train, inputs, config, splits.class_index, splits.classes, progress=False)
+    assert len(held) == len(drawn) == len(world) == 2 * len(CLASSES)
+    assert list(held.labels) == list(drawn.labels) == list(world.labels)
+    flips, moved = set(), 0
+    for i in range(len(world)):
+        rgb, flow, label = held[i]
+        world_rgb, world_flow, world_label = world[i]
+        assert label == world_label and rgb.shape == world_rgb.shape and flow.shape == world_flow.shape
+        assert (rgb - world_rgb).abs().mean() < 0.1 * world_rgb.std()  # JPEG at quality 95: a few levels
+        assert abs(float((rgb - world_rgb).mean())) < 0.5
+        assert (flow - world_flow).abs().max() <= 2 and (flow == world_flow).float().mean() > 0.9
+        moving = world_flow.abs() > 3
+        moved += int(moving.sum())
+        assert torch.equal(
+            torch.sign(flow[moving]), torch.sign(world_flow[moving])
+        )  # u and v keep their sign
+        for epoch in range(3):
+            draw_rgb, draw_flow, draw_label = drawn.draw(i, 0, epoch)
+            rng = np.random.default_rng([0, epoch, i])
+            choose_snippets(rng, config.train.recipe.positions, snippets, (gap, gap))
+            flip = choose_crop(rng, 8, (1.0,)).flip  # the draw's crop, from the same stream
+            flips.add(flip)
+            if flip:
+                draw_rgb = draw_rgb.flip(-1)
+                draw_flow = (
+                    draw_flow.flip(-1)
+                    * torch.tensor([-1.0, 1.0]).repeat(len(draw_flow) // 2)[:, None, None, None]
+                )
+            assert draw_label == label and torch.equal(draw_rgb, rgb) and torch.equal(draw_flow, flow)
+    assert flips == {False, True} and moved > 100

@@ -111,7 +111,8 @@ def choose_crop(rng: np.random.Generator, side: int, scales: tuple[float, ...]) 
 def augment(units: torch.Tensor, crop: Crop, size: int, flow: bool) -> torch.Tensor:
     """Crop (C, T, H, W) network units, resize to ``size``, flip; flow vectors scale with the resize and
     a flip negates u (the even channels u1, u2, ...)."""
-    x = units[:, :, crop.top : crop.top + crop.height, crop.left : crop.left + crop.width]
+    # contiguous: on a strided crop the CPU's bilinear kernel runs 25x slower (measured, 2 threads)
+    x = units[:, :, crop.top : crop.top + crop.height, crop.left : crop.left + crop.width].contiguous()
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     if flow:
         scale = torch.ones(x.shape[0], 1, 1, 1)

@@ -1,5 +1,6 @@
 """The training loop of the recipe's stages: SGD with the step schedule, data parallel over torchrun
-ranks, bf16 autocast on CUDA, a resume state every few minutes, a progress bar and validation per epoch.
+ranks (DistributedDataParallel), bf16 autocast on CUDA, a resume state every few minutes, a progress
+bar and validation per epoch.
 
 A run is a pure function of the configuration: every step seeds its own dropout from (seed, stage,
 epoch, batch, rank) and every draw's augmentation from (seed, stage, epoch, clip), so a run killed
@@ -8,7 +9,9 @@ and resumed from its last resume state ends with the weights of an uninterrupted
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import math
 import time
 from collections.abc import Callable
@@ -18,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -27,6 +31,7 @@ from generator.training.data import EpochDraws, TrainingClips, draw_key, epoch_o
 from generator.training.recipe import (
     STAGES,
     Stage,
+    StageScores,
     learning_rate,
     set_dropout,
     set_trainable,
@@ -56,12 +61,27 @@ def stage_steps(clips: int, batch_size: int, epochs: int) -> int:
     return epochs * math.ceil(clips / batch_size)
 
 
-def read_resume(path: Path) -> dict | None:
-    """The resume state at ``path`` (None if absent); read with weights_only (nothing but tensors and plain data)."""
+# Settings that leave a run's steps as they are: a rerun with other values still resumes.
+NOT_IN_RUN_KEY = ("loader_workers", "checkpoint_minutes")
+
+
+def run_key(recipe: RecipeConfig, seed: int, clips: TrainingClips) -> str:
+    """What fixes a run's steps (the recipe, the seed, the training clips): a resume state written by a
+    run of another key belongs to another run."""
+    settings = {k: v for k, v in recipe.model_dump(mode="json").items() if k not in NOT_IN_RUN_KEY}
+    blob = json.dumps({"recipe": settings, "seed": seed, "clips": list(clips.clips.names)}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def read_resume(path: Path, key: str | None = None) -> dict | None:
+    """The resume state at ``path`` of the run ``key`` (None if absent or another run's); read with
+    weights_only (nothing but tensors and plain data)."""
     if not path.is_file():
         return None
     state = torch.load(path, map_location="cpu", weights_only=True)
-    return state if isinstance(state, dict) and state.get("format") == RESUME_FORMAT else None
+    if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT:
+        return None
+    return state if key is None or state.get("run") == key else None
 
 
 def write_resume(
@@ -71,11 +91,13 @@ def write_resume(
     position: dict,
     history: list[dict],
     elapsed: float,
+    key: str = "",
 ) -> None:
     buffer = io.BytesIO()
     torch.save(
         {
             "format": RESUME_FORMAT,
+            "run": key,
             "position": position,
             "history": history,
             "elapsed": elapsed,
@@ -102,20 +124,29 @@ def _save(
     position: dict,
     history: list[dict],
     elapsed: float,
+    key: str,
 ) -> float:
     """Rank 0 writes the resume state (every rank holds the same weights); the time it was written."""
     if ranks.rank == 0:
-        write_resume(path, model, optimiser, position, history, elapsed)
+        write_resume(path, model, optimiser, position, history, elapsed, key)
     return time.monotonic()
 
 
-def _average_gradients(parameters: list[nn.Parameter], world: int) -> None:
-    """Sum the ranks' gradients (each already divided by the global batch size): DDP's averaging."""
-    if world == 1:
-        return
-    for p in parameters:
-        if p.grad is not None:
-            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+def stage_module(model: TwoStreamFusionNet, stage: Stage, ranks: Ranks, device: torch.device) -> nn.Module:
+    """The stage's scores as a module; under torchrun wrapped in DistributedDataParallel, which
+    averages the gradients of the parameters the stage trains across ranks during backward."""
+    scores = StageScores(model, stage)
+    if ranks.world == 1:
+        return scores
+    return DistributedDataParallel(
+        scores, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False
+    )
+
+
+def empty_share(clips: TrainingClips, snippets: int) -> tuple[torch.Tensor, ...]:
+    """One all-zero sample in the draws' shapes: a rank whose share of a short last batch is empty
+    runs it with zero weight, so that it still joins DDP's gradient averaging (with zeros)."""
+    return tuple(torch.zeros(1, s.channels, snippets, s.height, s.width) for s in clips.inputs)
 
 
 def _collate(samples: list[tuple]) -> tuple | None:
@@ -161,7 +192,10 @@ def fit(
     Continues from the resume state at ``resume`` when there is one. ``after_step(step)`` is called
     after every step and its resume state (a test stops a run there)."""
     ranks = Ranks.current()
-    state = read_resume(resume)
+    this_run = run_key(recipe, seed, clips)
+    state = read_resume(resume, this_run)
+    if state is None and read_resume(resume) is not None:
+        log(f"{resume} is the resume state of a run with other settings or clips; training afresh")
     position = {"stage": 0, "epoch": 0, "batch": 0, "step": 0}
     history: list[dict] = []
     elapsed = 0.0
@@ -194,6 +228,7 @@ def fit(
         set_trainable(model, stage)
         set_dropout(model, stage, settings.dropout)
         parameters = trained_parameters(model, stage)
+        scorer = stage_module(model, stage, ranks, device)
         optimiser = make_optimiser(recipe, parameters, settings.learning_rate)
         if state is not None and s == position["stage"] and state["optimiser"] is not None:
             optimiser.load_state_dict(state["optimiser"])
@@ -229,25 +264,38 @@ def fit(
                 )  # this step's dropout
                 optimiser.zero_grad(set_to_none=True)
                 global_size = min((b + 1) * size, count) - b * size
-                if batch is not None:
+                if batch is None:
+                    appearance, motion = empty_share(clips, recipe.snippets)
+                    labels, weight = torch.zeros(1, dtype=torch.long), 0.0
+                else:
                     appearance, motion, labels = batch
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                        scores = stage_scores(model, stage, appearance.to(device), motion.to(device))
-                    loss = loss_fn(scores.float(), labels.to(device)) / global_size
-                    loss.backward()
-                    running += float(loss.detach()) * global_size
+                    weight = 1.0
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                    scores = scorer(appearance.to(device), motion.to(device))
+                # DDP averages over ranks; times the world size, each rank's summed loss over the
+                # global batch becomes the mean over the global batch, as in one process.
+                loss = loss_fn(scores.float(), labels.to(device)) * (weight * ranks.world / global_size)
+                loss.backward()
+                if batch is not None:
+                    running += float(loss.detach()) * global_size / ranks.world
                     seen += len(labels)
                 for p in parameters:
                     if p.grad is None:
                         p.grad = torch.zeros_like(p)
-                _average_gradients(parameters, ranks.world)
                 optimiser.step()
                 bar.update(global_size)
                 bar.set_postfix(stage=name, epoch=epoch + 1, loss=f"{running / max(seen, 1):.3f}")
                 if b + 1 < batches and time.monotonic() - saved >= recipe.checkpoint_minutes * 60:
                     after = {"stage": s, "epoch": epoch, "batch": b + 1, "step": step + 1}
                     saved = _save(
-                        ranks, resume, model, optimiser, after, history, elapsed + time.monotonic() - started
+                        ranks,
+                        resume,
+                        model,
+                        optimiser,
+                        after,
+                        history,
+                        elapsed + time.monotonic() - started,
+                        this_run,
                     )
                 if after_step is not None:
                     after_step(step + 1)
@@ -274,10 +322,19 @@ def fit(
                     "step": sum(totals[:s]) + (epoch + 1) * batches,
                 }
                 saved = _save(
-                    ranks, resume, model, optimiser, after, history, elapsed + time.monotonic() - started
+                    ranks,
+                    resume,
+                    model,
+                    optimiser,
+                    after,
+                    history,
+                    elapsed + time.monotonic() - started,
+                    this_run,
                 )
         done = {"stage": s + 1, "epoch": 0, "batch": 0, "step": sum(totals[: s + 1])}
-        saved = _save(ranks, resume, model, None, done, history, elapsed + time.monotonic() - started)
+        saved = _save(
+            ranks, resume, model, None, done, history, elapsed + time.monotonic() - started, this_run
+        )
     bar.close()
     for p in model.parameters():
         p.requires_grad_(True)

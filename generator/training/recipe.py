@@ -46,6 +46,9 @@ SOURCES: dict[str, str] = {
     "side (256, 224, 192, 168 px), at a corner or the centre, resized to 224 [WXW15 sec. 2.3]; the same crop "
     "for every frame and flow field of a clip [FPZ16 sec. 5]",
     "flips": "horizontal flip with probability 0.5; the flip negates the flow's u component [SZ14; the issue]",
+    "joint": "*choice*, not the paper's: one end-to-end stage that trains the whole network's score (the mean "
+    "of the fused and the motion head) at once, as the default model is trained on the synthetic world "
+    "(generator/train.py); for a small network trained from scratch",
     "epochs": "*choice*: 30 (appearance), 60 (motion, its iterations are 4x the spatial net's in SZ14), 30 "
     "(fusion)",
     "store_ratio": "frames rescaled so the short side is 256 for a 224 input [FPZ16 sec. 5]",
@@ -65,6 +68,9 @@ STAGES: dict[str, Stage] = {
     "appearance": Stage("appearance", ("appearance", "head"), ("head",)),
     "motion": Stage("motion", ("motion", "motion_head"), ("motion_head",)),
     "fusion": Stage("fusion", ("fusion", "head"), ("head",)),
+    "joint": Stage(
+        "joint", ("appearance", "motion", "fusion", "head", "motion_head"), ("head", "motion_head")
+    ),
 }
 
 
@@ -90,9 +96,12 @@ def set_dropout(model: TwoStreamFusionNet, stage: Stage, rate: float) -> None:
 def stage_scores(
     model: TwoStreamFusionNet, stage: Stage, appearance: torch.Tensor, motion: torch.Tensor
 ) -> torch.Tensor:
-    """The scores a stage trains: appearance tower -> head; motion tower -> motion head; or the fused
-    branch (towers without gradients) -> head. Inputs (B, C, T, H, W) in network units."""
+    """The scores a stage trains: appearance tower -> head; motion tower -> motion head; the fused
+    branch (towers without gradients) -> head; or (joint) the whole network's. Inputs (B, C, T, H, W)
+    in network units."""
     batch = appearance.shape[0]
+    if stage.name == "joint":
+        return model(appearance, motion)
     if stage.name == "appearance":
         return model.head(_pool_snippets(_unfold(model.appearance(_fold(appearance)), batch)))
     if stage.name == "motion":
@@ -100,6 +109,17 @@ def stage_scores(
     with torch.no_grad():
         towers = torch.cat([model.appearance(_fold(appearance)), model.motion(_fold(motion))], dim=1)
     return model.head(_pool_snippets(model.fusion(_unfold(towers, batch))))
+
+
+class StageScores(nn.Module):
+    """A stage's scores as a module's forward, so DistributedDataParallel can wrap the stage."""
+
+    def __init__(self, model: TwoStreamFusionNet, stage: Stage) -> None:
+        super().__init__()
+        self.model, self.stage = model, stage
+
+    def forward(self, appearance: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+        return stage_scores(self.model, self.stage, appearance, motion)
 
 
 def learning_rate(base: float, gamma: float, steps: tuple[float, ...], step: int, total: int) -> float:
