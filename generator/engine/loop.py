@@ -33,8 +33,8 @@ from generator.engine.parameterization import Parameterization, make_parameteriz
 from generator.engine.plan import (
     Row,
     RowMoves,
+    draw_initial_inputs,
     draw_row,
-    initial_inputs,
     iter_batches,
     plan_rows,
     row_seed,
@@ -271,7 +271,7 @@ def _sharing(
     source = [reps[g] for g in group]  # each row's representative
     for b, rep in enumerate(source):
         # The seeds of a row exclude chi, so this holds; checked because sharing relies on it.
-        # Equal row seeds mean equal starting noise (drawn from the seed's generator alone).
+        # Equal row seeds mean equal starting noise (drawn from the seed alone).
         same = row_seed(layer, rows[b]) == row_seed(layer, rows[rep])
         moved = (
             torch.equal(getattr(moves[b], n), getattr(moves[rep], n)) for n in ("shifts", "scales", "angles")
@@ -350,9 +350,8 @@ class _BatchRunner:
         started = time.perf_counter()
         steps = self.settings.steps if steps is None else steps
         device = self.prepared.device
-        drawn = [self._draw(row) for row in rows]
-        moves = [m for _, m in drawn]
-        param = self._parameterization([u for u, _ in drawn], device)
+        moves = [self._draw(row) for row in rows]
+        param = self._parameterization(rows, device)
         shifts = torch.stack([n.shifts for n in moves], dim=1).to(device) if self.settings.jitter else None
         scales = torch.stack([n.scales for n in moves], dim=1).to(device)
         angles = torch.stack([n.angles for n in moves], dim=1).to(device)
@@ -480,26 +479,26 @@ class _BatchRunner:
             return None
         return _sharing(self.info.name, rows, moves, device)
 
-    def _draw(self, row: Row) -> tuple[list[Tensor], RowMoves]:
+    def _draw(self, row: Row) -> RowMoves:
         s = self.settings
         return draw_row(
             self.info.name,
             row,
-            self.specs,
             steps=s.steps,
             jitter=self.radius,
             scale_range=s.scale_range,
             rotation_degrees=s.rotation_range,
         )
 
-    def _parameterization(
-        self, uniform: Sequence[Sequence[Tensor]], device: torch.device
-    ) -> Parameterization:
-        """The batch's parameterisation, started from the rows' noise (rescaled on ``device``).
+    def _parameterization(self, rows: Sequence[Row], device: torch.device) -> Parameterization:
+        """The batch's parameterisation, started from the rows' noise (drawn on ``device``).
         Pixels are kept channels-last when the network runs so: the inputs are then converted
         once per batch, not at every step."""
         s = self.settings
-        init = [to_layout(x, self.prepared.channels_last) for x in initial_inputs(uniform, s.bound, device)]
+        init = [
+            to_layout(x, self.prepared.channels_last)
+            for x in draw_initial_inputs(self.info.name, rows, self.specs, s.bound, device)
+        ]
         return make_parameterization(
             s.parameterization,
             self.specs,
