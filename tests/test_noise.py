@@ -53,8 +53,17 @@ def test_uniform_numbers_are_the_outputs_top_bits() -> None:
     seed = 424242
     u = uniform_rows(_seeds(seed), 3, 9)[0]
     ref = _reference(seed, 8)[3:]
-    expected = [bits / 2**24 for z in ref for bits in (z >> 40, (z >> 8) & 0xFFFFFF)][:9]
+    expected = [bits / 2**24 for z in ref for bits in (z >> 40, z & 0xFFFFFF)][:9]
     assert u.dtype == torch.float32 and u.tolist() == expected
+
+
+def test_chunked_numbers_are_the_streams_numbers() -> None:
+    """Long rows are computed in chunks on the CPU (3 rows of 50,001 outputs: 3 chunks)."""
+    seeds = _seeds(5, 6, (1 << 63) - 5)
+    z = splitmix64(seeds, 17, 50_001)
+    top, bottom = ((z >> 40) & 0xFFFFFF, z & 0xFFFFFF)
+    expected = torch.stack((top, bottom), dim=-1).view(3, -1)[:, :100_001].float() / 2**24
+    assert torch.equal(uniform_rows(seeds, 17, 100_001), expected)
 
 
 def test_a_rows_numbers_do_not_depend_on_its_batch() -> None:
