@@ -18,7 +18,6 @@ from generator.engine import (
     prepare_model,
     visualize_layer,
 )
-from generator.engine.noise import paper_noise
 from generator.engine.objectives import objective_mode, unit_objective
 from generator.engine.optimizer import MomentumState, learning_rate, momentum_adagrad_step, project_norm
 from generator.engine.parameterization import (
@@ -26,7 +25,7 @@ from generator.engine.parameterization import (
     TemporalDCTParameterization,
     temporal_dct_matrix,
 )
-from generator.engine.plan import draw_initial_inputs, draw_row_noise, row_seed
+from generator.engine.plan import draw_row_noise
 from generator.engine.regularizers import (
     alpha_norm,
     regularizer_terms,
@@ -308,40 +307,6 @@ def test_roll_rows_shifts_each_row_by_its_own_amount() -> None:
     out = roll_rows(x, torch.tensor([[1, 2], [-1, 0]]))
     assert torch.equal(out[0], torch.roll(x[0], (1, 2), (-2, -1)))
     assert torch.equal(out[1], torch.roll(x[1], (-1, 0), (-2, -1)))
-
-
-def test_init_noise_percentile() -> None:
-    uniform = torch.rand(3, 1, 1, 20, 20, generator=torch.Generator().manual_seed(0))
-    x = paper_noise(uniform, 80.0)
-    for row in x:
-        assert torch.quantile(row.abs().flatten(), 0.95).item() == pytest.approx(80 / math.sqrt(3), rel=0.01)
-        assert row.abs().max() <= 80 / math.sqrt(3) / 0.9
-
-
-def test_starting_noise_is_the_rows_own_and_rescaled_per_row() -> None:
-    """Each row's noise is its generator's uniforms rescaled alone, whatever batch it is in:
-    bit for bit the per-row host computation (rand, kthvalue, reciprocal times B/sqrt(3))."""
-    _, desc = direction_model()
-    rows = [Row(0, 1.0, 0), Row(1, 1.0, 0), Row(0, 5.0, 0), Row(0, 1.0, 1)]
-    batch = draw_initial_inputs("motion/conv", rows, desc.inputs, 80.0, "cpu")
-    for b, row in enumerate(rows):
-        generator = torch.Generator().manual_seed(row_seed("motion/conv", row))
-        for x, spec in zip(batch, desc.inputs):
-            noise = torch.rand(spec.shape, generator=generator) * 2.0 - 1.0
-            flat = noise.abs().flatten()
-            pct = flat.kthvalue(math.ceil(0.95 * flat.numel())).values.clamp_min(1e-12)
-            assert torch.equal(x[b], noise * (80.0 / math.sqrt(3.0) / pct))
-    assert torch.equal(batch[1][0], batch[1][2])  # chi is not part of the seed
-    assert not torch.equal(batch[1][0], batch[1][1]) and not torch.equal(batch[1][0], batch[1][3])
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_starting_noise_is_the_same_on_cuda() -> None:
-    _, desc = direction_model()
-    rows = [Row(0, 1.0, 0), Row(1, 1.0, 3)]
-    cpu = draw_initial_inputs("motion/conv", rows, desc.inputs, 80.0, "cpu")
-    cuda = draw_initial_inputs("motion/conv", rows, desc.inputs, 80.0, "cuda")
-    assert all(torch.equal(a, b.cpu()) for a, b in zip(cpu, cuda))
 
 
 def test_fourier_parameterization_projects_exactly() -> None:

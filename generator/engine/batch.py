@@ -35,8 +35,8 @@ from generator.engine.parameterization import (
 from generator.engine.plan import (
     Row,
     RowMoves,
+    draw_initial_inputs,
     draw_row,
-    initial_inputs,
 )
 from generator.engine.regularizers import regularizer_terms, temporal_variation
 from generator.engine.results import VisualizationResult
@@ -137,9 +137,8 @@ class BatchRunner:
         started = time.perf_counter()
         steps = self.settings.steps if steps is None else steps
         device = self.prepared.device
-        drawn = [self._draw(row) for row in rows]
-        moves = [m for _, m in drawn]
-        param = self._parameterization([u for u, _ in drawn], device)
+        moves = [self._draw(row) for row in rows]
+        param = self._parameterization(rows, device)
         shifts = torch.stack([n.shifts for n in moves], dim=1).to(device) if self.settings.jitter else None
         scales = torch.stack([n.scales for n in moves], dim=1).to(device)
         angles = torch.stack([n.angles for n in moves], dim=1).to(device)
@@ -267,26 +266,26 @@ class BatchRunner:
             return None
         return row_sharing(self.info.name, rows, moves, device)
 
-    def _draw(self, row: Row) -> tuple[list[Tensor], RowMoves]:
+    def _draw(self, row: Row) -> RowMoves:
         s = self.settings
         return draw_row(
             self.info.name,
             row,
-            self.specs,
             steps=s.steps,
             jitter=self.radius,
             scale_range=s.scale_range,
             rotation_degrees=s.rotation_range,
         )
 
-    def _parameterization(
-        self, uniform: Sequence[Sequence[Tensor]], device: torch.device
-    ) -> Parameterization:
-        """The batch's parameterisation, started from the rows' noise (rescaled on ``device``).
+    def _parameterization(self, rows: Sequence[Row], device: torch.device) -> Parameterization:
+        """The batch's parameterisation, started from the rows' noise (drawn on ``device``).
         Pixels are kept channels-last when the network runs so: the inputs are then converted
         once per batch, not at every step."""
         s = self.settings
-        init = [to_layout(x, self.prepared.channels_last) for x in initial_inputs(uniform, s.bound, device)]
+        init = [
+            to_layout(x, self.prepared.channels_last)
+            for x in draw_initial_inputs(self.info.name, rows, self.specs, s.bound, device)
+        ]
         if self.custom is not None:
             return build_custom(self.custom, self.specs, init).to(device)
         return make_parameterization(

@@ -1,10 +1,11 @@
 """Rows and batches: which (unit, chi, seed) problems are solved together, and their randomness.
 
-Every row draws all its randomness (initial noise, jitter shifts, scales, rotations)
-from its own ``torch.Generator`` on the CPU, seeded from (seed, layer, unit); the noise's
-rescaling to the paper's percentile runs on the device for the whole batch
-(:mod:`generator.engine.noise`), with the same result on every device. A row's result
-therefore does not depend on the batch it runs in, on the device, or on the global RNG.
+Every row draws all its randomness from its own seed, made from (seed, layer, unit): the
+starting noise from a counter-based generator on the device, for the whole batch at once
+and the same bit for bit on every device (:mod:`generator.engine.noise`); the few per-step
+transformations (jitter shifts, scales, rotations) from a ``torch.Generator`` on the CPU
+seeded with it. A row's result therefore does not depend on the batch it runs in, on the
+device, or on the global RNG.
 
 *(choice)* chi is deliberately not part of the seed: the rows of a chi sweep start from
 the same noise and see the same jitter sequence, so their differences come from chi
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from generator.engine.noise import paper_noise, uniform_draw
+from generator.engine.noise import input_uniforms, paper_noise
 from generator.zoo.spec import InputSpec
 
 
@@ -72,43 +73,29 @@ class RowNoise(RowMoves):
 def draw_row(
     layer: str,
     row: Row,
-    specs: Sequence[InputSpec],
     *,
     steps: int,
     jitter: int,
     scale_range: float,
     rotation_degrees: float,
-) -> tuple[list[Tensor], RowMoves]:
-    """The row's raw uniform numbers per input (CPU; see :func:`noise.paper_noise`) and its
-    per-step transformations, in a fixed draw order from the row's generator."""
+) -> RowMoves:
+    """The row's per-step transformations, in a fixed draw order from its CPU generator."""
     generator = torch.Generator(device="cpu").manual_seed(row_seed(layer, row))
-    uniform = [uniform_draw(spec.shape, generator) for spec in specs]
     shifts = torch.randint(-jitter, jitter + 1, (steps, 2), generator=generator)
     unit = torch.rand(steps, 2, generator=generator, dtype=torch.float64) * 2.0 - 1.0
     scales = (1.0 + scale_range * unit[:, 0]).float()
     angles = (math.radians(rotation_degrees) * unit[:, 1]).float()
-    return uniform, RowMoves(shifts, scales, angles)
-
-
-def initial_inputs(
-    uniform: Sequence[Sequence[Tensor]], bound: float, device: torch.device | str
-) -> list[Tensor]:
-    """Per input, the rows' starting noise (B, C, T, H, W) on ``device`` from their raw
-    uniforms (one list per row): copied once, rescaled there for the whole batch."""
-    return [
-        paper_noise(torch.stack([u[i] for u in uniform]).to(device), bound) for i in range(len(uniform[0]))
-    ]
+    return RowMoves(shifts, scales, angles)
 
 
 def draw_initial_inputs(
     layer: str, rows: Sequence[Row], specs: Sequence[InputSpec], bound: float, device: torch.device | str
 ) -> list[Tensor]:
-    """Per input, the rows' starting noise stacked as (B, C, T, H, W) on ``device``."""
-    uniform = [
-        draw_row(layer, row, specs, steps=0, jitter=0, scale_range=0.0, rotation_degrees=0.0)[0]
-        for row in rows
-    ]
-    return initial_inputs(uniform, bound, device)
+    """Per input, the rows' starting noise stacked as (B, C, T, H, W), drawn and rescaled on
+    ``device`` for the whole batch (only the rows' seeds cross from the host)."""
+    seeds = torch.tensor([row_seed(layer, row) for row in rows], dtype=torch.int64, device=device)
+    uniforms = input_uniforms(seeds, [spec.shape for spec in specs])
+    return [paper_noise(u, bound) for u in uniforms]
 
 
 def draw_row_noise(
@@ -125,14 +112,8 @@ def draw_row_noise(
 ) -> RowNoise:
     """The row's initial inputs (on ``device``) and per-step transformations: what the
     engine draws for it in any batch."""
-    uniform, moves = draw_row(
-        layer,
-        row,
-        specs,
-        steps=steps,
-        jitter=jitter,
-        scale_range=scale_range,
-        rotation_degrees=rotation_degrees,
+    moves = draw_row(
+        layer, row, steps=steps, jitter=jitter, scale_range=scale_range, rotation_degrees=rotation_degrees
     )
-    init = tuple(x[0] for x in initial_inputs([uniform], bound, device))
+    init = tuple(x[0] for x in draw_initial_inputs(layer, [row], specs, bound, device))
     return RowNoise(moves.shifts, moves.scales, moves.angles, init)

@@ -52,7 +52,7 @@ def row_sharing(
     source = [reps[g] for g in group]  # each row's representative
     for b, rep in enumerate(source):
         # The seeds of a row exclude chi, so this holds; checked because sharing relies on it.
-        # Equal row seeds mean equal starting noise (drawn from the seed's generator alone).
+        # Equal row seeds mean equal starting noise (drawn from the seed alone).
         same = row_seed(layer, rows[b]) == row_seed(layer, rows[rep])
         moved = (
             torch.equal(getattr(moves[b], n), getattr(moves[rep], n)) for n in ("shifts", "scales", "angles")
