@@ -1,4 +1,4 @@
-"""The notebook API: load a network, visualise a unit or any composed objective, look at videos.
+"""The notebook API: load a network, visualize a unit or any composed objective, look at videos.
 
     from generator import load_model, visualize, objectives
     m = load_model("default")
@@ -43,7 +43,7 @@ from generator.zoo.spec import InputSpec, ModelDescription
 def load_model(
     source: str = "default", checkpoint: Path | str | None = None, weights: str | None = None
 ) -> LoadedModel:
-    """A network ready to visualise (``source`` as in the configuration's ``model.source``)."""
+    """A network ready to visualize (``source`` as in the configuration's ``model.source``)."""
     return load(source, checkpoint, weights=weights)
 
 
@@ -230,7 +230,7 @@ def visualize(
 def _factory(
     parameterization: Parameterization | ParameterizationFactory, rows: int, overrides: dict[str, object]
 ) -> ParameterizationFactory:
-    """The engine's per-batch factory for a parameterisation given as an instance or a factory.
+    """The engine's per-batch factory for a parameterization given as an instance or a factory.
     An instance is the one batch of all ``rows`` (one per chi and seed, in that order)."""
     if not isinstance(parameterization, Parameterization):
         if not callable(parameterization):

@@ -275,7 +275,7 @@ def visualize(
     Results are stored one file per (unit, chi, seed) under OUTPUT/results, keyed by the model
     hash and the settings; finished results are never recomputed, so an interrupted run continues
     where it stopped (a damaged result file is recomputed, a failed result retried). Under torchrun
-    each rank visualises its share of the units.
+    each rank visualizes its share of the units.
     """
     from generator.pipeline.build import (
         output_locked,
@@ -310,10 +310,10 @@ def measure(
     device: str | None = DeviceOption,
     workers: int = WorkersOption,
 ) -> None:
-    """Measure what has been visualised; write its videos, tables and manifest.
+    """Measure what has been visualized; write its videos, tables and manifest.
 
     Computes (once, cached) the model's statistics and predictions on held-out clips, writes
-    the videos of every stored visualisation and of the real clips the atlas shows (existing
+    the videos of every stored visualization and of the real clips the atlas shows (existing
     videos are kept), measures selectivity and invariance, and rewrites the tables and
     manifest in OUTPUT from what is stored. Under torchrun each rank measures its share of the
     units into part files and rank 0 merges them.
@@ -399,10 +399,10 @@ def build(
     ),
     publish: bool = PublishOption,
 ) -> None:
-    """Build the atlas: model, statistics, visualisations, videos, tables, site.
+    """Build the atlas: model, statistics, visualizations, videos, tables, site.
 
     Loads the model (training the default one first when it has no checkpoint), measures it on
-    held-out clips, visualises every selected unit, writes videos, measures, tables and manifest,
+    held-out clips, visualizes every selected unit, writes videos, measures, tables and manifest,
     and renders the site into OUTPUT/site. Each stage is resumable: results, statistics and
     videos already in OUTPUT under the same model and settings are reused; tables, manifest and
     site are rewritten from them. The same command runs under torchrun (any number of processes

@@ -169,7 +169,7 @@ def test_both_ranks_worked_and_only_rank_0_reports(runs: dict) -> None:
         # Each rank holds one class output, with its two per-stream views.
         assert f"[rank {rank}/2] visualized 10 results, 0 found cached" in output
         assert f"[rank {rank}/2] measured 3 units and 10 visualizations; media sets written 10" in output
-    assert output.count("Visualised 20 (unit, chi, seed) results") == 1 and output.count("Atlas built") == 1
+    assert output.count("Visualized 20 (unit, chi, seed) results") == 1 and output.count("Atlas built") == 1
     assert "[rank" not in runs["single_output"]
     results = {
         run: sorted(p.relative_to(runs[run]) for p in (runs[run] / "results").rglob("*.npz"))

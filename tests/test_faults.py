@@ -133,7 +133,7 @@ DAMAGES = {
     "speed cache emptied": ("statistics/speed_*.npz", _empty),
     "visualization video truncated": ("media/**/*.mp4", _truncate(300)),
     "clip video cut short": ("clips/**/*composite.mp4", _truncate(-200)),
-    "visualisation video re-encoded with half its frames": ("media/**/*.mp4", _cut_to_half),
+    "visualization video re-encoded with half its frames": ("media/**/*.mp4", _cut_to_half),
     "poster truncated": ("media/**/*.png", _truncate(100)),
     "table truncated": ("tables/units.parquet", _truncate(300)),
 }
@@ -188,7 +188,7 @@ def test_a_failed_result_is_retried_and_counted(reference: dict, tmp_path: Path)
     stored = load_result(victim)
     save_result(victim, stored.inputs, stored.loss, {**stored.meta, "status": "failed: injected"})
     result = rebuild(reference, output)
-    assert "1 visualisations computed, 3 skipped as cached, 0 failed" in result.output
+    assert "1 visualizations computed, 3 skipped as cached, 0 failed" in result.output
     assert load_result(victim).meta["status"] == "ok"
     # The retried row ran in a batch of its own, not beside its neighbour: equal to float precision
     # (README: batches of other sizes differ in the last bits, about 1e-5 relative).
@@ -281,7 +281,7 @@ def test_a_second_run_on_the_same_folder_names_the_process_holding_it(
         second = CliRunner().invoke(app, build_args(output, reference["cache"]))
         assert second.exit_code == 2
         assert f"being written by another atlas run (PID {holder.pid} on" in second.output
-        assert "visualisations computed" not in second.output  # it did no work
+        assert "visualizations computed" not in second.output  # it did no work
     finally:
         holder.kill()
         holder.wait()
@@ -368,7 +368,7 @@ def _mount_tmpfs(folder: Path, size: str) -> str | None:
 
 
 def _media_bytes(output: Path) -> int:
-    """Bytes of every media set on disk: the visualisations' and the real clips'."""
+    """Bytes of every media set on disk: the visualizations' and the real clips'."""
     return sum(p.stat().st_size for d in ("media", "clips") for p in (output / d).rglob("*") if p.is_file())
 
 
@@ -404,7 +404,7 @@ def test_a_full_disk_stops_with_one_message_and_a_rerun_with_room_heals(
         subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
         rebuild(reference, output)
         media = _media_bytes(output)
-        # The rerun wrote those sets (visualisations' or clips'): the estimate, from the average set on disk,
+        # The rerun wrote those sets (visualizations' or clips'): the estimate, from the average set on disk,
         # is their size to within a third (sets differ in length; 1.0 MB against 1.3 MB written here).
         assert sets > 0 and need == pytest.approx((media - before) / 2**20, rel=0.35), (need, media, before)
         assert tables(output) == reference["tables"]

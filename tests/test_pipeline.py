@@ -41,11 +41,11 @@ def test_results_are_stored_and_a_rerun_reuses_them(tmp_path: Path) -> None:
     files = sorted((tmp_path / "results").rglob("*.npz"))
     assert len(files) == 2 * 3 * 2  # layers x units x chi
     stamps = {f: f.stat().st_mtime_ns for f in files}
-    assert "Visualised 12" in first.output
+    assert "Visualized 12" in first.output
 
     second = _visualize(tmp_path)
     assert second.exit_code == 0, second.output
-    assert "Visualised 0" in second.output and "12 found cached" in second.output
+    assert "Visualized 0" in second.output and "12 found cached" in second.output
     assert {f: f.stat().st_mtime_ns for f in files} == stamps
 
     stored = load_result(next(f for f in files if "motion" in f.parts))

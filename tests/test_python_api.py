@@ -192,7 +192,7 @@ def test_the_jitter_module_shifts_every_input_of_a_row_alike():
 
 class Flat(Parameterization):
     """One value per row and input, spread over the whole clip: a flat clip, which the engine's own
-    parameterisations never give."""
+    parameterizations never give."""
 
     def __init__(self, specs, rows, start=0.5):
         super().__init__(specs)

@@ -99,7 +99,7 @@ def test_sigkill_mid_visualization_then_resume(tmp_path: Path) -> None:
     )
     assert rerun.returncode == 0, rerun.stderr
     assert f"{len(finished)} found cached" in rerun.stdout
-    assert f"Visualised {TOTAL - len(finished)} " in rerun.stdout
+    assert f"Visualized {TOTAL - len(finished)} " in rerun.stdout
     after = _results(output)
     assert len(after) == TOTAL
     assert {path: path.stat().st_mtime_ns for path in finished} == stamps  # never recomputed
@@ -140,5 +140,5 @@ def test_a_unit_cut_between_two_chi_values_computes_only_the_missing_one(tmp_pat
     removed.unlink()
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
-    assert "Visualised 1 " in again.output and "3 found cached" in again.output
+    assert "Visualized 1 " in again.output and "3 found cached" in again.output
     assert {f: f.stat().st_mtime_ns for f in kept} == kept and removed.exists()

@@ -1,6 +1,6 @@
 """Activation maximisation for video networks (the paper's spatiotemporally regularised method).
 
-Owns parameterisations (pixels; a spatiotemporal Fourier basis), objectives (batched,
+Owns parameterizations (pixels; a spatiotemporal Fourier basis), objectives (batched,
 one unit per row), regularisers (alpha-norm, spatiotemporal variation with chi), the
 paper's optimiser, coherent clip transformations, presets and the loop that cuts the
 forward pass at the target layer. Entry point: :func:`visualize_layer`.

@@ -1,6 +1,6 @@
 """The optimisation loop: many (unit, chi, seed) rows of one layer per forward/backward pass.
 
-One batch row is one problem. Per step: render the inputs from the parameterisation,
+One batch row is one problem. Per step: render the inputs from the parameterization,
 transform the whole clip coherently (jitter; scale/rotation for "robust"), run the
 network up to the target layer (the forward is cut there), take each row's activation,
 add each input's regularisers with that row's chi, differentiate the summed energy with
@@ -278,7 +278,7 @@ class BatchRunner:
         )
 
     def _parameterization(self, rows: Sequence[Row], device: torch.device) -> Parameterization:
-        """The batch's parameterisation, started from the rows' noise (drawn on ``device``).
+        """The batch's parameterization, started from the rows' noise (drawn on ``device``).
         Pixels are kept channels-last when the network runs so: the inputs are then converted
         once per batch, not at every step."""
         s = self.settings

@@ -4,7 +4,7 @@ An :class:`Objective` maps the responses of one or more layers to one number per
 row. Objectives add, subtract, negate and scale (``unit(a) - 0.5 * unit(b)``). To run one,
 :func:`objective_network` wraps the network in a module whose single output *is* the
 objective: the engine then maximises "unit 0" of that output layer with its usual
-parameterisation, regularisers, transforms, batching and chi sweep, so there is one engine,
+parameterization, regularisers, transforms, batching and chi sweep, so there is one engine,
 not two.
 
 Responses are the registry modules' forward outputs (pre-activation for convolutions and

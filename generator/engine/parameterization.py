@@ -1,4 +1,4 @@
-"""Parameterisations: how the optimised tensors become the network's inputs.
+"""Parameterizations: how the optimised tensors become the network's inputs.
 
 Each is an ``nn.Module`` whose ``forward()`` renders every input of the model as
 (B, C, T, H, W) float32 in network units, kept apart from the loop that optimises it.
@@ -29,7 +29,7 @@ COLOUR_MATRIX = (_COLOUR_SQRT / _COLOUR_SQRT.norm(dim=0).max()).float()
 class Parameterization(nn.Module):
     """Base: renders the inputs of one batch; subclasses own the optimised tensors.
 
-    The contract the loop relies on (and a parameterisation of one's own must keep):
+    The contract the loop relies on (and a parameterization of one's own must keep):
     ``tensors`` holds the optimised tensors, one per model input in the order of ``specs``,
     each with the batch rows first (the loop steps each with that input's learning rate and
     freezes failed rows); ``forward()`` renders every input as (B, C, T, H, W) float32 in
@@ -240,7 +240,7 @@ def make_parameterization(
     temporal_decay: float = 0.5,
     decorrelate_colour: bool = True,
 ) -> Parameterization:
-    """The parameterisation named ``settings_parameterization``: "pixel", "dct" (pixels with
+    """The parameterization named ``settings_parameterization``: "pixel", "dct" (pixels with
     the time axis in the DCT basis) or "fourier"."""
     if settings_parameterization == "fourier":
         return FourierParameterization(
@@ -256,7 +256,7 @@ def make_parameterization(
 
 
 ParameterizationFactory = Callable[[Sequence[InputSpec], Sequence[Tensor]], Parameterization]
-"""Builds a batch's parameterisation from the model's input specs and the rows' starting
+"""Builds a batch's parameterization from the model's input specs and the rows' starting
 inputs (B, C, T, H, W), e.g. a Parameterization subclass itself."""
 
 
@@ -267,12 +267,12 @@ def build_custom(
     param = factory(specs, init)
     if not isinstance(param, Parameterization):
         raise ConfigError(
-            f"A parameterisation must be a generator.engine.parameterization.Parameterization (an nn.Module "
+            f"A parameterization must be a generator.engine.parameterization.Parameterization (an nn.Module "
             f"with tensors, forward() and project()); {factory!r} gave {type(param).__name__}."
         )
     if len(param.tensors) != len(specs):
         raise ConfigError(
-            f"A parameterisation holds one optimised tensor per model input ({len(specs)}: "
+            f"A parameterization holds one optimised tensor per model input ({len(specs)}: "
             f"{', '.join(spec.name for spec in specs)}); {type(param).__name__} holds {len(param.tensors)}."
         )
     rows = init[0].shape[0]

@@ -10,7 +10,7 @@ from generator.engine.settings import EngineSettings
 
 
 def paper(**overrides: object) -> EngineSettings:
-    """The published method: pixel parameterisation, jitter, alpha-norm and chi-weighted variation."""
+    """The published method: pixel parameterization, jitter, alpha-norm and chi-weighted variation."""
     return EngineSettings(**{"preset": "paper", **overrides})  # type: ignore[arg-type]
 
 
@@ -35,7 +35,7 @@ def atlas(**overrides: object) -> EngineSettings:
 
     They are the paper's method with the choices the atlas calibrated on its default model
     (temporal DCT basis, leaky ReLUs for the first two thirds of the steps, a larger
-    variation weight on the motion stream); ``preset`` in it names the parameterisation.
+    variation weight on the motion stream); ``preset`` in it names the parameterization.
     """
     defaults = EngineSettings.from_config(VisualizeConfig())  # the schema is the one source of these values
     return defaults.replace(**overrides) if overrides else defaults

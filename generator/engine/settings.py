@@ -26,7 +26,7 @@ class EngineSettings:
     streams (1.0). They accept a mapping and are stored as sorted (kind, value) pairs so
     that settings stay hashable.
 
-    ``preset`` picks the parameterisation and transforms: "paper" (pixels, jitter),
+    ``preset`` picks the parameterization and transforms: "paper" (pixels, jitter),
     "fourier" (spatiotemporal Fourier basis with 1/f decay and decorrelated colour) and
     "robust" (pixels, plus a coherent random scale and rotation of the whole clip).
     ``robust_scale`` / ``robust_rotation`` left as None take the preset's value (0 for

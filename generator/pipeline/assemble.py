@@ -81,7 +81,7 @@ class AssembleSummary:
     speed_invariance: bool
     manifest: Path
     seconds: dict[str, float] = field(default_factory=dict)
-    ok: int = 0  # visualisations by status (the failed ones are in ``failed``)
+    ok: int = 0  # visualizations by status (the failed ones are in ``failed``)
     weak: int = 0
 
 

@@ -6,7 +6,7 @@
     print(summary.units_done, summary.site / "index.html")
 
 :func:`build` holds the output folder's lock, joins the ranks of a torchrun run, and runs
-model, statistics, visualisation, measures, tables and site; it returns a
+model, statistics, visualization, measures, tables and site; it returns a
 :class:`BuildSummary` on rank 0 (None on the other ranks, whose share is in the tables).
 The stage functions (:func:`visualize_selection`, :func:`measure_selection`,
 :func:`render`) are the steps of ``atlas visualize``, ``measure`` and ``site``. Progress
@@ -144,7 +144,7 @@ def prepare(
 
 @dataclass(frozen=True)
 class Visualized:
-    """The visualise stage's outcome: what it worked on and the totals of all ranks."""
+    """The visualize stage's outcome: what it worked on and the totals of all ranks."""
 
     prepared: Prepared
     summary: StageSummary
@@ -160,7 +160,7 @@ def visualize_selection(
     progress: bool = False,
     log: Log = print,
 ) -> Visualized:
-    """Load (or first train) the model, measure it on held-out clips, visualise the selection
+    """Load (or first train) the model, measure it on held-out clips, visualize the selection
     (each rank its shard under torchrun; the summary holds the totals of all ranks)."""
     from generator.pipeline.sharded import visualize_sharded
     from generator.pipeline.statistics import unit_scales
@@ -224,11 +224,11 @@ def render(config: AtlasConfig, log: Log = print, warn: Log = to_stderr) -> Path
 class BuildSummary:
     """What a build did and where its outputs are.
 
-    Counts: ``units`` measured (``units_done`` of them without a failed visualisation);
+    Counts: ``units`` measured (``units_done`` of them without a failed visualization);
     ``visualizations`` rows of the visualizations table, by status ``ok``, ``weak`` and
     ``failed``; ``computed`` and ``cached`` (unit, chi, seed) optimisations of this run;
     ``pages`` HTML pages and ``site_bytes`` bytes of the site. ``failures``: each failed
-    visualisation with its reason; ``media_failed``: media that could not be written;
+    visualization with its reason; ``media_failed``: media that could not be written;
     ``skipped_clips``: clips of a data set on disk left out, with their reasons; ``damaged``:
     files ``verify`` removed. ``seconds``: wall time per stage (and the measure stage's steps).
     """
@@ -276,7 +276,7 @@ def build(
     log: Log = print,
     warn: Log = to_stderr,
 ) -> BuildSummary | None:
-    """Build the atlas of ``config``: model, statistics, visualisations, videos, tables, site.
+    """Build the atlas of ``config``: model, statistics, visualizations, videos, tables, site.
 
     ``layers``/``units``: a selection as on the command line (default the configured one).
     ``workers``: processes writing videos (and on the CPU optimising). ``verify``: first check

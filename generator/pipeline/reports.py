@@ -17,9 +17,9 @@ if TYPE_CHECKING:
 def visualized_lines(
     summary: StageSummary, selection: Selection, device: torch.device, output: Path
 ) -> list[str]:
-    """The visualise stage's totals and each failure."""
+    """The visualize stage's totals and each failure."""
     lines = [
-        f"Visualised {summary.computed} (unit, chi, seed) results, {summary.cached} found cached, "
+        f"Visualized {summary.computed} (unit, chi, seed) results, {summary.cached} found cached, "
         f"{len(summary.failed)} failed, for {selection.unit_count} units in {len(selection.layers)} layers "
         f"on {device}; results in {output}."
     ]
@@ -27,9 +27,9 @@ def visualized_lines(
 
 
 def measured_lines(summary: AssembleSummary, output: Path) -> list[str]:
-    """The measure stage's counts, each media failure, and a hint when nothing was visualised yet."""
+    """The measure stage's counts, each media failure, and a hint when nothing was visualized yet."""
     lines = [
-        f"Measured {summary.units} units and {summary.visualizations} visualisations "
+        f"Measured {summary.units} units and {summary.visualizations} visualizations "
         f"({len(summary.failed)} failed); media sets written {summary.media_written}, reused {summary.media_cached}; "
         f"real clips written {summary.clips_written}, reused {summary.clips_cached}; speed invariance "
         f"{'measured' if summary.speed_invariance else 'left empty (no data for this model)'}. "
@@ -38,7 +38,7 @@ def measured_lines(summary: AssembleSummary, output: Path) -> list[str]:
     lines += [f"  media failed: {what}: {reason}" for what, reason in summary.media_failed]
     if not summary.units:
         lines.append(
-            "Nothing of this selection is visualised yet for this model and settings; run `atlas visualize`."
+            "Nothing of this selection is visualized yet for this model and settings; run `atlas visualize`."
         )
     return lines
 
@@ -50,9 +50,9 @@ def verified_lines(output: Path, damaged: tuple[Path, ...], heal: bool) -> list[
 
 
 def built_lines(summary: BuildSummary) -> list[str]:
-    """The build's totals, each failed visualisation and where to open the site."""
+    """The build's totals, each failed visualization and where to open the site."""
     lines = [
-        f"Atlas built: {summary.units_done} of {summary.units} units done; {summary.computed} visualisations "
+        f"Atlas built: {summary.units_done} of {summary.units} units done; {summary.computed} visualizations "
         f"computed, {summary.cached} skipped as cached, {summary.failed} failed."
     ]
     lines += [f"  failed: {what}: {reason}" for what, reason in summary.failures]

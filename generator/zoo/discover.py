@@ -176,7 +176,7 @@ def _average_pool(
 
 
 class _UniformProbe(TorchFunctionMode):
-    """Replaces parameterised and masking ops by positive, weight-free equivalents."""
+    """Replaces parameterized and masking ops by positive, weight-free equivalents."""
 
     def __init__(self, compact: bool) -> None:
         super().__init__()
