@@ -167,32 +167,16 @@ def train(
     held-out accuracy, the confusion matrix, the counterfactual probe results, the command, the
     configuration and data/code hashes.
     """
-    from generator.train import command_line, train_default
+    from generator.pipeline.build import train_model
+    from generator.pipeline.reports import trained_lines
+    from generator.train import command_line
 
     cfg = resolve_config(
         config, sets, **{"train.checkpoint": checkpoint, "train.epochs": epochs, "train.seed": seed}
     )
-    if (
-        cfg.data.source == "folder"
-    ):  # the recipe's network on a data set on disk (README "Train the paper's network")
-        from generator.training.run import train_on_folder
-
-        folder_card = train_on_folder(cfg, command=command_line(), progress=sys.stderr.isatty())
-        if folder_card is not None:  # rank 0
-            pair = folder_card["most_confused_pairs"][0] if folder_card["most_confused_pairs"] else None
-            typer.echo(
-                f"Test accuracy {100 * folder_card['test_accuracy']:.1f} % on {folder_card['test_clips']} "
-                f"clips"
-                + (f"; most confused pair {pair['classes'][0]} / {pair['classes'][1]}" if pair else "")
-                + "."
-            )
-        return
-    card = train_default(cfg, command=command_line(), progress=sys.stderr.isatty())
-    pair = card["most_confused_pairs"][0]
-    typer.echo(
-        f"Test accuracy {100 * card['test_accuracy']:.1f} %; most confused pair "
-        f"{pair['classes'][0]} / {pair['classes'][1]} ({100 * pair['rate']:.1f} %)."
-    )
+    card = train_model(cfg, command=command_line(), progress=sys.stderr.isatty())
+    if card is not None:  # rank 0
+        _echo_lines(trained_lines(card))
 
 
 @app.command()

@@ -112,3 +112,19 @@ def test_per_class_accuracy_and_probe_records_on_a_known_case() -> None:
     item = records["swap"]["per_class"]["a"]
     assert item["clean_accuracy"] == pytest.approx(2 / 3) and item["predicted_as"] == {"b": 2}
     assert item["top_wrong_class"] == "b"
+
+
+def test_the_train_report_reads_its_numbers_from_the_card(trained) -> None:
+    """``atlas train`` prints the card's accuracy and its most confused pair (recomputed here from
+    the confusion matrix, not read back from the printed line's source)."""
+    from generator.pipeline.reports import trained_lines
+
+    _, card = trained
+    matrix = np.array(card["confusion_matrix"], dtype=float)
+    rates = matrix / matrix.sum(axis=1, keepdims=True).clip(min=1)
+    both = rates + rates.T
+    np.fill_diagonal(both, -1)
+    a, b = np.unravel_index(both.argmax(), both.shape)
+    (line,) = trained_lines(card)
+    assert f"{100 * np.trace(matrix) / matrix.sum():.1f} %" in line
+    assert {CLASSES[a], CLASSES[b]} == set(line.split("most confused pair ")[1].split(" (")[0].split(" / "))

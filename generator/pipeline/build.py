@@ -369,3 +369,16 @@ def _files(folder: Path) -> Iterator[Path]:
             yield from _files(Path(entry.path))
         else:
             yield Path(entry.path)
+
+
+def train_model(config: AtlasConfig, *, command: str, progress: bool) -> dict | None:
+    """``atlas train``: the default network on the synthetic world, or, with ``data.source: folder``,
+    train.recipe's network on the data set on disk (README "Train the paper's network"). Returns
+    the model card on rank 0, None on the other ranks of a torchrun run."""
+    if config.data.source == "folder":
+        from generator.training.run import train_on_folder
+
+        return train_on_folder(config, command=command, progress=progress)
+    from generator.train import train_default
+
+    return train_default(config, command=command, progress=progress)

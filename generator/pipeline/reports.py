@@ -43,6 +43,18 @@ def measured_lines(summary: AssembleSummary, output: Path) -> list[str]:
     return lines
 
 
+def trained_lines(card: dict) -> list[str]:
+    """A trained model's held-out accuracy and its most confused pair, from its model card."""
+    pairs = card.get("most_confused_pairs") or []
+    clips = f" on {card['test_clips']} clips" if "test_clips" in card else ""
+    pair = (
+        f"; most confused pair {pairs[0]['classes'][0]} / {pairs[0]['classes'][1]} ({100 * pairs[0]['rate']:.1f} %)"
+        if pairs
+        else ""
+    )
+    return [f"Test accuracy {100 * card['test_accuracy']:.1f} %{clips}{pair}."]
+
+
 def verified_lines(output: Path, damaged: tuple[Path, ...], heal: bool) -> list[str]:
     """How many stored files of ``output`` were damaged, and what happens to them."""
     action = "removed; this build recomputes them" if heal else "run without --dry-run to recompute them"
