@@ -8,10 +8,11 @@ into ``files/``; then swap the finished site into place, so a failed build leave
 previous site untouched. Unit pages are not in the navigation (it is copied into every page
 and would make the build quadratic); they are reached from layer pages and search.
 
-Pages keep their bulky HTML (video grids, tables, cards) in ``<!--atlas:html ...
-atlas:end-->`` comments, which Markdown passes through unparsed and search does not index;
-the hook in :mod:`generator.site.mkdocs_hooks` unwraps them after indexing. This halves the
-MkDocs time and keeps the search index to titles and prose.
+Templates write a page's bulky HTML (video grids, tables, cards) in ``<!--atlas:html ...
+atlas:end-->`` comments; the page's Markdown keeps a one-line comment in each one's place and
+the blocks go to a side file, so MkDocs parses and indexes only titles and prose, and the hook
+in :mod:`generator.site.mkdocs_hooks` puts the blocks back after indexing. The same hook
+renders the theme's navigation once for all unit pages instead of once per page.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from generator.resources import resource_path
 from generator.site.data import AtlasData, load_atlas
 from generator.site.downloads import INDEX_FILE, table_downloads, write_downloads, write_unit_index
 from generator.site.escape import html_text, md_escape, safe_title
+from generator.site.mkdocs_hooks import blocks_file, split_blocks
 from generator.site.pages import (
     Page,
     SiteInfo,
@@ -263,7 +265,12 @@ def write_sources(
         if target.parent not in made_dirs:
             target.parent.mkdir(parents=True, exist_ok=True)
             made_dirs.add(target.parent)
+        body, blocks = split_blocks(body)
         target.write_text(_front_matter(page) + body, encoding="utf-8")
+        if blocks:
+            kept = blocks_file(docs_dir, page.src)
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            kept.write_text(json.dumps(blocks, ensure_ascii=False), encoding="utf-8")
     for relative, path in hand.items():
         if relative in MERGED_PAGES or (relative.startswith("failures/") and relative.endswith(".md")):
             continue
