@@ -41,7 +41,7 @@ from generator.resources import resource_path
 from generator.site.data import AtlasData, load_atlas
 from generator.site.downloads import INDEX_FILE, table_downloads, write_downloads, write_unit_index
 from generator.site.escape import html_text, md_escape, safe_title
-from generator.site.mkdocs_hooks import blocks_file, split_blocks
+from generator.site.mkdocs_hooks import blocks_file, join_blocks, split_blocks
 from generator.site.pages import (
     Page,
     SiteInfo,
@@ -279,7 +279,7 @@ def write_sources(
         if blocks:
             kept = blocks_file(docs_dir, page.src)
             kept.parent.mkdir(parents=True, exist_ok=True)
-            kept.write_text(json.dumps(blocks, ensure_ascii=False), encoding="utf-8")
+            kept.write_text(join_blocks(blocks), encoding="utf-8")
 
     def unique(src: str) -> None:
         if src in generated:

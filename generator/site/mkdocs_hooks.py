@@ -2,7 +2,7 @@
 navigation once for the thousands of pages outside it.
 
 Generated pages keep their heavy HTML (video grids, tables, unit cards) out of the Markdown:
-each block is written to a side file (``<docs_dir>/../blocks/<page>.json``, a JSON list) and
+each block is written to a side file (``<docs_dir>/../blocks/<page>.html``) and
 the Markdown holds a one-line ``<!--atlas:block N-->`` comment in its place. Markdown passes a
 comment through untouched and the search plugin skips it, so MkDocs parses and indexes only a
 skeleton of headings and prose (the part worth indexing), even for pages with thousands of
@@ -18,7 +18,6 @@ those pages and reuse it: Material would render it anew for each of 17,000 unit 
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import jinja2
 from mkdocs.plugins import event_priority
 
 BLOCKS_DIR = "blocks"  # beside the docs folder
+_START, _END = "<!--atlas:html\n", "\natlas:end-->"
 _BLOCK = re.compile(r"<!--atlas:html\n(.*?)\natlas:end-->", re.S)
 _PLACEHOLDER = re.compile(r"<!--atlas:block (\d+)-->")
 THEME_PREFIX = "material"  # templates of the base theme, reachable under this prefix when overridden
@@ -34,19 +34,34 @@ THEME_PREFIX = "material"  # templates of the base theme, reachable under this p
 
 def blocks_file(docs_dir: Path | str, src_uri: str) -> Path:
     """Where the HTML blocks of the page ``src_uri`` of ``docs_dir`` are kept."""
-    return Path(docs_dir).parent / BLOCKS_DIR / f"{src_uri}.json"
+    return Path(docs_dir).parent / BLOCKS_DIR / f"{src_uri}.html"
 
 
 def split_blocks(markdown: str) -> tuple[str, list[str]]:
     """The page's Markdown with each ``<!--atlas:html ... atlas:end-->`` block replaced by a
     one-line ``<!--atlas:block N-->`` comment, and the blocks (N indexes them)."""
-    blocks: list[str] = []
+    if _START not in markdown:
+        return markdown, []
+    parts, blocks, position = [], [], 0
+    while (start := markdown.find(_START, position)) >= 0:
+        end = markdown.find(_END, start + len(_START))
+        if end < 0:
+            break
+        parts += [markdown[position:start], f"<!--atlas:block {len(blocks)}-->"]
+        blocks.append(markdown[start + len(_START) : end])
+        position = end + len(_END)
+    parts.append(markdown[position:])
+    return "".join(parts), blocks
 
-    def keep(match: re.Match[str]) -> str:
-        blocks.append(match.group(1))
-        return f"<!--atlas:block {len(blocks) - 1}-->"
 
-    return _BLOCK.sub(keep, markdown), blocks
+def join_blocks(blocks: list[str]) -> str:
+    """The blocks as one text (split by :func:`read_blocks`): joined by the end marker, which no
+    block holds (each ended at its first one)."""
+    return _END.join(blocks)
+
+
+def read_blocks(text: str) -> list[str]:
+    return text.split(_END)
 
 
 def unwrap(html: str, blocks: list[str] | None = None) -> str:
@@ -59,7 +74,7 @@ def unwrap(html: str, blocks: list[str] | None = None) -> str:
 
 def _read_blocks(config: Any, src_uri: str) -> list[str] | None:
     try:
-        return json.loads(blocks_file(config["docs_dir"], src_uri).read_text(encoding="utf-8"))
+        return read_blocks(blocks_file(config["docs_dir"], src_uri).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
 
