@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from generator.site.build import render_site  # noqa: E402
+from generator.site.parallel import site_workers  # noqa: E402
 from generator.store.provenance import package_versions  # noqa: E402
 from tests.support.site_data import make_fake_atlas  # noqa: E402
 
@@ -85,7 +86,9 @@ def folder_size(path: Path) -> tuple[int, float]:
     return len(files), sum(p.stat().st_size for p in files) / 2**20
 
 
-def build(work: Path, name: str, layers: list[tuple[str, int]], classes: list[str]) -> dict:
+def build(
+    work: Path, name: str, layers: list[tuple[str, int]], classes: list[str], workers: int | None = None
+) -> dict:
     """Make a fake atlas and render it; return stage times and sizes."""
     started = time.perf_counter()
     atlas = make_fake_atlas(work / f"{name}_atlas", layers, CHIS, classes, with_media=False, seed=0)
@@ -98,6 +101,7 @@ def build(work: Path, name: str, layers: list[tuple[str, int]], classes: list[st
         title="Scale test",
         site_url="https://example.org/atlas/",
         log=lines.append,
+        workers=workers,
     )
     total_s = time.perf_counter() - started
     files, mib = folder_size(site)
@@ -133,6 +137,9 @@ def main() -> None:
     parser.add_argument(
         "--keep", type=Path, help="build in this folder and keep it (default: a temporary folder)"
     )
+    parser.add_argument(
+        "--workers", type=int, help="processes writing pages and files (default: the site's own choice)"
+    )
     args = parser.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="site_scale_"))
@@ -146,13 +153,14 @@ def main() -> None:
         f"mkdocs-material {versions.get('mkdocs-material')}",
         f"command: python {' '.join(shlex.quote(a) for a in sys.argv)}",
         f"load average at start (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        f"site writer processes: {site_workers(10_000, args.workers)} (MkDocs runs beside them)",
         "",
     ]
     try:
         paper_units = sum(len(CLASSES) if n == "class" else u for n, u in paper_layers(1.0))
-        baseline = build(work, "baseline", paper_layers(1000 / paper_units), CLASSES[:20])
+        baseline = build(work, "baseline", paper_layers(1000 / paper_units), CLASSES[:20], args.workers)
         lines += report("baseline", baseline)
-        full = build(work, "full", paper_layers(args.scale), CLASSES)
+        full = build(work, "full", paper_layers(args.scale), CLASSES, args.workers)
         lines += report("paper scale", full)
         own, child = peak_mb()
         unit_ratio = full["units"] / baseline["units"]

@@ -16,6 +16,7 @@ import pytest
 from generator.errors import AtlasError
 from generator.site.build import render_site
 from generator.site.escape import md_escape, safe_title
+from generator.site.parallel import run_shards, shard_of
 from generator.site.paths import chi_segment, class_page, link, page_url, unit_page
 from generator.store.parquet import read_table
 from generator.store.schema import table_path
@@ -654,3 +655,42 @@ def test_receptive_field_is_outlined_where_the_unit_sees_part_of_the_frame(built
     assert f"width: {width}%; height: {width}%" in motion and f"{rf} of the frame's {size} pixels" in motion
     fusion = unescape((site / "units/fusion/conv5_fusion/0001/index.html").read_text(encoding="utf-8"))
     assert 'class="atlas-rf"' not in fusion  # a fusion unit's objective is the whole channel
+
+
+def _tree(site: Path) -> dict[str, bytes]:
+    return {p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*") if p.is_file()}
+
+
+def test_site_is_the_same_written_by_several_processes(built: dict, tmp_path: Path) -> None:
+    """Pages, unit files and media written by three forked processes (MkDocs running beside
+    them) make byte for byte the site that one process makes."""
+    assert built["log"][2].startswith("mkdocs:")  # the fixture's small site: one process
+    lines: list[str] = []
+    site = render_site(
+        built["atlas"],
+        tmp_path / "site",
+        title="Test Atlas",
+        site_url=SITE_URL,
+        author="A. Tester",
+        log=lines.append,
+        workers=3,
+    )
+    one, three = _tree(built["site"]), _tree(site)
+    assert sorted(one) == sorted(three)
+    assert [name for name in one if one[name] != three[name]] == []
+    # The navigation rendered once for pages outside it: nothing active there, the layer's link active on its page.
+    unit = (site / "units/motion/conv1_1/0003/index.html").read_text(encoding="utf-8")
+    layer = (site / "layers/motion/conv1_1/index.html").read_text(encoding="utf-8")
+    assert "md-nav__link--active" not in unit and "md-nav__link--active" in layer
+
+
+def test_a_writer_process_error_reaches_the_caller() -> None:
+    def task(shard: int, shards: int) -> int:
+        if shard == 1:
+            raise ValueError(f"shard {shard} of {shards} failed")
+        return shard
+
+    with pytest.raises(ValueError, match="shard 1 of 3 failed"):
+        run_shards(task, 3)
+    assert run_shards(lambda shard, shards: (shard, shards), 3) == [(0, 3), (1, 3), (2, 3)]
+    assert [list(shard_of(range(7), s, 3)) for s in range(3)] == [[0, 3, 6], [1, 4], [2, 5]]

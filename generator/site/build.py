@@ -8,10 +8,11 @@ into ``files/``; then swap the finished site into place, so a failed build leave
 previous site untouched. Unit pages are not in the navigation (it is copied into every page
 and would make the build quadratic); they are reached from layer pages and search.
 
-Pages keep their bulky HTML (video grids, tables, cards) in ``<!--atlas:html ...
-atlas:end-->`` comments, which Markdown passes through unparsed and search does not index;
-the hook in :mod:`generator.site.mkdocs_hooks` unwraps them after indexing. This halves the
-MkDocs time and keeps the search index to titles and prose.
+Templates write a page's bulky HTML (video grids, tables, cards) in ``<!--atlas:html ...
+atlas:end-->`` comments; the page's Markdown keeps a one-line comment in each one's place and
+the blocks go to a side file, so MkDocs parses and indexes only titles and prose, and the hook
+in :mod:`generator.site.mkdocs_hooks` puts the blocks back after indexing. The same hook
+renders the theme's navigation once for all unit pages instead of once per page.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json
 import math
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -40,6 +42,7 @@ from generator.resources import resource_path
 from generator.site.data import AtlasData, load_atlas
 from generator.site.downloads import INDEX_FILE, table_downloads, write_downloads, write_unit_index
 from generator.site.escape import html_text, md_escape, safe_title
+from generator.site.mkdocs_hooks import blocks_file, join_blocks, split_blocks
 from generator.site.pages import (
     Page,
     SiteInfo,
@@ -52,7 +55,17 @@ from generator.site.pages import (
     layer_pages,
     unit_pages,
 )
-from generator.site.paths import chi_segment, class_page, failure_page, inside, layer_page, link, unit_page
+from generator.site.parallel import run_shards, shard_of, site_workers
+from generator.site.paths import (
+    chi_segment,
+    class_page,
+    failure_page,
+    inside,
+    layer_page,
+    linker,
+    relative_inside,
+    unit_page,
+)
 from generator.site.stats import number_label, reliance_sentence
 from generator.site.tidy import tidy_site
 from generator.site.unit_files import write_unit_files
@@ -147,8 +160,10 @@ def _linker(here: str, directory_urls: bool) -> Callable[[str], Markup]:
     """The templates' ``url(target)``: a relative link from page ``here``. Its output is
     percent-encoded (only ``A-Za-z0-9/._~%-`` remain), so it needs no further escaping."""
 
+    to = linker(here, directory_urls)
+
     def url(target: str) -> Markup:
-        return Markup(link(here, target, directory_urls))
+        return Markup(to(target))
 
     return url
 
@@ -184,6 +199,7 @@ def _strip_h1(markdown: str) -> str:
 
 
 def _pages(data: AtlasData, info: SiteInfo, hand: Mapping[str, Path]) -> Iterable[Page]:
+    """Every generated page but the unit pages (:func:`generator.site.pages.unit_pages`)."""
     intro = _strip_h1(hand["index.md"].read_text(encoding="utf-8")) if "index.md" in hand else None
     notes = {
         rel[len("failures/") : -len(".md")]: Markup(_strip_h1(path.read_text(encoding="utf-8")))
@@ -203,7 +219,6 @@ def _pages(data: AtlasData, info: SiteInfo, hand: Mapping[str, Path]) -> Iterabl
         hide=("toc",),
     )
     yield Page("downloads.md", "downloads.md.j2", "Data", {"tables": table_downloads(data.root)})
-    yield from unit_pages(data, info)
 
 
 def _nav(data: AtlasData, hand: Mapping[str, Path]) -> list[Any]:
@@ -238,9 +253,11 @@ def write_sources(
     *,
     templates_dir: Path = TEMPLATES_DIR,
     pages_dir: Path | None = PAGES_DIR,
+    workers: int = 1,
 ) -> tuple[int, list[Any]]:
-    """Render every page's Markdown into ``docs_dir`` and copy the hand-written pages and assets.
-    Returns (pages written, nav). The folder is scratch space, so plain writes are enough."""
+    """Render every page's Markdown into ``docs_dir`` (the unit pages in ``workers`` processes)
+    and copy the hand-written pages and assets. Returns (pages written, nav). The folder is
+    scratch space, so plain writes are enough."""
     env = make_environment(templates_dir)
     hand = _hand_written(pages_dir)
     common = common_context(data, info) | {
@@ -248,24 +265,44 @@ def write_sources(
         "known_classes": data.class_by_name,
         "dims": data.image_sizes,
     }
-    generated: set[str] = set()
     templates: dict[str, jinja2.Template] = {}
     made_dirs: set[Path] = set()
-    for page in _pages(data, info, hand):
-        if page.src in generated:
-            raise AtlasError(
-                f"Two pages of the atlas map to {page.src}; unit ids and class names must be unique."
-            )
-        generated.add(page.src)
+
+    def write(page: Page) -> None:
         if page.template not in templates:
             templates[page.template] = env.get_template(page.template)
         links = {"url": _linker(page.src, info.directory_urls), "here": page.src}
-        body = templates[page.template].render(common | page.context | links)
+        body, blocks = split_blocks(templates[page.template].render(common | page.context | links))
         target = inside(docs_dir, page.src)
         if target.parent not in made_dirs:
             target.parent.mkdir(parents=True, exist_ok=True)
             made_dirs.add(target.parent)
         target.write_text(_front_matter(page) + body, encoding="utf-8")
+        if blocks:
+            kept = blocks_file(docs_dir, page.src)
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            kept.write_text(join_blocks(blocks), encoding="utf-8")
+
+    def unique(src: str) -> None:
+        if src in generated:
+            raise AtlasError(f"Two pages of the atlas map to {src}; unit ids and class names must be unique.")
+        generated.add(src)
+
+    generated: set[str] = set()
+    for page in _pages(data, info, hand):
+        unique(page.src)
+        write(page)
+    for unit in data.units:
+        unique(unit_page(unit["unit_id"]))
+
+    def write_units(shard: int, shards: int) -> int:
+        count = 0
+        for page in unit_pages(data, info, shard, shards):
+            write(page)
+            count += 1
+        return count
+
+    run_shards(write_units, workers)
     for relative, path in hand.items():
         if relative in MERGED_PAGES or (relative.startswith("failures/") and relative.endswith(".md")):
             continue
@@ -325,36 +362,76 @@ def mkdocs_config(
     return config
 
 
-def run_mkdocs(config_file: Path, strict: bool = True) -> None:
-    """``mkdocs build`` in a subprocess (isolates MkDocs' global logging and plugin state)."""
+def start_mkdocs(config_file: Path, strict: bool, output: Path) -> subprocess.Popen[bytes]:
+    """Start ``mkdocs build`` in a subprocess (isolates MkDocs' global logging and plugin
+    state), its output going to the file ``output``; :func:`finish_mkdocs` waits for it."""
     command = [sys.executable, "-m", "mkdocs", "build", "--quiet", "--config-file", str(config_file)]
     if strict:
         command.append("--strict")
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1", PYTHONWARNINGS="ignore")
-    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if result.returncode != 0:
-        output = "\n".join(line for line in (result.stdout + result.stderr).splitlines() if line.strip())
-        if "No space left on device" in output:
+    with open(output, "wb") as handle:  # a file, not a pipe: a full pipe would stall MkDocs
+        return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
+
+
+def finish_mkdocs(process: subprocess.Popen[bytes], output: Path, config_file: Path) -> None:
+    """Wait for MkDocs; AtlasError with its output if it failed (OSError if the disk is full)."""
+    code = process.wait()
+    if code != 0:
+        text = output.read_text(encoding="utf-8", errors="replace") if output.is_file() else ""
+        text = "\n".join(line for line in text.splitlines() if line.strip())
+        if "No space left on device" in text:
             raise OSError(errno.ENOSPC, "No space left on device", str(config_file.parent))
-        raise AtlasError(
-            f"MkDocs could not build the site (exit code {result.returncode}):\n{output[-4000:]}"
-        )
+        raise AtlasError(f"MkDocs could not build the site (exit code {code}):\n{text[-4000:]}")
 
 
-def link_media(data: AtlasData, site_dir: Path) -> int:
-    """Hard-link (or copy, across file systems) every media file the pages use into the site."""
-    made: set[Path] = set()
-    for site_path, atlas_path in data.media.items():
-        target = inside(site_dir, site_path)
-        if target.parent not in made:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            made.add(target.parent)
-        source = inside(data.root, atlas_path)
+def run_mkdocs(config_file: Path, strict: bool = True) -> None:
+    """``mkdocs build`` in a subprocess, waited for."""
+    output = config_file.with_name("mkdocs.log")
+    finish_mkdocs(start_mkdocs(config_file, strict, output), output, config_file)
+
+
+def link_media(data: AtlasData, site_dir: Path, shard: int = 0, shards: int = 1) -> int:
+    """Hard-link (or copy, across file systems) every media file the pages use into the site
+    (with ``shards`` > 1 only this shard's share); returns how many."""
+    made: set[str] = set()
+    site, root = str(site_dir), str(data.root)
+    count = 0
+    for site_path, atlas_path in shard_of(data.media.items(), shard, shards):
+        # Plain strings, not Path objects: half a million files at paper scale.
+        target = os.path.join(site, relative_inside(site_path))
+        folder = os.path.dirname(target)
+        if folder not in made:
+            os.makedirs(folder, exist_ok=True)
+            made.add(folder)
+        source = os.path.join(root, relative_inside(atlas_path))
         try:
             os.link(source, target)
         except OSError:
             shutil.copyfile(source, target)
-    return len(data.media)
+        count += 1
+    return count
+
+
+def merge_tree(source: Path, target: Path) -> None:
+    """Move everything in ``source`` into ``target``: what ``target`` lacks moves whole (one
+    rename for a folder), folders both hold are merged, and a file ``target`` already holds
+    stays. (The site's own files are written beside MkDocs' output, then merged with it; they
+    win, as when they were written over it.)"""
+    Path(target).mkdir(parents=True, exist_ok=True)
+    stack = [(str(source), str(target))]
+    while stack:
+        here, there = stack.pop()
+        with os.scandir(here) as scan:
+            entries = list(scan)  # listed before anything moves out of the folder
+        for entry in entries:
+            destination = os.path.join(there, entry.name)
+            try:
+                present = os.lstat(destination)
+            except FileNotFoundError:
+                os.rename(entry.path, destination)
+                continue
+            if entry.is_dir(follow_symlinks=False) and stat.S_ISDIR(present.st_mode):
+                stack.append((entry.path, destination))
 
 
 def site_size(site_dir: Path, pages: int) -> str:
@@ -403,6 +480,7 @@ def render_site(
     keep_sources: bool = False,
     publish: bool = False,
     log: Log | None = None,
+    workers: int | None = None,
 ) -> Path:
     """Build the static site of the atlas in ``atlas_dir`` into ``site_dir`` and return it.
 
@@ -412,6 +490,8 @@ def render_site(
     ``<site_dir>.src/`` for inspection. ``log`` receives one line per stage with its time.
     ``publish``: the site is meant to be published, so it must have an absolute ``site_url``
     (permalinks, citations, the copy-link button and the JSON files are built from it).
+    ``workers``: processes that write pages and files (default: one per core for a large
+    atlas, one for a small one); the site is the same for any number.
     """
     if publish and not site_url:
         raise AtlasError(
@@ -435,7 +515,8 @@ def render_site(
     clean_leftovers(site_dir.parent, log=say, recursive=False)  # work folders of killed builds
     work = site_dir.parent / f".{site_dir.name}.building-{owner_tag()}"
     shutil.rmtree(work, ignore_errors=True)
-    docs, built = work / "docs", work / "site"
+    docs, built, mkdocs_out = work / "docs", work / "site", work / "mkdocs"
+    processes = site_workers(len(data.units), workers)
     try:
         started = time.perf_counter()
         count, nav = write_sources(
@@ -444,28 +525,52 @@ def render_site(
             info,
             templates_dir=Path(templates_dir),
             pages_dir=Path(pages_dir) if pages_dir else None,
+            workers=processes,
         )
         config = mkdocs_config(
-            Path(base_config), info=info, docs_dir=docs, site_dir=built, nav=nav, data=data, strict=strict
+            Path(base_config),
+            info=info,
+            docs_dir=docs,
+            site_dir=mkdocs_out,
+            nav=nav,
+            data=data,
+            strict=strict,
         )
         config_file = work / "mkdocs.yml"
         config_file.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
         say(f"pages: {count} rendered in {time.perf_counter() - started:.1f} s")
 
+        # MkDocs runs in its own process while this one (and its forks) link the media and
+        # write the unit files into a folder of their own; the two trees are merged after.
         started = time.perf_counter()
-        run_mkdocs(config_file, strict=strict)
-        tidy_site(built, config)
+        mkdocs = start_mkdocs(config_file, strict, work / "mkdocs.log")
+        try:
+
+            def write_files(shard: int, shards: int) -> tuple[int, int]:
+                linked = link_media(data, built, shard, shards)
+                return linked, write_unit_files(data, info, built, Path(templates_dir), shard, shards)
+
+            written = run_shards(write_files, processes)
+        except BaseException:
+            mkdocs.kill()
+            mkdocs.wait()
+            raise
+        files_s = time.perf_counter() - started
+        finish_mkdocs(mkdocs, work / "mkdocs.log", config_file)
+        tidy_site(mkdocs_out, config)
         say(f"mkdocs: built in {time.perf_counter() - started:.1f} s")
 
         started = time.perf_counter()
-        linked = link_media(data, built)
-        units = write_unit_files(data, info, built, Path(templates_dir))
+        merge_tree(mkdocs_out, built)
+        shutil.rmtree(mkdocs_out, ignore_errors=True)  # the folders MkDocs' files moved out of
+        linked = sum(n for n, _ in written)
+        units = sum(n for _, n in written)
         write_unit_index(data, info, built)
         linked += write_downloads(data.root, built)
         write_json(built / SITE_MARKER, {"model_hash": data.manifest["model"]["hash"], "pages": count})
         say(
             f"media: {linked} files linked, {units} unit JSON files and embed views in "
-            f"{time.perf_counter() - started:.1f} s"
+            f"{files_s + time.perf_counter() - started:.1f} s ({files_s:.1f} s of it while MkDocs ran)"
         )
         say(site_size(built, count))
 

@@ -24,7 +24,7 @@ _ENTITIES = {
     "'": "&#39;",
     **{c: f"&#{ord(c)};" for c in "\\`*_{}[]|#~!+$^="},
 }
-_ESCAPE = re.compile("[" + re.escape("".join(_ENTITIES)) + "]")
+_TABLE = str.maketrans(_ENTITIES)
 _UNSAFE_TITLE = re.compile(r"[^A-Za-z0-9 _.,:;()/+\-]")
 
 
@@ -32,7 +32,7 @@ def md_escape(value: object) -> Markup:
     """Text safe in Markdown prose, table cells, raw HTML and attribute values."""
     if isinstance(value, Markup):
         return value
-    return Markup(_ESCAPE.sub(lambda m: _ENTITIES[m.group()], str(value)))
+    return Markup(str(value).translate(_TABLE))
 
 
 def html_text(value: object) -> str:

@@ -194,15 +194,20 @@ def _open_graph(unit: Row, info: SiteInfo, src: str) -> dict[str, str]:
     return meta
 
 
-def unit_pages(data: AtlasData, info: SiteInfo) -> Iterator[Page]:
-    """One page per unit, at ``units/<unit id>/``."""
+def unit_pages(data: AtlasData, info: SiteInfo, shard: int = 0, shards: int = 1) -> Iterator[Page]:
+    """One page per unit, at ``units/<unit id>/``; with ``shards`` > 1 only every ``shards``-th
+    unit from the ``shard``-th on, in layer order (one process's share of the pages)."""
     labels = chi_labels(data.chis)
     classes = data.classes
     objective = str((data.manifest.get("config") or {}).get("visualize", {}).get("objective", "centre"))
+    position = -1
     for layer in data.layers:
         members = data.by_layer[layer["name"]]
         similar = similar_units(members)
         for index, unit in enumerate(members):
+            position += 1
+            if position % shards != shard:
+                continue
             src = unit_page(unit["unit_id"])
             rows = data.visualizations.get(unit["unit_id"], [])
             yield Page(

@@ -10,7 +10,9 @@ checked by :func:`inside` before anything is written. Media of the atlas are ser
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
@@ -31,6 +33,7 @@ def _page(folder: str, path: str) -> str:
     return f"{folder}/{head + '/' if head else ''}{last}.md"
 
 
+@functools.lru_cache(maxsize=1 << 16)  # asked for each unit's every medium, link and card
 def unit_page(unit_id: str) -> str:
     """Source path of a unit's page, e.g. ``units/motion/conv3_1/0017.md``."""
     return _page("units", unit_path(unit_id))
@@ -81,8 +84,14 @@ def media_file(atlas_path: str) -> str:
     return f"{FILES_DIR}/{relative_inside(atlas_path)}"
 
 
+# A relative path of plain segments, none "." or "..": already clean (the common case, checked fast).
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*")
+
+
 def relative_inside(path: str) -> str:
     """``path`` as a clean relative POSIX path; AtlasError if it is absolute or climbs out with ``..``."""
+    if _PLAIN_PATH.fullmatch(path):
+        return path
     pure = PurePosixPath(path.replace("\\", "/"))
     if (
         not path
@@ -122,8 +131,21 @@ def output_file(src: str, directory_urls: bool = True) -> str:
 def link(from_src: str, target: str, directory_urls: bool = True) -> str:
     """Relative URL from page ``from_src`` to ``target``: another page's source path (``*.md``)
     or a site file path (e.g. ``files/media/...mp4``)."""
+    return linker(from_src, directory_urls)(target)
+
+
+def linker(from_src: str, directory_urls: bool = True) -> Callable[[str], str]:
+    """:func:`link` from page ``from_src``, as a function of the target (a page links a hundred times)."""
     here = page_url(from_src, directory_urls)
     base = here.split("/")[:-1]  # the folder the page is served from ("a/b/" -> [a, b]; "a/b.html" -> [a])
+
+    def to(target: str) -> str:
+        return _relative_link(base, target, directory_urls)
+
+    return to
+
+
+def _relative_link(base: list[str], target: str, directory_urls: bool) -> str:
     to = page_url(target, directory_urls) if target.endswith(".md") else target
     parts = to.split("/")
     common = 0

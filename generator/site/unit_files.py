@@ -18,6 +18,7 @@ import jinja2
 
 from generator.site.data import MEDIA_COLUMNS, AtlasData, Row
 from generator.site.pages import VIDEO_KINDS, SiteInfo, _preferred, chi_labels
+from generator.site.parallel import shard_of
 from generator.site.paths import chi_segment, inside, page_url, unit_folder, unit_page
 from generator.site.tuning_view import tuning_words
 
@@ -127,13 +128,18 @@ def _num(value: Any, digits: int = 2) -> str:
     return "\u2013" if value is None else f"{value:.{digits}f}"
 
 
-def write_unit_files(data: AtlasData, info: SiteInfo, site_dir: Path, templates_dir: Path) -> int:
-    """Write every unit's JSON twin and embed view into the built site; return how many units."""
+def write_unit_files(
+    data: AtlasData, info: SiteInfo, site_dir: Path, templates_dir: Path, shard: int = 0, shards: int = 1
+) -> int:
+    """Write every unit's JSON twin and embed view into the built site (with ``shards`` > 1
+    only this shard's units); return how many units."""
     env = _environment(templates_dir)
     env.filters["num"] = _num
     template = env.get_template("embed.html.j2")
+    count = 0
     # The site is built in a scratch folder and swapped into place whole, so plain writes suffice.
-    for unit in data.units:
+    for unit in shard_of(data.units, shard, shards):
+        count += 1
         folder = inside(site_dir, unit_folder(unit["unit_id"]))
         folder.mkdir(parents=True, exist_ok=True)
         record = unit_record(unit, data, info)
@@ -141,4 +147,4 @@ def write_unit_files(data: AtlasData, info: SiteInfo, site_dir: Path, templates_
             json.dumps(record, ensure_ascii=False, allow_nan=False, indent=1), encoding="utf-8"
         )
         (folder / EMBED_NAME).write_text(template.render(embed_context(unit, data, info)), encoding="utf-8")
-    return len(data.units)
+    return count
