@@ -253,7 +253,7 @@ def write_clip_media(run: Measuring, jobs: dict) -> ClipPart:
 
 def clip_overlays(run: Measuring, units: list[dict]) -> OverlayPart:
     """Where each spatial unit fires in the real clips its page shows (see generator.pipeline.overlays)."""
-    if run.stats is None:
+    if run.stats is None or not run.config.site.clip_overlays:
         return OverlayPart({}, 0, 0, ())
     data = run.config.data
     return write_overlays(
