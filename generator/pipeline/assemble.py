@@ -266,6 +266,7 @@ def clip_overlays(run: Measuring, units: list[dict]) -> OverlayPart:
         run.output,
         run.device,
         run.progress,
+        run.workers,
     )
 
 

@@ -16,7 +16,9 @@ statistics, same range); anything else is drawn again. Clips of a data set on di
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import multiprocessing
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +35,10 @@ from generator.measures.response_map import (
 )
 from generator.media.frames import display_factor, upscale
 from generator.media.heatmap import write_overlay
-from generator.pipeline.media_stage import clip_folder
+from generator.pipeline.media_stage import MEDIA_WORKERS, clip_folder, start_method
 from generator.pipeline.statistics import DataStatistics
 from generator.pipeline.tables_stage import sampled_clips, top_clip_units
+from generator.pipeline.workers import exit_with_parent
 from generator.store.atomic import write_json
 from generator.store.keys import unit_path
 from generator.store.verify import file_problem, sound
@@ -112,6 +115,29 @@ def clip_overlays(
     return shown, maps_at_frames(spatial, frame_positions(maps.shape[0], starts), count)
 
 
+@dataclass(frozen=True)
+class OverlayJob:
+    """One overlay to draw: a unit's map on a clip's frames (both at the display size), and where it goes.
+    Drawing needs numpy and ffmpeg only, never torch, so it runs in forked worker processes."""
+
+    key: tuple[str, int]  # (unit id, clip index)
+    shown: np.ndarray  # uint8 (F, H, W, 3)
+    heat: np.ndarray  # float32 (F, H, W)
+    files: tuple[str, str, str]
+    record: dict
+
+    def draw(self, root: Path) -> str | None:
+        """Draw and write the overlay (record last, so a half-written one is redrawn); why it failed, or None."""
+        try:
+            write_overlay(
+                self.shown, self.heat, 0.0, self.record["high"], root / self.files[0], root / self.files[1]
+            )
+            write_json(root / self.files[2], self.record)
+            return None
+        except Exception as error:  # noqa: BLE001 - one bad encode must not stop the build
+            return f"{type(error).__name__}: {error}".splitlines()[0][:300]
+
+
 def write_overlays(
     loaded: LoadedModel,
     spec: WorldSpec,
@@ -122,51 +148,89 @@ def write_overlays(
     output: Path,
     device: torch.device,
     progress: bool = True,
+    workers: int = MEDIA_WORKERS,
 ) -> OverlayPart:
-    """Measure and draw the overlay of every spatial unit on every clip its page shows (see the module doc)."""
-    desc = loaded.description
-    kinds = {info.name: info.kind for info in desc.layers}
-    wanted = (
-        shown_clips(kinds, units, stats) if stats.source.get("source", "synthetic") == "synthetic" else {}
-    )
+    """Measure and draw the overlay of every spatial unit on every clip its page shows (see the
+    module doc): maps in this process, drawing and encoding in ``workers`` processes."""
+    kinds = {info.name: info.kind for info in loaded.description.layers}
+    synthetic = stats.source.get("source", "synthetic") == "synthetic"
+    wanted = shown_clips(kinds, units, stats) if synthetic else {}
     root = Path(output)
     overlays: dict[tuple[str, int], Overlay | None] = {}
-    written = cached = 0
-    failed: list[tuple[str, str]] = []
-    data = SyntheticClips(spec, SPLIT, clips_per_class, cache_dir, progress=False) if wanted else None
-    starts = snippet_starts(spec)
-    for clip, shown in tqdm(wanted.items(), desc="overlays", unit="clip", disable=not progress or not wanted):
-        todo = []
+    todo: dict[int, list[tuple[dict, tuple[str, str, str], dict]]] = {}
+    for clip, shown in wanted.items():
         for unit in shown:
             high = float(stats.layers[unit["layer"]].peaks[unit["channel"]])
             files = overlay_files(SPLIT, clip, unit["unit_id"])
             record = _record(stats, unit["unit_id"], high)
             overlays[(unit["unit_id"], clip)] = Overlay(files[0], files[1], high)
-            if _cached(root, files, record):
-                cached += 1
-            else:
-                todo.append((unit, files, record))
-        if not todo:
-            continue
-        assert data is not None
+            if not _cached(root, files, record):
+                todo.setdefault(clip, []).append((unit, files, record))
+    cached = len(overlays) - sum(len(wanted_here) for wanted_here in todo.values())
+    failed: list[tuple[tuple[str, int], str, str]] = []  # (key, what, why)
+    jobs = _overlay_jobs(loaded, spec, clips_per_class, cache_dir, todo, device, failed)
+    total = sum(len(wanted_here) for wanted_here in todo.values())
+    with tqdm(total=total, desc="overlays", unit="overlay", disable=not progress or not total) as bar:
+        for job, problem in _drawn(jobs, root, workers):
+            if problem is not None:
+                failed.append((job.key, job.files[0], problem))
+            bar.update(1)
+    for key, _, _ in failed:
+        overlays[key] = None
+    return OverlayPart(overlays, total - len(failed), cached, tuple((what, why) for _, what, why in failed))
+
+
+def _overlay_jobs(
+    loaded: LoadedModel,
+    spec: WorldSpec,
+    clips_per_class: int,
+    cache_dir: Path,
+    todo: dict[int, list[tuple[dict, tuple[str, str, str], dict]]],
+    device: torch.device,
+    failed: list[tuple[tuple[str, int], str, str]],
+) -> Iterator[OverlayJob]:
+    """The jobs of ``todo``, clip by clip: one forward pass per clip and layer (a failed one is
+    added to ``failed`` for each of its overlays)."""
+    if not todo:
+        return
+    data = SyntheticClips(spec, SPLIT, clips_per_class, cache_dir, progress=False)
+    starts = tuple(snippet_starts(spec))
+    for clip, wanted in todo.items():
         frames = data.clip(clip).frames
-        inputs = [x[None].to(device) for x in data[clip][:-1]]
         factor = display_factor(*frames.shape[1:3])
-        by_layer: dict[str, np.ndarray | None] = {}
-        for unit, files, record in todo:
-            label = f"{files[0]}"
-            try:
-                if unit["layer"] not in by_layer:
-                    by_layer[unit["layer"]] = layer_response_maps(
-                        loaded.model, desc.layer(unit["layer"]), inputs
-                    )
-                maps = by_layer[unit["layer"]]
-                assert maps is not None
-                shown_frames, heat = clip_overlays(maps[unit["channel"]], frames, starts, factor)
-                write_overlay(shown_frames, heat, 0.0, record["high"], root / files[0], root / files[1])
-                write_json(root / files[2], record)
-                written += 1
-            except Exception as error:  # noqa: BLE001 - one bad encode must not stop the build
-                overlays[(unit["unit_id"], clip)] = None
-                failed.append((label, f"{type(error).__name__}: {error}".splitlines()[0][:300]))
-    return OverlayPart(overlays, written, cached, tuple(failed))
+        inputs = [x[None].to(device) for x in data[clip][:-1]]
+        by_layer: dict[str, np.ndarray | str] = {}
+        for unit, files, record in wanted:
+            layer = unit["layer"]
+            if layer not in by_layer:
+                try:
+                    maps = layer_response_maps(loaded.model, loaded.description.layer(layer), inputs)
+                    by_layer[layer] = maps if maps is not None else "the layer has no positions"
+                except Exception as error:  # noqa: BLE001 - one clip must not stop the build
+                    by_layer[layer] = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+            maps = by_layer[layer]
+            if isinstance(maps, str):
+                failed.append(((unit["unit_id"], clip), files[0], maps))
+                continue
+            shown, heat = clip_overlays(maps[unit["channel"]], frames, starts, factor)
+            yield OverlayJob((unit["unit_id"], clip), shown, heat, files, record)
+
+
+def _drawn(jobs: Iterator[OverlayJob], root: Path, workers: int) -> Iterator[tuple[OverlayJob, str | None]]:
+    """Each job with why drawing it failed (None when it did not), drawn in ``workers`` processes
+    with a few jobs in flight each, so that the maps of a whole build are never held at once."""
+    if workers <= 1:
+        for job in jobs:
+            yield job, job.draw(root)
+        return
+    context = multiprocessing.get_context(start_method())
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=exit_with_parent) as pool:
+        pending: dict = {}
+        for job in jobs:
+            pending[pool.submit(job.draw, root)] = job
+            if len(pending) >= 4 * workers:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield pending.pop(future), future.result()
+        for future in as_completed(list(pending)):
+            yield pending.pop(future), future.result()
