@@ -255,6 +255,8 @@ def test_spatial_units_show_where_they_fire_in_every_shown_clip(built: dict) -> 
     rows = tables["top_clips"] + tables["clip_samples"]
     spatial = [r for r in rows if r["unit_id"].startswith("motion/")]
     assert spatial and all(r["overlay"] and r["overlay_poster"] for r in spatial)
+    overlays = {r["overlay"] for r in spatial}
+    assert f"overlays of where units fire written {len(overlays)}, reused 0" in built["output"]
     assert all(
         r["overlay"] is None and r["overlay_high"] is None for r in rows if r["unit_id"].startswith("class/")
     )
