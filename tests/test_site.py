@@ -660,7 +660,12 @@ def test_clips_of_units_with_positions_show_where_they_fire(built: dict) -> None
     videos = {v for tag, a, v in _links(page) if tag == "video" and a == "src"}
     assert rows and all(any(v.endswith(r["overlay"]) for v in videos) for r in rows)
     high = rows[0]["overlay_high"]
-    assert f"where this unit fires: its rectified response, 0 to ρ = {high:.3f}" in html
+    unit = next(u for u in read_table(table_path(atlas, "units")).to_pylist() if u["unit_id"] == unit_id)
+    assert high != unit["act_peak"]  # the fake unit's range is not its rho: the label says what it is
+    assert (
+        f"where this unit fires: its rectified response, 0 to {high:.3f}, its largest at any position in any "
+        f"held-out clip (ρ, of its objective, is {unit['act_peak']:.3f})"
+    ) in html
     assert html.count('class="atlas-heat-legend"') == len(rows)
     record = json.loads((site / f"units/{unit_id}/unit.json").read_text(encoding="utf-8"))
     assert all(clip["overlay"] for clip in record["top_clips"] + record["clip_samples"])
