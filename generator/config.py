@@ -472,6 +472,11 @@ class SiteConfig(_Section):
     site_url: str | None = Field(None, description="Public URL, used in permalinks and citations.")
     author: str = "The Video Feature Atlas authors"
     top_clips: int = Field(8, ge=1, le=100)
+    clip_overlays: bool = Field(
+        True,
+        description="Draw where each unit with positions fires in every real clip its page shows "
+        "(one heat-map MP4 and poster per unit and clip).",
+    )
     publish: bool = Field(
         False,
         description="The site is published: site_url must then be set (permalinks, "

@@ -14,7 +14,9 @@ from typer.testing import CliRunner
 from generator.cli import app
 from generator.config import load_config, parse_overrides
 from generator.measures.invariance import chi_invariance, converged, response_flatness
+from generator.measures.response_map import response_map, upsample_map
 from generator.media import display_factor, read_mp4
+from generator.media.frames import upscale
 from generator.media.video import mp4_frame_count
 from generator.pipeline.build import build
 from generator.pipeline.reports import built_lines
@@ -23,8 +25,10 @@ from generator.store.manifest import manifest_path, read_manifest
 from generator.store.parquet import read_metadata
 from generator.store.results import load_result, save_result
 from generator.store.schema import SCHEMAS, table_path
-from generator.world import CLASSES, PROBES
-from generator.zoo import save_checkpoint, small_fusion
+from generator.train import world_spec
+from generator.world import CLASSES, PROBES, SyntheticClips
+from generator.world.inputs import snippet_starts
+from generator.zoo import load, save_checkpoint, small_fusion
 from generator.zoo.loading import fixed_init_seed
 
 runner = CliRunner()
@@ -242,6 +246,79 @@ def test_every_media_path_exists_and_every_video_decodes(built: dict) -> None:
         assert frames.shape[0] == mp4_frame_count(frames_of[path.split("/")[0]][kind]), path
         width = 3 * side + 2 * 4 if kind == "composite" else side
         assert frames.shape[1:] == (side, width, 3), path
+
+
+@pytest.mark.slow
+def test_spatial_units_show_where_they_fire_in_every_shown_clip(built: dict) -> None:
+    atlas, root = built["atlas"], built["root"]
+    tables = _tables(atlas)
+    rows = tables["top_clips"] + tables["clip_samples"]
+    spatial = [r for r in rows if r["unit_id"].startswith("motion/")]
+    assert spatial and all(r["overlay"] and r["overlay_poster"] for r in spatial)
+    overlays = {r["overlay"] for r in spatial}
+    assert f"overlays of where units fire written {len(overlays)}, reused 0" in built["output"]
+    assert all(
+        r["overlay"] is None and r["overlay_high"] is None for r in rows if r["unit_id"].startswith("class/")
+    )
+    options = _options(root, built["checkpoint"], select=False)
+    sets = [value for flag, value in zip(options, options[1:], strict=False) if flag == "--set"]
+    config = load_config(None, {**parse_overrides(sets), "output": atlas})
+    spec = world_spec(config)
+    clips = SyntheticClips(
+        spec, "test", config.data.test_clips_per_class, config.data.cache_dir, progress=False
+    )
+    factor = display_factor(SIZE, SIZE)
+    for row in spatial:  # one scale per unit: its largest response at any position of any clip (top clip 1's)
+        top = next(r for r in tables["top_clips"] if r["unit_id"] == row["unit_id"] and r["rank"] == 1)
+        assert row["overlay_high"] == pytest.approx(top["activation"])
+        played, _ = read_mp4(atlas / row["overlay"])
+        assert played.shape == (
+            mp4_frame_count(len(clips.clip(row["clip_index"]).frames)),
+            SIZE * factor,
+            SIZE * factor,
+            3,
+        )
+        assert (atlas / row["overlay_poster"]).is_file()
+
+    # The hottest place of the overlay is where the unit's response map, measured afresh on the clip, is hottest.
+    loaded = load("small_fusion", built["checkpoint"])
+    row = next(r for r in tables["top_clips"] if r["unit_id"] == "motion/conv2_1/0001" and r["rank"] == 1)
+    layer = loaded.description.layer("motion/conv2_1")
+    inputs = [x[None] for x in clips[row["clip_index"]][:-1]]
+    maps = response_map(loaded.model, layer, 1, inputs)
+    assert maps is not None and float(maps.max()) == pytest.approx(row["activation"], rel=1e-4)
+    frames = upscale(clips.clip(row["clip_index"]).frames, factor).astype(np.float64)
+    played, _ = read_mp4(atlas / row["overlay"])
+    heat = upsample_map(maps, maps.shape[0], SIZE * factor, SIZE * factor)
+    checked = 0
+    for step, start in enumerate(snippet_starts(spec)):  # the frames the network's snippets start at
+        change = np.abs(played[start].astype(np.float64) - frames[start]).sum(axis=-1)
+        level = heat[step]
+        if level.max() < 0.5 * row["overlay_high"]:
+            continue  # too faint on this frame to stand out of the video coding's noise
+        hot, cold = level >= 0.8 * level.max(), level <= 0.1 * row["overlay_high"]
+        assert change[hot].mean() > 3 * change[cold].mean() + 1, (
+            step,
+            change[hot].mean(),
+            change[cold].mean(),
+        )
+        y, x = np.unravel_index(np.argmax(change), change.shape)
+        assert level[y, x] >= 0.4 * level.max(), (step, (y, x))
+        checked += 1
+    assert checked >= 1
+
+    # The unit page shows each overlay with its label and colour scale; a class unit's page shows none.
+    site = atlas / "site"
+    page = (site / unit_folder("motion/conv2_1/0001") / "index.html").read_text(encoding="utf-8")
+    assert row["overlay"] in page and "where this unit fires: its rectified response, 0 to ρ = " in page
+    assert 'class="atlas-heat-legend"' in page
+    for clip in (r for r in spatial if r["unit_id"] == "motion/conv2_1/0001"):
+        assert clip["overlay"] in page
+    classes = [u["unit_id"] for u in tables["units"] if u["unit_id"].startswith("class/")]
+    assert classes and all(
+        "where this unit fires" not in (site / unit_folder(u) / "index.html").read_text(encoding="utf-8")
+        for u in classes
+    )
 
 
 @pytest.mark.slow

@@ -9,7 +9,13 @@ import pytest
 import torch
 from torch import nn
 
-from generator.measures.response_map import response_map, upsample_map
+from generator.measures.response_map import (
+    frame_positions,
+    layer_response_maps,
+    maps_at_frames,
+    response_map,
+    upsample_map,
+)
 from generator.media import read_mp4
 from generator.media.heatmap import legend_bar, normalize, overlay_frames, write_overlay
 from generator.zoo.spec import LayerInfo
@@ -142,3 +148,28 @@ def test_overlay_colours_the_patch_and_leaves_the_background(tmp_path) -> None:
     )
     played, _ = read_mp4(video)
     assert played.shape[1:] == (SIZE * 4, SIZE * 4, 3) and poster.is_file()
+
+
+def test_map_steps_land_on_their_snippets_frames_and_blend_linearly_between() -> None:
+    # Snippets start at frames 0, 4, 8: a tower's steps stand at those frames; a 3-D layer with a
+    # temporal stride of 3 has one step, at the centre of the snippets it covers (frame 4).
+    assert frame_positions(3, (0, 4, 8)).tolist() == [0.0, 4.0, 8.0]
+    assert frame_positions(1, (0, 4, 8)).tolist() == [4.0]
+    assert frame_positions(2, (0, 2, 4, 6)).tolist() == [1.0, 5.0]
+    maps = np.stack([np.full((2, 2), v, dtype=np.float32) for v in (0.0, 4.0, 8.0)])
+    frames = maps_at_frames(maps, frame_positions(3, (0, 4, 8)), 11)
+    assert frames.shape == (11, 2, 2)
+    assert frames[:, 0, 0].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 8]  # held after the last snippet
+    one = maps_at_frames(maps[1:2], frame_positions(1, (0, 4, 8)), 5)
+    assert np.all(one == 4.0)
+    with pytest.raises(ValueError, match="time steps"):
+        maps_at_frames(maps, np.array([0.0, 1.0]), 4)
+
+
+def test_one_forward_gives_every_units_map_of_the_layer() -> None:
+    net = Tower().eval()
+    every = layer_response_maps(net, _layer("conv2d"), [_clip()])
+    assert every is not None and every.shape == (2, FRAMES, SIZE, SIZE)
+    for channel in range(2):
+        assert np.array_equal(every[channel], response_map(net, _layer("conv2d"), channel, [_clip()]))
+    assert layer_response_maps(net, _layer("fc", 3, "head"), [_clip()]) is None

@@ -646,6 +646,39 @@ def test_unit_page_shows_clips_across_the_activation_range(built: dict) -> None:
     assert len(record["clip_samples"]) == len(samples)
 
 
+def test_clips_of_units_with_positions_show_where_they_fire(built: dict) -> None:
+    site, atlas = built["site"], built["atlas"]
+    unit_id = "motion/conv1_1/0003"
+    rows = [
+        r
+        for name in ("top_clips", "clip_samples")
+        for r in read_table(table_path(atlas, name)).to_pylist()
+        if r["unit_id"] == unit_id
+    ]
+    page = site / f"units/{unit_id}/index.html"
+    html = unescape(page.read_text(encoding="utf-8"))
+    videos = {v for tag, a, v in _links(page) if tag == "video" and a == "src"}
+    assert rows and all(any(v.endswith(r["overlay"]) for v in videos) for r in rows)
+    high = rows[0]["overlay_high"]
+    unit = next(u for u in read_table(table_path(atlas, "units")).to_pylist() if u["unit_id"] == unit_id)
+    assert high != unit["act_peak"]  # the fake unit's range is not its rho: the label says what it is
+    assert (
+        f"where this unit fires: its rectified response, 0 to {high:.3f}, its largest at any position in any "
+        f"held-out clip (ρ, of its objective, is {unit['act_peak']:.3f})"
+    ) in html
+    assert html.count('class="atlas-heat-legend"') == len(rows)
+    record = json.loads((site / f"units/{unit_id}/unit.json").read_text(encoding="utf-8"))
+    assert all(clip["overlay"] for clip in record["top_clips"] + record["clip_samples"])
+    classes = [
+        r["unit_id"] for r in read_table(table_path(atlas, "units")).to_pylist() if r["stream"] == "class"
+    ]
+    assert classes and all(
+        "where this unit fires"
+        not in (site / page_url(unit_page(u)) / "index.html").read_text(encoding="utf-8")
+        for u in classes
+    )
+
+
 def test_receptive_field_is_outlined_where_the_unit_sees_part_of_the_frame(built: dict) -> None:
     site = built["site"]
     layers = {l["name"]: l for l in json.loads((built["atlas"] / "manifest.json").read_text())["layers"]}

@@ -67,3 +67,13 @@ def write_overlay(
     """Write the overlay as an MP4 and a poster PNG (its middle frame), atomically."""
     drawn = overlay_frames(frames, heat, low, high)
     return write_mp4(drawn, video), write_poster(drawn, poster)
+
+
+def legend_gradient(stops: int = 9) -> str:
+    """The colour scale of :func:`legend_bar` as a CSS ``linear-gradient`` (low on the left), so a
+    page can draw its legend without an image file."""
+    colours = legend_bar(stops, 1)[0]
+    parts = [
+        f"rgb({r}, {g}, {b}) {100 * i / (stops - 1):.1f}%" for i, (r, g, b) in enumerate(colours.tolist())
+    ]
+    return f"linear-gradient(to right, {', '.join(parts)})"

@@ -39,6 +39,7 @@ from generator.pipeline.media_stage import (
     media_folder,
     run_media_jobs,
 )
+from generator.pipeline.overlays import OverlayPart, write_overlays
 from generator.pipeline.select import Selection
 from generator.pipeline.speed import speed_invariance
 from generator.pipeline.statistics import DataStatistics, unit_scales
@@ -83,6 +84,8 @@ class AssembleSummary:
     seconds: dict[str, float] = field(default_factory=dict)
     ok: int = 0  # visualizations by status (the failed ones are in ``failed``)
     weak: int = 0
+    overlays_written: int = 0  # heat-map overlays of where units fire in their shown clips
+    overlays_cached: int = 0
 
 
 @dataclass(frozen=True)
@@ -145,9 +148,13 @@ def assemble(
     seconds = {**part.seconds, "clips": time.perf_counter() - clock}
 
     clock = time.perf_counter()
-    path = write_atlas(run, part.units, part.visualizations, clips.paths, card, drafts)
+    overlays = clip_overlays(run, part.units)
+    seconds["overlays"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    path = write_atlas(run, part.units, part.visualizations, clips.paths, card, drafts, overlays)
     seconds["tables"] = time.perf_counter() - clock
-    return summarise(part.units, part.visualizations, [part], [clips], path, seconds)
+    return summarise(part.units, part.visualizations, [part], [clips], path, seconds, overlays)
 
 
 def measure_units(run: Measuring, selection: Selection) -> UnitPart:
@@ -244,6 +251,25 @@ def write_clip_media(run: Measuring, jobs: dict) -> ClipPart:
     return ClipPart(paths, outcome.written, outcome.cached, outcome.failed)
 
 
+def clip_overlays(run: Measuring, units: list[dict]) -> OverlayPart:
+    """Where each spatial unit fires in the real clips its page shows (see generator.pipeline.overlays)."""
+    if run.stats is None or not run.config.site.clip_overlays:
+        return OverlayPart({}, 0, 0, ())
+    data = run.config.data
+    return write_overlays(
+        run.loaded,
+        world_spec(run.config),
+        data.test_clips_per_class,
+        Path(data.cache_dir),
+        run.stats,
+        units,
+        run.output,
+        run.device,
+        run.progress,
+        run.workers,
+    )
+
+
 def intervention_answers(run: Measuring) -> InterventionAnswers:
     """The model's answers on the edited held-out clips (cached beside the statistics)."""
     assert run.stats is not None
@@ -274,19 +300,21 @@ def write_atlas(
     clip_paths: dict,
     card: dict[str, Any],
     drafts: list,
+    overlays: OverlayPart | None = None,
 ) -> Path:
-    """Write the tables and the manifest from every unit's rows and the real clips' media."""
+    """Write the tables and the manifest from every unit's rows and the real clips' media and overlays."""
     loaded, config, output, stats = run.loaded, run.config, run.output, run.stats
     desc = loaded.description
     metadata = table_metadata(loaded, config)
+    where = overlays.overlays if overlays is not None else {}
     tables = {
         "units": u_rows,
         "visualizations": vis_rows,
         "classes": class_rows(desc, stats, intervention_answers(run) if stats is not None else None),
         "confusions": confusion_rows(desc, stats),
-        "top_clips": top_clip_rows(desc, u_rows, stats, clip_paths),
+        "top_clips": top_clip_rows(desc, u_rows, stats, clip_paths, where),
         "activation_histograms": histogram_rows(u_rows, stats),
-        "clip_samples": clip_sample_rows(desc, u_rows, stats, clip_paths),
+        "clip_samples": clip_sample_rows(desc, u_rows, stats, clip_paths, where),
         "tuning": tuning_rows(
             {(r["layer"], r["channel"]): r["unit_id"] for r in u_rows},
             tuning_responses(loaded, run.device, output),
@@ -355,8 +383,10 @@ def summarise(
     clips: list[ClipPart],
     manifest: Path,
     seconds: dict[str, float],
+    overlays: OverlayPart | None = None,
 ) -> AssembleSummary:
-    """The summary of a measure stage whose units were measured in ``parts`` and clips written in ``clips``."""
+    """The summary of a measure stage whose units were measured in ``parts``, clips written in ``clips``
+    and overlays drawn in ``overlays``."""
     return AssembleSummary(
         units=len(u_rows),
         visualizations=len(vis_rows),
@@ -365,8 +395,11 @@ def summarise(
         media_cached=sum(part.media_cached for part in parts),
         clips_written=sum(clip.written for clip in clips),
         clips_cached=sum(clip.cached for clip in clips),
+        overlays_written=overlays.written if overlays is not None else 0,
+        overlays_cached=overlays.cached if overlays is not None else 0,
         media_failed=tuple(f for part in parts for f in part.media_failed)
-        + tuple(f for c in clips for f in c.failed),
+        + tuple(f for c in clips for f in c.failed)
+        + (overlays.failed if overlays is not None else ()),
         speed_invariance=all(part.speed_invariance for part in parts),
         manifest=manifest,
         seconds=seconds,

@@ -194,7 +194,7 @@ def run_media_jobs(
         total=len(todo), desc=desc, unit="set", disable=not progress or not todo, dynamic_ncols=True
     ) as bar:
         if workers > 1 and len(todo) > 1:
-            context = multiprocessing.get_context(_start_method())
+            context = multiprocessing.get_context(start_method())
             with ProcessPoolExecutor(
                 max_workers=min(workers, len(todo)), mp_context=context, initializer=exit_with_parent
             ) as pool:
@@ -231,7 +231,7 @@ def media_shortage(root: Path, written: dict[Job, dict[str, str] | None], unwrit
     return DiskFull(root, int(unwritten * average) + rewritten, what)
 
 
-def _start_method() -> str:
+def start_method() -> str:
     """fork where available: workers start at once and need no importable ``__main__``. They only
     run numpy and ffmpeg, never torch, so the parent's torch thread pools do not matter."""
     return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"

@@ -31,7 +31,9 @@ def measured_lines(summary: AssembleSummary, output: Path) -> list[str]:
     lines = [
         f"Measured {summary.units} units and {summary.visualizations} visualizations "
         f"({len(summary.failed)} failed); media sets written {summary.media_written}, reused {summary.media_cached}; "
-        f"real clips written {summary.clips_written}, reused {summary.clips_cached}; speed invariance "
+        f"real clips written {summary.clips_written}, reused {summary.clips_cached}; "
+        f"overlays of where units fire written {summary.overlays_written}, reused {summary.overlays_cached}; "
+        "speed invariance "
         f"{'measured' if summary.speed_invariance else 'left empty (no data for this model)'}. "
         f"Tables and manifest in {output}."
     ]

@@ -28,6 +28,7 @@ from generator.pipeline.assemble import (
     Measuring,
     UnitPart,
     assemble,
+    clip_overlays,
     failure_cases_and_clips,
     measure_units,
     summarise,
@@ -133,7 +134,8 @@ def _merge(
     """Rank 0, once every rank is done: the tables and manifest from the parts; the parts deleted."""
     vis_rows = merge_parts(run.output, "visualizations", len(shares), order)
     clip_paths = {key: paths for _, clips in shares for key, paths in clips.paths.items()}
-    manifest = write_atlas(run, u_rows, vis_rows, clip_paths, card, drafts)
+    overlays = clip_overlays(run, u_rows)  # rank 0 alone: one forward per shown clip and layer
+    manifest = write_atlas(run, u_rows, vis_rows, clip_paths, card, drafts, overlays)
     remove_parts(run.output)
     parts, clips = [part for part, _ in shares], [clip for _, clip in shares]
-    return summarise(u_rows, vis_rows, parts, clips, manifest, seconds)
+    return summarise(u_rows, vis_rows, parts, clips, manifest, seconds, overlays)

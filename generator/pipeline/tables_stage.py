@@ -321,8 +321,11 @@ def top_clip_rows(
     units: Sequence[Row],
     stats: DataStatistics | None,
     media: Mapping[tuple[str, int], Mapping[str, str] | None],
+    overlays: Mapping[tuple[str, int], Any] | None = None,
 ) -> list[Row]:
-    """Per live unit, its top held-out clips with activation, true and predicted class and media."""
+    """Per live unit, its top held-out clips with activation, true and predicted class and media
+    (and, for a spatial unit, where it fires in the clip: ``overlays`` by (unit id, clip), see
+    generator.pipeline.overlays)."""
     if stats is None:
         return []
     classes = list(stats.classes)  # the names labels index (the data set's for a model without classes)
@@ -334,6 +337,7 @@ def top_clip_rows(
             rows.append(
                 {"unit_id": unit["unit_id"], "rank": rank}
                 | _clip_fields(int(clip), float(value), classes, stats, media)
+                | _overlay_fields((overlays or {}).get((unit["unit_id"], int(clip))))
             )
     return rows
 
@@ -355,6 +359,13 @@ def _clip_fields(
         "composite": paths.get("composite"),
         "poster": paths.get("composite_poster"),
     }
+
+
+def _overlay_fields(overlay: Any) -> Row:
+    """The overlay columns of a row that shows a clip: where the unit fires in it (null without one)."""
+    if overlay is None:
+        return {"overlay": None, "overlay_poster": None, "overlay_high": None}
+    return {"overlay": overlay.video, "overlay_poster": overlay.poster, "overlay_high": overlay.high}
 
 
 def histogram_rows(units: Sequence[Row], stats: DataStatistics | None) -> list[Row]:
@@ -385,15 +396,19 @@ def clip_sample_rows(
     units: Sequence[Row],
     stats: DataStatistics | None,
     media: Mapping[tuple[str, int], Mapping[str, str] | None],
+    overlays: Mapping[tuple[str, int], Any] | None = None,
 ) -> list[Row]:
-    """Per live unit, the held-out clips sampled at several quantiles of its responses, with media."""
+    """Per live unit, the held-out clips sampled at several quantiles of its responses, with media
+    and overlays (as :func:`top_clip_rows`)."""
     if stats is None:
         return []
     classes = list(stats.classes)
     rows = []
     for unit_id, samples in sampled_clips(units, stats).items():
         rows.extend(
-            {"unit_id": unit_id, "quantile": quantile} | _clip_fields(clip, value, classes, stats, media)
+            {"unit_id": unit_id, "quantile": quantile}
+            | _clip_fields(clip, value, classes, stats, media)
+            | _overlay_fields((overlays or {}).get((unit_id, clip)))
             for quantile, clip, value in samples
         )
     return rows

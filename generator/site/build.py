@@ -37,6 +37,7 @@ from markupsafe import Markup
 from generator.errors import AtlasError
 from generator.measures.tuning import arrow, direction_word
 from generator.media import colorwheel_legend, write_png
+from generator.media.heatmap import legend_gradient
 from generator.media.kinds import MEDIA_KINDS
 from generator.resources import resource_path
 from generator.site.data import AtlasData, load_atlas
@@ -149,6 +150,7 @@ def make_environment(templates_dir: Path) -> jinja2.Environment:
         chi_segment=chi_segment,
         arrow=arrow,
         direction_word=direction_word,
+        heat_legend=legend_gradient(),
     )
     return env
 

@@ -28,8 +28,8 @@ Row = dict[str, Any]
 MEDIA_COLUMNS = {
     "units": ("poster", "composite"),
     "visualizations": ("array", *MEDIA_KINDS, "poster", *(f"{kind}_poster" for kind in PANEL_KINDS)),
-    "top_clips": ("composite", "poster"),
-    "clip_samples": ("composite", "poster"),
+    "top_clips": ("composite", "poster", "overlay", "overlay_poster"),
+    "clip_samples": ("composite", "poster", "overlay", "overlay_poster"),
 }
 OPTIONAL_TABLES = ("tuning", "activation_histograms", "clip_samples")  # atlases written before them lack them
 

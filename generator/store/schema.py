@@ -55,6 +55,20 @@ def _clip_fields(activation: str) -> tuple[pa.Field, ...]:
         _field("activation", _F64, activation, False),
         _field("composite", _STR, "Composite MP4 of the clip (appearance | colour wheel | x/y/magnitude)."),
         _field("poster", _STR, "Poster PNG of the clip."),
+        _field(
+            "overlay",
+            _STR,
+            "MP4 of where the unit fires in the clip: its rectified response map over time and space "
+            "drawn over the clip's frames, from transparent at 0 to pale yellow at overlay_high; "
+            "null for units without positions (fc, class).",
+        ),
+        _field("overlay_poster", _STR, "Poster PNG of the overlay."),
+        _field(
+            "overlay_high",
+            _F64,
+            "Top of the overlay's colour scale: the unit's largest rectified response at any position "
+            "in any held-out clip (the same for all its clips).",
+        ),
     )
 
 

@@ -114,6 +114,18 @@ def _media_for(root: Path, shared: dict[str, str], folder: str, stem: str, per_u
     return paths
 
 
+def _fake_overlay(media: dict[str, str], is_class: bool, high: float) -> dict[str, Any]:
+    """The overlay columns of a fake clip row: the clip's appearance video stands in for the heat
+    map of a unit with positions; a class unit has none."""
+    if is_class:
+        return {"overlay": None, "overlay_poster": None, "overlay_high": None}
+    return {
+        "overlay": media.get("appearance", media["composite"]),
+        "overlay_poster": media.get("appearance_poster", media["composite_poster"]),
+        "overlay_high": high,
+    }
+
+
 def _tuning_grid(rng: np.random.Generator, level: float) -> np.ndarray:
     """A planted tuning grid (directions, speeds): a von Mises bump around a random direction,
     sharper in early layers, times a bump around a random speed, over a baseline."""
@@ -325,6 +337,7 @@ def make_fake_atlas(
                         "composite": media["composite"],
                         "poster": media["composite_poster"],
                     }
+                    | _fake_overlay(media, is_class, float(profile.max() * 1.1))
                 )
             for rank in range(1, TOP_CLIPS + 1):
                 true = preferred if rng.random() < 0.7 else int(rng.integers(n_classes))
@@ -345,6 +358,7 @@ def make_fake_atlas(
                         "composite": media["composite"],
                         "poster": media["composite_poster"],
                     }
+                    | _fake_overlay(media, is_class, float(profile.max() * 1.1))
                 )
 
     class_rows, confusion_rows = [], []
