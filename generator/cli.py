@@ -116,7 +116,8 @@ def _disk_full_message(error: BaseException, options: dict[str, Any]) -> str:
     free = free_bytes(output)
     room = f"{megabytes(free)} free" if free is not None else "the free space unknown"
     need = (
-        f"What the media stage has still to write needs about {megabytes(short.needed_bytes)} ({short.what}), {room}. "
+        f"What the media stage has still to write needs about {megabytes(short.needed_bytes)} ({short.what}), {room}; "
+        "the heat-map overlays of the shown clips (site.clip_overlays) are drawn after it and need room too. "
         if short is not None
         else f"The disk has {room}. "
     )
