@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from engine_common import header  # type: ignore[import-not-found]
+from engine_common import emit, header  # type: ignore[import-not-found]
 
 from generator.config import load_config
 from generator.data.dataset import prepare_all
@@ -109,10 +109,7 @@ def main() -> None:
             )
 
         lines.append(accuracy_gap(tmp, args.per_class))
-    report = "\n".join(lines)
-    print(report)
-    if args.save:
-        args.save.write_text(report + "\n")
+    emit(lines, args.save)
 
 
 def accuracy_gap(tmp: Path, per_class: int) -> str:

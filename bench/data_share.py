@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from engine_common import header  # type: ignore[import-not-found]
+from engine_common import emit, header  # type: ignore[import-not-found]
 
 import generator.data.dataset as dataset_module
 import generator.data.source as source_module
@@ -109,10 +109,7 @@ def main() -> None:
                 f"{name}: {clips} clips ({', '.join(classes)}), {args.workers} preparing workers, build {whole:.1f} s, data stage "
                 f"(decode + flow + cache, {calls} preparation calls) {data:.1f} s = {data / whole:.0%} of the build"
             )
-    report = "\n".join(lines)
-    print(report)
-    if args.save:
-        args.save.write_text(report + "\n")
+    emit(lines, args.save)
 
 
 if __name__ == "__main__":

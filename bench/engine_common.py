@@ -346,3 +346,12 @@ def basis_cost(
         f"temporal DCT basis vs pixels, same {len(unit_ids)} rows, median of {repeats} alternating runs: "
         f"{dct:.2f} s vs {pixel:.2f} s, cost ratio {dct / pixel:.3f}"
     )
+
+
+def emit(lines: list[str], save: Path | None) -> None:
+    """Print a benchmark's report and, when ``save`` is given, write it there too."""
+    report = "\n".join(lines)
+    print(report)
+    if save is not None:
+        save.parent.mkdir(parents=True, exist_ok=True)
+        save.write_text(report + "\n")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from engine_common import header  # type: ignore[import-not-found]
+from engine_common import emit, header  # type: ignore[import-not-found]
 
 from generator.media import write_media_set
 
@@ -67,11 +67,7 @@ def main() -> None:
             f"{sizes[factor] / args.sets / 1024:.0f} KiB per set"
         )
     lines.append(f"speed-up of 2x over 4x: {seconds[4] / seconds[2]:.2f}x")
-    report = "\n".join(lines)
-    print(report)
-    if args.save:
-        args.save.parent.mkdir(parents=True, exist_ok=True)
-        args.save.write_text(report + "\n")
+    emit(lines, args.save)
 
 
 if __name__ == "__main__":

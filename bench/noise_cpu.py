@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from engine_common import header  # type: ignore[import-not-found]
+from engine_common import emit, header  # type: ignore[import-not-found]
 
 from generator.engine.noise import input_uniforms, paper_noise
 from generator.engine.plan import Row, row_seed
@@ -107,11 +107,7 @@ def main() -> None:
     lines = [header(torch.device("cpu")), f"median of {args.repeats} repeats"]
     for threads in sorted({1, default_threads}):
         lines += measure(threads, args.repeats)
-    report = "\n".join(lines)
-    print(report)
-    if args.save:
-        args.save.parent.mkdir(parents=True, exist_ok=True)
-        args.save.write_text(report + "\n")
+    emit(lines, args.save)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from engine_common import header  # type: ignore[import-not-found]
+from engine_common import emit, header  # type: ignore[import-not-found]
 from torch import nn
 
 from generator.training.data import augment, choose_crop
@@ -67,11 +67,7 @@ def main() -> None:
     for stage in STAGES:
         lines.append(f"{stage}: {stage_rate(stage, args.steps, args.batch):.0f} clips/s")
     lines.append(f"augmentation alone: {draw_rate(500):.0f} clips/s")
-    report = "\n".join(lines)
-    print(report)
-    if args.save:
-        args.save.parent.mkdir(parents=True, exist_ok=True)
-        args.save.write_text(report + "\n")
+    emit(lines, args.save)
 
 
 if __name__ == "__main__":

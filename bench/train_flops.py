@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import torch
-from engine_common import header  # type: ignore[import-not-found]
+from engine_common import emit, header  # type: ignore[import-not-found]
 from torch.utils.flop_counter import FlopCounterMode
 
 from generator.config import RecipeConfig
@@ -101,11 +101,7 @@ def main() -> None:
                 f"({achieved:.0%} of the H200 dense bf16 peak)"
             )
     lines.append(f"total: {total_hours:.2f} GPU-hours on one H200 for the recipe's {recipe.stages} stages")
-    report = "\n".join(lines)
-    print(report)
-    if args.save:
-        args.save.parent.mkdir(parents=True, exist_ok=True)
-        args.save.write_text(report + "\n")
+    emit(lines, args.save)
 
 
 if __name__ == "__main__":

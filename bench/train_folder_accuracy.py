@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import torch
-from engine_common import header  # type: ignore[import-not-found]
+from engine_common import emit, header  # type: ignore[import-not-found]
 
 from generator.config import AtlasConfig, load_config
 from generator.data.export import export_world
@@ -149,10 +149,7 @@ def main() -> None:
             f"epochs): held-out accuracy {100 * direct['test_accuracy']:.1f} %, trained in "
             f"{direct['training_seconds']:.0f} s"
         )
-    report = "\n".join(lines)
-    print(report)
-    if args.save is not None:
-        args.save.write_text(report + "\n")
+    emit(lines, args.save)
 
 
 if __name__ == "__main__":
