@@ -79,7 +79,14 @@ def _html_files(site: Path) -> list[Path]:
 def test_build_is_strict_and_complete(built: dict) -> None:
     site = built["site"]
     assert (site / "index.html").is_file() and (site / "search" / "search_index.json").is_file()
-    assert [line.split(":")[0] for line in built["log"]] == ["read", "pages", "mkdocs", "media", "size"]
+    assert [line.split(":")[0] for line in built["log"]] == [
+        "read",
+        "pages",
+        "mkdocs",
+        "unit pages",
+        "media",
+        "size",
+    ]
     hand = {"how-to-read", "python-api"}  # hand-written pages (site_src), not counted as rendered
     generated = [p for p in _html_files(site) if p.name == "index.html" and p.parent.name not in hand]
     assert built["log"][-1].startswith(f"size: {len(generated)} pages, ")
@@ -694,20 +701,26 @@ def _tree(site: Path) -> dict[str, bytes]:
     return {p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*") if p.is_file()}
 
 
-def test_site_is_the_same_written_by_several_processes(built: dict, tmp_path: Path) -> None:
-    """Pages, unit files and media written by three forked processes (MkDocs running beside
-    them) make byte for byte the site that one process makes."""
-    assert built["log"][2].startswith("mkdocs:")  # the fixture's small site: one process
+def _render_again(built: dict, site: Path, **options: object) -> tuple[Path, list[str]]:
+    """The fixture's atlas rendered as the fixture renders it, with other ``options``; the log too."""
     lines: list[str] = []
-    site = render_site(
+    path = render_site(
         built["atlas"],
-        tmp_path / "site",
+        site,
         title="Test Atlas",
         site_url=SITE_URL,
         author="A. Tester",
         log=lines.append,
-        workers=3,
+        **options,
     )
+    return path, lines
+
+
+def test_site_is_the_same_written_by_several_processes(built: dict, tmp_path: Path) -> None:
+    """Pages, unit files and media written by three forked processes (MkDocs running beside
+    them) make byte for byte the site that one process makes."""
+    assert built["log"][2].startswith("mkdocs:")  # the fixture's small site: one process
+    site, _ = _render_again(built, tmp_path / "site", workers=3)
     one, three = _tree(built["site"]), _tree(site)
     assert sorted(one) == sorted(three)
     assert [name for name in one if one[name] != three[name]] == []
@@ -727,3 +740,19 @@ def test_a_writer_process_error_reaches_the_caller() -> None:
         run_shards(task, 3)
     assert run_shards(lambda shard, shards: (shard, shards), 3) == [(0, 3), (1, 3), (2, 3)]
     assert [list(shard_of(range(7), s, 3)) for s in range(3)] == [[0, 3, 6], [1, 4], [2, 5]]
+
+
+def test_unit_pages_from_shells_are_the_pages_mkdocs_renders(built: dict, tmp_path: Path) -> None:
+    """Unit pages made from shared shells (the default) are, byte for byte, the pages MkDocs
+    renders one by one; so are the search index and the sitemap that list them."""
+    units = read_table(table_path(built["atlas"], "units")).num_rows
+    made = [line for line in built["log"] if line.startswith("unit pages:")]
+    assert len(made) == 1
+    pages, shells = int(made[0].split()[2]), int(made[0].split(" made from ")[1].split()[0])
+    assert 1 <= shells < pages <= units  # the hostile class names' pages go to MkDocs whole
+    whole, lines = _render_again(built, tmp_path / "site", unit_shells=False)
+    assert not any(line.startswith("unit pages:") for line in lines)
+    shelled, rendered = _tree(built["site"]), _tree(whole)
+    assert sorted(shelled) == sorted(rendered)
+    assert [name for name in shelled if shelled[name] != rendered[name]] == []
+    assert not any("ATLASSHELL" in name for name in shelled)

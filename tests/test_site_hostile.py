@@ -13,6 +13,8 @@ import pytest
 from generator.site.build import render_site
 from generator.site.serve import serving
 from generator.store.manifest import manifest_path
+from generator.store.parquet import read_table
+from generator.store.schema import table_path
 from generator.store.table_set import write_table_set
 from tests.support.site_data import make_fake_atlas
 
@@ -125,3 +127,27 @@ def test_no_dialog_opens_in_chromium(hostile_site: Path, served: str) -> None:
             )
         browser.close()
     assert dialogs == []
+
+
+def test_pages_with_unusual_values_are_rendered_whole_and_the_site_is_unchanged(tmp_path: Path) -> None:
+    """Unit pages whose values a theme would escape (quotes, markup in class names) are left to
+    MkDocs whole; the rest come from shells; and the site, with .html URLs and no site URL, is
+    the one MkDocs builds page by page."""
+    atlas = make_fake_atlas(
+        tmp_path / "atlas", LAYERS, [1.0], CLASSES, with_media=False, seed=2, hostile=True
+    )
+    trees, logs = [], []
+    for shells in (True, False):
+        lines: list[str] = []
+        site = render_site(
+            atlas, tmp_path / f"site-{shells}", directory_urls=False, unit_shells=shells, log=lines.append
+        )
+        trees.append({p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*") if p.is_file()})
+        logs.append(lines)
+    units = read_table(table_path(atlas, "units")).num_rows
+    made = [line for line in logs[0] if line.startswith("unit pages:")]
+    assert len(made) == 1
+    from_shells = int(made[0].split()[2])
+    assert 0 < from_shells < units  # some pages were given to MkDocs whole
+    assert sorted(trees[0]) == sorted(trees[1])
+    assert [name for name in trees[0] if trees[0][name] != trees[1][name]] == []

@@ -18,6 +18,7 @@ those pages and reuse it: Material would render it anew for each of 17,000 unit 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ BLOCKS_DIR = "blocks"  # beside the docs folder
 _START, _END = "<!--atlas:html\n", "\natlas:end-->"
 _BLOCK = re.compile(r"<!--atlas:html\n(.*?)\natlas:end-->", re.S)
 _PLACEHOLDER = re.compile(r"<!--atlas:block (\d+)-->")
+SHELL_KEY = "atlas_shell"  # front-matter flag of a unit page shell (generator.site.unit_shells)
+SHELLS_DIR = "shells"  # beside the docs folder: what is kept of each shell
 THEME_PREFIX = "material"  # templates of the base theme, reachable under this prefix when overridden
 
 
@@ -77,6 +80,24 @@ def _read_blocks(config: Any, src_uri: str) -> list[str] | None:
         return read_blocks(blocks_file(config["docs_dir"], src_uri).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    """Keep a shell page's Markdown output (before search indexing) and table of contents for
+    the unit pages made from it (:mod:`generator.site.unit_shells`)."""
+    if page.meta.get(SHELL_KEY):
+        tree = _toc_tree(page.toc)
+        target = Path(config["docs_dir"]).parent / SHELLS_DIR / f"{page.file.src_uri}.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps({"content": html, "toc": tree}), encoding="utf-8")
+    return html
+
+
+def _toc_tree(toc: Any) -> list[dict[str, Any]]:
+    return [
+        {"id": i.id, "url": i.url, "title": i.title, "level": i.level, "children": _toc_tree(i.children)}
+        for i in toc
+    ]
 
 
 @event_priority(-100)  # after the search plugin (priority 0) has read the page

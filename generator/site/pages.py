@@ -7,6 +7,7 @@ template is rendered, relative to the page's own URL.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +57,15 @@ class Page:
     context: dict[str, Any]
     hide: tuple[str, ...] = ()  # Material page parts to hide, e.g. ("toc",) for full-width grids
     meta: dict[str, str] = field(default_factory=dict)  # extra front matter, e.g. OpenGraph fields
+
+
+def front_matter(page: Page, extra: Mapping[str, Any] | None = None) -> str:
+    """The page's YAML front matter (title, hidden parts, meta, then ``extra``), values as JSON."""
+    lines = [f"title: {json.dumps(safe_title(page.title))}"]
+    if page.hide:
+        lines.append(f"hide: {json.dumps(list(page.hide))}")
+    lines.extend(f"{key}: {json.dumps(value)}" for key, value in {**page.meta, **(extra or {})}.items())
+    return "---\n" + "\n".join(lines) + "\n---\n\n"
 
 
 @dataclass(frozen=True)
