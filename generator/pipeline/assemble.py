@@ -30,6 +30,7 @@ from generator.measures.classification import (
 from generator.measures.status import OK, WEAK
 from generator.pipeline.catalog import find_results
 from generator.pipeline.failures import draft_failure_cases, finish_case
+from generator.pipeline.held_out import held_out_clips
 from generator.pipeline.interventions import InterventionAnswers, load_interventions, probe_unit_means
 from generator.pipeline.media_stage import (
     MEDIA_WORKERS,
@@ -255,12 +256,9 @@ def clip_overlays(run: Measuring, units: list[dict]) -> OverlayPart:
     """Where each spatial unit fires in the real clips its page shows (see generator.pipeline.overlays)."""
     if run.stats is None or not run.config.site.clip_overlays:
         return OverlayPart({}, 0, 0, ())
-    data = run.config.data
     return write_overlays(
         run.loaded,
-        world_spec(run.config),
-        data.test_clips_per_class,
-        Path(data.cache_dir),
+        held_out_clips(run.config, run.stats.source, run.loaded.description),
         run.stats,
         units,
         run.output,
