@@ -47,6 +47,7 @@ from generator.store.atomic import write_json
 from generator.store.keys import unit_path
 from generator.store.verify import file_problem, sound
 from generator.zoo import LoadedModel
+from generator.zoo.spec import ModelDescription
 
 OVERLAY_DIR = "where"
 
@@ -93,10 +94,10 @@ def _record(stats: DataStatistics, unit_id: str, high: float) -> dict:
     return {"statistics": stats.key, "unit": unit_id, "low": 0.0, "high": high}
 
 
-def _cached(root: Path, files: tuple[str, str, str], record: dict) -> bool:
+def _cached(root: Path, files: tuple[str, str, str], record: dict, remove: bool = True) -> bool:
     """Whether the overlay's files read back whole and were drawn from ``record``'s numbers."""
     video, poster, meta = (root / f for f in files)
-    if not all([sound(video, file_problem), sound(poster, file_problem)]):
+    if not all([sound(video, file_problem, remove=remove), sound(poster, file_problem, remove=remove)]):
         return False
     try:
         return json.loads(meta.read_text(encoding="utf-8")) == record
@@ -138,6 +139,33 @@ class OverlayJob:
             return f"{type(error).__name__}: {error}".splitlines()[0][:300]
 
 
+Todo = dict[int, list[tuple[dict, tuple[str, str, str], dict]]]  # clip -> (unit row, files, record)
+
+
+def overlay_plan(
+    description: ModelDescription,
+    units: Sequence[dict],
+    stats: DataStatistics,
+    root: Path,
+    remove: bool = True,
+) -> tuple[dict[tuple[str, int], Overlay | None], Todo]:
+    """Every overlay the pages of ``units`` show, by (unit id, clip), and those still to draw, by clip
+    (the others read back whole from ``root`` with a matching record). ``remove``: discard a damaged
+    file found on the way (a dry run, which recomputes nothing, keeps it)."""
+    kinds = {info.name: info.kind for info in description.layers}
+    overlays: dict[tuple[str, int], Overlay | None] = {}
+    todo: Todo = {}
+    for clip, shown in shown_clips(kinds, units, stats).items():
+        for unit in shown:
+            high = float(stats.layers[unit["layer"]].peaks[unit["channel"]])
+            files = overlay_files(SPLIT, clip, unit["unit_id"])
+            record = _record(stats, unit["unit_id"], high)
+            overlays[(unit["unit_id"], clip)] = Overlay(files[0], files[1], high)
+            if not _cached(root, files, record, remove):
+                todo.setdefault(clip, []).append((unit, files, record))
+    return overlays, todo
+
+
 def write_overlays(
     loaded: LoadedModel,
     clips: HeldOutClips,
@@ -151,19 +179,8 @@ def write_overlays(
     """Measure and draw the overlay of every spatial unit on every clip its page shows (see the
     module doc) of the held-out ``clips`` the statistics measured: maps in this process, drawing and
     encoding in ``workers`` processes."""
-    kinds = {info.name: info.kind for info in loaded.description.layers}
-    wanted = shown_clips(kinds, units, stats)
     root = Path(output)
-    overlays: dict[tuple[str, int], Overlay | None] = {}
-    todo: dict[int, list[tuple[dict, tuple[str, str, str], dict]]] = {}
-    for clip, shown in wanted.items():
-        for unit in shown:
-            high = float(stats.layers[unit["layer"]].peaks[unit["channel"]])
-            files = overlay_files(SPLIT, clip, unit["unit_id"])
-            record = _record(stats, unit["unit_id"], high)
-            overlays[(unit["unit_id"], clip)] = Overlay(files[0], files[1], high)
-            if not _cached(root, files, record):
-                todo.setdefault(clip, []).append((unit, files, record))
+    overlays, todo = overlay_plan(loaded.description, units, stats, root)
     cached = len(overlays) - sum(len(wanted_here) for wanted_here in todo.values())
     failed: list[tuple[tuple[str, int], str, str]] = []  # (key, what, why)
     jobs = _overlay_jobs(loaded, clips, todo, device, failed)
@@ -181,7 +198,7 @@ def write_overlays(
 def _overlay_jobs(
     loaded: LoadedModel,
     clips: HeldOutClips,
-    todo: dict[int, list[tuple[dict, tuple[str, str, str], dict]]],
+    todo: Todo,
     device: torch.device,
     failed: list[tuple[tuple[str, int], str, str]],
 ) -> Iterator[OverlayJob]:
