@@ -252,8 +252,9 @@ def write_clip_media(run: Measuring, jobs: dict) -> ClipPart:
     return ClipPart(paths, outcome.written, outcome.cached, outcome.failed)
 
 
-def clip_overlays(run: Measuring, units: list[dict]) -> OverlayPart:
-    """Where each spatial unit fires in the real clips its page shows (see generator.pipeline.overlays)."""
+def clip_overlays(run: Measuring, units: list[dict], share: tuple[int, int] = (0, 1)) -> OverlayPart:
+    """Where each spatial unit fires in the real clips its page shows (see generator.pipeline.overlays);
+    ``share`` (rank, world): this rank's round-robin share of the clips."""
     if run.stats is None or not run.config.site.clip_overlays:
         return OverlayPart({}, 0, 0, ())
     return write_overlays(
@@ -265,6 +266,7 @@ def clip_overlays(run: Measuring, units: list[dict]) -> OverlayPart:
         run.device,
         run.progress,
         run.workers,
+        share,
     )
 
 

@@ -38,6 +38,7 @@ from generator.measures.response_map import (
 )
 from generator.media.frames import display_factor, upscale
 from generator.media.heatmap import write_overlay
+from generator.pipeline.distributed import shard
 from generator.pipeline.held_out import SPLIT, HeldOutClips
 from generator.pipeline.media_stage import MEDIA_WORKERS, clip_folder, start_method
 from generator.pipeline.statistics import DataStatistics
@@ -148,14 +149,18 @@ def overlay_plan(
     stats: DataStatistics,
     root: Path,
     remove: bool = True,
+    share: tuple[int, int] = (0, 1),
 ) -> tuple[dict[tuple[str, int], Overlay | None], Todo]:
     """Every overlay the pages of ``units`` show, by (unit id, clip), and those still to draw, by clip
     (the others read back whole from ``root`` with a matching record). ``remove``: discard a damaged
-    file found on the way (a dry run, which recomputes nothing, keeps it)."""
+    file found on the way (a dry run, which recomputes nothing, keeps it). ``share`` (rank, world):
+    only the clips of that round-robin share."""
     kinds = {info.name: info.kind for info in description.layers}
     overlays: dict[tuple[str, int], Overlay | None] = {}
     todo: Todo = {}
-    for clip, shown in shown_clips(kinds, units, stats).items():
+    wanted = shown_clips(kinds, units, stats)
+    for clip in shard(list(wanted), *share):
+        shown = wanted[clip]
         for unit in shown:
             high = float(stats.layers[unit["layer"]].peaks[unit["channel"]])
             files = overlay_files(SPLIT, clip, unit["unit_id"])
@@ -175,12 +180,15 @@ def write_overlays(
     device: torch.device,
     progress: bool = True,
     workers: int = MEDIA_WORKERS,
+    share: tuple[int, int] = (0, 1),
 ) -> OverlayPart:
     """Measure and draw the overlay of every spatial unit on every clip its page shows (see the
     module doc) of the held-out ``clips`` the statistics measured: maps in this process, drawing and
-    encoding in ``workers`` processes."""
+    encoding in ``workers`` processes. ``share`` (rank, world): draw only this rank's round-robin
+    share of the shown clips (every overlay of a clip on one rank: one forward pass per clip and
+    layer); the ranks' parts together are the whole (:func:`merge_overlay_parts`)."""
     root = Path(output)
-    overlays, todo = overlay_plan(loaded.description, units, stats, root)
+    overlays, todo = overlay_plan(loaded.description, units, stats, root, share=share)
     cached = len(overlays) - sum(len(wanted_here) for wanted_here in todo.values())
     failed: list[tuple[tuple[str, int], str, str]] = []  # (key, what, why)
     jobs = _overlay_jobs(loaded, clips, todo, device, failed)
@@ -193,6 +201,16 @@ def write_overlays(
     for key, _, _ in failed:
         overlays[key] = None
     return OverlayPart(overlays, total - len(failed), cached, tuple((what, why) for _, what, why in failed))
+
+
+def merge_overlay_parts(parts: Sequence[OverlayPart]) -> OverlayPart:
+    """The parts the ranks drew of disjoint shares of the clips, as one."""
+    return OverlayPart(
+        {key: overlay for part in parts for key, overlay in part.overlays.items()},
+        sum(part.written for part in parts),
+        sum(part.cached for part in parts),
+        tuple(failure for part in parts for failure in part.failed),
+    )
 
 
 def _overlay_jobs(
