@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -319,6 +320,46 @@ def test_spatial_units_show_where_they_fire_in_every_shown_clip(built: dict) -> 
         "where this unit fires" not in (site / unit_folder(u) / "index.html").read_text(encoding="utf-8")
         for u in classes
     )
+
+
+@pytest.mark.slow
+def test_the_dry_run_counts_the_overlays_the_build_draws(built: dict, tmp_path: Path) -> None:
+    from generator.pipeline.overlay_cost import OVERLAY_BYTES, SAMPLED_CLIPS, SECONDS_PER_OVERLAY
+    from generator.pipeline.plan import format_plan, make_plan
+
+    atlas, root = built["atlas"], built["root"]
+    tables = _tables(atlas)
+    drawn = {r["overlay"] for r in tables["top_clips"] + tables["clip_samples"] if r["overlay"]}
+    assert drawn and len(list((atlas / "clips").glob("*/where/**/*.mp4"))) == len(drawn)
+    options = _options(root, built["checkpoint"], select=False)
+    sets = parse_overrides(
+        [value for flag, value in zip(options, options[1:], strict=False) if flag == "--set"]
+    )
+
+    def estimate(output: Path, **more: object):
+        config = load_config(None, {**sets, **more, "output": output})
+        plan, _ = make_plan(config, "motion/conv2_1,class", "0-1", timing=False)
+        return plan
+
+    # Statistics and overlays on disk: the exact count, nothing left to draw.
+    done = estimate(atlas).overlays
+    assert done is not None and done.exact and (done.units, done.total, done.todo) == (2, len(drawn), 0)
+    # The statistics alone (a fresh folder): every overlay still to draw, with its time and space.
+    shutil.copytree(atlas / "statistics", tmp_path / "fresh" / "statistics")
+    plan = estimate(tmp_path / "fresh")
+    fresh = plan.overlays
+    assert fresh is not None and fresh.exact and fresh.todo == fresh.total == len(drawn)
+    assert fresh.seconds == pytest.approx(len(drawn) * SECONDS_PER_OVERLAY)
+    assert fresh.bytes == len(drawn) * OVERLAY_BYTES
+    assert any(
+        f"for {len(drawn)} of the {len(drawn)} heat-map overlays of 2 units" in line
+        for line in format_plan(plan, True)
+    )
+    # No statistics yet: at most every unit with positions times its top and sampled clips.
+    bound = estimate(tmp_path / "empty").overlays
+    assert bound is not None and not bound.exact and bound.total == 2 * (TOP + SAMPLED_CLIPS) >= len(drawn)
+    assert estimate(atlas, **{"site.clip_overlays": False}).overlays is None
+    assert not (tmp_path / "empty").exists() or not any((tmp_path / "empty").iterdir())  # nothing written
 
 
 @pytest.mark.slow

@@ -322,6 +322,122 @@ def test_a_model_without_class_outputs_gets_selectivity_from_the_labels(
     assert again is not None and again.classes == CLASSES and not again.predicted  # read back from the cache
 
 
+# --- where units fire in a folder clip: heat-map overlays -----------------------------------------
+
+FOLDER_SNIPPETS = 4  # starts 0, 3, 5, 8 of a 13-frame clip: not the world's own 0, 4, 8
+
+
+class _MotionCuesOnFrames(_MotionCues):
+    """The same motion cues in a model that also takes the RGB frames (and ignores them)."""
+
+    def forward(self, appearance: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+        return super().forward(motion)
+
+
+def _cue_model(with_frames: bool):
+    from generator.zoo.loading import LoadedModel
+    from generator.zoo.spec import InputSpec, LayerInfo, ModelDescription
+
+    inputs = load("default").description.inputs
+    rgb, motion = (next(s for s in inputs if s.kind == kind) for kind in ("rgb", "flow"))
+    flow = InputSpec("motion", "flow", motion.channels, motion.frames, motion.height, motion.width)
+    layer = LayerInfo("cue", "cue", "conv3d", 2, 1, 1, 1, ("motion",))
+    specs = (rgb, flow) if with_frames else (flow,)
+    description = ModelDescription("motion-cues", specs, (layer,), ())
+    net = _MotionCuesOnFrames() if with_frames else _MotionCues()
+    return LoadedModel(net, description, f"motion-cues-{with_frames}", {})
+
+
+@pytest.mark.parametrize("with_frames", [True, False], ids=["rgb-and-flow", "flow-only"])
+def test_overlays_of_folder_clips_show_where_the_planted_motion_is(
+    exported: Path, tmp_path: Path, with_frames: bool
+) -> None:
+    """Unit 0 is the flow's vertical speed at each position: on its top clip the overlay is drawn where
+    the world rendered vertical motion, on the frames of the folder clip's own snippets."""
+    from generator.data.snippets import even_starts
+    from generator.measures.response_map import upsample_map
+    from generator.media import display_factor, read_mp4
+    from generator.media.frames import upscale
+    from generator.media.heatmap import overlay_frames
+    from generator.media.video import mp4_frame_count
+    from generator.pipeline.held_out import held_out_clips
+    from generator.pipeline.overlays import shown_clips, write_overlays
+    from generator.world.flow import bytes_to_code, flow_to_bytes
+
+    loaded = _cue_model(with_frames)
+    desc = loaded.description
+    config = load_config(
+        None,
+        {
+            "data.source": "folder",
+            "data.folder.root": str(exported / "frames"),
+            "data.folder.layout": "frames",
+            "data.folder.flow": "precomputed",
+            "data.folder.workers": 1,
+            "data.folder.sampling.snippets": FOLDER_SNIPPETS,
+            "data.cache_dir": str(tmp_path / "cache"),
+            "site.top_clips": 2,
+        },
+    )
+    cpu = torch.device("cpu")
+    stats = load_statistics(loaded, config, tmp_path / "out", cpu, progress=False)
+    assert stats is not None and stats.source["source"] == "folder"
+    units = [{"unit_id": desc.unit_id("cue", c), "layer": "cue", "channel": c, "dead": False} for c in (0, 1)]
+    clips = held_out_clips(config, stats.source, desc)
+    part = write_overlays(loaded, clips, stats, units, tmp_path / "atlas", cpu, progress=False, workers=1)
+    shown = shown_clips({"cue": "conv3d"}, units, stats)
+    keys = {(u["unit_id"], clip) for clip, wanted in shown.items() for u in wanted}
+    assert len(keys) >= 2 * 2 and set(part.overlays) == keys  # every shown clip of every unit
+    assert part.written == len(keys) and part.cached == 0 and not part.failed
+
+    fields = desc.inputs[-1].flow_fields
+    count = FOLDER_SNIPPETS * (1 if with_frames else fields)  # the frames the folder clip's media show
+    for (unit_id, clip), overlay in part.overlays.items():
+        channel = int(unit_id.rsplit("/", 1)[1])
+        assert overlay is not None and overlay.high == pytest.approx(
+            stats.layers["cue"].top_values[channel][0]
+        )
+        played, _ = read_mp4(tmp_path / "atlas" / overlay.video)
+        assert played.shape == (mp4_frame_count(count), 128, 128, 3), (unit_id, clip)
+        assert (tmp_path / "atlas" / overlay.poster).is_file()
+
+    # The truth: the world's own vertical flow (in network units, as the unit reads it) over each of the
+    # folder clip's snippets, brought to the display size as every response map is.
+    top = int(stats.layers["cue"].top_clips[0][0])
+    world = SyntheticClips(world_spec(AtlasConfig()), "test", 1, exported / "cache", progress=False).clip(top)
+    starts = even_starts(len(world.frames), fields + 1, FOLDER_SNIPPETS)
+    assert starts == (0, 3, 5, 8)
+    coded = bytes_to_code(flow_to_bytes(world.flow))
+    frames = clips.frames(top)
+    size = frames.shape[1] * display_factor(*frames.shape[1:3])
+    vertical = np.stack([np.abs(coded[s : s + fields, ..., 1]).mean(axis=0) for s in starts])
+    truth = upsample_map(vertical, len(starts), size, size)
+    overlay = part.overlays[(units[0]["unit_id"], top)]
+    assert overlay is not None
+    played = read_mp4(tmp_path / "atlas" / overlay.video)[0].astype(np.float64)
+    background = upscale(frames, size // frames.shape[1]).astype(np.float64)
+    compared = 0
+    for k in range(len(starts)):
+        shown = k if with_frames else k * fields  # the first frame of snippet k
+        # The overlay is drawn where the world moves vertically and not where it stands still...
+        change = np.abs(played[shown] - background[shown]).sum(axis=-1)
+        hot, still = truth[k] >= 0.5 * truth[k].max(), truth[k] <= 0.02 * truth[k].max()
+        assert change[hot].mean() > 3 * change[still].mean() + 1, (
+            k,
+            change[hot].mean(),
+            change[still].mean(),
+        )
+        # ... and it is snippet k's motion, not another snippet's, on the frame where snippet k starts.
+        drawn = [overlay_frames(background[shown][None], t[None], 0.0, overlay.high)[0] for t in truth]
+        for j in range(len(starts)):
+            differ = np.abs(truth[k] - truth[j]) > 0.25 * overlay.high
+            if j != k and differ.sum() >= 20:
+                own, other = (np.abs(played[shown] - drawn[i])[differ].mean() for i in (k, j))
+                assert own < 0.5 * other, (k, j, own, other)
+                compared += 1
+    assert compared >= len(starts)
+
+
 # --- RAFT from a local weights file (never downloaded) -------------------------------------------
 
 
@@ -509,6 +625,20 @@ def test_atlas_builds_from_an_exported_ucf101_folder_with_tvl1_flow(tmp_path: Pa
     for name in ("JumpingJack", "Billiards"):
         assert 0.0 <= classes[name]["accuracy_motion_zeroed"] <= 1.0, classes[name]
         assert 0.0 <= classes[name]["accuracy_appearance_zeroed"] <= 1.0, classes[name]
+    # Where the spatial unit fires in each clip its page shows: one overlay per clip, over the clip's
+    # snippets (3 by default), on the unit's scale (its top clip's response).
+    from generator.media import read_mp4
+    from generator.media.video import mp4_frame_count
+
+    tops = pq.read_table(table_path(out, "top_clips")).to_pylist()
+    shown = tops + pq.read_table(table_path(out, "clip_samples")).to_pylist()
+    spatial = [r for r in shown if r["unit_id"].startswith("motion/")]
+    assert spatial and all(r["overlay"] and (out / r["overlay_poster"]).is_file() for r in spatial)
+    for row in spatial:
+        top = next(r for r in tops if r["unit_id"] == row["unit_id"] and r["rank"] == 1)
+        assert row["overlay_high"] == pytest.approx(top["activation"])
+        assert read_mp4(out / row["overlay"])[0].shape[0] == mp4_frame_count(3)
+    assert f"overlays of where units fire written {len({r['overlay'] for r in spatial})}" in result.output
     shutil.rmtree(out / "site")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -176,6 +177,17 @@ def test_both_ranks_worked_and_only_rank_0_reports(runs: dict) -> None:
         for run in ("single", "multi")
     }
     assert len(results["multi"]) == 20 and results["multi"] == results["single"]
+    # Each rank drew the heat-map overlays of its share of the shown clips; together, the single run's.
+    drawn = [
+        int(re.search(rf"\[rank {rank}/2\] measured .* overlays written (\d+), reused 0", output)[1])
+        for rank in (0, 1)
+    ]
+    overlays = {
+        run: sorted(p.relative_to(runs[run]) for p in (runs[run] / "clips").glob("*/where/**/*.mp4"))
+        for run in ("single", "multi")
+    }
+    assert all(drawn) and sum(drawn) == len(overlays["multi"]) > 0 and overlays["multi"] == overlays["single"]
+    assert f"overlays of where units fire written {sum(drawn)}, reused 0" in output
 
 
 @pytest.mark.slow

@@ -27,6 +27,7 @@ from generator.data.flow import check_tvl1, flow_settings
 from generator.data.layouts import ClipEntry, Listing, relative_name
 from generator.data.snippets import ClipPlan, prepare_clip, to_network_units
 from generator.pipeline.workers import exit_with_parent
+from generator.zoo.spec import InputSpec
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,11 @@ def _prepare_jobs(jobs: list[tuple], plan: ClipPlan, workers: int, progress: boo
         bar.close()
 
 
+def clip_tensors(stored: dict[str, np.ndarray], inputs: tuple[InputSpec, ...]) -> tuple[torch.Tensor, ...]:
+    """A prepared clip's stored form as the network's input tensors, each (channels, frames, H, W)."""
+    return tuple(torch.from_numpy(np.ascontiguousarray(u)) for u in to_network_units(stored, inputs))
+
+
 class FolderClips(Dataset):
     """The usable clips of ``listing``, prepared for the model inputs of ``plan``.
 
@@ -181,5 +187,4 @@ class FolderClips(Dataset):
         return load_inputs(self.folders[index], [spec.name for spec in self.plan.inputs])
 
     def __getitem__(self, index: int) -> tuple:
-        units = to_network_units(self.stored(index), self.plan.inputs)
-        return (*(torch.from_numpy(np.ascontiguousarray(u)) for u in units), int(self.labels[index]))
+        return (*clip_tensors(self.stored(index), self.plan.inputs), int(self.labels[index]))

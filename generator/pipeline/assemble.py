@@ -30,6 +30,7 @@ from generator.measures.classification import (
 from generator.measures.status import OK, WEAK
 from generator.pipeline.catalog import find_results
 from generator.pipeline.failures import draft_failure_cases, finish_case
+from generator.pipeline.held_out import held_out_clips
 from generator.pipeline.interventions import InterventionAnswers, load_interventions, probe_unit_means
 from generator.pipeline.media_stage import (
     MEDIA_WORKERS,
@@ -251,22 +252,21 @@ def write_clip_media(run: Measuring, jobs: dict) -> ClipPart:
     return ClipPart(paths, outcome.written, outcome.cached, outcome.failed)
 
 
-def clip_overlays(run: Measuring, units: list[dict]) -> OverlayPart:
-    """Where each spatial unit fires in the real clips its page shows (see generator.pipeline.overlays)."""
+def clip_overlays(run: Measuring, units: list[dict], share: tuple[int, int] = (0, 1)) -> OverlayPart:
+    """Where each spatial unit fires in the real clips its page shows (see generator.pipeline.overlays);
+    ``share`` (rank, world): this rank's round-robin share of the clips."""
     if run.stats is None or not run.config.site.clip_overlays:
         return OverlayPart({}, 0, 0, ())
-    data = run.config.data
     return write_overlays(
         run.loaded,
-        world_spec(run.config),
-        data.test_clips_per_class,
-        Path(data.cache_dir),
+        held_out_clips(run.config, run.stats.source, run.loaded.description),
         run.stats,
         units,
         run.output,
         run.device,
         run.progress,
         run.workers,
+        share,
     )
 
 

@@ -5,12 +5,15 @@ every held-out clip its page shows (its top clips and the clips sampled across i
 range), the unit's rectified response map is measured on the clip's network inputs (the very
 inputs the statistics measured: one forward pass per clip and layer, cut at the layer), placed on
 the clip's frames in time (each snippet at its first frame, linear in between) and space
-(trilinear, at the display size), and drawn over the clip's appearance frames on the unit's own
+(trilinear, at the display size), and drawn over the frames the clip's media show on the unit's own
 range: 0 to its largest response at any position of any held-out clip (``peaks``, the rho of a
 centre objective), the same for all its clips. The MP4 and poster go beside the clip's media,
 ``clips/<split>_<index>/where/<unit path>.mp4|png``, with a small JSON record of what they were
 drawn from: a rerun skips an overlay whose files read back whole and whose record matches (same
-statistics, same range); anything else is drawn again. Clips of a data set on disk get none yet.
+statistics, same range); anything else is drawn again. The clips come from a
+:class:`generator.pipeline.held_out.HeldOutClips` of the statistics' data source: the synthetic
+world's whole rendered clips, or for a data set on disk the snippets the network saw (the frames
+of the folder clip's media), read from the prepared clips the statistics measured.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from generator.measures.response_map import (
 )
 from generator.media.frames import display_factor, upscale
 from generator.media.heatmap import write_overlay
+from generator.pipeline.distributed import shard
+from generator.pipeline.held_out import SPLIT, HeldOutClips
 from generator.pipeline.media_stage import MEDIA_WORKERS, clip_folder, start_method
 from generator.pipeline.statistics import DataStatistics
 from generator.pipeline.tables_stage import sampled_clips, top_clip_units
@@ -42,13 +47,10 @@ from generator.pipeline.workers import exit_with_parent
 from generator.store.atomic import write_json
 from generator.store.keys import unit_path
 from generator.store.verify import file_problem, sound
-from generator.world import SyntheticClips
-from generator.world.inputs import snippet_starts
-from generator.world.spec import WorldSpec
 from generator.zoo import LoadedModel
+from generator.zoo.spec import ModelDescription
 
 OVERLAY_DIR = "where"
-SPLIT = "test"  # the held-out clips that top clips and samples index
 
 
 @dataclass(frozen=True)
@@ -93,10 +95,10 @@ def _record(stats: DataStatistics, unit_id: str, high: float) -> dict:
     return {"statistics": stats.key, "unit": unit_id, "low": 0.0, "high": high}
 
 
-def _cached(root: Path, files: tuple[str, str, str], record: dict) -> bool:
+def _cached(root: Path, files: tuple[str, str, str], record: dict, remove: bool = True) -> bool:
     """Whether the overlay's files read back whole and were drawn from ``record``'s numbers."""
     video, poster, meta = (root / f for f in files)
-    if not all([sound(video, file_problem), sound(poster, file_problem)]):
+    if not all([sound(video, file_problem, remove=remove), sound(poster, file_problem, remove=remove)]):
         return False
     try:
         return json.loads(meta.read_text(encoding="utf-8")) == record
@@ -105,7 +107,7 @@ def _cached(root: Path, files: tuple[str, str, str], record: dict) -> bool:
 
 
 def clip_overlays(
-    maps: np.ndarray, frames: np.ndarray, starts: Sequence[int], factor: int
+    maps: np.ndarray, frames: np.ndarray, starts: Sequence[float], factor: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """(frames upscaled by ``factor``, the map on every one of them at that size) for one unit's map
     (time, h, w) on a clip's uint8 frames (F, H, W, 3) whose snippets start at ``starts``."""
@@ -138,37 +140,58 @@ class OverlayJob:
             return f"{type(error).__name__}: {error}".splitlines()[0][:300]
 
 
+Todo = dict[int, list[tuple[dict, tuple[str, str, str], dict]]]  # clip -> (unit row, files, record)
+
+
+def overlay_plan(
+    description: ModelDescription,
+    units: Sequence[dict],
+    stats: DataStatistics,
+    root: Path,
+    remove: bool = True,
+    share: tuple[int, int] = (0, 1),
+) -> tuple[dict[tuple[str, int], Overlay | None], Todo]:
+    """Every overlay the pages of ``units`` show, by (unit id, clip), and those still to draw, by clip
+    (the others read back whole from ``root`` with a matching record). ``remove``: discard a damaged
+    file found on the way (a dry run, which recomputes nothing, keeps it). ``share`` (rank, world):
+    only the clips of that round-robin share."""
+    kinds = {info.name: info.kind for info in description.layers}
+    overlays: dict[tuple[str, int], Overlay | None] = {}
+    todo: Todo = {}
+    wanted = shown_clips(kinds, units, stats)
+    for clip in shard(list(wanted), *share):
+        shown = wanted[clip]
+        for unit in shown:
+            high = float(stats.layers[unit["layer"]].peaks[unit["channel"]])
+            files = overlay_files(SPLIT, clip, unit["unit_id"])
+            record = _record(stats, unit["unit_id"], high)
+            overlays[(unit["unit_id"], clip)] = Overlay(files[0], files[1], high)
+            if not _cached(root, files, record, remove):
+                todo.setdefault(clip, []).append((unit, files, record))
+    return overlays, todo
+
+
 def write_overlays(
     loaded: LoadedModel,
-    spec: WorldSpec,
-    clips_per_class: int,
-    cache_dir: Path,
+    clips: HeldOutClips,
     stats: DataStatistics,
     units: Sequence[dict],
     output: Path,
     device: torch.device,
     progress: bool = True,
     workers: int = MEDIA_WORKERS,
+    share: tuple[int, int] = (0, 1),
 ) -> OverlayPart:
     """Measure and draw the overlay of every spatial unit on every clip its page shows (see the
-    module doc): maps in this process, drawing and encoding in ``workers`` processes."""
-    kinds = {info.name: info.kind for info in loaded.description.layers}
-    synthetic = stats.source.get("source", "synthetic") == "synthetic"
-    wanted = shown_clips(kinds, units, stats) if synthetic else {}
+    module doc) of the held-out ``clips`` the statistics measured: maps in this process, drawing and
+    encoding in ``workers`` processes. ``share`` (rank, world): draw only this rank's round-robin
+    share of the shown clips (every overlay of a clip on one rank: one forward pass per clip and
+    layer); the ranks' parts together are the whole (:func:`merge_overlay_parts`)."""
     root = Path(output)
-    overlays: dict[tuple[str, int], Overlay | None] = {}
-    todo: dict[int, list[tuple[dict, tuple[str, str, str], dict]]] = {}
-    for clip, shown in wanted.items():
-        for unit in shown:
-            high = float(stats.layers[unit["layer"]].peaks[unit["channel"]])
-            files = overlay_files(SPLIT, clip, unit["unit_id"])
-            record = _record(stats, unit["unit_id"], high)
-            overlays[(unit["unit_id"], clip)] = Overlay(files[0], files[1], high)
-            if not _cached(root, files, record):
-                todo.setdefault(clip, []).append((unit, files, record))
+    overlays, todo = overlay_plan(loaded.description, units, stats, root, share=share)
     cached = len(overlays) - sum(len(wanted_here) for wanted_here in todo.values())
     failed: list[tuple[tuple[str, int], str, str]] = []  # (key, what, why)
-    jobs = _overlay_jobs(loaded, spec, clips_per_class, cache_dir, todo, device, failed)
+    jobs = _overlay_jobs(loaded, clips, todo, device, failed)
     total = sum(len(wanted_here) for wanted_here in todo.values())
     with tqdm(total=total, desc="overlays", unit="overlay", disable=not progress or not total) as bar:
         for job, problem in _drawn(jobs, root, workers):
@@ -180,25 +203,34 @@ def write_overlays(
     return OverlayPart(overlays, total - len(failed), cached, tuple((what, why) for _, what, why in failed))
 
 
+def merge_overlay_parts(parts: Sequence[OverlayPart]) -> OverlayPart:
+    """The parts the ranks drew of disjoint shares of the clips, as one."""
+    return OverlayPart(
+        {key: overlay for part in parts for key, overlay in part.overlays.items()},
+        sum(part.written for part in parts),
+        sum(part.cached for part in parts),
+        tuple(failure for part in parts for failure in part.failed),
+    )
+
+
 def _overlay_jobs(
     loaded: LoadedModel,
-    spec: WorldSpec,
-    clips_per_class: int,
-    cache_dir: Path,
-    todo: dict[int, list[tuple[dict, tuple[str, str, str], dict]]],
+    clips: HeldOutClips,
+    todo: Todo,
     device: torch.device,
     failed: list[tuple[tuple[str, int], str, str]],
 ) -> Iterator[OverlayJob]:
     """The jobs of ``todo``, clip by clip: one forward pass per clip and layer (a failed one is
     added to ``failed`` for each of its overlays)."""
-    if not todo:
-        return
-    data = SyntheticClips(spec, SPLIT, clips_per_class, cache_dir, progress=False)
-    starts = tuple(snippet_starts(spec))
     for clip, wanted in todo.items():
-        frames = data.clip(clip).frames
+        try:
+            frames = clips.frames(clip)
+            inputs = [x[None].to(device) for x in clips.inputs(clip)]
+        except Exception as error:  # noqa: BLE001 - one unreadable clip must not stop the build
+            why = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+            failed.extend(((unit["unit_id"], clip), files[0], why) for unit, files, _ in wanted)
+            continue
         factor = display_factor(*frames.shape[1:3])
-        inputs = [x[None].to(device) for x in data[clip][:-1]]
         by_layer: dict[str, np.ndarray | str] = {}
         for unit, files, record in wanted:
             layer = unit["layer"]
@@ -212,6 +244,7 @@ def _overlay_jobs(
             if isinstance(maps, str):
                 failed.append(((unit["unit_id"], clip), files[0], maps))
                 continue
+            starts = clips.starts(loaded.description.layer(layer))
             shown, heat = clip_overlays(maps[unit["channel"]], frames, starts, factor)
             yield OverlayJob((unit["unit_id"], clip), shown, heat, files, record)
 

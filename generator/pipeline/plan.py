@@ -9,7 +9,8 @@ records). A layer then costs its batches times (fixed cost + steps x step time).
 worker processes the calibration runs in such processes, started as the build starts them
 and timed while they compete for the cores as in the build; their start is timed too, and
 the layers' cost is shared between them. Media time is estimated from the measured per-result cost in
-:mod:`generator.pipeline.media_stage`. ``bench/dry_run_estimate.py`` compares the estimate
+:mod:`generator.pipeline.media_stage`, the heat-map overlays' time and space from their count and
+measured cost in :mod:`generator.pipeline.overlay_cost`. ``bench/dry_run_estimate.py`` compares the estimate
 with measured runs.
 """
 
@@ -29,6 +30,13 @@ from generator.engine import EngineSettings, PreparedModel, prepare_model, visua
 from generator.engine.runtime import CPU_BATCH_SIZE
 from generator.pipeline.catalog import find_results
 from generator.pipeline.media_stage import MEDIA_WORKERS, SECONDS_PER_RESULT
+from generator.pipeline.overlay_cost import (
+    OVERLAY_BYTES,
+    SAMPLED_CLIPS,
+    SECONDS_PER_OVERLAY,
+    OverlayEstimate,
+    estimate_overlays,
+)
 from generator.pipeline.select import Selection, resolve_device, select_units
 from generator.pipeline.statistics import world_matches
 from generator.pipeline.views import layer_views
@@ -40,6 +48,7 @@ from generator.pipeline.visualize import (
     _start_worker,
     engine_settings,
 )
+from generator.store.space import megabytes
 from generator.zoo import DEFAULT_CHECKPOINT, LoadedModel, build_from_architecture, load
 from generator.zoo.loading import fixed_init_seed
 from generator.zoo.spec import ModelDescription
@@ -76,6 +85,7 @@ class Plan:
     layer_seconds: tuple[LayerCost, ...] | None  # None: not timed
     workers: int = 1  # processes the optimisation is shared between
     start_seconds: float = 0.0  # measured start of a worker process (interpreter and imports)
+    overlays: OverlayEstimate | None = None  # the heat-map overlays the measure stage draws (None: none)
 
     @property
     def rows(self) -> int:
@@ -177,6 +187,7 @@ def make_plan(
         layer_seconds=costs,
         workers=parallel,
         start_seconds=start,
+        overlays=estimate_overlays(loaded, config, selection, trained=not untrained),
     )
     return plan, selection
 
@@ -221,7 +232,25 @@ def format_plan(plan: Plan, with_media: bool = False) -> list[str]:
             f"{plan.rows} media sets ({SECONDS_PER_RESULT:.2f} s each per core, {MEDIA_WORKERS} processes; "
             f"existing media are skipped)."
         )
+    if with_media and plan.overlays is not None:
+        lines.append(overlay_line(plan.overlays))
     return lines
+
+
+def overlay_line(estimate: OverlayEstimate) -> str:
+    """The dry run's line on the heat-map overlays (see generator.pipeline.overlay_cost)."""
+    how = (
+        "counted from the cached statistics"
+        if estimate.exact
+        else "at most: the statistics are not measured yet, so every unit counts as live and its "
+        f"{SAMPLED_CLIPS} sampled clips as other than its top clips"
+    )
+    return (
+        f"Estimated overlay time: {_duration(estimate.seconds)} for {estimate.todo} of the {estimate.total} "
+        f"heat-map overlays of {estimate.units} units with positions ({how}; existing ones are skipped), "
+        f"{megabytes(estimate.bytes)} on disk ({SECONDS_PER_OVERLAY:.3f} s and {OVERLAY_BYTES // 1024} KiB "
+        f"each, bench/results/overlays_cpu.txt)."
+    )
 
 
 def _cached_rows(

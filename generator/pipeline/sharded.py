@@ -7,7 +7,8 @@ Measure: rank 0 computes the cached speed invariance first and the others then r
 each rank writes the media of its shard's visualizations and its part files of the units
 and visualizations tables; after a barrier every rank reads the merged units, plans the
 real clips exactly as a single process would and writes its round-robin share of their
-media; rank 0 gathers the clips' paths, merges the parts into the five tables (same rows,
+media and draws the heat-map overlays of its round-robin share of the shown clips; rank 0
+gathers the clips' paths and the overlays, merges the parts into the five tables (same rows,
 same order as a single-process run), writes the manifest and deletes the parts. In a world
 of one both are the single-process stages.
 """
@@ -37,6 +38,7 @@ from generator.pipeline.assemble import (
     write_clip_media,
 )
 from generator.pipeline.distributed import Cluster, barrier, gather, main_first, shard, shard_selection
+from generator.pipeline.overlays import OverlayPart, merge_overlay_parts
 from generator.pipeline.parts import merge_parts, remove_parts, unit_order, write_part
 from generator.pipeline.select import Selection
 from generator.pipeline.speed import speed_invariance
@@ -95,12 +97,14 @@ def assemble_sharded(
     u_rows = merge_parts(run.output, "units", cluster.world, order)
     card, drafts, jobs = failure_cases_and_clips(run, u_rows)
     clips = write_clip_media(run, {key: jobs[key] for key in shard(list(jobs), cluster.rank, cluster.world)})
+    overlays = clip_overlays(run, u_rows, share=(cluster.rank, cluster.world))
     log(
         f"{cluster.tag} measured {len(part.units)} units and {len(part.visualizations)} visualizations; "
         f"media sets written {part.media_written}, reused {part.media_cached}; "
-        f"real clips written {clips.written}, reused {clips.cached}"
+        f"real clips written {clips.written}, reused {clips.cached}; "
+        f"overlays written {overlays.written}, reused {overlays.cached}"
     )
-    shares = gather(cluster, (dataclasses.replace(part, units=[], visualizations=[]), clips))
+    shares = gather(cluster, (dataclasses.replace(part, units=[], visualizations=[]), clips, overlays))
     if not cluster.is_main:
         return None
     return _merge(run, order, u_rows, shares, card, drafts, part.seconds)
@@ -126,16 +130,16 @@ def _merge(
     run: Measuring,
     order: dict[str, int],
     u_rows: list[dict],
-    shares: list[tuple[UnitPart, ClipPart]],
+    shares: list[tuple[UnitPart, ClipPart, OverlayPart]],
     card: dict,
     drafts: list,
     seconds: dict[str, float],
 ) -> AssembleSummary:
     """Rank 0, once every rank is done: the tables and manifest from the parts; the parts deleted."""
     vis_rows = merge_parts(run.output, "visualizations", len(shares), order)
-    clip_paths = {key: paths for _, clips in shares for key, paths in clips.paths.items()}
-    overlays = clip_overlays(run, u_rows)  # rank 0 alone: one forward per shown clip and layer
+    clip_paths = {key: paths for _, clips, _ in shares for key, paths in clips.paths.items()}
+    overlays = merge_overlay_parts([drawn for _, _, drawn in shares])
     manifest = write_atlas(run, u_rows, vis_rows, clip_paths, card, drafts, overlays)
     remove_parts(run.output)
-    parts, clips = [part for part, _ in shares], [clip for _, clip in shares]
+    parts, clips = [part for part, _, _ in shares], [clip for _, clip, _ in shares]
     return summarise(u_rows, vis_rows, parts, clips, manifest, seconds, overlays)

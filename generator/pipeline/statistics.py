@@ -30,6 +30,7 @@ from generator.data.source import (
     source_record,
 )
 from generator.engine.objectives import objective_mode
+from generator.errors import DataError
 from generator.measures.activations import LayerActivations, measure_share, merge_shares, objective_peaks
 from generator.measures.classification import Evaluation
 from generator.pipeline.distributed import SINGLE, Cluster, barrier, gather, main_first, shard
@@ -127,18 +128,53 @@ def load_statistics(
     layers = loaded.description.layer_names
     # Rank 0 removes a damaged file (to recompute it) before the others look.
     arrays = main_first(cluster, lambda: _read(path) if sound(path, npz_problem) else {})
-    complete = all(f"{i}/{field}" in arrays for i in range(len(layers)) for field in _FIELDS) and all(
-        k in arrays for k in _prediction_keys(probe_names)
-    )
+    complete = _complete(arrays, len(layers), probe_names)
     if not all(gather(cluster, complete)):  # every rank takes the same branch
         arrays = _measure(loaded, config, folder, probe_names, device, progress, cluster, log)
         if cluster.is_main:
             _write(path, arrays)
         barrier(cluster)
+    return _statistics(arrays, loaded, config, key, probe_names)
+
+
+def cached_statistics(loaded: LoadedModel, config: AtlasConfig, output: Path) -> DataStatistics | None:
+    """The statistics of this model and data when they are cached whole in ``output``, else None; nothing
+    is measured, written or removed (a dry run's look)."""
+    try:
+        folder = check_folder_source(loaded, config) if config.data.source == "folder" else None
+    except DataError:
+        return None
+    if folder is None and not world_matches(loaded, config):
+        return None
+    probe_names = () if folder is not None else tuple(PROBES)
+    key = statistics_key(loaded, config, folder)
+    path = statistics_path(output, key)
+    if not sound(path, npz_problem, remove=False):
+        return None
+    arrays = _read(path)
+    complete = _complete(arrays, len(loaded.description.layer_names), probe_names)
+    return _statistics(arrays, loaded, config, key, probe_names) if complete else None
+
+
+def _complete(arrays: dict[str, np.ndarray], layers: int, probe_names: tuple[str, ...]) -> bool:
+    """Whether a cache file's ``arrays`` hold every field of every layer and every prediction."""
+    return all(f"{i}/{field}" in arrays for i in range(layers) for field in _FIELDS) and all(
+        k in arrays for k in _prediction_keys(probe_names)
+    )
+
+
+def _statistics(
+    arrays: dict[str, np.ndarray],
+    loaded: LoadedModel,
+    config: AtlasConfig,
+    key: str,
+    probe_names: tuple[str, ...],
+) -> DataStatistics:
+    """The statistics held in a cache file's ``arrays`` (complete: every field of every layer)."""
     return DataStatistics(
         layers={
             name: LayerActivations(layer=name, **{field: arrays[f"{i}/{field}"] for field in _FIELDS})
-            for i, name in enumerate(layers)
+            for i, name in enumerate(loaded.description.layer_names)
         },
         test=Evaluation(labels=arrays["test/labels"], predictions=arrays["test/predictions"]),
         probes={
