@@ -30,6 +30,7 @@ from generator.world import CLASSES, PROBES, SyntheticClips
 from generator.world.inputs import snippet_starts
 from generator.zoo import load, save_checkpoint, small_fusion
 from generator.zoo.loading import fixed_init_seed
+from tests.support.cli import one_class_unit, set_options
 
 runner = CliRunner()
 SIZE = 64
@@ -98,7 +99,7 @@ def _options(
     }
     if checkpoint is not None:
         sets["model.checkpoint"] = str(checkpoint)
-    args = [item for key, value in sets.items() for item in ("--set", f"{key}={value}")]
+    args = set_options(sets)
     if select:
         args += ["--layers", "motion/conv2_1,class", "--units", "0-1"]
     return [*args, "--output", str(output or root / "atlas")]
@@ -429,24 +430,7 @@ def test_dry_run_prints_the_plan_and_computes_nothing(built: dict, tmp_path: Pat
 
 def test_model_without_world_gets_tables_without_data(tmp_path: Path) -> None:
     # Plain small_fusion has placeholder class names, so the synthetic world cannot label its outputs.
-    args = [
-        "--set",
-        "model.source=small_fusion",
-        "--set",
-        "model.weights=random",
-        "--set",
-        "visualize.steps=2",
-        "--set",
-        "visualize.chi=[1.0, 5.0]",
-        "--set",
-        f"data.cache_dir={tmp_path / 'cache'}",
-        "--layers",
-        "class",
-        "--units",
-        "0",
-        "--output",
-        str(tmp_path / "atlas"),
-    ]
+    args = one_class_unit(tmp_path / "cache", tmp_path / "atlas")
     assert runner.invoke(app, ["visualize", *args]).exit_code == 0
     result = runner.invoke(app, ["measure", *args])
     assert result.exit_code == 0, result.output
