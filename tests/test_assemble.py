@@ -31,6 +31,7 @@ from generator.world.inputs import snippet_starts
 from generator.zoo import load, save_checkpoint, small_fusion
 from generator.zoo.loading import fixed_init_seed
 from tests.support.cli import one_class_unit, set_options
+from tests.support.tables import VISUALIZATION_FILES
 
 runner = CliRunner()
 SIZE = 64
@@ -211,23 +212,7 @@ def test_every_media_path_exists_and_every_video_decodes(built: dict) -> None:
     tables = _tables(atlas)
     manifest = read_manifest(manifest_path(atlas))
     side = SIZE * display_factor(SIZE, SIZE)
-    paths = {
-        row[k]
-        for rows in tables.values()
-        for row in rows
-        for k in (
-            "appearance",
-            "colorwheel",
-            "xymag",
-            "composite",
-            "poster",
-            "appearance_poster",
-            "colorwheel_poster",
-            "xymag_poster",
-            "array",
-        )
-        if row.get(k)
-    }
+    paths = {row[k] for rows in tables.values() for row in rows for k in VISUALIZATION_FILES if row.get(k)}
     paths |= {
         clip[k]
         for case in manifest["failure_cases"]
