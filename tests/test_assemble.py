@@ -31,6 +31,8 @@ from generator.world import CLASSES, PROBES, SyntheticClips
 from generator.world.inputs import snippet_starts
 from generator.zoo import load, save_checkpoint, small_fusion
 from generator.zoo.loading import fixed_init_seed
+from tests.support.cli import one_class_unit, set_options
+from tests.support.tables import VISUALIZATION_FILES
 
 runner = CliRunner()
 SIZE = 64
@@ -99,7 +101,7 @@ def _options(
     }
     if checkpoint is not None:
         sets["model.checkpoint"] = str(checkpoint)
-    args = [item for key, value in sets.items() for item in ("--set", f"{key}={value}")]
+    args = set_options(sets)
     if select:
         args += ["--layers", "motion/conv2_1,class", "--units", "0-1"]
     return [*args, "--output", str(output or root / "atlas")]
@@ -211,23 +213,7 @@ def test_every_media_path_exists_and_every_video_decodes(built: dict) -> None:
     tables = _tables(atlas)
     manifest = read_manifest(manifest_path(atlas))
     side = SIZE * display_factor(SIZE, SIZE)
-    paths = {
-        row[k]
-        for rows in tables.values()
-        for row in rows
-        for k in (
-            "appearance",
-            "colorwheel",
-            "xymag",
-            "composite",
-            "poster",
-            "appearance_poster",
-            "colorwheel_poster",
-            "xymag_poster",
-            "array",
-        )
-        if row.get(k)
-    }
+    paths = {row[k] for rows in tables.values() for row in rows for k in VISUALIZATION_FILES if row.get(k)}
     paths |= {
         clip[k]
         for case in manifest["failure_cases"]
@@ -470,24 +456,7 @@ def test_dry_run_prints_the_plan_and_computes_nothing(built: dict, tmp_path: Pat
 
 def test_model_without_world_gets_tables_without_data(tmp_path: Path) -> None:
     # Plain small_fusion has placeholder class names, so the synthetic world cannot label its outputs.
-    args = [
-        "--set",
-        "model.source=small_fusion",
-        "--set",
-        "model.weights=random",
-        "--set",
-        "visualize.steps=2",
-        "--set",
-        "visualize.chi=[1.0, 5.0]",
-        "--set",
-        f"data.cache_dir={tmp_path / 'cache'}",
-        "--layers",
-        "class",
-        "--units",
-        "0",
-        "--output",
-        str(tmp_path / "atlas"),
-    ]
+    args = one_class_unit(tmp_path / "cache", tmp_path / "atlas")
     assert runner.invoke(app, ["visualize", *args]).exit_code == 0
     result = runner.invoke(app, ["measure", *args])
     assert result.exit_code == 0, result.output

@@ -25,7 +25,7 @@ from generator.errors import ConfigError, DataError
 from generator.measures.selectivity import class_selectivity
 from generator.pipeline.statistics import load_statistics
 from generator.train import world_spec
-from generator.world import CLASSES, SyntheticClips
+from generator.world import CLASSES, SyntheticClips, WorldSpec
 from generator.zoo import load
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,6 +35,13 @@ def folder_config(tmp: Path, root: Path, **folder) -> AtlasConfig:
     sets = {"data.source": "folder", "data.folder.root": str(root), "data.cache_dir": str(tmp / "cache")}
     sets.update({f"data.folder.{k}": v for k, v in folder.items()})
     return load_config(None, sets)
+
+
+def exported_frames(tmp: Path, spec: WorldSpec, clips_per_class: int, workers: int) -> AtlasConfig:
+    """The world's test clips exported to ``tmp/frames`` as JPEG frames with precomputed flow
+    (``tmp/cache`` caching the rendered clips), and the configuration that reads them back."""
+    export_world(spec, "test", clips_per_class, tmp / "cache", tmp / "frames", "frames", progress=False)
+    return folder_config(tmp, tmp / "frames", layout="frames", flow="precomputed", workers=workers)
 
 
 # --- configuration -------------------------------------------------------------------------------
@@ -520,16 +527,7 @@ def both_paths(tmp_path_factory: pytest.TempPathFactory):
             "data.cache_dir": str(tmp / "cache"),
         },
     )
-    export_world(
-        world_spec(synthetic),
-        "test",
-        EQUIVALENCE_CLIPS,
-        tmp / "cache",
-        tmp / "frames",
-        "frames",
-        progress=False,
-    )
-    folder = folder_config(tmp, tmp / "frames", layout="frames", flow="precomputed", workers=2)
+    folder = exported_frames(tmp, world_spec(synthetic), EQUIVALENCE_CLIPS, workers=2)
     loaded = load("default")
     cpu = torch.device("cpu")
     ours = load_statistics(loaded, folder, tmp / "out_folder", cpu, progress=False)
@@ -671,16 +669,7 @@ def test_skipping_frames_replays_a_clip_faster() -> None:
 def test_speed_invariance_from_a_folder(tmp_path: Path) -> None:
     from generator.pipeline.speed import speed_invariance
 
-    export_world(
-        world_spec(AtlasConfig()),
-        "test",
-        2,
-        tmp_path / "cache",
-        tmp_path / "frames",
-        "frames",
-        progress=False,
-    )
-    config = folder_config(tmp_path, tmp_path / "frames", layout="frames", flow="precomputed", workers=1)
+    config = exported_frames(tmp_path, world_spec(AtlasConfig()), 2, workers=1)
     loaded = load("default")
     cpu = torch.device("cpu")
     stats = load_statistics(loaded, config, tmp_path / "out", cpu, progress=False)

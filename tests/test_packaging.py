@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import one_class_unit
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = (
     "generator",
@@ -105,26 +107,7 @@ def test_the_wheel_installed_in_a_fresh_venv_builds_an_atlas_outside_the_reposit
     ).stdout.split()
     assert all(Path(p).is_relative_to(site) for p in where), where
 
-    args = [
-        "--set",
-        "model.source=small_fusion",
-        "--set",
-        "model.weights=random",
-        "--set",
-        "visualize.steps=2",
-        "--set",
-        "visualize.chi=[1.0, 5.0]",
-        "--set",
-        "visualize.device=cpu",
-        "--set",
-        f"data.cache_dir={work / 'cache'}",
-        "--layers",
-        "class",
-        "--units",
-        "0",
-        "--output",
-        str(work / "atlas"),
-    ]
+    args = one_class_unit(work / "cache", work / "atlas", {"visualize.device": "cpu"})
     _run([str(env_dir / "bin" / "atlas"), "build", *args], cwd=work)
     index = work / "atlas" / "site" / "index.html"
     assert index.is_file() and "Video Feature Atlas" in index.read_text(encoding="utf-8")

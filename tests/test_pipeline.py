@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from generator.cli import app
 from generator.store.results import load_result
+from tests.support.cli import RANDOM_SMALL_FUSION, set_options
 
 runner = CliRunner()
 
@@ -16,14 +17,7 @@ runner = CliRunner()
 def _visualize(output: Path, *extra: str):
     args = [
         "visualize",
-        "--set",
-        "model.source=small_fusion",
-        "--set",
-        "model.weights=random",
-        "--set",
-        "visualize.steps=4",
-        "--set",
-        "visualize.chi=[0.5, 5.0]",
+        *set_options({**RANDOM_SMALL_FUSION, "visualize.steps": 4, "visualize.chi": "[0.5, 5.0]"}),
         "--layers",
         "motion/conv2_1,head/fc6",
         "--units",
@@ -60,10 +54,7 @@ def test_unknown_layer_and_unit_are_reported(tmp_path: Path) -> None:
         app,
         [
             "visualize",
-            "--set",
-            "model.source=small_fusion",
-            "--set",
-            "model.weights=random",
+            *set_options(RANDOM_SMALL_FUSION),
             "--layers",
             "motion/conv9_9",
             "--output",
@@ -77,10 +68,7 @@ def test_unknown_layer_and_unit_are_reported(tmp_path: Path) -> None:
         app,
         [
             "visualize",
-            "--set",
-            "model.source=small_fusion",
-            "--set",
-            "model.weights=random",
+            *set_options(RANDOM_SMALL_FUSION),
             "--layers",
             "class",
             "--units",

@@ -21,6 +21,7 @@ from generator.site.paths import chi_segment, class_page, link, page_url, unit_p
 from generator.store.parquet import read_table
 from generator.store.schema import table_path
 from tests.support.site_data import HOSTILE_CLASSES, make_fake_atlas
+from tests.support.tables import VISUALIZATION_FILES
 
 CLASSES = [
     "Billiards",
@@ -403,17 +404,7 @@ def _rehash_media(atlas: Path, out: Path) -> Path:
     rows = read_table(path).to_pylist()
     renamed: dict[str, str] = {}
     for row in rows:
-        for column in (
-            "array",
-            "appearance",
-            "colorwheel",
-            "xymag",
-            "composite",
-            "poster",
-            "appearance_poster",
-            "colorwheel_poster",
-            "xymag_poster",
-        ):
+        for column in VISUALIZATION_FILES:
             old = row[column]
             if old:
                 if old not in renamed:

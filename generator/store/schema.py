@@ -45,6 +45,9 @@ def _field(name: str, type_: pa.DataType, description: str, nullable: bool = Tru
 
 _STR, _F64, _I32, _BOOL = pa.string(), pa.float64(), pa.int32(), pa.bool_()
 
+# The first column of every table with rows per unit: which unit the row belongs to.
+_UNIT_REF = _field("unit_id", _STR, "The unit (units.unit_id).", False)
+
 
 def _clip_fields(activation: str) -> tuple[pa.Field, ...]:
     """The fields of every table that shows held-out clips; ``activation`` describes the response."""
@@ -179,7 +182,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
     "visualizations": pa.schema(
         [
-            _field("unit_id", _STR, "The unit (units.unit_id).", False),
+            _UNIT_REF,
             _field(
                 "view",
                 _STR,
@@ -265,7 +268,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
     "top_clips": pa.schema(
         [
-            _field("unit_id", _STR, "The unit (units.unit_id).", False),
+            _UNIT_REF,
             _field("rank", _I32, "1 = the clip that drives the unit most.", False),
             *_clip_fields(
                 "The unit's response to the clip: the spatial maximum of its rectified response "
@@ -275,7 +278,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
     "tuning": pa.schema(
         [
-            _field("unit_id", _STR, "The unit (units.unit_id).", False),
+            _UNIT_REF,
             _field(
                 "direction",
                 _F64,
@@ -295,7 +298,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
     "activation_histograms": pa.schema(
         [
-            _field("unit_id", _STR, "The unit (units.unit_id).", False),
+            _UNIT_REF,
             _field("bin", _I32, "Bin index, 0 = lowest responses.", False),
             _field("low", _F64, "Lower edge of the bin (the unit's response to a clip).", False),
             _field("high", _F64, "Upper edge of the bin.", False),
@@ -304,7 +307,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
     "clip_samples": pa.schema(
         [
-            _field("unit_id", _STR, "The unit (units.unit_id).", False),
+            _UNIT_REF,
             _field(
                 "quantile",
                 _F64,

@@ -116,20 +116,9 @@ def make_optimiser(recipe: RecipeConfig, parameters: list[nn.Parameter], lr: flo
     return torch.optim.SGD(parameters, lr=lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
 
 
-def _save(
-    ranks: Ranks,
-    path: Path,
-    model: nn.Module,
-    optimiser: torch.optim.Optimizer | None,
-    position: dict,
-    history: list[dict],
-    elapsed: float,
-    key: str,
-) -> float:
-    """Rank 0 writes the resume state (every rank holds the same weights); the time it was written."""
-    if ranks.rank == 0:
-        write_resume(path, model, optimiser, position, history, elapsed, key)
-    return time.monotonic()
+def _due(saved: float, minutes: float) -> bool:
+    """Whether ``minutes`` have passed since the resume state was written at monotonic time ``saved``."""
+    return time.monotonic() - saved >= minutes * 60
 
 
 def stage_module(model: TwoStreamFusionNet, stage: Stage, ranks: Ranks, device: torch.device) -> nn.Module:
@@ -221,6 +210,16 @@ def fit(
     autocast = recipe.bf16 and device.type == "cuda"
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
     started, saved = time.monotonic(), time.monotonic()
+
+    def save(position: dict, optimiser: torch.optim.Optimizer | None) -> float:
+        """Rank 0 writes this run's resume state at ``position`` (every rank holds the same weights);
+        the time it was written."""
+        if ranks.rank == 0:
+            write_resume(
+                resume, model, optimiser, position, history, elapsed + time.monotonic() - started, this_run
+            )
+        return time.monotonic()
+
     for s, name in enumerate(recipe.stages):
         if s < position["stage"]:
             continue
@@ -285,18 +284,9 @@ def fit(
                 optimiser.step()
                 bar.update(global_size)
                 bar.set_postfix(stage=name, epoch=epoch + 1, loss=f"{running / max(seen, 1):.3f}")
-                if b + 1 < batches and time.monotonic() - saved >= recipe.checkpoint_minutes * 60:
+                if b + 1 < batches and _due(saved, recipe.checkpoint_minutes):
                     after = {"stage": s, "epoch": epoch, "batch": b + 1, "step": step + 1}
-                    saved = _save(
-                        ranks,
-                        resume,
-                        model,
-                        optimiser,
-                        after,
-                        history,
-                        elapsed + time.monotonic() - started,
-                        this_run,
-                    )
+                    saved = save(after, optimiser)
                 if after_step is not None:
                     after_step(step + 1)
             accuracy = stage_accuracy(model, stage, val, device)
@@ -314,27 +304,16 @@ def fit(
                 bar.write(
                     f"{name} epoch {epoch + 1}/{settings.epochs}: validation accuracy {100 * accuracy:.1f} %"
                 )
-            if time.monotonic() - saved >= recipe.checkpoint_minutes * 60:
+            if _due(saved, recipe.checkpoint_minutes):
                 after = {
                     "stage": s,
                     "epoch": epoch + 1,
                     "batch": 0,
                     "step": sum(totals[:s]) + (epoch + 1) * batches,
                 }
-                saved = _save(
-                    ranks,
-                    resume,
-                    model,
-                    optimiser,
-                    after,
-                    history,
-                    elapsed + time.monotonic() - started,
-                    this_run,
-                )
+                saved = save(after, optimiser)
         done = {"stage": s + 1, "epoch": 0, "batch": 0, "step": sum(totals[: s + 1])}
-        saved = _save(
-            ranks, resume, model, None, done, history, elapsed + time.monotonic() - started, this_run
-        )
+        saved = save(done, None)
     bar.close()
     for p in model.parameters():
         p.requires_grad_(True)
