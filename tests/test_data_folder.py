@@ -31,10 +31,12 @@ from generator.zoo import load
 REPO = Path(__file__).resolve().parents[1]
 
 
-def folder_config(tmp: Path, root: Path, **folder) -> AtlasConfig:
+def folder_config(tmp: Path, root: Path, others: dict | None = None, **folder) -> AtlasConfig:
+    """A configuration reading the data set at ``root`` (``folder``: data.folder settings; ``others``:
+    any other settings), caching under ``tmp/cache``."""
     sets = {"data.source": "folder", "data.folder.root": str(root), "data.cache_dir": str(tmp / "cache")}
     sets.update({f"data.folder.{k}": v for k, v in folder.items()})
-    return load_config(None, sets)
+    return load_config(None, sets | (others or {}))
 
 
 def exported_frames(tmp: Path, spec: WorldSpec, clips_per_class: int, workers: int) -> AtlasConfig:
@@ -373,18 +375,13 @@ def test_overlays_of_folder_clips_show_where_the_planted_motion_is(
 
     loaded = _cue_model(with_frames)
     desc = loaded.description
-    config = load_config(
-        None,
-        {
-            "data.source": "folder",
-            "data.folder.root": str(exported / "frames"),
-            "data.folder.layout": "frames",
-            "data.folder.flow": "precomputed",
-            "data.folder.workers": 1,
-            "data.folder.sampling.snippets": FOLDER_SNIPPETS,
-            "data.cache_dir": str(tmp_path / "cache"),
-            "site.top_clips": 2,
-        },
+    config = folder_config(
+        tmp_path,
+        exported / "frames",
+        {"data.folder.sampling.snippets": FOLDER_SNIPPETS, "site.top_clips": 2},
+        layout="frames",
+        flow="precomputed",
+        workers=1,
     )
     cpu = torch.device("cpu")
     stats = load_statistics(loaded, config, tmp_path / "out", cpu, progress=False)
