@@ -44,15 +44,19 @@ class _ChannelMeans(nn.Module):
         return self.fc(frames.reshape(b, t, c, h, w).mean(dim=(1, 3, 4)))
 
 
-def test_collect_activations_recovers_planted_class_units() -> None:
+def _phantom_description() -> ModelDescription:
+    """What _ChannelMeans is: a 3-channel conv layer, its channel means (fc) and 3 class outputs."""
     classes = ("a", "b", "c")
-    inputs = (InputSpec("video", "rgb", 3, 2, 4, 4),)
     layers = (
         LayerInfo("conv", "conv", "conv2d", 3, 1, 1, 1, ("video",)),
         LayerInfo("fc", "fc", "fc", 3, 1, 4, 2, ("video",)),
         LayerInfo("class", "fc", "class", 3, 1, 4, 3, ("video",), classes),
     )
-    description = ModelDescription("phantom", inputs, layers, classes)
+    return ModelDescription("phantom", (InputSpec("video", "rgb", 3, 2, 4, 4),), layers, classes)
+
+
+def test_collect_activations_recovers_planted_class_units() -> None:
+    description = _phantom_description()
     labels = np.repeat(np.arange(3), 4)
     gen = torch.Generator().manual_seed(0)
     video = 0.01 * torch.rand(12, 3, 2, 4, 4, generator=gen)
@@ -78,14 +82,7 @@ def test_shares_measured_apart_merge_into_the_whole_pass() -> None:
     """Three disjoint shares of the clips, each in its own order, measured apart and merged in yet
     another order, give what one pass over every clip gives: same maxima, same top clips (ties to
     the lower clip index), the same class means and per-clip rows, predictions in clip order."""
-    classes = ("a", "b", "c")
-    inputs = (InputSpec("video", "rgb", 3, 2, 4, 4),)
-    layers = (
-        LayerInfo("conv", "conv", "conv2d", 3, 1, 1, 1, ("video",)),
-        LayerInfo("fc", "fc", "fc", 3, 1, 4, 2, ("video",)),
-        LayerInfo("class", "fc", "class", 3, 1, 4, 3, ("video",), classes),
-    )
-    description = ModelDescription("phantom", inputs, layers, classes)
+    description = _phantom_description()
     labels = np.array([0, 1, 2, 0, 1, 2, 2, 1, 0, 0, 1, 2, 2])
     gen = torch.Generator().manual_seed(1)
     # whole numbers: means are exact in any summation order, so equal clips tie exactly

@@ -40,6 +40,11 @@ def blocks_file(docs_dir: Path | str, src_uri: str) -> Path:
     return Path(docs_dir).parent / BLOCKS_DIR / f"{src_uri}.html"
 
 
+def shell_file(docs_dir: Path | str, src_uri: str) -> Path:
+    """Where a unit page shell's Markdown output and table of contents are kept."""
+    return Path(docs_dir).parent / SHELLS_DIR / f"{src_uri}.json"
+
+
 def split_blocks(markdown: str) -> tuple[str, list[str]]:
     """The page's Markdown with each ``<!--atlas:html ... atlas:end-->`` block replaced by a
     one-line ``<!--atlas:block N-->`` comment, and the blocks (N indexes them)."""
@@ -87,7 +92,7 @@ def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
     the unit pages made from it (:mod:`generator.site.unit_shells`)."""
     if page.meta.get(SHELL_KEY):
         tree = _toc_tree(page.toc)
-        target = Path(config["docs_dir"]).parent / SHELLS_DIR / f"{page.file.src_uri}.json"
+        target = shell_file(config["docs_dir"], page.file.src_uri)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps({"content": html, "toc": tree}), encoding="utf-8")
     return html

@@ -26,7 +26,7 @@ from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from generator.site.escape import safe_title
-from generator.site.mkdocs_hooks import SHELL_KEY, SHELLS_DIR, unwrap
+from generator.site.mkdocs_hooks import SHELL_KEY, shell_file, unwrap
 from generator.site.pages import Page, front_matter
 from generator.site.parallel import shard_of
 from generator.site.paths import output_file, page_url
@@ -47,8 +47,8 @@ _RAW = re.compile(r"<p[ >][^\n]*</p>")
 _STEM_OK = re.compile(r"[A-Za-z0-9._-]+")
 _SEARCH_ATTRIBUTES = re.compile(r"\s?data-search-\w+=\"[^\"]+\"")  # as the search plugin removes them
 _URL_BLOCK = re.compile(r"\n?[ \t]*<url>.*?</url>", re.S)
-# MkDocs' page-level plugins could change a shell in ways substitution would not repeat.
 T = TypeVar("T")
+# MkDocs' page-level plugins could change a shell in ways substitution would not repeat.
 SHELL_PLUGINS = frozenset({"search"})
 
 
@@ -103,12 +103,11 @@ def shape(page: Page, body: str) -> Shape | None:
     blocks = body.split("\n\n")
     shaped_blocks = []
     for block in blocks:
-        heading = _H1.fullmatch(block.strip("\n")) if block.startswith("# ") else None
-        if block.startswith("# "):
+        if block.startswith("# "):  # the title heading: its text a value, its anchor fixed
+            heading = _H1.fullmatch(block.rstrip("\n"))
             if heading is None or not _INLINE.fullmatch(heading.group(1)):
                 return None
-            lead = block[: len(block) - len(block.lstrip("\n"))]
-            shaped_blocks.append(f"{lead}# {token(heading.group(1))} {{ #{heading.group(2)} }}")
+            shaped_blocks.append(f"# {token(heading.group(1))} {{ #{heading.group(2)} }}")
         elif _RAW.fullmatch(block) and "markdown=" not in block and "<!--" not in block:
             shaped_blocks.append(f"<!--{token(block)}-->")
         else:
@@ -124,11 +123,6 @@ def shell_page(folder: str, number: int) -> str:
 
 def parts_file(docs_dir: Path, src: str) -> Path:
     return Path(docs_dir).parent / PARTS_DIR / f"{src}.json"
-
-
-def shell_file(docs_dir: Path | str, src: str) -> Path:
-    """Where the MkDocs hook keeps a shell's Markdown output and table of contents."""
-    return Path(docs_dir).parent / SHELLS_DIR / f"{src}.json"
 
 
 def _toc_items(tree: Sequence[Mapping[str, Any]]) -> list[SimpleNamespace]:
