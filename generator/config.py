@@ -534,6 +534,8 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     Raises ConfigError with a one-paragraph message on any problem.
     """
     source = str(path) if path is not None else "the built-in defaults"
+    if overrides:  # the faulty value may come from an override (--set), not from the file
+        source += f" with the overrides of {', '.join(sorted(overrides))}"
     raw: dict[str, Any] = {}
     if path is not None:
         raw = _read_yaml(Path(path))

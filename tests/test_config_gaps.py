@@ -35,6 +35,8 @@ def test_gap_is_refused_naming_the_field(override: str, field: str, reason: str)
     with pytest.raises(ConfigError) as error:
         load_config(None, parse_overrides([override]))
     assert field in str(error.value) and reason in str(error.value)
+    key = override.partition("=")[0]  # the message says where the value came from
+    assert f"in the built-in defaults with the overrides of {key}:" in str(error.value)
 
 
 def test_clip_caches_are_bounded_by_their_size_on_disk() -> None:
