@@ -25,6 +25,9 @@ def test_flip_row_counts_changes_answers_to_the_other_class_and_accuracy() -> No
     after = np.array([1, 0, 0, 2])  # clip 0 -> B (other), clip 2 -> A (other), clip 3 unchanged
     row = flip_row("flow_only", labels, before, after, {0: 1, 1: 0})
     assert (row["clips"], row["flips"], row["to_other"]) == (4, 2, 2)
+    assert row["to_other_before"] == 0  # before it every answer was its own class or C
+    undone = flip_row("flow_only", labels, after, before, {0: 1, 1: 0})  # the edit undone
+    assert (undone["flips"], undone["to_other"], undone["to_other_before"]) == (2, 0, 2)
     assert row["accuracy_before"] == pytest.approx(0.75) and row["accuracy_after"] == pytest.approx(0.25)
 
 
@@ -67,6 +70,7 @@ def _stats() -> DataStatistics:
 def _answers() -> InterventionAnswers:
     test = {name: np.array([0, 0, 1, 1, 2, 0]) for name in INTERVENTIONS}
     test["motion_zeroed"] = np.array([1, 1, 0, 1, 2, 2])  # A and B lose 3 of 4 answers, 3 to the other class
+    test["time_reversed"] = np.array([1, 0, 1, 0, 2, 0])  # 2 of 4 change, both to the other class
     probes = {"swap": {"flow_only": np.array([1, 1, 0, 0]), "appearance_only": np.array([0, 0, 1, 1])}}
     return InterventionAnswers(test=test, probes=probes, twins={"swap": np.array([0, 1, 2, 3])})
 
@@ -102,6 +106,10 @@ def test_case_evidence_is_built_from_the_answers_only() -> None:
     text = " ".join(evidence["conclusions"])
     assert "4 of 4 (100 %)" in text and "0 of 4 (0 %)" in text and "0.50x" in text
     assert "rely more on the motion stream" in text
+    assert (
+        "Reversing time changes 2 of 4 (50 %) answers; after it 2 of 4 (50 %) name the other class of the "
+        "pair, against 0 before." in text
+    )
     assert evidence["cue_sentence"] == cue_sentence(evidence, "swap")
     # Without a probe there is no verdict on a cue, only the edits of the ordinary clips.
     pair = case_evidence(_stats(), CLASSES, ("A", "B"), _answers(), None, [], None)

@@ -32,7 +32,7 @@ def flip_row(
     name: str, labels: np.ndarray, before: np.ndarray, after: np.ndarray, other: Mapping[int, int]
 ) -> dict:
     """Counts of one intervention on clips with true ``labels``: answers that change, answers
-    that go to the case's other class, and accuracy before and after."""
+    that name the case's other class after it and before it, and accuracy before and after."""
     n = len(labels)
     to_other = np.array([other.get(int(label), -1) for label in labels], dtype=np.int64)
     return {
@@ -41,6 +41,7 @@ def flip_row(
         "clips": int(n),
         "flips": int((after != before).sum()),
         "to_other": int((after == to_other).sum()),
+        "to_other_before": int((before == to_other).sum()),
         "accuracy_before": float((before == labels).mean()) if n else None,
         "accuracy_after": float((after == labels).mean()) if n else None,
     }
@@ -139,8 +140,9 @@ def conclusions(evidence: Mapping[str, Any], classes: Sequence[str], probe: str 
     reversed_, frozen = rows.get("time_reversed"), rows.get("frames_frozen")
     if reversed_ and frozen:
         out.append(
-            f"Reversing time changes {_share(reversed_, 'flips')} answers ({_share(reversed_, 'to_other')} to the "
-            f"other class); freezing the frames changes {_share(frozen, 'flips')}."
+            f"Reversing time changes {_share(reversed_, 'flips')} answers; after it {_share(reversed_, 'to_other')} "
+            f"name the other class of the pair, against {reversed_['to_other_before']} before. Freezing the frames "
+            f"changes {_share(frozen, 'flips')}."
         )
     units = evidence.get("units") or []
     if units and probe is not None:
